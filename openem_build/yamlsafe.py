@@ -1,0 +1,183 @@
+"""Safe YAML reading that remembers where every value came from.
+
+Untrusted pull requests are read here, so the reader composes the YAML node graph (no object
+construction at all), then builds plain data itself: only the standard scalar, list and mapping tags,
+no aliases (which also rules out "billion laughs"), no duplicate keys, bounded depth and size. Dates stay
+strings so that the schema, not YAML 1.1's resolver, decides what a valid date is.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import yaml
+
+MAX_BYTES = 1 << 20
+MAX_DEPTH = 32
+
+Pointer = tuple[str | int, ...]
+
+_STR = "tag:yaml.org,2002:str"
+_ALLOWED_SCALARS = {
+    _STR,
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:null",
+}
+_SEQ = "tag:yaml.org,2002:seq"
+_MAP = "tag:yaml.org,2002:map"
+
+_Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _Loader(_Base):  # type: ignore[misc, valid-type]
+    """SafeLoader without the timestamp resolver (dates stay text)."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+_scalar = yaml.constructor.SafeConstructor()
+
+
+class YamlError(Exception):
+    """A YAML document that cannot be accepted, with 1-based line and column."""
+
+    def __init__(self, message: str, line: int = 0, col: int = 0, hint: str = "",
+                 pointer: Pointer = ()):
+        super().__init__(message)
+        self.message = message
+        self.line = line
+        self.col = col
+        self.hint = hint
+        self.pointer = pointer
+
+
+@dataclass
+class Located:
+    """Plain data plus the position of every value (and of every mapping key)."""
+
+    data: object
+    positions: dict[Pointer, tuple[int, int]] = field(default_factory=dict)
+    key_positions: dict[Pointer, tuple[int, int]] = field(default_factory=dict)
+
+    def where(self, pointer: Pointer, key: bool = False) -> tuple[int, int]:
+        """Position of the value at ``pointer`` (or of its key), else of the nearest ancestor."""
+        if key and pointer in self.key_positions:
+            return self.key_positions[pointer]
+        p = tuple(pointer)
+        while p:
+            if p in self.positions:
+                return self.positions[p]
+            p = p[:-1]
+        return self.positions.get((), (1, 1))
+
+
+def decode(raw: bytes) -> str:
+    """UTF-8 text (a BOM is accepted and dropped); raise YamlError at the first bad byte."""
+    if len(raw) > MAX_BYTES:
+        raise YamlError(f"the file is {len(raw):,} bytes, more than the {MAX_BYTES:,} allowed",
+                        hint="keep metadata short; long texts belong in the data, not the YAML")
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = raw[: exc.start]
+        line = before.count(b"\n") + 1
+        col = len(before) - (before.rfind(b"\n") + 1) + 1
+        raise YamlError(f"byte 0x{raw[exc.start]:02x} is not valid UTF-8", line, col,
+                        hint="save the file as UTF-8") from None
+    if "\x00" in text:
+        before = text[: text.index("\x00")]
+        raise YamlError("the file contains a NUL character", before.count("\n") + 1,
+                        len(before) - (before.rfind("\n") + 1) + 1, hint="save the file as plain UTF-8 text")
+    return text
+
+
+def parse(text: str) -> Located:
+    """Parse one YAML document into plain data with positions; raise YamlError when it is unacceptable."""
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+        problem = (exc.problem or exc.context or "invalid YAML").strip()
+        hint = "fix the YAML syntax"
+        if "\t" in problem or "'\\t'" in problem:
+            hint = "indent with spaces, not tabs"
+        elif "expected a single document" in problem:
+            hint = "keep one document per file (remove the extra ---)"
+        raise YamlError(f"invalid YAML: {problem}", line, col, hint) from None
+    except yaml.YAMLError as exc:
+        raise YamlError(f"invalid YAML: {exc}", hint="fix the YAML syntax") from None
+    except RecursionError:
+        raise YamlError("the YAML is nested too deeply", hint=f"use at most {MAX_DEPTH} levels") from None
+    if node is None:
+        raise YamlError("the file is empty", 1, 1, hint="start from `openem new <id>` or copy an example")
+    located = Located(None)
+    located.data = _build(node, (), located, set(), 0)
+    return located
+
+
+def _pos(node: yaml.Node) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def _build(node: yaml.Node, pointer: Pointer, out: Located, seen: set[int], depth: int) -> object:
+    if id(node) in seen:
+        # The composer hands back the same node object for every alias of an anchor.
+        raise YamlError("YAML aliases (*name) are not allowed", *_pos(node),
+                        hint="write the value out in full", pointer=pointer)
+    if depth > MAX_DEPTH:
+        raise YamlError("the YAML is nested too deeply", *_pos(node),
+                        hint=f"use at most {MAX_DEPTH} levels", pointer=pointer)
+    out.positions[pointer] = _pos(node)
+    if isinstance(node, yaml.ScalarNode):
+        return _build_scalar(node, pointer)
+    seen.add(id(node))
+    if isinstance(node, yaml.SequenceNode):
+        if node.tag != _SEQ:
+            raise _tag_error(node, pointer)
+        return [_build(child, (*pointer, i), out, seen, depth + 1) for i, child in enumerate(node.value)]
+    if node.tag != _MAP:
+        raise _tag_error(node, pointer)
+    result: dict[str, object] = {}
+    for key_node, value_node in node.value:
+        if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+            raise YamlError("only plain text keys are allowed (no merge keys or complex keys)",
+                            *_pos(key_node), hint="write each field name as plain text", pointer=pointer)
+        if key_node.tag not in (_STR, "tag:yaml.org,2002:int", "tag:yaml.org,2002:bool",
+                                "tag:yaml.org,2002:null", "tag:yaml.org,2002:float"):
+            raise _tag_error(key_node, pointer)
+        key = str(key_node.value)
+        child = (*pointer, key)
+        if key in result:
+            first = out.key_positions[child]
+            raise YamlError(f"duplicate key '{key}' (first at line {first[0]})", *_pos(key_node),
+                            hint="keep one of the two", pointer=child)
+        out.key_positions[child] = _pos(key_node)
+        result[key] = _build(value_node, child, out, seen, depth + 1)
+    return result
+
+
+def _build_scalar(node: yaml.ScalarNode, pointer: Pointer) -> object:
+    if node.tag not in _ALLOWED_SCALARS:
+        raise _tag_error(node, pointer)
+    if node.tag == _STR:
+        return node.value
+    value = _scalar.construct_object(node)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise YamlError(f"'{node.value}' is not a finite number", *_pos(node),
+                        hint="write a real number, or leave the field out", pointer=pointer)
+    return value
+
+
+def _tag_error(node: yaml.Node, pointer: Pointer) -> YamlError:
+    return YamlError(f"the YAML tag '{node.tag}' is not allowed", *_pos(node),
+                     hint="remove the tag: only plain text, numbers, true/false, lists and mappings are read",
+                     pointer=pointer)
