@@ -73,7 +73,8 @@ def cmd_new(args: argparse.Namespace) -> int:
     tmp = target.with_suffix(".yaml.tmp")
     tmp.write_text(dataset_stub(ident), encoding="utf-8")
     tmp.replace(target)
-    print(f"wrote {target.relative_to(root)}: fill in every TODO, then run `openem validate {target.relative_to(root)}`")
+    shown = target.relative_to(root)
+    print(f"wrote {shown}: fill in every TODO, then run `openem validate {shown}`")
     return EXIT_OK
 
 
@@ -85,14 +86,141 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 def cmd_build(args: argparse.Namespace) -> int:
     """Validate and build the complete site."""
+    import logging
+
     from .build import BuildError, build_site
 
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    # Build errors come back in the BuildError message; print them once.
+    handler.addFilter(lambda r: r.levelno < logging.ERROR or r.name != "mkdocs.commands.build")
+    for name in ("mkdocs", "openem"):
+        logger = logging.getLogger(name)
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO if args.verbose else logging.WARNING)
+        logger.propagate = False
     root = _root(args)
     try:
         build_site(root, Path(args.site_dir) if args.site_dir else None, config=args.config)
     except BuildError as exc:
-        print(str(exc), file=sys.stderr)
+        print(f"openem: {exc}", file=sys.stderr)
         return EXIT_INVALID
+    print(f"site written to {Path(args.site_dir or root / 'site')}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_doi(args: argparse.Namespace) -> int:
+    """Register a dataset's DataCite DOI: reserve a draft, publish it (findable) or update its metadata.
+
+    Talks to DataCite's test API unless --endpoint or DATACITE_ENDPOINT says otherwise. Credentials come
+    from DATACITE_REPOSITORY_ID and DATACITE_PASSWORD, the prefix from --prefix or DATACITE_PREFIX.
+    """
+    from .doi import DOIError, Settings, run, site_context
+
+    root = _root(args)
+    result = load_catalogue(root)
+    dataset = result.catalogue.by_id.get(args.id)
+    if dataset is None:
+        bad = [p for p in P.errors(result.problems) if f"/{args.id}/" in f"/{p.text()}"]
+        if bad:
+            sys.stdout.write(P.render(bad, "text"))
+            raise UsageError(f"{args.id} is invalid; fix the problems above (`openem validate`) first")
+        raise UsageError(f"no dataset '{args.id}' in {root / DATASETS}")
+    try:
+        settings = Settings.from_env(endpoint=args.endpoint, prefix=args.prefix)
+        ctx = site_context(root, result.catalogue, args.config)
+        outcome = run(args.action, ctx, dataset, settings, root=root, dry_run=args.dry_run, force=args.force)
+    except DOIError as exc:
+        print(f"openem doi {args.action} {args.id}: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    if args.dry_run:
+        for request in outcome.requests:
+            print(request.describe(settings.endpoint))
+    where = "DataCite test API" if settings.is_test else settings.endpoint
+    print(f"{outcome.message} [{where}]", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_manifest(args: argparse.Namespace) -> int:
+    """Write datasets/<id>/manifest.json from the installed subdataset datasets/<id>/data.
+
+    Lists every file of the subdataset's checked-out commit with its size, git-annex key, checksum and the URLs
+    git-annex knows, without downloading content; file headers are read where content is present. With
+    --check, only compares and exits 1 when the manifest is out of date.
+    """
+    from .data import annex
+    from .data.headers import read_headers
+    from .manifest import MANIFEST_FILE, SUBDATASET, compare, dumps, from_repo, read, write
+
+    root = _root(args)
+    folder = root / DATASETS / args.id
+    data = folder / SUBDATASET
+    shown = f"{DATASETS}/{args.id}/{SUBDATASET}"
+    if not folder.is_dir():
+        raise UsageError(f"no dataset '{args.id}' in {root / DATASETS}")
+    if not (data.is_dir() and annex.is_repo(data)):
+        raise UsageError(f"{shown} is not installed: install it with `datalad get -n {shown}` (or register it "
+                         f"with `datalad clone -d . <url> {shown}`)")
+    path = folder / MANIFEST_FILE
+    previous = read(path, root)[0] if path.is_file() else None
+    try:
+        fresh = from_repo(data, read_headers=read_headers, previous=previous)
+    except annex.AnnexError as exc:
+        print(f"openem manifest: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    target = path.relative_to(root)
+    if args.check:
+        if previous is None:
+            print(f"{target}: missing or invalid (run `openem manifest {args.id}`)")
+            return EXIT_INVALID
+        diffs = compare(previous, fresh)
+        changed = diffs or dumps(previous) != dumps(fresh)
+        for d in diffs:
+            print(f"{target}: {d.text}")
+        if changed and not diffs:
+            print(f"{target}: file headers or formatting differ")
+        return EXIT_INVALID if changed else EXIT_OK
+    changed = write(path, fresh)
+    print(f"{'wrote' if changed else 'unchanged:'} {target}: {len(fresh.files)} files, {fresh.total_size} bytes, "
+          f"commit {fresh.commit}", file=sys.stderr)
+    pinned = annex.gitlink(root, shown) if annex.is_repo(root) else None
+    if pinned != fresh.commit:
+        print(f"record this version of the subdataset with it: datalad save -d . -m 'Update {args.id}' "
+              f"{shown} {target}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    """Add a dataset: a data directory or a DataLad dataset (URL or folder) becomes datasets/<id>.
+
+    Creates or reuses a DataLad dataset for the files (a plain directory is copied into a new one, so the
+    originals are never changed), registers it as the subdataset datasets/<id>/data, writes manifest.json
+    and a dataset.yaml stub pre-filled from the files, and commits the three together. Refuses to overwrite an
+    entry; on any failure the catalogue is left as it was.
+    """
+    import signal
+
+    from .add import AddError, add_dataset
+    from .data.headers import read_headers
+
+    root = _root(args)
+
+    def interrupted(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    old = signal.signal(signal.SIGTERM, interrupted)
+    try:
+        result = add_dataset(root, args.source, args.id, url=args.url, commit=not args.no_commit,
+                             read_headers=read_headers, log=lambda m: print(f"openem add: {m}", file=sys.stderr))
+    except AddError as exc:
+        raise UsageError(str(exc)) from exc
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    rel = result.folder.relative_to(root)
+    print(f"added {rel}: {len(result.manifest.files)} files, {result.manifest.total_size} bytes"
+          + (f", committed as {result.catalogue_commit[:12]}" if result.catalogue_commit else " (staged, not committed)"))
+    todo = "" if result.url else f" and publish {rel}/data, then put its URL in data.datalad and .gitmodules"
+    print(f"next: fill in every TODO in {rel}/{DATASET_FILE}{todo}, then run `openem validate {rel}`")
     return EXIT_OK
 
 
@@ -123,6 +251,32 @@ def parser() -> argparse.ArgumentParser:
     b = add("build", cmd_build, "validate and build the complete site")
     b.add_argument("-d", "--site-dir", help="output folder (default: site/)")
     b.add_argument("-f", "--config", default="mkdocs.yml", help="MkDocs configuration (default: mkdocs.yml)")
+    b.add_argument("-v", "--verbose", action="store_true", help="show MkDocs' progress messages")
+
+    d = add("doi", cmd_doi, "reserve, publish or update a dataset's DataCite DOI")
+    d.add_argument("action", choices=["reserve", "publish", "update"],
+                   help="reserve: create a draft; publish: make it findable at the landing page; "
+                   "update: send changed metadata")
+    d.add_argument("id", help="the dataset's id")
+    d.add_argument("--dry-run", action="store_true", help="print the requests instead of sending them")
+    d.add_argument("--force", action="store_true", help="allow re-pointing a registered DOI to a new URL")
+    d.add_argument("--endpoint", help="DataCite REST API (default: $DATACITE_ENDPOINT, else the test API "
+                   "https://api.test.datacite.org)")
+    d.add_argument("--prefix", help="DOI prefix for new DOIs (default: $DATACITE_PREFIX)")
+    d.add_argument("-f", "--config", default="mkdocs.yml", help="MkDocs configuration giving the site URL "
+                   "(default: mkdocs.yml)")
+
+    m = add("manifest", cmd_manifest, "write datasets/<id>/manifest.json from the installed DataLad subdataset")
+    m.add_argument("id", help="the dataset's id")
+    m.add_argument("--check", action="store_true", help="only compare; exit 1 when the manifest is out of date")
+
+    a = add("add", cmd_add, "add a dataset from a data directory or a DataLad dataset")
+    a.add_argument("source", metavar="DIRECTORY-OR-URL", help="a folder of data files, a local DataLad dataset, "
+                   "or the clone URL of a published DataLad dataset")
+    a.add_argument("--id", required=True, help="the new dataset's id (lowercase slug)")
+    a.add_argument("--url", help="the public clone URL of the DataLad dataset, when SOURCE is a local folder "
+                   "(recorded in .gitmodules and data.datalad)")
+    a.add_argument("--no-commit", action="store_true", help="stage the new entry without committing it")
     return p
 
 

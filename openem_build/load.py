@@ -15,6 +15,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from . import validate
+from .manifest import check_entry
 from .model import Catalogue, Dataset, Facility, build
 from .problems import ERROR, Problem, errors, relpath, sort_problems
 from .yamlsafe import Located, YamlError, decode, parse
@@ -63,7 +64,8 @@ def read_yaml(path: Path, root: Path) -> tuple[Located | None, list[Problem]]:
     if not path.exists():
         return fail("the file does not exist", "create it, e.g. with `openem new <id>`")
     if path.is_dir():
-        return fail("this is a directory, not a file", f"the metadata belongs in {shown}/{DATASET_FILE}")
+        return fail("this is a directory, not a file",
+                    f"remove the folder and write the metadata into a file named {path.name}")
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -102,10 +104,15 @@ def load_dataset(path: Path, root: Path, facilities: dict | None) -> tuple[Datas
     problems += validate.check_text(doc, shown)
     # One message per field: a value the schema rejected is not judged again on plausibility.
     problems += [p for p in validate.check_dataset(doc, shown, folder_id, facilities) if p.field not in flagged]
+    manifest = None
+    if folder_id is not None and path.parent.parent.absolute() == (root / DATASETS).absolute():
+        # datasets/<id>/manifest.json against the YAML, and the subdataset datasets/<id>/data when registered.
+        manifest, found = check_entry(path.parent, root, doc, shown)
+        problems += [p for p in found if p.path != shown or p.field not in flagged]
     if errors(problems):
         return None, doc, problems
     raw = MappingProxyType(copy.deepcopy(doc.data))
-    return build(Dataset, doc.data, raw=raw, source=shown), doc, problems
+    return build(Dataset, doc.data, raw=raw, source=shown, manifest=manifest), doc, problems
 
 
 def dataset_files(root: Path) -> tuple[list[Path], list[Problem]]:
@@ -130,6 +137,10 @@ def dataset_files(root: Path) -> tuple[list[Path], list[Problem]]:
                     f"add {DATASETS}/{entry.name}/{DATASET_FILE} (see `openem new {entry.name}`)"
                 problems.append(Problem(f"{DATASETS}/{entry.name}", 0, 0, "",
                                         f"the folder has no {DATASET_FILE}", hint))
+        elif entry.name.endswith((".yaml", ".yml")) and entry.name != "facilities.yaml":
+            stem = entry.name.rsplit(".", 1)[0]
+            problems.append(Problem(f"{DATASETS}/{entry.name}", 0, 0, "", "dataset files belong in a folder of "
+                                    "their own", f"move it to {DATASETS}/{stem}/{DATASET_FILE}"))
         elif entry.is_symlink():
             problems.append(Problem(f"{DATASETS}/{entry.name}", 0, 0, "", "symbolic links are not allowed in "
                                     "datasets/", "commit the folder itself"))

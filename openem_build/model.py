@@ -197,6 +197,76 @@ class Facility:
         return self.short_name or self.name
 
 
+#: Checksum algorithms in the order a landing page prefers them (strongest and most common first).
+CHECKSUM_PREFERENCE = ("sha256", "sha512", "sha384", "sha224", "sha3-256", "sha3-512", "sha3-384", "sha3-224",
+                       "blake2b-256", "blake2b-512", "blake2b-384", "blake2b-224", "blake2b-160", "blake2s-256",
+                       "blake2s-224", "blake2s-160", "blake3", "sha1", "md5")
+
+
+@dataclass(frozen=True)
+class ManifestFile:
+    """One file of a dataset's DataLad dataset, as listed in ``datasets/<id>/manifest.json``."""
+
+    path: str  # relative to the DataLad dataset's root, POSIX separators
+    size: int | None = None  # bytes; None when git-annex does not know it (URL/WORM keys without size)
+    key: str | None = None  # git-annex key; None for a file stored in git itself
+    #: (algorithm, lowercase hex) pairs, e.g. (("md5", "…"),), in CHECKSUM_PREFERENCE order.
+    checksums: tuple[tuple[str, str], ...] = ()
+    #: Every URL git-annex knows for the content (web remote and other special remotes), sorted.
+    urls: tuple[str, ...] = ()
+    #: Facts read from the file's header (e.g. MRC dimensions), when extracted.
+    headers: Mapping[str, Any] | None = field(default=None, compare=False)
+
+    @property
+    def name(self) -> str:
+        return self.path.rsplit("/", 1)[-1]
+
+    @property
+    def folder(self) -> str:
+        """The folder holding the file, '' at the dataset's root."""
+        return self.path.rsplit("/", 1)[0] if "/" in self.path else ""
+
+    @property
+    def checksum(self) -> tuple[str, str] | None:
+        """The preferred (algorithm, hex digest) pair to show, or None when no checksum is known."""
+        return self.checksums[0] if self.checksums else None
+
+    def checksum_of(self, algorithm: str) -> str | None:
+        return dict(self.checksums).get(algorithm)
+
+    @property
+    def web_urls(self) -> tuple[str, ...]:
+        """The URLs a browser can download directly (http and https)."""
+        return tuple(u for u in self.urls if u.startswith(("https://", "http://")))
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """The file list of a dataset at one commit of its DataLad dataset (``datasets/<id>/manifest.json``)."""
+
+    files: tuple[ManifestFile, ...] = ()
+    #: The commit of the DataLad dataset the list describes.
+    commit: str | None = None
+    #: The DataLad dataset id (``datalad.dataset.id`` in its ``.datalad/config``).
+    datalad_id: str | None = None
+    #: Where the manifest came from, relative to the catalogue root.
+    source: str = field(default="", compare=False)
+
+    @property
+    def total_size(self) -> int:
+        """Sum of the known file sizes, in bytes."""
+        return sum(f.size or 0 for f in self.files)
+
+    @property
+    def sizes_complete(self) -> bool:
+        """Whether every file's size is known (so total_size is exact)."""
+        return all(f.size is not None for f in self.files)
+
+    @cached_property
+    def by_path(self) -> dict[str, ManifestFile]:
+        return {f.path: f for f in self.files}
+
+
 @dataclass(frozen=True)
 class Dataset:
     """One catalogue entry, as validated from ``datasets/<id>/dataset.yaml``."""
@@ -227,6 +297,8 @@ class Dataset:
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
     #: Where the document came from, relative to the catalogue root.
     source: str = field(default="", compare=False)
+    #: The file list from ``datasets/<id>/manifest.json``, when the entry has one.
+    manifest: Manifest | None = field(default=None, compare=False)
 
     @property
     def doi_url(self) -> str | None:

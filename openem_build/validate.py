@@ -34,6 +34,7 @@ CRYO_TECHNIQUES = {"single-particle", "helical", "subtomogram-averaging", "tomog
                    "2d-crystallography"}
 # Characters that make text lie about itself (bidirectional overrides) or break output formats.
 _BIDI = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
+_INVISIBLE = re.compile("[\u200b\u2060\ufeff]")
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _MULTILINE_FIELDS = {"description", "preparation_details", "details"}
 
@@ -108,9 +109,16 @@ def check_schema(doc: Located, path: str, name: str = "dataset") -> list[Problem
     for pointer in sorted(todo, key=lambda p: doc.where(p)):
         rep.add(pointer, f"still holds the placeholder {_show(_get(doc.data, *pointer))}",
                 "replace it with the real value (the comment above it says what goes here)")
-    for error in _validator(name).iter_errors(doc.data):
-        if tuple(error.absolute_path) not in todo:
-            _explain(error, rep, name)
+    found = list(_validator(name).iter_errors(doc.data))
+    # One message per value: a wrong type hides every other keyword, a wrong form (pattern) hides the format.
+    mistyped = {tuple(e.absolute_path) for e in found if e.validator == "type"}
+    misformed = {tuple(e.absolute_path) for e in found if e.validator == "pattern"}
+    for error in found:
+        path = tuple(error.absolute_path)
+        if path in todo or (path in mistyped and error.validator != "type") or \
+                (path in misformed and error.validator == "format"):
+            continue
+        _explain(error, rep, name)
     return rep.problems
 
 
@@ -131,7 +139,8 @@ def _explain(error: jsonschema.ValidationError, rep: _Reporter, name: str) -> No
     if kind == "required":
         for prop in error.validator_value:
             if isinstance(inst, dict) and prop not in inst:
-                prop_schema = sub.get("properties", {}).get(prop, {})
+                prop_schema = sub.get("properties", {}).get(prop) or (
+                    schema(name)["properties"].get(prop, {}) if not pointer else {})
                 desc = prop_schema.get("description", "")
                 why = " (required when status is embargoed)" if prop == "embargo_until" else ""
                 example = prop_schema.get("examples", [None])[0]
@@ -177,8 +186,10 @@ def _explain(error: jsonschema.ValidationError, rep: _Reporter, name: str) -> No
         unit = _unit(pointer)
         rel = {"minimum": "at least", "maximum": "at most", "exclusiveMinimum": "more than",
                "exclusiveMaximum": "less than"}[kind]
-        rep.add(pointer, f"{inst}{unit} is out of range: it must be {rel} {error.validator_value}{unit}",
-                "check the value and its unit (the field name says the unit)")
+        fix = f"check the value; the field is in{unit}" if unit else "check the value"
+        if unit == " kV" and kind == "maximum":
+            fix += ", not V"
+        rep.add(pointer, f"{inst}{unit} is out of range: it must be {rel} {error.validator_value}{unit}", fix)
     elif kind in ("minItems", "maxItems"):
         rel = "at least" if kind == "minItems" else "at most"
         rep.add(pointer, f"has {len(inst)} items; it must have {rel} {error.validator_value}", hint)
@@ -231,6 +242,11 @@ def _get(data: Any, *pointer: str | int) -> Any:
     return data
 
 
+def _items(value: object) -> list:
+    """A list value, or nothing when the document has something else there (the schema reports it)."""
+    return value if isinstance(value, list) else []
+
+
 def _num(value: object) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
@@ -254,6 +270,9 @@ def check_text(doc: Located, path: str) -> list[Problem]:
         if bad:
             rep.add(pointer, f"contains the control character U+{ord(bad[0]):04X}",
                     "keep this field on one line and remove invisible characters")
+        if _INVISIBLE.search(text):
+            rep.add(pointer, f"contains the invisible character U+{ord(_INVISIBLE.search(text).group()):04X}",
+                    "remove it (zero-width space or word joiner, often pasted from a web page)")
         if _BIDI.search(text):
             rep.add(pointer, "contains a bidirectional-override character, which can disguise text",
                     "remove it (U+202A–U+202E, U+2066–U+2069)")
@@ -273,7 +292,7 @@ def check_dataset(doc: Located, path: str, folder_id: str | None,
                 f"set `id: {folder_id}` or rename the folder to datasets/{ident}/")
 
     for key in ("authors", "principal_investigators"):
-        for i, person in enumerate(_get(d, key) or []):
+        for i, person in enumerate(_items(_get(d, key))):
             orcid = _get(person, "orcid")
             if isinstance(orcid, str) and re.fullmatch(r"\d{4}-\d{4}-\d{4}-\d{3}[\dX]", orcid) \
                     and not idutils.is_orcid(orcid):
@@ -299,7 +318,7 @@ def check_dataset(doc: Located, path: str, folder_id: str | None,
     _check_dates(d, rep)
 
     fac = d.get("facility")
-    if facilities is not None and isinstance(fac, str) and fac not in facilities and not is_placeholder(fac):
+    if facilities and isinstance(fac, str) and fac not in facilities and not is_placeholder(fac):
         close = difflib.get_close_matches(fac, sorted(facilities), n=1, cutoff=0.5)
         rep.add(("facility",), f"'{fac}' is not listed in datasets/facilities.yaml",
                 f"did you mean '{close[0]}'?" if close else
@@ -309,7 +328,7 @@ def check_dataset(doc: Located, path: str, folder_id: str | None,
 
     seen_names: dict[str, int] = {}
     seen_dirs: dict[str, int] = {}
-    for i, image_set in enumerate(_get(d, "data", "image_sets") or []):
+    for i, image_set in enumerate(_items(_get(d, "data", "image_sets"))):
         name, directory = _get(image_set, "name"), _get(image_set, "directory")
         if isinstance(name, str):
             if name in seen_names:
@@ -325,7 +344,7 @@ def check_dataset(doc: Located, path: str, folder_id: str | None,
             seen_dirs.setdefault(norm, i)
 
     orcids: dict[str, int] = {}
-    for i, person in enumerate(_get(d, "authors") or []):
+    for i, person in enumerate(_items(_get(d, "authors"))):
         orcid = _get(person, "orcid")
         if isinstance(orcid, str):
             if orcid in orcids:
@@ -355,7 +374,7 @@ def _check_dates(d: Mapping[str, Any], rep: _Reporter) -> None:
 
 
 def _check_physics(d: Mapping[str, Any], rep: _Reporter) -> None:
-    technique = d.get("technique")
+    technique = d.get("technique") if isinstance(d.get("technique"), str) else None
     kv = _num(_get(d, "instrument", "acceleration_voltage_kV"))
     if kv is not None:
         where = ("instrument", "acceleration_voltage_kV")
@@ -366,13 +385,16 @@ def _check_physics(d: Mapping[str, Any], rep: _Reporter) -> None:
             rep.add(where, f"{kv:g} kV is implausible for a transmission microscope",
                     "TEM voltages lie between 20 and 1000 kV (usually 80–300); check the unit (kV, not V)")
     px = _num(_get(d, "acquisition", "pixel_size_A"))
-    sets = _get(d, "data", "image_sets") or []
+    sets = _items(_get(d, "data", "image_sets"))
     pixel_fields = [(("acquisition", "pixel_size_A"), px)] + [
         (("data", "image_sets", i, "pixel_size_A"), _num(_get(s, "pixel_size_A"))) for i, s in enumerate(sets)]
     for where, value in pixel_fields:
-        if value is not None and not 0.05 <= value <= 1000:
+        if value is not None and not 0.05 <= value <= 100000:
             rep.add(where, f"a pixel size of {value:g} Å is implausible",
-                    "pixel sizes lie between 0.05 and 1000 Å; the unit is ångström (1 nm = 10 Å)")
+                    "EM pixel sizes lie between 0.05 Å and 10 µm; the unit is ångström (1 nm = 10 Å)")
+        elif value is not None and value > 1000 and technique not in SEM_TECHNIQUES:
+            rep.add(where, f"a pixel size of {value:g} Å ({value / 10:g} nm) is unusually coarse for {technique}",
+                    "check the unit: the field is in ångström (1 nm = 10 Å)", WARNING)
     if px is not None and technique in ("single-particle", "helical") and 5 < px <= 1000:
         rep.add(("acquisition", "pixel_size_A"), f"{px:g} Å is a very large pixel size for {technique}",
                 "single-particle data are usually recorded at 0.4–2 Å per pixel", WARNING)

@@ -102,17 +102,30 @@ def decode(raw: bytes) -> str:
 def parse(text: str) -> Located:
     """Parse one YAML document into plain data with positions; raise YamlError when it is unacceptable."""
     try:
+        # The composer hands back the anchor's node for an alias, so the alias itself is found in the events.
+        first_alias = next((e.start_mark for e in yaml.parse(text, Loader=_Loader)
+                            if isinstance(e, yaml.AliasEvent)), None)
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
         problem = (exc.problem or exc.context or "invalid YAML").strip()
         hint = "fix the YAML syntax"
-        if "\t" in problem or "'\\t'" in problem:
+        lines = text.splitlines()
+        bad = lines[line - 1] if 0 < line <= len(lines) else ""
+        if "\t" in problem or "tab" in problem or "\t" in bad[: len(bad) - len(bad.lstrip(" \t"))]:
             hint = "indent with spaces, not tabs"
-        elif "expected a single document" in problem:
+        elif "nesting depth" in problem:
+            problem, hint = "the YAML is nested too deeply", f"use at most {MAX_DEPTH} levels"
+        elif "expected a single document" in (exc.context or ""):
+            problem = "the file holds more than one document"
             hint = "keep one document per file (remove the extra ---)"
         raise YamlError(f"invalid YAML: {problem}", line, col, hint) from None
+    except yaml.reader.ReaderError as exc:
+        before = text[: exc.position]
+        raise YamlError(f"the file contains the control character U+{exc.character:04X}",
+                        before.count("\n") + 1, len(before) - (before.rfind("\n") + 1) + 1,
+                        hint="remove it; write special characters as escapes in double quotes") from None
     except yaml.YAMLError as exc:
         raise YamlError(f"invalid YAML: {exc}", hint="fix the YAML syntax") from None
     except RecursionError:
@@ -120,7 +133,15 @@ def parse(text: str) -> Located:
     if node is None:
         raise YamlError("the file is empty", 1, 1, hint="start from `openem new <id>` or copy an example")
     located = Located(None)
-    located.data = _build(node, (), located, set(), 0)
+    try:
+        located.data = _build(node, (), located, set(), 0)
+    except YamlError as exc:
+        if first_alias is not None and exc.message.startswith("YAML aliases"):
+            exc.line, exc.col = first_alias.line + 1, first_alias.column + 1
+        raise
+    if first_alias is not None:  # pragma: no cover - _build meets every alias as a repeated node
+        raise YamlError("YAML aliases (*name) are not allowed", first_alias.line + 1, first_alias.column + 1,
+                        hint="write the value out in full")
     return located
 
 
@@ -137,9 +158,9 @@ def _build(node: yaml.Node, pointer: Pointer, out: Located, seen: set[int], dept
         raise YamlError("the YAML is nested too deeply", *_pos(node),
                         hint=f"use at most {MAX_DEPTH} levels", pointer=pointer)
     out.positions[pointer] = _pos(node)
+    seen.add(id(node))
     if isinstance(node, yaml.ScalarNode):
         return _build_scalar(node, pointer)
-    seen.add(id(node))
     if isinstance(node, yaml.SequenceNode):
         if node.tag != _SEQ:
             raise _tag_error(node, pointer)

@@ -1,0 +1,313 @@
+"""``openem add``: turn a data directory or a DataLad dataset into a catalogue entry (an I/O edge).
+
+What it makes, in one commit of the catalogue: the subdataset ``datasets/<id>/data`` (URL in ``.gitmodules``),
+``datasets/<id>/manifest.json`` and a ``datasets/<id>/dataset.yaml`` stub pre-filled with what the files tell
+(image sets per folder and format with their counts, the commit), every field a person must fill marked TODO.
+
+Sources:
+
+* a DataLad dataset URL: cloned (no content is downloaded; keys carry sizes and checksums);
+* a local DataLad dataset: cloned from it, so the contributor's dataset is not touched (it must be clean:
+  unsaved files would silently be missing from the entry);
+* a plain directory: a new DataLad dataset is created in a staging area and the files are *copied* into it and
+  saved into git-annex. Saving in place would turn the contributor's files into read-only symlinks into
+  ``.git/annex`` and add a ``.git`` folder to their directory, and a failure half-way would leave their folder
+  half-converted; copying costs disk space (and time) but the original directory is only ever read.
+
+All work happens in a staging folder inside the catalogue's git directory (same file system, invisible to
+``git status``); the finished folder is moved into ``datasets/`` in one rename and committed. Any failure or
+interruption removes the staging folder and, after the move, undoes the move, the ``.gitmodules`` entry and the
+index changes: the catalogue is left exactly as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import stat
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import manifest as M
+from .data import annex
+from .load import DATASET_FILE, DATASETS
+from .model import Manifest
+from .scaffold import dataset_stub
+from .validate import schema
+
+Log = Callable[[str], None]
+JUNK = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
+STAGING = "openem-add"
+
+
+class AddError(Exception):
+    """``openem add`` cannot (or must not) go ahead; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class AddResult:
+    ident: str
+    folder: Path  # datasets/<id>
+    url: str | None  # the clone URL recorded in .gitmodules and dataset.yaml (None: still to be published)
+    manifest: Manifest
+    catalogue_commit: str | None  # the catalogue commit made, None with commit=False
+
+
+def _quiet(_message: str) -> None:
+    pass
+
+
+def is_url(source: str) -> bool:
+    return bool(re.match(r"^[a-z][a-z0-9+.-]*://", source) or re.match(r"^[\w.-]+@[\w.-]+:", source))
+
+
+def _check_id(ident: str) -> None:
+    pattern = schema("dataset")["properties"]["id"]["pattern"]
+    if not re.fullmatch(pattern.strip("^$"), ident):
+        raise AddError(f"'{ident}' is not a valid id: use 3 to 64 lowercase letters, digits and hyphens, starting "
+                       "with a letter or digit")
+
+
+def _check_url(url: str) -> None:
+    pattern = schema("dataset")["properties"]["data"]["properties"]["datalad"]["pattern"]
+    if not re.fullmatch(pattern.strip("^$"), url):
+        raise AddError(f"{url!r} cannot be a catalogue's clone URL: use an https:// (or ria+https://, ssh://) "
+                       "URL without spaces or shell characters")
+
+
+def _check_catalogue(root: Path, ident: str) -> None:
+    if not annex.is_repo(root):
+        raise AddError(f"the catalogue {root} is not a git repository (a DataLad dataset): clone it with "
+                       "`datalad clone` first")
+    if not (root / DATASETS).is_dir():
+        raise AddError(f"{root} has no {DATASETS}/ folder: run from the catalogue's root or pass --root")
+    rel = f"{DATASETS}/{ident}"
+    if (root / rel).exists() or (root / rel).is_symlink() or annex.git(root, "ls-files", "--", rel).strip():
+        raise AddError(f"{rel} exists already: choose another id, or remove that entry first")
+    if f"{rel}/{M.SUBDATASET}" in annex.read_gitmodules(root):
+        raise AddError(f".gitmodules already has an entry for {rel}/{M.SUBDATASET}: remove it first")
+    if annex.git(root, "status", "--porcelain", "--", annex.GITMODULES).strip():
+        raise AddError(".gitmodules has uncommitted changes: commit or discard them first")
+
+
+def _inside(a: Path, b: Path) -> bool:
+    a, b = a.resolve(), b.resolve()
+    return a == b or b in a.parents
+
+
+def _scan(directory: Path) -> list[str]:
+    """The relative paths of the files to copy; refuses links leaving the folder and special files."""
+    files, bad = [], []
+    for folder, dirs, names in os.walk(directory):
+        dirs.sort()
+        here = Path(folder)
+        for d in list(dirs):
+            if (here / d).is_symlink():
+                bad.append(f"{(here / d).relative_to(directory)} (a symbolic link to a folder)")
+                dirs.remove(d)
+        for name in sorted(names):
+            if name in JUNK:
+                continue
+            path = here / name
+            rel = path.relative_to(directory).as_posix()
+            if path.is_symlink():
+                target = path.resolve()
+                if not target.is_file():
+                    bad.append(f"{rel} (a broken symbolic link)")
+                elif not _inside(target, directory):
+                    bad.append(f"{rel} (a symbolic link to a file outside the folder)")
+                else:
+                    files.append(rel)
+            elif stat.S_ISREG(path.lstat().st_mode):
+                files.append(rel)
+            else:
+                bad.append(f"{rel} (not a regular file)")
+    if bad:
+        listing = "; ".join(bad[:5]) + (f"; and {len(bad) - 5} more" if len(bad) > 5 else "")
+        raise AddError(f"{directory} holds what cannot be added: {listing}. Replace links by the files "
+                       "themselves or remove them")
+    if not files:
+        raise AddError(f"{directory} holds no files")
+    return files
+
+
+def _copy(directory: Path, files: list[str], target: Path) -> None:
+    """Copy the files (content only, following links inside the folder) without touching the originals."""
+    for rel in files:
+        dest = target / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(directory / rel, dest)
+        shutil.copystat(directory / rel, dest, follow_symlinks=True)
+        os.chmod(dest, 0o644)
+
+
+def prepare_data(source: str, data: Path, ident: str, log: Log) -> Path | None:
+    """Make the DataLad dataset of the entry at ``data`` (inside the staging folder).
+
+    Returns where file content can be read for headers (None: nowhere local)."""
+    description = f"{ident} (openem add)"
+    if is_url(source):
+        log(f"cloning {source}")
+        annex.clone(source, data, description=description)
+        return None
+    directory = Path(source).expanduser()
+    if not directory.is_dir():
+        raise AddError(f"{source} is neither a folder nor a URL")
+    directory = directory.absolute()
+    if annex.is_dataset(directory):
+        if (directory / ".git").is_file() and not annex.is_repo(directory):
+            raise AddError(f"{directory} is not the top of its DataLad dataset")
+        dirty = annex.changes(directory)
+        if dirty:
+            raise AddError(f"the DataLad dataset {directory} has unsaved changes ({len(dirty)}: "
+                           f"{dirty[0].strip()}…): save them with `datalad save` (or discard them) first, so that "
+                           "the entry describes every file")
+        log(f"cloning the DataLad dataset {directory} (the original is left as it is)")
+        annex.clone(str(directory), data, description=description)
+        return directory
+    if (directory / ".git").exists():
+        raise AddError(f"{directory} is a git repository but not a DataLad dataset: run `datalad create --force` "
+                       "in it (this keeps its history), or pass a folder without .git")
+    files = _scan(directory)
+    log(f"creating a DataLad dataset and copying {len(files)} files from {directory} (the originals are not "
+        "changed)")
+    annex.create(data, description=description)
+    _copy(directory, files, data)
+    annex.save(data, f"Add the files of {ident}")
+    return data
+
+
+def _yaml_str(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def stub_text(ident: str, manifest: Manifest, url: str | None) -> str:
+    """``dataset.yaml`` for a new entry: the commented template with ``data`` filled from the manifest."""
+    titles = schema("dataset")["properties"]["data"]["properties"]["image_sets"]["items"]["properties"][
+        "category"]["x-enum-titles"]
+    categories = ", ".join(titles)
+    sets = M.guess_image_sets(manifest)
+    out = ["data:",
+           "  # DataLad dataset (required): URL of the DataLad dataset holding the files (what `datalad clone` "
+           "takes); the same URL as in .gitmodules."]
+    if url:
+        out.append(f"  datalad: {_yaml_str(url)}")
+    else:
+        out.append(f"  datalad: TODO  # publish datasets/{ident}/data (e.g. `datalad create-sibling-ria` and "
+                   f"`datalad push`), put its clone URL here and in .gitmodules (submodule "
+                   f"\"datasets/{ident}/data\", url)")
+    out += ["  # Commit (optional): The exact version of the DataLad dataset described; manifest.json lists its "
+            "files.",
+            f"  commit: {_yaml_str(manifest.commit or '')}",
+            f"  # Image sets (required): found by `openem add` in manifest.json ({len(manifest.files)} files), one "
+            "per top-level folder and format. Check every name and category; delete sets that are not data."]
+    if not sets:
+        out += ["  image_sets:", "    - name: TODO", "      directory: TODO", f"      category: TODO  # one of: "
+                f"{categories}", "      format: TODO"]
+    else:
+        out.append("  image_sets:")
+        used: set[str] = set()
+        for s in sets:
+            title = titles.get(s.category) if s.category else None
+            if title is None:
+                name = f"TODO: name the {s.format} files in {s.directory}"
+            else:
+                name = title if title not in used else f"{title} ({s.directory}, {s.format})"
+            used.add(name)
+            category = (f"{s.category}  # guessed from the folder name and format: check" if s.category else
+                        f"TODO  # one of: {categories}")
+            fmt = s.format if s.format != "other" else "other  # TODO: no known format; check"
+            out += [f"    - name: {_yaml_str(name)}", f"      directory: {_yaml_str(s.directory)}",
+                    f"      category: {category}", f"      format: {fmt}", f"      count: {s.count}"]
+    lines = dataset_stub(ident).splitlines()
+    start = lines.index("data:")
+    end = next((i for i in range(start + 1, len(lines)) if lines[i] and not lines[i].startswith(" ")), len(lines))
+    header = [f"# Written by `openem add` from datasets/{ident}/manifest.json: {len(manifest.files)} files, "
+              f"{manifest.total_size} bytes, commit {manifest.commit}."]
+    return "\n".join(header + lines[:start] + out + lines[end:]) + "\n"
+
+
+def write_entry(folder: Path, ident: str, manifest: Manifest, url: str | None) -> None:
+    """``manifest.json`` and the ``dataset.yaml`` stub in the staged entry folder."""
+    M.write(folder / M.MANIFEST_FILE, manifest)
+    (folder / DATASET_FILE).write_text(stub_text(ident, manifest, url), encoding="utf-8")
+
+
+def install(root: Path, staged: Path, ident: str, url: str, manifest: Manifest, commit: bool) -> str | None:
+    """Move the staged entry into ``datasets/<id>``, register the subdataset and commit; all or nothing."""
+    rel = f"{DATASETS}/{ident}"
+    target = root / rel
+    sub_path = f"{rel}/{M.SUBDATASET}"
+    gitmodules = root / annex.GITMODULES
+    before = gitmodules.read_bytes() if gitmodules.is_file() else None
+    tracked = bool(annex.git(root, "ls-files", "--", annex.GITMODULES).strip())
+    head_before = annex.git(root, "rev-parse", "--verify", "--quiet", "HEAD", check=False).strip() or None
+    moved = False
+    try:
+        os.rename(staged, target)
+        moved = True
+        annex.register_subdataset(root, sub_path, url, manifest.datalad_id, manifest.commit or "")
+        annex.git(root, "add", "--", f"{rel}/{DATASET_FILE}", f"{rel}/{M.MANIFEST_FILE}")
+        if not commit:
+            return None
+        annex.git(root, "commit", "-q", "-m", f"Add dataset {ident} (openem add)", "--", annex.GITMODULES, rel)
+        return annex.head(root)
+    except BaseException:
+        head_now = annex.git(root, "rev-parse", "--verify", "--quiet", "HEAD", check=False).strip() or None
+        if head_now != head_before and head_before:
+            annex.git(root, "reset", "--soft", "-q", head_before, check=False)
+        annex.git(root, "rm", "-r", "-q", "--cached", "--ignore-unmatch", "--", rel, check=False)
+        if before is None:
+            gitmodules.unlink(missing_ok=True)
+        else:
+            gitmodules.write_bytes(before)
+        if tracked:
+            annex.git(root, "add", "--", annex.GITMODULES, check=False)
+        else:
+            annex.git(root, "rm", "-q", "--cached", "--ignore-unmatch", "--", annex.GITMODULES, check=False)
+        if moved:
+            annex.remove_tree(target)
+        raise
+
+
+def add_dataset(root: Path, source: str, ident: str, *, url: str | None = None, commit: bool = True,
+                read_headers: M.HeaderReader | None = None, log: Log = _quiet) -> AddResult:
+    """Add the data at ``source`` (a directory or a DataLad dataset URL) to the catalogue at ``root`` as
+    ``datasets/<ident>``; see the module documentation. Raises AddError (catalogue unchanged) on failure."""
+    root = root.absolute()
+    _check_id(ident)
+    clone_url = url or (source if is_url(source) else None)
+    if clone_url:
+        _check_url(clone_url)
+    _check_catalogue(root, ident)
+    if not is_url(source) and Path(source).expanduser().exists():
+        directory = Path(source).expanduser()
+        if _inside(root, directory) or _inside(directory, root):
+            raise AddError(f"{directory} and the catalogue {root} lie inside one another: move the data "
+                           "elsewhere first")
+    gitdir = Path(annex.git(root, "rev-parse", "--absolute-git-dir").strip())
+    (gitdir / STAGING).mkdir(exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f"{ident}-", dir=gitdir / STAGING))
+    try:
+        folder = stage / ident
+        data = folder / M.SUBDATASET
+        folder.mkdir()
+        content = prepare_data(source, data, ident, log)
+        log("listing the files (git-annex keys, sizes, checksums, URLs)")
+        manifest = M.from_repo(data, read_headers=read_headers if content is not None else None, content=content)
+        write_entry(folder, ident, manifest, clone_url)
+        log(f"registering {DATASETS}/{ident}/{M.SUBDATASET}")
+        made = install(root, folder, ident, clone_url or f"./{DATASETS}/{ident}/{M.SUBDATASET}", manifest, commit)
+    except annex.AnnexError as exc:
+        raise AddError(str(exc)) from exc
+    finally:
+        annex.remove_tree(stage)
+        try:
+            (gitdir / STAGING).rmdir()
+        except OSError:
+            pass
+    return AddResult(ident, root / DATASETS / ident, clone_url, manifest, made)

@@ -1,0 +1,55 @@
+"""The registry of machine-readable files the build writes beside the pages.
+
+A producer is a pure function returning ``Artefact`` values; the plugin writes them into the site. Adding an
+output format means writing a renderer and listing its producer here, nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from .context import SiteContext
+from .model import Dataset
+
+
+@dataclass(frozen=True)
+class Artefact:
+    """A file of the site. ``label`` set: the dataset's landing page links it under that name."""
+
+    path: str  # relative to the site root, e.g. "datasets/x/citation.bib"
+    content: str | bytes
+    label: str = ""
+    media_type: str = ""
+
+
+DatasetProducer = Callable[[SiteContext, Dataset], Iterable[Artefact]]
+CatalogueProducer = Callable[[SiteContext], Iterable[Artefact]]
+
+
+def _dataset_producers() -> list[DatasetProducer]:
+    from .render import citation, jsonld, record
+
+    return [record.artefacts, jsonld.artefacts, citation.artefacts]
+
+
+def _catalogue_producers() -> list[CatalogueProducer]:
+    from .render import record
+
+    return [record.catalogue_artefacts]
+
+
+def for_dataset(ctx: SiteContext, dataset: Dataset) -> list[Artefact]:
+    """Every file produced for one dataset, in a stable order."""
+    out: list[Artefact] = []
+    for producer in _dataset_producers():
+        out.extend(producer(ctx, dataset))
+    return out
+
+
+def for_catalogue(ctx: SiteContext) -> list[Artefact]:
+    """Every catalogue-wide file (API lists, sitemaps, feeds …)."""
+    out: list[Artefact] = []
+    for producer in _catalogue_producers():
+        out.extend(producer(ctx))
+    return out

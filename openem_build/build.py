@@ -1,0 +1,79 @@
+"""``openem build``: the complete site, built aside and swapped in only when every step succeeded."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from .context import build_date
+
+
+class BuildError(Exception):
+    """The build failed; the message says why (located validation messages included)."""
+
+
+def build_site(root: Path, site_dir: Path | None = None, config: str = "mkdocs.yml") -> Path:
+    """Build the site of the catalogue at ``root`` into ``site_dir`` (default ``root/site``).
+
+    The previous site stays untouched unless the new one is complete.
+    """
+    from mkdocs.commands.build import build
+    from mkdocs.config import load_config
+    from mkdocs.exceptions import Abort, ConfigurationError, PluginError
+
+    root = root.absolute()
+    target = (site_dir or root / "site").absolute()
+    config_file = root / config
+    if not config_file.is_file():
+        raise BuildError(f"{config_file} does not exist")
+    # Dates written by MkDocs (sitemap) follow SOURCE_DATE_EPOCH: pin it to the commit for reproducible output.
+    if not os.environ.get("SOURCE_DATE_EPOCH"):
+        day = build_date(root)
+        os.environ["SOURCE_DATE_EPOCH"] = str(int((day - day.__class__(1970, 1, 1)).total_seconds()))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.building-", dir=target.parent))
+    # MkDocs logs a plugin's error and raises a bare Abort: keep the message for the BuildError.
+    errors = _ErrorLog()
+    mkdocs_log = logging.getLogger("mkdocs")
+    mkdocs_log.addHandler(errors)
+    try:
+        cfg = load_config(config_file=str(config_file), site_dir=str(staging))
+        cfg.plugins.on_startup(command="build", dirty=False)
+        try:
+            build(cfg)
+        finally:
+            cfg.plugins.on_shutdown()
+    except (PluginError, Abort, ConfigurationError) as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise BuildError("build failed: " + ("\n".join(errors.messages) or str(exc))) from None
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    finally:
+        mkdocs_log.removeHandler(errors)
+    _swap(staging, target)
+    logging.getLogger("openem").info("site written to %s", target)
+    return target
+
+
+class _ErrorLog(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def _swap(new: Path, target: Path) -> None:
+    """Replace ``target`` by ``new`` with two renames, so a reader never sees a half-written site."""
+    old = None
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        target.rename(old)
+    new.rename(target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

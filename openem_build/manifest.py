@@ -1,0 +1,687 @@
+"""File manifests: ``datasets/<id>/manifest.json`` lists a dataset's files at one commit of its DataLad dataset.
+
+The build reads the manifest (offline, no data needed); ``openem manifest <id>`` and ``openem add`` write it from
+git-annex metadata (see :mod:`openem_build.data.annex`). Validation checks it three ways:
+
+* the file itself (JSON, the format of ``schema/manifest.schema.json``, one entry per path, keys that agree with
+  the sizes and checksums given),
+* against the entry's ``dataset.yaml`` (image-set folders hold files of the declared format, counts match,
+  ``data.commit`` is the commit the manifest describes),
+* against the catalogue's git repository (the subdataset ``datasets/<id>/data`` is registered with the URL of
+  ``data.datalad`` and pinned at the manifest's commit) and, when that subdataset is installed, against its
+  actual file list: a stale manifest is an error.
+
+Reading, comparing and the YAML checks are pure; only :func:`from_repo`, :func:`read`, :func:`write` and
+:func:`check_entry` touch the disk.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from functools import cache
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from .data.annex import order_checksums, parse_key
+from .model import CHECKSUM_PREFERENCE, Manifest, ManifestFile
+from .problems import ERROR, WARNING, Problem, relpath
+from .validate import is_placeholder
+from .validate import schema as load_schema
+from .yamlsafe import Located
+
+MANIFEST_FILE = "manifest.json"
+MANIFEST_VERSION = 1
+SUBDATASET = "data"  # datasets/<id>/data
+MAX_BYTES = 512 << 20
+MAX_REPORTED = 25  # problems reported per manifest file before summarising
+#: Severity of "this entry has neither a manifest nor a subdataset" (its page cannot list files); None: silent.
+MISSING_DATA_SEVERITY: str | None = WARNING
+
+HeaderReader = Callable[[str, Path], "Mapping[str, Any] | None"]
+
+# ------------------------------------------------------------------------------------------ formats
+
+#: File-name endings of each image-set format (dataset.schema.json, data.image_sets[].format).
+FORMAT_EXTENSIONS: Mapping[str, tuple[str, ...]] = MappingProxyType({
+    "mrc": (".mrc",), "mrcs": (".mrcs",), "map": (".map",), "rec": (".rec",), "st": (".st",),
+    "tiff": (".tiff", ".tif"), "tif": (".tif", ".tiff"), "eer": (".eer",), "dm3": (".dm3",), "dm4": (".dm4",),
+    "em": (".em",), "ser": (".ser",), "emd": (".emd",), "hdf5": (".h5", ".hdf5", ".hdf", ".he5"),
+    "zarr": (".zarr",), "ome-zarr": (".ome.zarr",), "ome-tiff": (".ome.tif", ".ome.tiff"), "png": (".png",),
+    "jpeg": (".jpg", ".jpeg"), "star": (".star",), "mdoc": (".mdoc",), "xml": (".xml",), "cbf": (".cbf",),
+    "smv": (".smv", ".img"), "img": (".img",), "spe": (".spe",),
+})
+#: Formats whose unit is a folder (``x.zarr/…``) rather than a file.
+FOLDER_FORMATS = frozenset({"zarr", "ome-zarr"})
+_COMPRESSION = (".gz", ".bz2", ".xz", ".zst")
+_GUESS_ORDER = ("ome-tiff", "ome-zarr", "zarr", "mrc", "mrcs", "map", "rec", "st", "tiff", "tif", "eer", "dm3",
+                "dm4", "em", "ser", "emd", "hdf5", "png", "jpeg", "star", "mdoc", "xml", "cbf", "smv", "spe")
+_EXACT = {".tif": "tif", ".tiff": "tiff", ".img": "img"}
+
+
+def _plain(name: str) -> str:
+    """A file name, lower-cased and without a compression suffix (``a.mrc.bz2`` → ``a.mrc``)."""
+    name = name.lower()
+    for suffix in _COMPRESSION:
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def format_of(path: str) -> str:
+    """The image-set format a file belongs to, from its name ('other' when unknown)."""
+    parts = path.split("/")
+    for part in parts[:-1]:
+        if part.lower().endswith(".zarr"):
+            return "ome-zarr" if part.lower().endswith(".ome.zarr") else "zarr"
+    name = _plain(parts[-1])
+    for suffix, fmt in _EXACT.items():
+        if name.endswith(suffix) and not name.endswith((".ome.tif", ".ome.tiff")):
+            return fmt
+    for fmt in _GUESS_ORDER:
+        if fmt not in FOLDER_FORMATS and name.endswith(FORMAT_EXTENSIONS[fmt]):
+            return fmt
+    return "other"
+
+
+def _under(path: str, directory: str) -> bool:
+    directory = directory.strip("/")
+    return directory in ("", ".") or path == directory or path.startswith(directory + "/")
+
+
+def set_members(manifest: Manifest, directory: str, fmt: str | None) -> list[str]:
+    """What an image set counts: files under ``directory`` (recursively) in format ``fmt``, or for zarr formats
+    the ``*.zarr`` folders; every file under it for 'other' or an unknown format."""
+    inside = [f.path for f in manifest.files if _under(f.path, directory)]
+    if fmt in FOLDER_FORMATS:
+        roots = set()
+        for path in inside:
+            parts = path.split("/")
+            for i, part in enumerate(parts[:-1]):
+                if part.lower().endswith(FORMAT_EXTENSIONS[fmt]):
+                    roots.add("/".join(parts[: i + 1]))
+                    break
+        return sorted(roots)
+    if fmt not in FORMAT_EXTENSIONS:
+        return inside
+    return [p for p in inside if _plain(p.rsplit("/", 1)[-1]).endswith(FORMAT_EXTENSIONS[fmt])]
+
+
+def _groups(members: Sequence[str], directory: str) -> int:
+    """How many sub-folders of ``directory`` the members spread over (a tilt series per folder, say)."""
+    depth = 0 if directory.strip("/") in ("", ".") else directory.strip("/").count("/") + 1
+    return len({"/".join(p.split("/")[: depth + 1]) for p in members if p.count("/") > depth})
+
+
+# ------------------------------------------------------------------------------------------ JSON with positions
+
+class JsonDoc:
+    """A parsed JSON document that can say where (line, column) a value or key is, for error messages."""
+
+    def __init__(self, text: str, data: Any):
+        self.text, self.data = text, data
+
+    def where(self, pointer: Sequence[str | int], key: bool = False) -> tuple[int, int]:
+        """1-based line and column of the value at ``pointer`` (of its key with ``key``); the nearest enclosing
+        value when the pointer does not exist."""
+        text, decoder = self.text, json.JSONDecoder()
+        ws = re.compile(r"[ \t\n\r]*")
+        i = ws.match(text, 0).end()
+        found = i
+        try:
+            for n, part in enumerate(pointer):
+                last = n == len(pointer) - 1
+                if text[i] == "{" and isinstance(part, str):
+                    j = ws.match(text, i + 1).end()
+                    hit = None
+                    while text[j] == '"':
+                        start = j
+                        name, j = json.decoder.scanstring(text, j + 1)
+                        j = ws.match(text, j).end() + 1  # the colon
+                        j = ws.match(text, j).end()
+                        if name == part:
+                            hit = start if (key and last) else j
+                            break
+                        _, j = decoder.raw_decode(text, j)
+                        j = ws.match(text, j).end()
+                        if text[j] == ",":
+                            j = ws.match(text, j + 1).end()
+                    if hit is None:
+                        break
+                    i = found = hit
+                elif text[i] == "[" and isinstance(part, int):
+                    j = ws.match(text, i + 1).end()
+                    for _ in range(part):
+                        if text[j] == "]":
+                            break
+                        _, j = decoder.raw_decode(text, j)
+                        j = ws.match(text, j).end()
+                        if text[j] == ",":
+                            j = ws.match(text, j + 1).end()
+                    if text[j] == "]":
+                        break
+                    i = found = j
+                else:
+                    break
+        except (ValueError, IndexError):
+            pass
+        line = text.count("\n", 0, found) + 1
+        return line, found - (text.rfind("\n", 0, found) + 1) + 1
+
+
+# ------------------------------------------------------------------------------------------ the file format
+
+@cache
+def _rules() -> tuple[dict[str, re.Pattern[str]], frozenset[str], frozenset[str], re.Pattern, re.Pattern, re.Pattern]:
+    s = load_schema("manifest")
+    props = s["$defs"]["file"]["properties"]
+    algos = {k: re.compile(v["pattern"]) for k, v in props.items() if k in CHECKSUM_PREFERENCE}
+    return (algos, frozenset(props), frozenset(s["properties"]),
+            re.compile(props["key"]["pattern"]), re.compile(props["urls"]["items"]["pattern"]),
+            re.compile(s["properties"]["commit"]["pattern"]))
+
+
+def _file_json(f: ManifestFile) -> dict[str, Any]:
+    out: dict[str, Any] = {"path": f.path, "size": f.size, "key": f.key}
+    out.update(f.checksums)
+    out["urls"] = list(f.urls)
+    if f.headers:
+        out["headers"] = f.headers
+    return out
+
+
+def dumps(manifest: Manifest) -> str:
+    """The canonical text of ``manifest.json``: stable key order, one file per line (readable diffs)."""
+    head = {"manifest_version": MANIFEST_VERSION, "commit": manifest.commit, "datalad_id": manifest.datalad_id}
+    lines = ["{"] + [f"  {json.dumps(k)}: {json.dumps(v)}," for k, v in head.items()]
+    files = sorted(manifest.files, key=lambda f: f.path)
+    if not files:
+        lines.append('  "files": []')
+    else:
+        lines.append('  "files": [')
+        body = [json.dumps(_file_json(f), ensure_ascii=False, sort_keys=False, separators=(", ", ": "))
+                for f in files]
+        lines += [f"    {row}," for row in body[:-1]] + [f"    {body[-1]}", "  ]"]
+    return "\n".join(lines) + "\n}\n"
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in seen:
+            raise ValueError(f"the key {k!r} appears twice in one object")
+        seen[k] = v
+    return seen
+
+
+def parse(text: str, shown: str) -> tuple[Manifest | None, JsonDoc | None, list[Problem]]:
+    """A manifest from its text: the record when valid, the located document, and every problem."""
+    hint = "regenerate it with `openem manifest <id>` instead of editing it by hand"
+    try:
+        data = json.loads(text, object_pairs_hook=_no_duplicate_keys)
+    except json.JSONDecodeError as exc:
+        return None, None, [Problem(shown, exc.lineno, exc.colno, "", f"not valid JSON: {exc.msg}", hint)]
+    except ValueError as exc:
+        return None, None, [Problem(shown, 0, 0, "", f"not valid JSON: {exc}", hint)]
+    doc = JsonDoc(text, data)
+    problems: list[Problem] = []
+
+    def add(pointer: tuple[str | int, ...], message: str, fix: str = hint, key: bool = False) -> None:
+        line, col = doc.where(pointer, key=key)
+        problems.append(Problem(shown, line, col, _field(pointer), message, fix))
+
+    algos, file_fields, top_fields, key_rx, url_rx, commit_rx = _rules()
+    if not isinstance(data, dict):
+        add((), "must be a JSON object with commit and files")
+        return None, doc, problems
+    for name in sorted(set(data) - top_fields):
+        add((name,), f"unknown field '{name}'", f"known fields: {', '.join(sorted(top_fields))}", key=True)
+    if data.get("manifest_version") != MANIFEST_VERSION:
+        add(("manifest_version",), f"manifest_version must be {MANIFEST_VERSION}, not {data.get('manifest_version')!r}")
+    commit = data.get("commit")
+    if not (isinstance(commit, str) and commit_rx.fullmatch(commit)):
+        add(("commit",), f"commit must be a full 40-character commit hash, not {commit!r}")
+    ident = data.get("datalad_id")
+    if ident is not None and not (isinstance(ident, str) and re.fullmatch(r"[0-9a-f-]{36}", ident)):
+        add(("datalad_id",), f"datalad_id must be a DataLad dataset id (a UUID), not {ident!r}")
+    files = data.get("files")
+    if not isinstance(files, list):
+        add(("files",), "files must be a list of file entries")
+        return None, doc, problems
+    records: list[ManifestFile] = []
+    seen: dict[str, int] = {}
+    for i, entry in enumerate(files):
+        if len(problems) > MAX_REPORTED:
+            break
+        here = ("files", i)
+        if not isinstance(entry, dict):
+            add(here, "each file entry must be a JSON object")
+            continue
+        for name in sorted(set(entry) - file_fields):
+            add((*here, name), f"unknown field '{name}'", f"known fields: {', '.join(sorted(file_fields))}",
+                key=True)
+        path = entry.get("path")
+        if not isinstance(path, str) or not _safe_path(path):
+            add((*here, "path"), f"path {path!r} is not a relative path inside the dataset",
+                "paths use / separators, no leading /, no empty, '.' or '..' parts and no control characters")
+            continue
+        if path in seen:
+            add((*here, "path"), f"'{path}' is listed twice (also files[{seen[path]}])")
+        seen.setdefault(path, i)
+        size = entry.get("size")
+        if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
+            add((*here, "size"), f"size must be a whole number of bytes or null, not {size!r}")
+            size = None
+        key = entry.get("key")
+        if key is not None and not (isinstance(key, str) and key_rx.fullmatch(key)):
+            add((*here, "key"), f"{key!r} is not a git-annex key")
+            key = None
+        sums = []
+        for algo, rx in algos.items():
+            value = entry.get(algo)
+            if value is None:
+                continue
+            if not (isinstance(value, str) and rx.fullmatch(value)):
+                add((*here, algo), f"{algo} must be the lowercase hex digest, not {value!r}")
+            else:
+                sums.append((algo, value))
+        urls = entry.get("urls", [])
+        if not isinstance(urls, list) or not all(isinstance(u, str) and url_rx.fullmatch(u) for u in urls):
+            add((*here, "urls"), "urls must be a list of URLs without spaces or quotes")
+            urls = []
+        headers = entry.get("headers")
+        if headers is not None and not isinstance(headers, dict):
+            add((*here, "headers"), "headers must be a JSON object")
+            headers = None
+        if key is not None:
+            info = parse_key(key)
+            if info and info.size is not None and size is not None and info.size != size:
+                add((*here, "size"), f"size {size} differs from the size in the key ({info.size})")
+            for algo, value in info.checksums if info else ():
+                if dict(sums).get(algo, value) != value:
+                    add((*here, algo), f"the {algo} checksum differs from the one in the key ({value})")
+        records.append(ManifestFile(path, size, key, order_checksums(sums), tuple(urls),
+                                    MappingProxyType(headers) if headers else None))
+    if len(problems) > MAX_REPORTED:
+        problems = problems[:MAX_REPORTED]
+        problems.append(Problem(shown, 0, 0, "", "more problems not shown: the file is badly damaged", hint))
+    if problems:
+        return None, doc, problems
+    manifest = Manifest(tuple(sorted(records, key=lambda f: f.path)), commit, ident, source=shown)
+    return manifest, doc, problems
+
+
+def _field(pointer: Iterable[str | int]) -> str:
+    out = ""
+    for part in pointer:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _safe_path(path: str) -> bool:
+    if not path or path.startswith("/") or re.search(r"[\x00-\x1f\x7f]", path):
+        return False
+    return all(part not in ("", ".", "..") for part in path.split("/"))
+
+
+def read(path: Path, root: Path) -> tuple[Manifest | None, JsonDoc | None, list[Problem]]:
+    """Read and check ``manifest.json`` at ``path`` (shown relative to ``root`` in problems)."""
+    shown = relpath(path, root)
+    if path.is_symlink() or not path.is_file():
+        return None, None, [Problem(shown, 0, 0, "", "must be a regular file", "regenerate it with "
+                                    "`openem manifest <id>`")]
+    size = path.stat().st_size
+    if size > MAX_BYTES:
+        return None, None, [Problem(shown, 0, 0, "", f"is {size} bytes, more than the limit of {MAX_BYTES}",
+                                    "split the dataset into several entries")]
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, None, [Problem(shown, 0, 0, "", f"is not UTF-8 text ({exc.reason} at byte {exc.start})",
+                                    "regenerate it with `openem manifest <id>`")]
+    return parse(text, shown)
+
+
+def write(path: Path, manifest: Manifest) -> bool:
+    """Write ``manifest`` atomically; returns whether the file changed."""
+    text = dumps(manifest)
+    if path.is_file() and path.read_text("utf-8") == text:
+        return False
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return True
+
+
+# ------------------------------------------------------------------------------------------ from a repository
+
+def from_repo(repo: Path, commit: str = "HEAD", *, read_headers: HeaderReader | None = None,
+              content: Path | None = None, previous: Manifest | None = None) -> Manifest:
+    """The manifest of ``commit`` of the DataLad dataset at ``repo``, from git-annex metadata only.
+
+    With ``read_headers(path, file)``, header facts are read from files whose content is present in ``content``
+    (default: ``repo``; only when ``commit`` is the checked-out one). Headers of ``previous`` are kept for files
+    whose key did not change.
+    """
+    from .data import annex
+
+    resolved, files = annex.list_files(repo, commit)
+    kept = {f.key: f.headers for f in previous.files if f.key and f.headers} if previous else {}
+    base = content or repo
+    readable = read_headers is not None and resolved == annex.head(repo)
+    out = []
+    for f in files:
+        headers = None
+        local = base / f.path
+        if readable and local.is_file():
+            try:
+                headers = read_headers(f.path, local)  # type: ignore[misc]
+            except Exception:  # a damaged file must not stop the listing; its row simply has no headers
+                headers = None
+        if headers is None and f.key in kept:
+            headers = kept[f.key]
+        out.append(replace(f, headers=MappingProxyType(dict(headers)) if headers else None))
+    return Manifest(tuple(out), resolved, annex.datalad_id(repo, resolved))
+
+
+# ------------------------------------------------------------------------------------------ comparing
+
+@dataclass(frozen=True)
+class Difference:
+    """One way two manifests differ. ``kind``: commit, id, missing, extra, content or urls."""
+
+    kind: str
+    path: str
+    text: str
+
+
+def compare(recorded: Manifest, actual: Manifest) -> list[Difference]:
+    """How ``recorded`` (the committed manifest) differs from ``actual`` (freshly listed); empty when equal.
+
+    Headers are not compared (they are extracted facts, not part of the file list)."""
+    out: list[Difference] = []
+    if recorded.commit != actual.commit:
+        out.append(Difference("commit", "", f"it describes commit {recorded.commit} but the dataset is at "
+                                            f"{actual.commit}"))
+    if actual.datalad_id and recorded.datalad_id != actual.datalad_id:
+        out.append(Difference("id", "", f"datalad_id is {recorded.datalad_id} but the dataset's id is "
+                                        f"{actual.datalad_id}"))
+    old, new = recorded.by_path, actual.by_path
+    for path in sorted(set(new) - set(old)):
+        out.append(Difference("missing", path, f"'{path}' is in the dataset but not in the manifest"))
+    for path in sorted(set(old) - set(new)):
+        out.append(Difference("extra", path, f"'{path}' is in the manifest but not in the dataset"))
+    for path in sorted(set(old) & set(new)):
+        a, b = old[path], new[path]
+        if (a.key, a.size, a.checksums) != (b.key, b.size, b.checksums):
+            out.append(Difference("content", path, f"'{path}' has different content (key {b.key or 'in git'})"))
+        elif a.urls != b.urls:
+            out.append(Difference("urls", path, f"'{path}' has other URLs ({len(b.urls)} known, "
+                                                f"{len(a.urls)} listed)"))
+    return out
+
+
+# ------------------------------------------------------------------------------------------ against dataset.yaml
+
+def _get(data: Any, *pointer: str | int) -> Any:
+    for part in pointer:
+        if isinstance(part, int):
+            if not isinstance(data, list) or not 0 <= part < len(data):
+                return None
+            data = data[part]
+        else:
+            if not isinstance(data, dict):
+                return None
+            data = data.get(part)
+    return data
+
+
+def _located(path: str, doc: Located | JsonDoc, pointer: tuple[str | int, ...], message: str, hint: str,
+             severity: str = ERROR, field: str | None = None) -> Problem:
+    line, col = doc.where(pointer)
+    return Problem(path, line, col, _field(pointer) if field is None else field, message, hint, severity)
+
+
+def check_against_yaml(doc: Located, shown: str, manifest: Manifest, mdoc: JsonDoc | None = None,
+                       ident: str = "<id>") -> list[Problem]:
+    """Does the manifest hold what ``dataset.yaml`` says? Image-set folders, formats, counts, data.commit."""
+    d = doc.data if isinstance(doc.data, dict) else {}
+    problems: list[Problem] = []
+    mshown = manifest.source or MANIFEST_FILE
+    regenerate = f"if the files changed, save them in the DataLad dataset and run `openem manifest {ident}`"
+    top = sorted({f.path.split("/", 1)[0] for f in manifest.files if "/" in f.path})
+    sets = _get(d, "data", "image_sets")
+    for i, image_set in enumerate(sets if isinstance(sets, list) else []):
+        directory, fmt, count = (_get(image_set, k) for k in ("directory", "format", "count"))
+        here = ("data", "image_sets", i)
+        if not isinstance(directory, str) or is_placeholder(directory):
+            continue
+        if not any(_under(f.path, directory) for f in manifest.files):
+            close = difflib.get_close_matches(directory.strip("/"), top, n=1, cutoff=0.5)
+            hint = f"did you mean '{close[0]}'?" if close else (
+                f"folders in the dataset: {', '.join(top[:12])}" if top else regenerate)
+            problems.append(_located(shown, doc, (*here, "directory"),
+                                     f"no file listed in {mshown} lies in '{directory}'", hint))
+            continue
+        known_fmt = isinstance(fmt, str) and (fmt in FORMAT_EXTENSIONS)
+        members = set_members(manifest, directory, fmt if known_fmt else None)
+        if known_fmt and not members:
+            found = Counter(format_of(f.path) for f in manifest.files if _under(f.path, directory))
+            listing = ", ".join(f"{k} ×{v}" for k, v in found.most_common(4))
+            problems.append(_located(shown, doc, (*here, "format"),
+                                     f"'{directory}' holds no {fmt} file in {mshown} (it holds: {listing})",
+                                     f"set format to what the files are, e.g. '{found.most_common(1)[0][0]}'"))
+            continue
+        if isinstance(count, int) and not isinstance(count, bool):
+            n = len(members)
+            if count not in (n, _groups(members, directory)):
+                what = f"{fmt} {'folder' if fmt in FOLDER_FORMATS else 'file'}" if known_fmt else "file"
+                problems.append(_located(shown, doc, (*here, "count"),
+                                         f"count is {count} but {mshown} lists {n} {what}{'s' * (n != 1)} in "
+                                         f"'{directory}'", f"set `count: {n}`, or {regenerate}"))
+    commit = _get(d, "data", "commit")
+    if isinstance(commit, str) and not is_placeholder(commit) and manifest.commit and commit != manifest.commit:
+        problems.append(_located(shown, doc, ("data", "commit"),
+                                 f"{commit} is not the commit {mshown} describes ({manifest.commit})",
+                                 f"set `commit: \"{manifest.commit}\"`, or check out {commit} in the subdataset "
+                                 f"and run `openem manifest {ident}`"))
+    return problems
+
+
+# ------------------------------------------------------------------------------------------ against the catalogue
+
+def check_entry(folder: Path, root: Path, doc: Located, shown: str) -> tuple[Manifest | None, list[Problem]]:
+    """Every manifest and subdataset check of the entry in ``folder`` (``datasets/<id>``).
+
+    Returns the manifest (None when absent or invalid) and the problems, located in ``dataset.yaml``,
+    ``manifest.json`` or ``.gitmodules``.
+    """
+    from .data import annex
+
+    ident = folder.name
+    mpath = folder / MANIFEST_FILE
+    mshown = relpath(mpath, root)
+    sub_path = f"{relpath(folder, root)}/{SUBDATASET}"
+    problems: list[Problem] = []
+    manifest = mdoc = None
+    if mpath.exists() or mpath.is_symlink():
+        manifest, mdoc, problems = read(mpath, root)
+        if manifest is not None:
+            problems += check_against_yaml(doc, shown, manifest, mdoc, ident)
+    url = _get(doc.data, "data", "datalad")
+    url = url if isinstance(url, str) and not is_placeholder(url) else None
+    if not annex.is_repo(root):
+        # Outside a git work tree (a plain copy of the catalogue) registration cannot be checked.
+        return manifest, problems
+    try:
+        sub = annex.read_gitmodules(root).get(sub_path)
+    except annex.AnnexError as exc:
+        return manifest, problems + [Problem(annex.GITMODULES, 0, 0, "", str(exc), "fix the file's syntax")]
+    register = (f"register it with `datalad clone -d . {url} {sub_path}`" if url else
+                f"register it with `openem add <url> --id {ident}`")
+    if mdoc is None and sub is None:
+        if MISSING_DATA_SEVERITY:
+            problems.append(_located(shown, doc, ("data", "datalad"),
+                                     f"no {MANIFEST_FILE} and no subdataset {sub_path}: the page cannot list "
+                                     "files or offer `datalad get`", f"{register}, then run `openem manifest "
+                                     f"{ident}`", MISSING_DATA_SEVERITY))
+        return manifest, problems
+    if mdoc is None:
+        problems.append(Problem(mshown, 0, 0, "", f"missing: {sub_path} is a registered subdataset but the entry "
+                                "has no manifest", f"install it (`datalad get -n {sub_path}`) and run "
+                                f"`openem manifest {ident}`"))
+    if sub is None:
+        problems.append(_located(shown, doc, ("data", "datalad"),
+                                 f"missing subdataset: {sub_path} is not registered in .gitmodules, so "
+                                 f"`datalad get` cannot deliver the files {mshown} lists", register))
+        return manifest, problems
+    if url and sub.url != url:
+        problems.append(_located(shown, doc, ("data", "datalad"),
+                                 f"differs from the URL .gitmodules records for {sub_path} ({sub.url})",
+                                 f"make them the same, e.g. `git config -f .gitmodules submodule.{sub.name}.url "
+                                 f"{url}`"))
+    pinned = annex.gitlink(root, sub_path)
+    if pinned is None:
+        problems.append(_located(shown, doc, ("data", "datalad"),
+                                 f"missing subdataset: .gitmodules lists {sub_path} but the catalogue does not "
+                                 "record it", f"{register}, or `datalad save -d . {sub_path}` if it is there"))
+    if manifest is None or mdoc is None:
+        return manifest, problems
+    fix = (f"run `openem manifest {ident}` (install the subdataset first with `datalad get -n {sub_path}`) and "
+           f"commit it together with the subdataset: `datalad save -d . {relpath(folder, root)}`")
+    if pinned is not None and pinned != manifest.commit:
+        problems.append(_located(mshown, mdoc, ("commit",),
+                                 f"stale manifest: it describes commit {manifest.commit} but the catalogue "
+                                 f"records {sub_path} at {pinned}", fix, field="commit"))
+    if sub.datalad_id and manifest.datalad_id and sub.datalad_id != manifest.datalad_id:
+        problems.append(_located(mshown, mdoc, ("datalad_id",),
+                                 f"datalad_id differs from the one .gitmodules records for {sub_path} "
+                                 f"({sub.datalad_id})", "was the subdataset replaced? " + fix, field="datalad_id"))
+    installed = root / sub_path
+    if installed.is_dir() and annex.is_repo(installed):
+        try:
+            actual = from_repo(installed)
+        except annex.AnnexError as exc:
+            problems.append(Problem(mshown, 0, 0, "", f"cannot list the files of {sub_path}: {exc}",
+                                    "check the subdataset with `datalad status`"))
+            return manifest, problems
+        diffs = compare(manifest, actual)
+        if any(d.kind == "commit" for d in diffs):
+            if actual.commit != pinned:
+                problems.append(_located(mshown, mdoc, ("commit",),
+                                         f"stale manifest: it describes commit {manifest.commit} but the installed "
+                                         f"subdataset {sub_path} is at {actual.commit}", fix, field="commit"))
+            return manifest, problems
+        serious = [d for d in diffs if d.kind != "urls"]
+        if serious:
+            more = f" (and {len(serious) - 1} more differences)" if len(serious) > 1 else ""
+            problems.append(_located(mshown, mdoc, ("files",),
+                                     f"stale manifest: it does not match {sub_path} at commit {manifest.commit}: "
+                                     f"{serious[0].text}{more}", fix, field="files"))
+        elif diffs:
+            problems.append(_located(mshown, mdoc, ("files",),
+                                     f"the URLs in the manifest are out of date for {len(diffs)} "
+                                     f"file{'s' * (len(diffs) != 1)} ({diffs[0].text})",
+                                     f"run `openem manifest {ident}` to list the download URLs git-annex knows",
+                                     WARNING, field="files"))
+    return manifest, problems
+
+
+# ------------------------------------------------------------------------------------------ for pages and stubs
+
+@dataclass(frozen=True)
+class Folder:
+    """A folder of a manifest's file tree, for landing pages (nested ``<details>`` for large datasets)."""
+
+    name: str
+    path: str  # '' for the root
+    folders: tuple[Folder, ...] = ()
+    files: tuple[ManifestFile, ...] = ()
+    file_count: int = 0  # all files below, recursively
+    size: int = 0  # bytes below, recursively
+
+    @property
+    def depth(self) -> int:
+        return 0 if not self.path else self.path.count("/") + 1
+
+
+def tree(manifest: Manifest) -> Folder:
+    """The manifest's files as a folder tree, sorted by name, with file counts and sizes per folder."""
+    def build(path: str, files: list[ManifestFile]) -> Folder:
+        depth = 0 if not path else path.count("/") + 1
+        here = [f for f in files if f.path.count("/") == depth]
+        below: dict[str, list[ManifestFile]] = {}
+        for f in files:
+            if f.path.count("/") > depth:
+                below.setdefault(f.path.split("/")[depth], []).append(f)
+        folders = tuple(build(f"{path}/{name}" if path else name, sub) for name, sub in sorted(below.items()))
+        return Folder(path.rsplit("/", 1)[-1], path, folders, tuple(sorted(here, key=lambda f: f.path)),
+                      len(files), sum(f.size or 0 for f in files))
+
+    return build("", list(manifest.files))
+
+
+_CATEGORY_WORDS = {
+    "movies": "movies", "movie": "movies", "frames": "movies", "raw": "movies", "micrographs": "micrographs",
+    "micrograph": "micrographs", "mics": "micrographs", "aligned": "micrographs", "motioncorr": "micrographs",
+    "particles": "particles", "extract": "particles", "class-averages": "class-averages",
+    "class2d": "class-averages", "classes": "class-averages", "tilt-series": "tilt-series",
+    "tiltseries": "tilt-series", "tilts": "tilt-series", "tomograms": "tomograms", "tomos": "tomograms",
+    "tomo": "tomograms", "tomogram": "tomograms", "subtomograms": "subtomograms", "subtomos": "subtomograms",
+    "maps": "maps", "map": "maps", "reconstruction": "maps", "reconstructions": "maps", "masks": "masks",
+    "mask": "masks", "diffraction": "diffraction-images", "diffraction-images": "diffraction-images",
+    "volume": "volume-images", "volumes": "volume-images", "stack": "volume-images", "stacks": "volume-images",
+    "montages": "montages", "montage": "montages", "segmentations": "segmentations",
+    "segmentation": "segmentations", "labels": "segmentations", "spectra": "spectra", "spectrum": "spectra",
+    "eels": "spectra", "edx": "spectra", "metadata": "metadata", "meta": "metadata", "mdoc": "metadata",
+}
+_FORMAT_CATEGORY = {"eer": "movies", "mdoc": "metadata", "xml": "metadata", "star": "metadata", "rec": "tomograms",
+                    "st": "tilt-series", "map": "maps", "cbf": "diffraction-images", "smv": "diffraction-images"}
+
+
+def guess_category(directory: str, fmt: str) -> str | None:
+    """The EMPIAR category a folder of files probably is, from its name and format; None when unsure."""
+    for part in reversed(directory.lower().replace("_", "-").split("/")):
+        if part in _CATEGORY_WORDS:
+            return _CATEGORY_WORDS[part]
+    return _FORMAT_CATEGORY.get(fmt)
+
+
+@dataclass(frozen=True)
+class GuessedSet:
+    """An image set ``openem add`` proposes: one per top-level folder and file format."""
+
+    directory: str
+    format: str
+    count: int
+    category: str | None
+    size: int = 0
+    examples: tuple[str, ...] = field(default=())
+
+
+def guess_image_sets(manifest: Manifest, limit: int = 200) -> list[GuessedSet]:
+    """Image sets read from the file list: files grouped by top-level folder and format, counted the way
+    validation counts them. Loose files at the root of an unknown format are left out."""
+    groups: dict[tuple[str, str], list[ManifestFile]] = {}
+    for f in manifest.files:
+        directory = f.path.split("/", 1)[0] if "/" in f.path else "."
+        fmt = format_of(f.path)
+        if directory == "." and fmt == "other":
+            continue
+        groups.setdefault((directory, fmt), []).append(f)
+    known = {directory for directory, fmt in groups if fmt != "other"}
+    out = []
+    for (directory, fmt), files in groups.items():
+        if fmt == "other" and directory in known:
+            continue  # the folder's main set covers it; stray files need no set of their own
+        members = set_members(manifest, directory, fmt if fmt != "other" else None)
+        out.append(GuessedSet(directory, fmt, len(members), guess_category(directory, fmt),
+                              sum(f.size or 0 for f in files), tuple(f.path for f in files[:3])))
+    out.sort(key=lambda s: (-s.size, s.directory, s.format))
+    return sorted(out[:limit], key=lambda s: (s.directory == ".", s.directory, s.format))

@@ -1,0 +1,1 @@
+"""Pure renderers: records in, text out. None of them reads files or the clock."""

@@ -1,0 +1,184 @@
+"""schema.org JSON-LD for dataset landing pages and the catalogue (Google Dataset Search, harvesters)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..artefacts import Artefact
+from ..context import SiteContext
+from ..licenses import license_url
+from ..model import Dataset, Person
+from .markdown import to_text
+
+TECHNIQUE_LABELS = {
+    "single-particle": "Single-particle cryo-electron microscopy",
+    "helical": "Helical reconstruction (cryo-EM)",
+    "subtomogram-averaging": "Subtomogram averaging",
+    "tomography": "Electron cryo-tomography",
+    "microed": "Microcrystal electron diffraction (MicroED)",
+    "2d-crystallography": "2D electron crystallography",
+    "fib-sem": "Focused ion beam scanning electron microscopy (FIB-SEM)",
+    "sbf-sem": "Serial block-face scanning electron microscopy",
+    "array-tomography": "Array tomography",
+    "tem": "Transmission electron microscopy",
+    "stem": "Scanning transmission electron microscopy",
+    "sem": "Scanning electron microscopy",
+    "edx": "Energy-dispersive X-ray spectroscopy",
+    "eels": "Electron energy-loss spectroscopy",
+}
+
+
+def script_json(value: Any) -> str:
+    """JSON safe inside an HTML ``<script>`` element: no ``</script>``, ``<!--`` or raw line separators."""
+    text = json.dumps(value, ensure_ascii=False, sort_keys=False, indent=None, separators=(",", ":"))
+    return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+
+
+def _person(p: Person) -> dict[str, Any]:
+    out: dict[str, Any] = {"@type": "Person", "name": p.display_name, "familyName": p.family}
+    if p.given:
+        out["givenName"] = p.given
+    if p.orcid_url:
+        out["@id"] = p.orcid_url
+        out["identifier"] = p.orcid_url
+    if p.affiliations:
+        out["affiliation"] = [_org(a.name, a.ror) for a in p.affiliations]
+    return out
+
+
+def _org(name: str, ror: str | None, url: str | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"@type": "Organization", "name": name}
+    if ror:
+        out["@id"] = ror
+        out["identifier"] = ror
+    if url:
+        out["url"] = url
+    return out
+
+
+def _archive_url(accession: str) -> str:
+    if accession.startswith("EMD-"):
+        return f"https://www.ebi.ac.uk/emdb/{accession}"
+    if accession.startswith("EMPIAR-"):
+        return f"https://www.ebi.ac.uk/empiar/{accession}/"
+    return f"https://www.rcsb.org/structure/{accession}"
+
+
+def related_urls(d: Dataset) -> list[str]:
+    """Official pages of the EMDB, EMPIAR and PDB entries of a dataset."""
+    return [_archive_url(a) for a in (*d.related.emdb, *d.related.empiar, *d.related.pdb)]
+
+
+def dataset_jsonld(ctx: SiteContext, d: Dataset) -> dict[str, Any]:
+    """A schema.org ``Dataset`` for one entry."""
+    fac = ctx.facility(d)
+    url = ctx.dataset_url(d)
+    out: dict[str, Any] = {
+        "@context": "https://schema.org/",
+        "@type": "Dataset",
+        "@id": d.doi_url or url,
+        "name": d.title,
+        "description": to_text(d.description)[:5000],
+        "url": url,
+        "version": d.version,
+        "license": license_url(d.license),
+        "isAccessibleForFree": True,
+        "creator": [_person(p) for p in d.authors],
+        "publisher": _org(ctx.publisher, ctx.publisher_ror, ctx.site_url),
+        "provider": _org(fac.name, fac.ror, fac.url),
+        "datePublished": d.dates.published.isoformat(),
+        "keywords": list(d.keywords),
+        "measurementTechnique": TECHNIQUE_LABELS.get(d.technique, d.technique),
+        "includedInDataCatalog": {"@type": "DataCatalog", "name": ctx.site_name, "url": ctx.site_url},
+    }
+    identifiers: list[Any] = []
+    same_as: list[str] = []
+    if d.doi:
+        identifiers.append({"@type": "PropertyValue", "propertyID": "DOI", "value": d.doi, "url": d.doi_url})
+        same_as.append(d.doi_url)  # type: ignore[arg-type]
+    identifiers.append(url)
+    out["identifier"] = identifiers
+    if same_as or d.related.empiar:
+        out["sameAs"] = same_as + [_archive_url(a) for a in d.related.empiar]
+    if d.related.emdb or d.related.pdb:
+        out["isBasedOn"] = [_archive_url(a) for a in (*d.related.emdb, *d.related.pdb)]
+    if d.dates.modified:
+        out["dateModified"] = d.dates.modified.isoformat()
+    if d.dates.collected:
+        out["temporalCoverage"] = d.dates.collected.isoformat()
+    if d.is_embargoed and d.embargo_until:
+        out["conditionsOfAccess"] = f"Embargoed until {d.embargo_until.isoformat()}"
+    citations = [f"https://doi.org/{p.doi}" for p in d.related.publications if p.doi]
+    if citations:
+        out["citation"] = citations
+    if d.funding:
+        out["funder"] = [_org(f.funder, f.ror) for f in d.funding]
+    variables = _variables(d)
+    if variables:
+        out["variableMeasured"] = variables
+    about = {"@type": "Thing", "name": d.sample.name}
+    if d.sample.organism:
+        about["description"] = d.sample.organism.name
+        if d.sample.organism.taxon_id:
+            about["sameAs"] = f"http://purl.obolibrary.org/obo/NCBITaxon_{d.sample.organism.taxon_id}"
+    out["about"] = about
+    out["distribution"] = _distribution(ctx, d)
+    return out
+
+
+def _variables(d: Dataset) -> list[dict[str, Any]]:
+    facts = [
+        ("Pixel size", d.acquisition.pixel_size_A, "Å", "AD"),
+        ("Acceleration voltage", d.instrument.acceleration_voltage_kV, "kV", "KVT"),
+        ("Total electron dose", d.acquisition.total_dose_e_per_A2, "e⁻/Å²", None),
+        ("Resolution", d.processing.resolution_A if d.processing else None, "Å", "AD"),
+    ]
+    out = []
+    for name, value, unit, code in facts:
+        if value is None:
+            continue
+        item: dict[str, Any] = {"@type": "PropertyValue", "name": name, "value": value, "unitText": unit}
+        if code:
+            item["unitCode"] = code
+        out.append(item)
+    return out
+
+
+def _distribution(ctx: SiteContext, d: Dataset) -> list[dict[str, Any]]:
+    dist: list[dict[str, Any]] = [{
+        "@type": "DataDownload",
+        "name": "DataLad dataset (git-annex)",
+        "contentUrl": d.data.datalad,
+        "encodingFormat": "application/x-git",
+        "description": f"datalad clone {d.data.datalad}",
+    }]
+    manifest = getattr(d, "manifest", None)
+    if manifest is not None:
+        total = sum(f.size or 0 for f in manifest.files)
+        if total:
+            dist[0]["contentSize"] = f"{total} B"
+    dist.append({"@type": "DataDownload", "name": "Metadata (JSON)", "encodingFormat": "application/json",
+                 "contentUrl": ctx.url(f"datasets/{d.id}/dataset.json")})
+    return dist
+
+
+def catalogue_jsonld(ctx: SiteContext) -> dict[str, Any]:
+    """A schema.org ``DataCatalog`` listing every dataset (for the home page)."""
+    return {
+        "@context": "https://schema.org/",
+        "@type": "DataCatalog",
+        "@id": ctx.site_url,
+        "name": ctx.site_name,
+        "url": ctx.site_url,
+        "description": "The open catalogue of electron-microscopy data from Swiss EM facilities.",
+        "publisher": _org(ctx.publisher, ctx.publisher_ror, ctx.site_url),
+        "dataset": [{"@type": "Dataset", "@id": d.doi_url or ctx.dataset_url(d), "name": d.title,
+                     "url": ctx.dataset_url(d)} for d in ctx.catalogue.datasets],
+    }
+
+
+def artefacts(ctx: SiteContext, d: Dataset) -> list[Artefact]:
+    text = json.dumps(dataset_jsonld(ctx, d), ensure_ascii=False, indent=2) + "\n"
+    return [Artefact(f"datasets/{d.id}/metadata.jsonld", text, "JSON-LD (schema.org)", "application/ld+json")]

@@ -1,0 +1,28 @@
+"""Markdown from pull requests to safe HTML: Python-Markdown, then an allow-list sanitiser (nh3)."""
+
+from __future__ import annotations
+
+import html as _html
+
+import markdown as md
+import nh3
+
+_TAGS = {"p", "br", "em", "strong", "code", "pre", "blockquote", "ul", "ol", "li", "a", "h3", "h4", "h5",
+         "h6", "hr", "sub", "sup", "table", "thead", "tbody", "tr", "th", "td", "dl", "dt", "dd"}
+_ATTRS = {"a": {"href", "title"}, "th": {"align"}, "td": {"align"}}
+
+
+def to_html(text: str) -> str:
+    """Render a description: headings demoted below the page's own, raw HTML removed or neutralised,
+    links restricted to http(s) and mailto and marked nofollow."""
+    html = md.markdown(text, extensions=["extra", "sane_lists"], output_format="html")
+    # The page title is the only h1 and sections use h2: demote the description's headings.
+    for level in (2, 1):
+        html = html.replace(f"<h{level}", f"<h{level + 2}").replace(f"</h{level}>", f"</h{level + 2}>")
+    return nh3.clean(html, tags=_TAGS, attributes=_ATTRS, url_schemes={"http", "https", "mailto"},
+                     link_rel="nofollow noopener noreferrer", strip_comments=True)
+
+
+def to_text(text: str) -> str:
+    """Plain text of a description (for meta tags and JSON-LD)."""
+    return _html.unescape(nh3.clean(md.markdown(text, extensions=["extra"]), tags=set())).strip()

@@ -1,0 +1,216 @@
+"""HTML of the generated pages (landing pages, home, browse, facilities), from autoescaped Jinja2 templates."""
+
+from __future__ import annotations
+
+import shlex
+from collections import Counter
+from collections.abc import Sequence
+from functools import cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import jinja2
+
+from ..artefacts import Artefact
+from ..context import SiteContext
+from ..licenses import license_name, license_url
+from ..model import Dataset, Facility
+from ..validate import schema
+from .jsonld import TECHNIQUE_LABELS, catalogue_jsonld, dataset_jsonld, script_json
+from .markdown import to_html, to_text
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+
+def human_size(n: int | None) -> str:
+    """Bytes in decimal units, as archives show them (1.2 GB)."""
+    if n is None:
+        return "unknown"
+    size = float(n)
+    for unit in ("B", "kB", "MB", "GB", "TB", "PB"):
+        if size < 1000 or unit == "PB":
+            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{n} B"
+
+
+def num(value: float | int | None) -> str:
+    """A number without a needless trailing ``.0``."""
+    if value is None:
+        return ""
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def doi_url(doi: str) -> str:
+    return "https://doi.org/" + quote(doi, safe="/:;()._-")
+
+
+def archive_url(accession: str) -> str:
+    if accession.startswith("EMD-"):
+        return f"https://www.ebi.ac.uk/emdb/{accession}"
+    if accession.startswith("EMPIAR-"):
+        return f"https://www.ebi.ac.uk/empiar/{accession}/"
+    return f"https://www.rcsb.org/structure/{accession}"
+
+
+def http_only(url: str) -> str | None:
+    """The URL when it is safe to link (http or https), else None."""
+    return url if url.startswith(("https://", "http://")) else None
+
+
+@cache
+def env() -> jinja2.Environment:
+    # HTML templates are autoescaped; the Markdown field reference is built from our own schema.
+    e = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
+                           autoescape=jinja2.select_autoescape(disabled_extensions=("md",), default=True),
+                           undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                           keep_trailing_newline=True)
+    e.filters.update(size=human_size, num=num, doi_url=doi_url, archive_url=archive_url, http_only=http_only,
+                     license_name=license_name, license_url=license_url, shell=shlex.quote,
+                     technique=lambda t: TECHNIQUE_LABELS.get(t, t),
+                     enum_title=_enum_title, oneline=oneline, checksums=checksums)
+    e.tests["http_only"] = lambda url: bool(http_only(url))
+    return e
+
+
+def oneline(text: str) -> str:
+    """Text safe in a one-line context such as a shell comment: control characters become spaces."""
+    return "".join(" " if (ord(c) < 32 or 0x7F <= ord(c) < 0xA0 or c in "\u2028\u2029") else c for c in text)
+
+
+def checksums(f: Any) -> list[tuple[str, str]]:
+    """A manifest file's checksums as sorted (algorithm, hex) pairs."""
+    value = getattr(f, "checksums", None) or {}
+    items = value.items() if hasattr(value, "items") else value
+    return sorted((str(k), str(v)) for k, v in items)
+
+
+def _enum_title(value: str | None, *pointer: str) -> str:
+    node: dict[str, Any] = schema("dataset")
+    for part in pointer:
+        node = node["properties"][part] if part != "[]" else node["items"]
+    titles = node.get("x-enum-titles", {})
+    return titles.get(value, value or "")
+
+
+def _manifest(d: Dataset) -> Any:
+    return getattr(d, "manifest", None)
+
+
+def _tree(files: Sequence[Any]) -> list[tuple[str, list[Any], int]]:
+    """Files grouped by top-level folder: (folder, files, bytes), sorted by folder."""
+    groups: dict[str, list[Any]] = {}
+    for f in sorted(files, key=lambda f: f.path):
+        folder = f.path.split("/", 1)[0] if "/" in f.path else "."
+        groups.setdefault(folder, []).append(f)
+    return [(k, v, sum(x.size or 0 for x in v)) for k, v in sorted(groups.items())]
+
+
+def dataset_page(ctx: SiteContext, d: Dataset, links: Sequence[Artefact], citation_text: str) -> str:
+    """The body of a dataset's landing page."""
+    manifest = _manifest(d)
+    files = list(manifest.files) if manifest is not None else []
+    affiliations: list[tuple[str, str | None]] = []
+    for person in d.authors:
+        for a in person.affiliations:
+            if (a.name, a.ror) not in affiliations:
+                affiliations.append((a.name, a.ror))
+    return env().get_template("dataset.html").render(
+        ctx=ctx, d=d, base="../../", facility=ctx.facility(d), description=to_html(d.description),
+        links=[a for a in links if a.label], affiliations=affiliations, files=files, tree=_tree(files),
+        total_size=sum(f.size or 0 for f in files) if files else None, citation=citation_text,
+        clone_dir=d.id)
+
+
+def dataset_head(ctx: SiteContext, d: Dataset, links: Sequence[Artefact]) -> str:
+    """What goes in the landing page's ``<head>``: JSON-LD, citation meta tags, Signposting links."""
+    manifest = _manifest(d)
+    items = [u for f in (manifest.files if manifest is not None else ()) for u in f.urls[:1]
+             if http_only(u)][:50]
+    return env().get_template("dataset_head.html").render(
+        ctx=ctx, d=d, jsonld=script_json(dataset_jsonld(ctx, d)), summary=to_text(d.description)[:300],
+        links=[a for a in links if a.label], facility=ctx.facility(d), items=items)
+
+
+def _facets(datasets: Sequence[Dataset], ctx: SiteContext) -> dict[str, list[tuple[str, str, int]]]:
+    def facet(values: list[tuple[str, str]]) -> list[tuple[str, str, int]]:
+        counts = Counter(values)
+        return sorted(((v, label, n) for (v, label), n in counts.items()), key=lambda t: t[1].casefold())
+
+    return {
+        "technique": facet([(d.technique, TECHNIQUE_LABELS.get(d.technique, d.technique)) for d in datasets]),
+        "facility": facet([(d.facility, ctx.catalogue.facilities[d.facility].label) for d in datasets]),
+        "organism": facet([(_organism(d), _organism(d)) for d in datasets]),
+        "year": sorted(facet([(str(d.year), str(d.year)) for d in datasets]), reverse=True),
+        "license": facet([(d.license, d.license) for d in datasets]),
+    }
+
+
+def _organism(d: Dataset) -> str:
+    if d.sample.organism:
+        return d.sample.organism.name
+    return d.sample.material and "Material (non-biological)" or "Not specified"
+
+
+def browse_page(ctx: SiteContext, sizes: dict[str, int]) -> str:
+    datasets = sorted(ctx.catalogue.datasets, key=lambda d: (-d.dates.published.toordinal(), d.id))
+    return env().get_template("browse.html").render(ctx=ctx, datasets=datasets, base="../", sizes=sizes,
+                                                    facets=_facets(datasets, ctx), organism=_organism)
+
+
+def home_page(ctx: SiteContext, sizes: dict[str, int]) -> str:
+    datasets = ctx.catalogue.datasets
+    newest = sorted(datasets, key=lambda d: (-d.dates.published.toordinal(), d.id))[:6]
+    techniques = Counter(d.technique for d in datasets)
+    return env().get_template("home.html").render(
+        ctx=ctx, base="", newest=newest, n_datasets=len(datasets),
+        n_facilities=len({d.facility for d in datasets}), total_size=sum(sizes.values()) if sizes else None,
+        techniques=sorted(techniques.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def home_head(ctx: SiteContext) -> str:
+    return f'<script type="application/ld+json">{script_json(catalogue_jsonld(ctx))}</script>\n'
+
+
+def facilities_page(ctx: SiteContext) -> str:
+    counts = Counter(d.facility for d in ctx.catalogue.datasets)
+    return env().get_template("facilities.html").render(
+        ctx=ctx, base="../", facilities=sorted(ctx.catalogue.facilities.values(), key=lambda f: f.name),
+        counts=counts)
+
+
+def facility_page(ctx: SiteContext, fac: Facility) -> str:
+    datasets = sorted((d for d in ctx.catalogue.datasets if d.facility == fac.id),
+                      key=lambda d: (-d.dates.published.toordinal(), d.id))
+    return env().get_template("facility.html").render(ctx=ctx, base="../../", fac=fac, datasets=datasets)
+
+
+def field_reference() -> str:
+    """Markdown reference of every dataset.yaml field, generated from the JSON Schema."""
+    root = schema("dataset")
+    rows: list[tuple[str, dict[str, Any], bool]] = []
+
+    def walk(node: dict[str, Any], prefix: str) -> None:
+        required = set(node.get("required", ()))
+        for name, prop in node.get("properties", {}).items():
+            if "$ref" in prop:
+                prop = root["$defs"][prop["$ref"].split("/")[-1]]
+            path = f"{prefix}{name}"
+            rows.append((path, prop, name in required))
+            if prop.get("type") == "object":
+                walk(prop, path + ".")
+            items = prop.get("items", {})
+            if "$ref" in items:
+                items = root["$defs"][items["$ref"].split("/")[-1]]
+            if prop.get("type") == "array" and items.get("type") == "object":
+                walk(items, path + "[].")
+
+    walk(root, "")
+    return env().get_template("field_reference.md").render(rows=rows, dumps=_example)
+
+
+def _example(value: Any) -> str:
+    import json
+
+    return json.dumps(value, ensure_ascii=False)

@@ -1,0 +1,506 @@
+"""The DOI client against a local stand-in for DataCite's REST API (127.0.0.1, a thread per test)."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import jsonschema
+import pytest
+from datacite import schema45
+
+from openem_build import doi as D
+from openem_build.cli import main
+from openem_build.context import SiteContext
+from openem_build.load import load_catalogue
+
+EXAMPLE = "apoferritin-krios-2024"
+PREFIX = "10.80001"
+REPO, PASSWORD = "OPENEM.TEST", "s3cret-pw"
+VALIDATOR = schema45.validator.evolve(format_checker=jsonschema.FormatChecker())
+
+
+# ------------------------------------------------------------------------------------ fake DataCite server
+
+
+@dataclass
+class FakeDataCite:
+    """The part of DataCite's REST API the client uses, with DataCite's state rules.
+
+    Every write body is validated against DataCite's JSON schema; an invalid one is answered with 422,
+    and kept in ``invalid`` so tests can fail on it.
+    """
+
+    prefix: str = PREFIX
+    dois: dict[str, dict[str, Any]] = field(default_factory=dict)
+    log: list[tuple[str, str, Any]] = field(default_factory=list)
+    invalid: list[str] = field(default_factory=list)
+    fail_next: tuple[int, bytes] | None = None
+
+    def writes(self) -> list[tuple[str, str, Any]]:
+        return [entry for entry in self.log if entry[0] != "GET"]
+
+    def handle(self, method: str, path: str, auth: str | None, body: Any) -> tuple[int, Any]:
+        self.log.append((method, path, body))
+        if self.fail_next:
+            status, raw = self.fail_next
+            self.fail_next = None
+            return status, raw
+        expected = "Basic " + base64.b64encode(f"{REPO}:{PASSWORD}".encode()).decode()
+        if auth != expected:
+            return 401, {"errors": [{"status": "401", "title": "Bad credentials."}]}
+        parts = urlsplit(path)
+        if method == "POST" and parts.path == "/dois":
+            return self._write(None, body)
+        if parts.path.startswith("/dois/"):
+            doi = unquote(parts.path[len("/dois/"):]).lower()
+            if method == "GET":
+                if doi not in self.dois:
+                    return 404, {"errors": [{"status": "404", "title": "The resource you are looking for "
+                                             "doesn't exist."}]}
+                return 200, self._answer(doi)
+            if method == "PUT":
+                return self._write(doi, body)
+            if method == "DELETE":
+                return 405, {"errors": [{"status": "405", "title": "Method not allowed"}]}
+        return 404, {"errors": [{"status": "404", "title": "No route"}]}
+
+    def _answer(self, doi: str) -> dict[str, Any]:
+        return {"data": {"id": doi, "type": "dois", "attributes": copy.deepcopy(self.dois[doi])}}
+
+    def _write(self, doi: str | None, body: Any) -> tuple[int, Any]:
+        if not isinstance(body, dict) or body.get("data", {}).get("type") != "dois":
+            return 400, {"errors": [{"status": "400", "title": "You need to provide a payload following "
+                                     "the JSONAPI spec"}]}
+        attrs = dict(body["data"].get("attributes") or {})
+        errors = [f"{list(e.path)}: {e.message}" for e in VALIDATOR.iter_errors(attrs)]
+        if errors:
+            self.invalid += errors
+            return 422, {"errors": [{"status": "422", "source": "metadata", "title": e} for e in errors]}
+        name = (doi or attrs.get("doi", "")).lower()
+        if not name.startswith(self.prefix + "/"):
+            return 403, {"errors": [{"status": "403", "title": "You are not authorized to access this "
+                                     "resource."}]}
+        event = attrs.pop("event", None)
+        if doi is None:
+            if name in self.dois:
+                return 422, {"errors": [{"status": "422", "source": "doi", "title": "This DOI has already "
+                                         "been taken"}]}
+            record: dict[str, Any] = {"state": "draft"}
+            created = True
+        else:
+            if name not in self.dois:
+                return 404, {"errors": [{"status": "404", "title": "The resource you are looking for "
+                                         "doesn't exist."}]}
+            record = self.dois[name]
+            created = False
+        record.update(attrs)
+        record["doi"] = name
+        if event == "publish":
+            if not record.get("url"):
+                return 422, {"errors": [{"status": "422", "source": "url", "title": "Can't be blank"}]}
+            record["state"] = "findable"
+        elif event in ("register", "hide"):
+            record["state"] = "registered"
+        self.dois[name] = record
+        return (201 if created else 200), self._answer(name)
+
+
+@pytest.fixture
+def fake() -> Iterator[tuple[FakeDataCite, str]]:
+    api = FakeDataCite()
+
+    class Handler(BaseHTTPRequestHandler):
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            body = json.loads(raw) if raw else None
+            if raw:
+                assert self.headers.get("Content-Type") == "application/vnd.api+json"
+            status, answer = api.handle(self.command, self.path, self.headers.get("Authorization"), body)
+            data = answer if isinstance(answer, bytes) else json.dumps(answer).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/vnd.api+json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = do_PUT = do_DELETE = _serve
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield api, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+    assert not api.invalid, api.invalid
+
+
+@pytest.fixture(autouse=True)
+def _env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("DATACITE_REPOSITORY_ID", "DATACITE_PASSWORD", "DATACITE_PREFIX", "DATACITE_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+
+
+def settings(endpoint: str, **kw: Any) -> D.Settings:
+    env = {"DATACITE_REPOSITORY_ID": REPO, "DATACITE_PASSWORD": PASSWORD, "DATACITE_PREFIX": PREFIX}
+    env.update(kw)
+    return D.Settings.from_env({k: v for k, v in env.items() if v is not None}, endpoint=endpoint)
+
+
+def load(root: Path) -> tuple[SiteContext, Any]:
+    cat = load_catalogue(root).catalogue
+    return SiteContext(cat, site_url="https://catalogue.example.org/"), cat.by_id[EXAMPLE]
+
+
+def yaml_path(root: Path) -> Path:
+    return root / "datasets" / EXAMPLE / "dataset.yaml"
+
+
+DOI = f"{PREFIX}/openem.{EXAMPLE}"
+URL = f"https://catalogue.example.org/datasets/{EXAMPLE}/"
+
+
+def run(command: str, root: Path, endpoint: str, **kw: Any) -> D.Outcome:
+    ctx, d = load(root)
+    opts = {k: kw.pop(k) for k in ("dry_run", "force") if k in kw}
+    return D.run(command, ctx, d, settings(endpoint, **kw), root=root, **opts)
+
+
+# ------------------------------------------------------------------------------------------------ dry run
+
+
+def test_dry_run_without_credentials_sends_nothing(catalogue: Path, fake) -> None:
+    api, endpoint = fake
+    before = yaml_path(catalogue).read_text("utf-8")
+    ctx, d = load(catalogue)
+    out = D.run("publish", ctx, d, D.Settings.from_env({}, endpoint=endpoint, prefix=PREFIX),
+                root=catalogue, dry_run=True)
+    assert api.log == []
+    assert "dry run" in out.message and not out.sent
+    (req,) = out.requests
+    assert req.method == "POST" and req.path == "dois"
+    attrs = req.body["data"]["attributes"]
+    assert attrs["doi"] == DOI and attrs["event"] == "publish" and attrs["url"] == URL
+    assert not list(VALIDATOR.iter_errors(attrs))
+    text = req.describe(endpoint)
+    assert text.startswith(f"POST {endpoint}/dois\n") and PASSWORD not in text
+    assert json.loads(text.split("\n", 1)[1]) == req.body
+    assert yaml_path(catalogue).read_text("utf-8") == before
+
+
+def test_dry_run_with_credentials_only_reads(catalogue: Path, fake) -> None:
+    api, endpoint = fake
+    out = run("reserve", catalogue, endpoint, dry_run=True)
+    assert [m for m, _, _ in api.log] == ["GET"]
+    assert out.requests[0].method == "POST" and "would send 1 request" in out.message
+    assert "doi:" not in yaml_path(catalogue).read_text("utf-8")
+
+
+# ------------------------------------------------------------------------------ reserve, publish, update
+
+
+def test_reserve_then_publish_is_idempotent(catalogue: Path, fake) -> None:
+    api, endpoint = fake
+    path = yaml_path(catalogue)
+    before = path.read_text("utf-8")
+
+    out = run("reserve", catalogue, endpoint)
+    assert out.sent and out.yaml_updated and out.state == "draft"
+    assert api.dois[DOI.lower()]["state"] == "draft"
+    (method, where, body), = api.writes()
+    assert (method, where) == ("POST", "/dois") and "event" not in body["data"]["attributes"]
+    after = path.read_text("utf-8")
+    # Exactly one line added, before `dates:`; every other byte kept.
+    added = [line for line in after.splitlines() if line not in before.splitlines()]
+    assert added == [f'doi: "{DOI}"']
+    assert after.replace(f'doi: "{DOI}"\n', "") == before
+    assert after.index("doi:") < after.index("\ndates:")
+    assert load(catalogue)[1].doi == DOI
+
+    # Twice: nothing sent, nothing written.
+    api.log.clear()
+    again = run("reserve", catalogue, endpoint)
+    assert not again.sent and not again.yaml_updated and api.writes() == []
+    assert "nothing to do" in again.message
+
+    out = run("publish", catalogue, endpoint)
+    assert out.sent and out.state == "findable"
+    (method, where, body), = api.writes()
+    assert (method, where) == ("PUT", f"/dois/{DOI}")
+    assert body["data"]["attributes"]["event"] == "publish" and body["data"]["attributes"]["url"] == URL
+    assert api.dois[DOI.lower()]["url"] == URL
+
+    api.log.clear()
+    again = run("publish", catalogue, endpoint)
+    assert not again.sent and api.writes() == [] and "findable already" in again.message
+    assert path.read_text("utf-8") == after
+
+
+def test_publish_directly(catalogue: Path, fake) -> None:
+    api, endpoint = fake
+    out = run("publish", catalogue, endpoint)
+    assert out.state == "findable" and out.yaml_updated
+    (method, where, body), = api.writes()
+    assert (method, where) == ("POST", "/dois") and body["data"]["attributes"]["event"] == "publish"
+    stored = api.dois[DOI.lower()]
+    assert stored["titles"][0]["title"].startswith("Cryo-EM movies")
+    assert stored["creators"][0]["nameIdentifiers"][0]["nameIdentifier"].endswith("0000-0002-1825-0097")
+
+
+def test_update_sends_only_changes(catalogue: Path, fake) -> None:
+    api, endpoint = fake
+    run("publish", catalogue, endpoint)
+    api.log.clear()
+    out = run("update", catalogue, endpoint)
+    assert not out.sent and api.writes() == [] and "up to date" in out.message
+
+    path = yaml_path(catalogue)
+    path.write_text(path.read_text("utf-8").replace("Titan Krios G4 with Falcon 4i\"", "Titan Krios G4\""),
+                    "utf-8")
+    out = run("update", catalogue, endpoint)
+    assert out.sent and "titles" in out.message
+    (method, where, body), = api.writes()
+    assert method == "PUT" and "event" not in body["data"]["attributes"]
+    assert api.dois[DOI.lower()]["state"] == "findable"  # an update never changes the state
+    assert api.dois[DOI.lower()]["titles"][0]["title"].endswith("Titan Krios G4")
+    api.log.clear()
+    assert not run("update", catalogue, endpoint).sent and api.writes() == []
+
+
+def test_update_unknown_doi_is_refused(catalogue: Path, fake) -> None:
+    api, endpoint = fake
+    with pytest.raises(D.DOIError, match="not registered at DataCite: run `openem doi reserve"):
+        run("update", catalogue, endpoint)
+    assert api.writes() == []
+
+
+# ------------------------------------------------------------------------------------------------ refusals
+
+
+def _preload(api: FakeDataCite, state: str, url: str) -> None:
+    api.dois[DOI.lower()] = {"doi": DOI.lower(), "state": state, "url": url}
+
+
+@pytest.mark.parametrize("command", ["publish", "update", "reserve"])
+def test_never_repoints_without_force(catalogue: Path, fake, command: str) -> None:
+    api, endpoint = fake
+    _preload(api, "findable", "https://elsewhere.example.org/x")
+    with pytest.raises(D.DOIError, match="refusing to re-point .* pass --force"):
+        run(command, catalogue, endpoint)
+    assert api.writes() == []
+    assert "doi:" not in yaml_path(catalogue).read_text("utf-8")
+
+
+def test_force_repoints(catalogue: Path, fake) -> None:
+    api, endpoint = fake
+    _preload(api, "findable", "https://elsewhere.example.org/x")
+    out = run("publish", catalogue, endpoint, force=True)
+    assert out.sent and "re-pointed" in out.message
+    assert api.dois[DOI.lower()]["url"] == URL
+    assert not any(m == "DELETE" for m, _, _ in api.log)
+
+
+def test_existing_draft_elsewhere_may_move(catalogue: Path, fake) -> None:
+    api, endpoint = fake
+    _preload(api, "draft", "https://old.example.org/")
+    out = run("publish", catalogue, endpoint)
+    assert out.state == "findable" and api.dois[DOI.lower()]["url"] == URL
+
+
+# --------------------------------------------------------------------------------------------------- errors
+
+
+def test_bad_credentials_reported_plainly(catalogue: Path, fake) -> None:
+    api, endpoint = fake
+    with pytest.raises(D.DOIError) as exc:
+        run("reserve", catalogue, endpoint, DATACITE_PASSWORD="wrong")
+    msg = str(exc.value)
+    assert "HTTP 401" in msg and "Bad credentials" in msg and "DATACITE_PASSWORD" in msg
+    assert "wrong" not in msg
+    assert "doi:" not in yaml_path(catalogue).read_text("utf-8")
+
+
+def test_api_rejection_leaves_yaml_alone(catalogue: Path, fake) -> None:
+    api, endpoint = fake
+    # The GET answers 404 as usual, the POST is refused.
+    original = api.handle
+
+    def reject_post(method: str, path: str, auth: str | None, body: Any) -> tuple[int, Any]:
+        if method == "POST":
+            api.log.append((method, path, body))
+            return 422, {"errors": [{"status": "422", "source": "doi", "title": "This DOI has already been "
+                                     "taken"}]}
+        return original(method, path, auth, body)
+
+    api.handle = reject_post  # type: ignore[method-assign]
+    before = yaml_path(catalogue).read_text("utf-8")
+    with pytest.raises(D.DOIError, match=r"refused POST /dois \(HTTP 422\): doi: This DOI has already"):
+        run("publish", catalogue, endpoint)
+    assert yaml_path(catalogue).read_text("utf-8") == before
+
+
+def test_non_json_error(catalogue: Path, fake) -> None:
+    api, endpoint = fake
+    api.fail_next = (502, b"<html>Bad gateway</html>")
+    with pytest.raises(D.DOIError, match=r"HTTP 502\): no details given"):
+        run("reserve", catalogue, endpoint)
+
+
+def test_unreachable_endpoint(catalogue: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(D.DOIError, match=f"cannot reach the DataCite API at http://127.0.0.1:{port}"):
+        run("reserve", catalogue, f"http://127.0.0.1:{port}")
+
+
+def test_settings_errors(catalogue: Path, fake) -> None:
+    api, endpoint = fake
+    ctx, d = load(catalogue)
+    with pytest.raises(D.DOIError, match="DATACITE_REPOSITORY_ID and DATACITE_PASSWORD"):
+        D.run("reserve", ctx, d, D.Settings.from_env({}, endpoint=endpoint, prefix=PREFIX), root=catalogue)
+    with pytest.raises(D.DOIError, match="no prefix is set"):
+        D.run("reserve", ctx, d, D.Settings.from_env({}, endpoint=endpoint), root=catalogue, dry_run=True)
+    with pytest.raises(D.DOIError, match="prefix '10.x' is not valid"):
+        D.Settings.from_env({}, prefix="10.x")
+    with pytest.raises(D.DOIError, match="not an http"):
+        D.Settings.from_env({}, endpoint="ftp://x")
+    assert D.Settings.from_env({}).endpoint == D.TEST_ENDPOINT
+    assert "s3cret" not in repr(settings(endpoint))
+    assert api.log == []
+
+
+# ------------------------------------------------------------------------------------------------------ YAML
+
+
+def test_insert_doi_keeps_the_text() -> None:
+    text = "# head\r\nid: x\r\ntitle: 'T'  # note\r\n# about dates\r\ndates:\r\n  published: 2024-01-01\r\n"
+    new = D.insert_doi(text, "10.1234/a.b")
+    assert new == ("# head\r\nid: x\r\ntitle: 'T'  # note\r\ndoi: \"10.1234/a.b\"\r\n# about dates\r\n"
+                   "dates:\r\n  published: 2024-01-01\r\n")
+    assert D.insert_doi(new, "10.1234/a.b") == new
+    with pytest.raises(D.DOIError, match="another DOI"):
+        D.insert_doi(new, "10.1234/other")
+    flow = "{id: x, dates: {published: 2024-01-01}}"
+    with pytest.raises(D.DOIError, match="add it by hand"):
+        D.insert_doi(flow, "10.1234/a")
+    # No `dates:` in block style: appended at the end.
+    appended = D.insert_doi("id: x\nlast: |\n  block\n", "10.1234/a")
+    assert appended == 'id: x\nlast: |\n  block\ndoi: "10.1234/a"\n'
+    assert D.insert_doi("id: x", "10.1234/a") == 'id: x\ndoi: "10.1234/a"\n'
+    # A final block scalar without its newline would change value: refused rather than altered.
+    with pytest.raises(D.DOIError, match="add it by hand"):
+        D.insert_doi("id: x\nlast: |\n  block", "10.1234/a")
+
+
+def test_write_doi_keeps_bom(tmp_path: Path) -> None:
+    path = tmp_path / "dataset.yaml"
+    path.write_bytes(b"\xef\xbb\xbfid: x\ndates:\n  published: 2024-01-01\n")
+    assert D.write_doi(path, "10.1234/z")
+    assert path.read_bytes() == b'\xef\xbb\xbfid: x\ndoi: "10.1234/z"\ndates:\n  published: 2024-01-01\n'
+    assert not D.write_doi(path, "10.1234/z")
+
+
+# ------------------------------------------------------------------------------------------------------- CLI
+
+
+def test_cli(catalogue: Path, fake, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    api, endpoint = fake
+    base = ["--root", str(catalogue), "doi"]
+    assert main([*base, "publish", EXAMPLE, "--endpoint", endpoint, "--prefix", PREFIX, "--dry-run"]) == 0
+    out, err = capsys.readouterr()
+    head, body = out.split("\n", 1)
+    assert head == f"POST {endpoint}/dois"
+    assert json.loads(body)["data"]["attributes"]["url"] == f"https://catalogue.openem.ch/datasets/{EXAMPLE}/"
+    assert "dry run" in err and api.log == []
+
+    assert main([*base, "reserve", EXAMPLE, "--endpoint", endpoint, "--prefix", PREFIX]) == 1
+    assert "DATACITE_PASSWORD" in capsys.readouterr().err
+
+    monkeypatch.setenv("DATACITE_REPOSITORY_ID", REPO)
+    monkeypatch.setenv("DATACITE_PASSWORD", PASSWORD)
+    monkeypatch.setenv("DATACITE_PREFIX", PREFIX)
+    monkeypatch.setenv("DATACITE_ENDPOINT", endpoint)
+    assert main([*base, "publish", EXAMPLE]) == 0
+    err = capsys.readouterr().err
+    assert f"published {DOI}" in err and "wrote doi:" in err
+    assert api.dois[DOI.lower()]["state"] == "findable"
+    assert main([*base, "publish", EXAMPLE]) == 0
+    assert "nothing to do" in capsys.readouterr().err
+
+    assert main([*base, "publish", "no-such-dataset"]) == 2
+    assert "no dataset 'no-such-dataset'" in capsys.readouterr().err
+
+
+def test_recovers_a_doi_missing_from_the_yaml(catalogue: Path, fake) -> None:
+    """DataCite has the DOI (an earlier run could not write the file): the YAML gets it, nothing is sent."""
+    api, endpoint = fake
+    _preload(api, "findable", URL)
+    out = run("publish", catalogue, endpoint)
+    assert not out.sent and out.yaml_updated and api.writes() == []
+    assert load(catalogue)[1].doi == DOI
+
+
+def test_update_tolerates_datacite_normalising(catalogue: Path, fake) -> None:
+    """DataCite lower-cases DOIs and SPDX ids and returns years as numbers: not a change."""
+    api, endpoint = fake
+    run("publish", catalogue, endpoint)
+    stored = api.dois[DOI.lower()]
+    stored["publicationYear"] = int(stored["publicationYear"])
+    for rights in stored["rightsList"]:
+        if "rightsIdentifier" in rights:
+            rights["rightsIdentifier"] = rights["rightsIdentifier"].lower()
+    stored["created"] = "2024-06-03T10:00:00Z"  # fields of DataCite's own are ignored
+    api.log.clear()
+    assert not run("update", catalogue, endpoint).sent and api.writes() == []
+
+
+# -------------------------------------------------------------------------------------------------- versions
+
+
+def test_version_history_from_git(catalogue: Path) -> None:
+    import subprocess
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(catalogue), *args], check=True, capture_output=True)
+
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-q", "-m", "v1")
+    path = yaml_path(catalogue)
+    path.write_text(path.read_text("utf-8").replace("Falcon 4i\"", "Falcon 4i (fixed)\""), "utf-8")
+    git("commit", "-q", "-am", "metadata fix, same version")
+    path.write_text(path.read_text("utf-8").replace('version: "1.0"', 'version: "1.1"'), "utf-8")
+    git("commit", "-q", "-am", "v1.1")
+    ctx, d = load(catalogue)
+    history = D.version_history(catalogue, d)
+    assert [v.version for v in history] == ["1.0", "1.1"]
+    assert all(len(v.commit) == 40 and len(v.date) == 10 for v in history)
+
+    links = D.version_links("10.80001/openem.x", history, "1.1")
+    assert links.concept == "10.80001/openem.x"
+    assert links.previous == "10.80001/openem.x.v1.0" and links.newer is None
+    first = D.version_links("10.80001/openem.x", history, "1.0")
+    assert first.previous is None and first.newer == "10.80001/openem.x.v1.1"
+    # outside a git work tree: no history
+    elsewhere = catalogue.parent / "not-a-repo"
+    elsewhere.mkdir()
+    assert D.version_history(elsewhere, d) == []
