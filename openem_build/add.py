@@ -1,8 +1,12 @@
 """``openem add``: turn a data directory or a DataLad dataset into a catalogue entry (an I/O edge).
 
 What it makes, in one commit of the catalogue: the subdataset ``datasets/<id>/data`` (URL in ``.gitmodules``),
-``datasets/<id>/manifest.json`` and a ``datasets/<id>/dataset.yaml`` stub pre-filled with what the files tell
-(image sets per folder and format with their counts, the commit), every field a person must fill marked TODO.
+``datasets/<id>/manifest.json`` (with each file's header facts where content is local), a
+``datasets/<id>/dataset.yaml`` stub pre-filled with what the files tell (image sets per folder and format with
+their counts and pixel sizes, the commit, and instrument and acquisition values from MRC headers, SerialEM
+``.mdoc`` and EPU XML files, each marked with the file it came from), every field a person must fill marked
+TODO, and PNG previews of a few maps, tomograms, micrographs or tilt series (``datasets/<id>/previews/`` and
+``previews.json``).
 
 Sources:
 
@@ -22,6 +26,7 @@ index changes: the catalogue is left exactly as it was.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -32,7 +37,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import gallery
 from . import manifest as M
+from .crosscheck import MRC_FORMATS, Prefill, prefill
 from .data import annex
 from .load import DATASET_FILE, DATASETS
 from .model import Manifest
@@ -116,7 +123,10 @@ def _scan(directory: Path) -> list[str]:
             rel = path.relative_to(directory).as_posix()
             if path.is_symlink():
                 target = path.resolve()
-                if not target.is_file():
+                if ".git/annex/objects/" in os.readlink(path):
+                    bad.append(f"{rel} (a git-annex file of the DataLad dataset around this folder: pass that "
+                               "dataset's root folder instead)")
+                elif not target.is_file():
                     bad.append(f"{rel} (a broken symbolic link)")
                 elif not _inside(target, directory):
                     bad.append(f"{rel} (a symbolic link to a file outside the folder)")
@@ -157,10 +167,8 @@ def prepare_data(source: str, data: Path, ident: str, log: Log) -> Path | None:
     directory = Path(source).expanduser()
     if not directory.is_dir():
         raise AddError(f"{source} is neither a folder nor a URL")
-    directory = directory.absolute()
+    directory = directory.resolve()
     if annex.is_dataset(directory):
-        if (directory / ".git").is_file() and not annex.is_repo(directory):
-            raise AddError(f"{directory} is not the top of its DataLad dataset")
         dirty = annex.changes(directory)
         if dirty:
             raise AddError(f"the DataLad dataset {directory} has unsaved changes ({len(dirty)}: "
@@ -185,12 +193,87 @@ def _yaml_str(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def header_pixel_size(manifest: Manifest, paths: list[str]) -> float | None:
+    """The pixel size (Å) every one of these files states in its header, or None when they do not agree.
+
+    The acquisition's pixel size when the header records it (e.g. FEI extended headers), else the MRC voxel
+    size when it is square in x/y and set (not 0 and not the 1.0 many programs write when they do not know)."""
+    values = set()
+    for path in paths:
+        f = manifest.by_path.get(path)
+        headers = f.headers if f else None
+        if not headers:
+            return None
+        acquisition = headers.get("acquisition") or {}
+        voxel = (headers.get("mrc") or {}).get("voxel_size_A") or []
+        value = acquisition.get("pixel_size_A")
+        if value is None and len(voxel) >= 2 and voxel[0] == voxel[1] and voxel[0] not in (0, 1):
+            value = voxel[0]
+        if not isinstance(value, int | float) or value <= 0:
+            return None
+        values.add(round(float(value), 4))
+    return values.pop() if len(values) == 1 else None
+
+
+def _comment(text: str) -> str:
+    """Text safe in a one-line YAML comment."""
+    return re.sub(r"[\x00-\x1f\x7f\u2028\u2029]", " ", text)
+
+
+def _and_more(paths: list[str]) -> str:
+    extra = len(paths) - 1
+    return paths[0] + (f" (and {extra} more file{'s' * (extra != 1)})" if extra else "")
+
+
+def _categories(sets: list[M.GuessedSet]) -> dict[str, str | None]:
+    """Image-set directory → category for the pre-fill; a folder's data category wins over 'metadata'."""
+    out: dict[str, str | None] = {}
+    for s in sets:
+        if out.get(s.directory) in (None, "metadata"):
+            out[s.directory] = s.category
+    return out
+
+
+def prefill_of(manifest: Manifest, sets: list[M.GuessedSet] | None = None) -> Prefill:
+    """What the file headers in ``manifest`` (MRC, SerialEM .mdoc, EPU XML) say about the acquisition."""
+    files = {f.path: f.headers for f in manifest.files if f.headers}
+    return prefill(files, _categories(sets if sets is not None else M.guess_image_sets(manifest)))
+
+
+def _fill_sections(lines: list[str], filled: Prefill) -> list[str]:
+    """Write the pre-filled values into the template's ``instrument``, ``acquisition`` and ``dates`` sections:
+    uncomment the section and each field, set the value, and say which file it came from."""
+    lines = list(lines)
+    for section, values in filled.values.items():
+        start = next((i for i, line in enumerate(lines) if line in (f"{section}:", f"# {section}:")), None)
+        if start is None:
+            continue
+        end = next((i for i in range(start + 1, len(lines)) if lines[i] and not lines[i].startswith(" ")),
+                   len(lines))
+        done = False
+        for key, value in values.items():
+            rx = re.compile(rf"^  (# )?{re.escape(key)}: ")
+            at = next((i for i in range(start + 1, end) if rx.match(lines[i])), None)
+            if at is None:
+                continue
+            source = filled.sources.get(f"{section}.{key}", "the file headers")
+            lines[at] = (f"  {key}: {json.dumps(value, ensure_ascii=False)}  # read from {_comment(source)} by "
+                         "`openem add`: check")
+            done = True
+        if done:
+            lines[start] = f"{section}:"
+    return lines
+
+
 def stub_text(ident: str, manifest: Manifest, url: str | None) -> str:
-    """``dataset.yaml`` for a new entry: the commented template with ``data`` filled from the manifest."""
+    """``dataset.yaml`` for a new entry: the commented template with ``data`` filled from the manifest, and the
+    instrument, acquisition and image-set values the file headers state (each marked with the file it came
+    from)."""
     titles = schema("dataset")["properties"]["data"]["properties"]["image_sets"]["items"]["properties"][
         "category"]["x-enum-titles"]
     categories = ", ".join(titles)
     sets = M.guess_image_sets(manifest)
+    filled = prefill_of(manifest, sets)
     out = ["data:",
            "  # DataLad dataset (required): URL of the DataLad dataset holding the files (what `datalad clone` "
            "takes); the same URL as in .gitmodules."]
@@ -223,12 +306,31 @@ def stub_text(ident: str, manifest: Manifest, url: str | None) -> str:
             fmt = s.format if s.format != "other" else "other  # TODO: no known format; check"
             out += [f"    - name: {_yaml_str(name)}", f"      directory: {_yaml_str(s.directory)}",
                     f"      category: {category}", f"      format: {fmt}", f"      count: {s.count}"]
-    lines = dataset_stub(ident).splitlines()
+            members = M.set_members(manifest, s.directory, s.format)
+            own = filled.image_sets.get(s.directory, {})
+            mrc_set = s.format in MRC_FORMATS  # other files' metadata (EPU XML, .mdoc) describe the acquisition
+            pixel = header_pixel_size(manifest, members) if mrc_set else None
+            source = _and_more(members) if pixel is not None else None
+            if pixel is None and mrc_set and own.get("pixel_size_A") is not None:
+                pixel = own["pixel_size_A"]
+                source = filled.sources.get(f"image_sets[{s.directory}].pixel_size_A", "the file headers")
+            if pixel is not None:
+                out.append(f"      pixel_size_A: {pixel:g}  # read from the headers of {_comment(str(source))}: "
+                           "check")
+            if own.get("frames_per_image") is not None and mrc_set:
+                out.append(f"      frames_per_image: {own['frames_per_image']}  # read from the headers of "
+                           f"{_comment(_and_more(members))}: check")
+    lines = _fill_sections(dataset_stub(ident).splitlines(), filled)
     start = lines.index("data:")
     end = next((i for i in range(start + 1, len(lines)) if lines[i] and not lines[i].startswith(" ")), len(lines))
     header = [f"# Written by `openem add` from datasets/{ident}/manifest.json: {len(manifest.files)} files, "
               f"{manifest.total_size} bytes, commit {manifest.commit}."]
-    return "\n".join(header + lines[:start] + out + lines[end:]) + "\n"
+    if filled.values:
+        header.append("# Values marked `read from …` come from the files' headers and metadata (MRC, SerialEM .mdoc, "
+                      "EPU XML): check them.")
+    header += [f"# Note: the files disagree on {_comment(note)}; the most common value was taken."
+               for note in filled.notes]
+    return "\n".join(lines[:1] + header + lines[1:start] + out + lines[end:]) + "\n"
 
 
 def write_entry(folder: Path, ident: str, manifest: Manifest, url: str | None) -> None:
@@ -251,45 +353,76 @@ def install(root: Path, staged: Path, ident: str, url: str, manifest: Manifest, 
         os.rename(staged, target)
         moved = True
         annex.register_subdataset(root, sub_path, url, manifest.datalad_id, manifest.commit or "")
-        annex.git(root, "add", "--", f"{rel}/{DATASET_FILE}", f"{rel}/{M.MANIFEST_FILE}")
+        previews = [p for p in (f"{rel}/{gallery.PREVIEWS_FILE}", f"{rel}/{gallery.PREVIEWS_DIR}")
+                    if (root / p).exists()]
+        annex.git(root, "add", "--", f"{rel}/{DATASET_FILE}", f"{rel}/{M.MANIFEST_FILE}", *previews)
         if not commit:
             return None
         annex.git(root, "commit", "-q", "-m", f"Add dataset {ident} (openem add)", "--", annex.GITMODULES, rel)
         return annex.head(root)
     except BaseException:
-        head_now = annex.git(root, "rev-parse", "--verify", "--quiet", "HEAD", check=False).strip() or None
-        if head_now != head_before and head_before:
-            annex.git(root, "reset", "--soft", "-q", head_before, check=False)
-        annex.git(root, "rm", "-r", "-q", "--cached", "--ignore-unmatch", "--", rel, check=False)
-        if before is None:
-            gitmodules.unlink(missing_ok=True)
-        else:
-            gitmodules.write_bytes(before)
-        if tracked:
-            annex.git(root, "add", "--", annex.GITMODULES, check=False)
-        else:
-            annex.git(root, "rm", "-q", "--cached", "--ignore-unmatch", "--", annex.GITMODULES, check=False)
-        if moved:
-            annex.remove_tree(target)
+        _rollback(root, rel, target if moved else None, before, tracked, head_before)
         raise
 
 
+def _rollback(root: Path, rel: str, target: Path | None, gitmodules_before: bytes | None, tracked: bool,
+              head_before: str | None) -> None:
+    """Undo what ``install`` did, step by step; each step is tried even when an earlier one fails."""
+    gitmodules = root / annex.GITMODULES
+
+    def undo_commit() -> None:
+        head_now = annex.git(root, "rev-parse", "--verify", "--quiet", "HEAD", check=False).strip() or None
+        if head_now != head_before:
+            if head_before:
+                annex.git(root, "reset", "--soft", "-q", head_before)
+            else:  # the commit was the repository's first
+                annex.git(root, "update-ref", "-d", "HEAD")
+
+    def restore_gitmodules() -> None:
+        if gitmodules_before is None:
+            gitmodules.unlink(missing_ok=True)
+            annex.git(root, "update-index", "--force-remove", "--", annex.GITMODULES)
+        else:
+            gitmodules.write_bytes(gitmodules_before)
+            if tracked:
+                annex.git(root, "add", "--", annex.GITMODULES)
+
+    def unstage() -> None:
+        staged = [p for p in annex.git(root, "ls-files", "-z", "--", rel).split("\0") if p]
+        if staged:
+            annex.git(root, "update-index", "-z", "--force-remove", "--stdin",
+                      input="".join(f"{p}\0" for p in staged).encode())
+
+    def remove() -> None:
+        if target is not None:
+            annex.remove_tree(target)
+
+    for step in (undo_commit, restore_gitmodules, unstage, remove):
+        with contextlib.suppress(Exception):  # keep undoing; the original error is what the caller sees
+            step()
+
+
 def add_dataset(root: Path, source: str, ident: str, *, url: str | None = None, commit: bool = True,
-                read_headers: M.HeaderReader | None = None, log: Log = _quiet) -> AddResult:
+                read_headers: M.HeaderReader | None = None, previews: bool = True, log: Log = _quiet) -> AddResult:
     """Add the data at ``source`` (a directory or a DataLad dataset URL) to the catalogue at ``root`` as
-    ``datasets/<ident>``; see the module documentation. Raises AddError (catalogue unchanged) on failure."""
+    ``datasets/<ident>``; see the module documentation. With ``previews``, PNG previews of a few maps, tomograms,
+    micrographs or tilt series whose content is local go into ``datasets/<ident>/previews/`` (see
+    :mod:`openem_build.gallery`). Raises AddError (catalogue unchanged) on failure."""
     root = root.absolute()
     _check_id(ident)
     clone_url = url or (source if is_url(source) else None)
     if clone_url:
         _check_url(clone_url)
-    _check_catalogue(root, ident)
+    try:
+        _check_catalogue(root, ident)
+        gitdir = Path(annex.git(root, "rev-parse", "--absolute-git-dir").strip())
+    except annex.AnnexError as exc:
+        raise AddError(str(exc)) from exc
     if not is_url(source) and Path(source).expanduser().exists():
         directory = Path(source).expanduser()
         if _inside(root, directory) or _inside(directory, root):
             raise AddError(f"{directory} and the catalogue {root} lie inside one another: move the data "
                            "elsewhere first")
-    gitdir = Path(annex.git(root, "rev-parse", "--absolute-git-dir").strip())
     (gitdir / STAGING).mkdir(exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f"{ident}-", dir=gitdir / STAGING))
     try:
@@ -300,14 +433,19 @@ def add_dataset(root: Path, source: str, ident: str, *, url: str | None = None, 
         log("listing the files (git-annex keys, sizes, checksums, URLs)")
         manifest = M.from_repo(data, read_headers=read_headers if content is not None else None, content=content)
         write_entry(folder, ident, manifest, clone_url)
+        if content is not None and previews:
+            sets = [(s.directory, s.category, s.format) for s in M.guess_image_sets(manifest)]
+            made, notes = gallery.write(folder, content, sets, [f.path for f in manifest.files], manifest.commit)
+            if made:
+                log(f"previews of {', '.join(made)} in {DATASETS}/{ident}/{gallery.PREVIEWS_DIR}/")
+            for note in notes:
+                log(note)
         log(f"registering {DATASETS}/{ident}/{M.SUBDATASET}")
         made = install(root, folder, ident, clone_url or f"./{DATASETS}/{ident}/{M.SUBDATASET}", manifest, commit)
     except annex.AnnexError as exc:
         raise AddError(str(exc)) from exc
     finally:
         annex.remove_tree(stage)
-        try:
+        with contextlib.suppress(OSError):  # another `openem add` may be staging there
             (gitdir / STAGING).rmdir()
-        except OSError:
-            pass
     return AddResult(ident, root / DATASETS / ident, clone_url, manifest, made)

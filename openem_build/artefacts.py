@@ -28,15 +28,18 @@ CatalogueProducer = Callable[[SiteContext], Iterable[Artefact]]
 
 
 def _dataset_producers() -> list[DatasetProducer]:
-    from .render import citation, jsonld, record
+    from .render import citation, datacite, empiar, jsonld, mmcif, record
 
-    return [record.artefacts, jsonld.artefacts, citation.artefacts]
+    return [record.artefacts, jsonld.artefacts, citation.artefacts, datacite.artefacts, empiar.artefacts,
+            mmcif.artefacts]
 
 
 def _catalogue_producers() -> list[CatalogueProducer]:
-    from .render import record
+    from .render import api, dcat, record, signposting, sitemap
 
-    return [record.catalogue_artefacts]
+    # (sitemap.xml and oai/static.xml take dates from git: the plugin adds them, see sitemap.dated_artefacts.)
+    return [record.catalogue_artefacts, api.catalogue_artefacts, dcat.catalogue_artefacts,
+            signposting.catalogue_artefacts, sitemap.catalogue_artefacts]
 
 
 def for_dataset(ctx: SiteContext, dataset: Dataset) -> list[Artefact]:

@@ -46,6 +46,13 @@ def build_site(root: Path, site_dir: Path | None = None, config: str = "mkdocs.y
             build(cfg)
         finally:
             cfg.plugins.on_shutdown()
+        # The search index reads the finished HTML (Pagefind, offline, deterministic): see search.py.
+        from .search import SearchIndexError, index_site
+
+        try:
+            index_site(staging)
+        except SearchIndexError as exc:
+            raise PluginError(str(exc)) from None
     except (PluginError, Abort, ConfigurationError) as exc:
         shutil.rmtree(staging, ignore_errors=True)
         raise BuildError("build failed: " + ("\n".join(errors.messages) or str(exc))) from None

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from . import problems as P
 from .load import DATASET_FILE, DATASETS, find_root, load_catalogue
+from .model import Manifest
 from .validate import schema as load_schema
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
@@ -145,8 +146,9 @@ def cmd_manifest(args: argparse.Namespace) -> int:
     """Write datasets/<id>/manifest.json from the installed subdataset datasets/<id>/data.
 
     Lists every file of the subdataset's checked-out commit with its size, git-annex key, checksum and the URLs
-    git-annex knows, without downloading content; file headers are read where content is present. With
-    --check, only compares and exits 1 when the manifest is out of date.
+    git-annex knows, without downloading content; file headers are read, and the previews of a few maps,
+    tomograms, micrographs or tilt series remade, where content is present. With --check, only compares and exits
+    1 when the manifest is out of date.
     """
     from .data import annex
     from .data.headers import read_headers
@@ -183,11 +185,34 @@ def cmd_manifest(args: argparse.Namespace) -> int:
     changed = write(path, fresh)
     print(f"{'wrote' if changed else 'unchanged:'} {target}: {len(fresh.files)} files, {fresh.total_size} bytes, "
           f"commit {fresh.commit}", file=sys.stderr)
+    _write_previews(root, folder, data, fresh)
     pinned = annex.gitlink(root, shown) if annex.is_repo(root) else None
     if pinned != fresh.commit:
         print(f"record this version of the subdataset with it: datalad save -d . -m 'Update {args.id}' "
               f"{shown} {target}", file=sys.stderr)
     return EXIT_OK
+
+
+def _write_previews(root: Path, folder: Path, data: Path, manifest: Manifest) -> None:
+    """Remake datasets/<id>/previews/ from the image sets of dataset.yaml (or, while it has none, the folders the
+    manifest suggests), where the content of a map, tomogram, micrograph or tilt series is present."""
+    from . import gallery
+    from .load import read_yaml
+    from .manifest import guess_image_sets
+
+    doc = read_yaml(folder / DATASET_FILE, root)[0]
+    sets = gallery.sets_of(doc.data) if doc is not None else []
+    if not sets:
+        sets = [(s.directory, s.category, s.format) for s in guess_image_sets(manifest)]
+    made, notes = gallery.write(folder, data, sets, [f.path for f in manifest.files], manifest.commit)
+    rel = folder.relative_to(root)
+    if made is None:
+        print(f"no previews made: get the content of a map, tomogram or micrograph first (e.g. `datalad get "
+              f"{rel}/data/<file>`)", file=sys.stderr)
+    else:
+        print(f"previews of {', '.join(made)} in {rel}/{gallery.PREVIEWS_DIR}/", file=sys.stderr)
+    for note in notes:
+        print(f"openem manifest: {note}", file=sys.stderr)
 
 
 def cmd_add(args: argparse.Namespace) -> int:
@@ -217,8 +242,8 @@ def cmd_add(args: argparse.Namespace) -> int:
     finally:
         signal.signal(signal.SIGTERM, old)
     rel = result.folder.relative_to(root)
-    print(f"added {rel}: {len(result.manifest.files)} files, {result.manifest.total_size} bytes"
-          + (f", committed as {result.catalogue_commit[:12]}" if result.catalogue_commit else " (staged, not committed)"))
+    done = f"committed as {result.catalogue_commit[:12]}" if result.catalogue_commit else "staged, not committed"
+    print(f"added {rel}: {len(result.manifest.files)} files, {result.manifest.total_size} bytes ({done})")
     todo = "" if result.url else f" and publish {rel}/data, then put its URL in data.datalad and .gitmodules"
     print(f"next: fill in every TODO in {rel}/{DATASET_FILE}{todo}, then run `openem validate {rel}`")
     return EXIT_OK
@@ -277,7 +302,41 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("--url", help="the public clone URL of the DataLad dataset, when SOURCE is a local folder "
                    "(recorded in .gitmodules and data.datalad)")
     a.add_argument("--no-commit", action="store_true", help="stage the new entry without committing it")
+
+    x = add("export", cmd_export, "write EMPIAR (JSON) and OneDep (PDBx/mmCIF) deposition files")
+    x.add_argument("kind", choices=["empiar", "mmcif", "all"], help="empiar: EMPIAR deposition JSON; mmcif: "
+                   "PDBx/mmCIF for EMDB/PDB (OneDep); all: every export of every dataset into the site")
+    x.add_argument("id", nargs="?", help="the dataset's id (not with all)")
+    x.add_argument("-o", "--output", help="file to write (default: standard output)")
+    x.add_argument("-d", "--site-dir", help="with all: the site folder to write into (default: site/)")
+    x.add_argument("-f", "--config", default="mkdocs.yml", help="MkDocs configuration giving the site URL "
+                   "(default: mkdocs.yml)")
     return p
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Write deposition files: `export empiar|mmcif ID [-o FILE]` for one dataset, `export all [-d SITE_DIR]`.
+
+    An export EMPIAR or OneDep could not accept (a technique they do not take, or a required field the entry
+    lacks) is not written: the messages name the YAML field to add, and the command exits 1.
+    """
+    from .doi import site_context
+    from .export import export_all, export_one
+
+    root = _root(args)
+
+    def context(r: Path, catalogue: object) -> object:
+        return site_context(r, catalogue, args.config)
+
+    if args.kind == "all":
+        if args.id or args.output:
+            raise UsageError("export all takes no id and no -o; use -d SITE_DIR")
+        return export_all(root, Path(args.site_dir) if args.site_dir else root / "site", context=context)
+    if not args.id:
+        raise UsageError(f"export {args.kind} needs a dataset id")
+    if args.site_dir:
+        raise UsageError("-d is for export all; use -o FILE")
+    return export_one(root, args.kind, args.id, Path(args.output) if args.output else None, context=context)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

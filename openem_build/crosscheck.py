@@ -25,6 +25,8 @@ from .yamlsafe import Located, Pointer
 PIXEL_TOLERANCE = 0.01  # relative: 0.73 Å declared accepts 0.7227–0.7373 Å in the files
 VOLTAGE_TOLERANCE_KV = 0.5
 MAX_FILE_PROBLEMS = 20  # file problems reported one by one before the rest are summarised
+#: The voxel size many programs write when they do not know it: a mismatch with it is only a warning.
+PLACEHOLDER_VOXEL = 1.0
 MRC_FORMATS: Mapping[str, tuple[str, ...]] = {
     "mrc": (".mrc",), "mrcs": (".mrcs",), "map": (".map",), "rec": (".rec",), "st": (".st",)}
 
@@ -157,7 +159,11 @@ def _check_voxel_sizes(doc: Mapping[str, Any], files: dict[str, FileMetadata], r
             where = ("data", "image_sets", i, "pixel_size_A")
             message = (f"pixel size {declared:g} Å ({_field(pointer)}) differs from the voxel size "
                        f"{_show(voxel)} Å in the MRC header of {_and_more(paths)}")
-            if own:
+            if set(voxel) == {PLACEHOLDER_VOXEL}:
+                rep.add(where, message + " (1 Å is what many programs write when the size is unknown)",
+                        f"set the voxel size in the headers to {declared:g} Å (IMOD `alterheader -del`, Python "
+                        "`mrcfile`) or, if the files really have 1 Å pixels, state that here", WARNING)
+            elif own:
                 hint = ("correct pixel_size_A, or the voxel size in the headers (IMOD `alterheader -del`, "
                         "Python `mrcfile`) if they are wrong")
                 rep.add(where, message, hint)
@@ -284,7 +290,7 @@ def _file_problems(doc: Mapping[str, Any], files: dict[str, FileMetadata], rep: 
                     "fix or replace the file, or mention the problem in the image set's details", WARNING)
             reported += 1
     if rest:
-        rep.add(("data",), f"{len(rest)} more file{'s' * (len(rest) != 1)} have problems, e.g. "
+        rep.add(("data",), f"{len(rest)} more file{'s have' if len(rest) != 1 else ' has'} problems, e.g. "
                 f"{sorted(rest)[0]}", "see the `problems` of each file in manifest.json", WARNING)
 
 
@@ -426,7 +432,8 @@ def prefill(files: Files, categories: Mapping[str, str | None] | None = None) ->
         for p, m in meta.items():
             header = m.data.get("mrc") or {}
             voxel = header.get("voxel_size_A") or []
-            if header.get("kind") in ("image", "image-stack") and len(voxel) >= 2 and _num(voxel[0]):
+            if header.get("kind") in ("image", "image-stack") and len(voxel) >= 2 and _num(voxel[0]) \
+                    and voxel[0] != PLACEHOLDER_VOXEL:
                 voxels[voxel[0]] += 1
                 voxel_paths.append(p)
         if voxels:
@@ -458,7 +465,7 @@ def _prefill_sets(meta: dict[str, FileMetadata], categories: Mapping[str, str | 
             if m.type != "mrc" or not _under(p, directory):
                 continue
             voxel = header.get("voxel_size_A") or []
-            if len(voxel) >= 2 and _num(voxel[0]) and voxel[0] == voxel[1]:
+            if len(voxel) >= 2 and _num(voxel[0]) and voxel[0] == voxel[1] != PLACEHOLDER_VOXEL:
                 voxels[voxel[0]] += 1
                 paths.append(p)
             dims = header.get("dimensions") or []
@@ -484,3 +491,12 @@ def _prefill_sets(meta: dict[str, FileMetadata], categories: Mapping[str, str | 
         found = _most_common(meta, "frames", "acquisition.frames_per_movie", out)
         if found:
             out.put("acquisition.frames_per_movie", *found)
+
+
+def check_manifest(doc: Located, manifest: Any, path: str) -> list[Problem]:
+    """:func:`crosscheck` of a ``dataset.yaml`` against the file headers its ``manifest.json`` records (for the
+    loader; counts are checked by :func:`openem_build.manifest.check_against_yaml`)."""
+    files = {f.path: f.headers for f in getattr(manifest, "files", ()) if f.headers}
+    if not files:
+        return []
+    return crosscheck(doc.data, files, doc, path)

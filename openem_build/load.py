@@ -8,13 +8,15 @@ documents that are valid.
 from __future__ import annotations
 
 import copy
+import copyreg
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
-from . import validate
+from . import gallery, validate
+from .crosscheck import check_manifest
 from .manifest import check_entry
 from .model import Catalogue, Dataset, Facility, build
 from .problems import ERROR, Problem, errors, relpath, sort_problems
@@ -104,15 +106,19 @@ def load_dataset(path: Path, root: Path, facilities: dict | None) -> tuple[Datas
     problems += validate.check_text(doc, shown)
     # One message per field: a value the schema rejected is not judged again on plausibility.
     problems += [p for p in validate.check_dataset(doc, shown, folder_id, facilities) if p.field not in flagged]
-    manifest = None
+    manifest, previews = None, ()
     if folder_id is not None and path.parent.parent.absolute() == (root / DATASETS).absolute():
         # datasets/<id>/manifest.json against the YAML, and the subdataset datasets/<id>/data when registered.
         manifest, found = check_entry(path.parent, root, doc, shown)
+        if manifest is not None:  # declared values against the file headers the manifest records
+            found += check_manifest(doc, manifest, shown)
+        previews, seen = gallery.read(path.parent, root)
+        found += seen
         problems += [p for p in found if p.path != shown or p.field not in flagged]
     if errors(problems):
         return None, doc, problems
     raw = MappingProxyType(copy.deepcopy(doc.data))
-    return build(Dataset, doc.data, raw=raw, source=shown, manifest=manifest), doc, problems
+    return build(Dataset, doc.data, raw=raw, source=shown, manifest=manifest, previews=previews), doc, problems
 
 
 def dataset_files(root: Path) -> tuple[list[Path], list[Problem]]:
@@ -161,8 +167,7 @@ def load_catalogue(root: Path, only: Sequence[Path] | None = None) -> LoadResult
         paths = [p.absolute() / DATASET_FILE if p.is_dir() else p.absolute() for p in only]
     datasets: list[Dataset] = []
     documents: dict[str, Located] = {}
-    for path in paths:
-        record, doc, found = load_dataset(path, root, facilities)
+    for path, (record, doc, found) in zip(paths, _load_all(paths, root, facilities), strict=True):
         problems += found
         if doc is not None:
             documents[relpath(path, root)] = doc
@@ -173,6 +178,53 @@ def load_catalogue(root: Path, only: Sequence[Path] | None = None) -> LoadResult
     datasets = [d for d in datasets if d.facility in usable]
     catalogue = Catalogue(tuple(sorted(datasets, key=lambda d: d.id)), MappingProxyType(usable), str(root))
     return LoadResult(catalogue, sort_problems(problems), documents)
+
+
+#: Catalogues with fewer dataset files than this are read in this process (starting workers costs more).
+PARALLEL_MIN = 200
+
+
+def _proxy(data: dict) -> MappingProxyType:
+    return MappingProxyType(data)
+
+
+# Records hold read-only mappings; let them travel back from worker processes.
+copyreg.pickle(MappingProxyType, lambda m: (_proxy, (dict(m),)))
+
+
+def _load_chunk(paths: list[Path], root: Path, facilities: dict | None) -> list[tuple]:
+    return [load_dataset(path, root, facilities) for path in paths]
+
+
+def _workers() -> int:
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cpus = os.cpu_count() or 1
+    wanted = os.environ.get("OPENEM_JOBS", "")
+    return max(1, int(wanted)) if wanted.isdigit() else min(cpus, 8)
+
+
+def _load_all(paths: list[Path], root: Path, facilities: dict | None) -> list[tuple]:
+    """``load_dataset`` of every path, in order: across worker processes for a large catalogue."""
+    workers = _workers()
+    if workers < 2 or len(paths) < PARALLEL_MIN:
+        return _load_chunk(paths, root, facilities)
+    import multiprocessing
+    import threading
+    from concurrent.futures import ProcessPoolExecutor
+
+    # fork is cheapest, but unsafe once other threads run (mkdocs serve): then fresh interpreters.
+    method = "fork" if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods() \
+        else "spawn"
+    size = max(25, len(paths) // (workers * 6))
+    chunks = [paths[i:i + size] for i in range(0, len(paths), size)]
+    try:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method)) as pool:
+            parts = list(pool.map(_load_chunk, chunks, [root] * len(chunks), [facilities] * len(chunks)))
+    except (OSError, RuntimeError):  # no processes to be had (sandbox, limits): read them here
+        return _load_chunk(paths, root, facilities)
+    return [item for part in parts for item in part]
 
 
 def _cross_checks(datasets: list[Dataset], documents: dict[str, Located]) -> list[Problem]:

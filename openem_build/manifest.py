@@ -21,6 +21,7 @@ import difflib
 import json
 import os
 import re
+import shlex
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -196,6 +197,12 @@ def _file_json(f: ManifestFile) -> dict[str, Any]:
     return out
 
 
+def _mapping(value: object) -> dict:
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"{type(value).__name__} cannot be written to a manifest")
+
+
 def dumps(manifest: Manifest) -> str:
     """The canonical text of ``manifest.json``: stable key order, one file per line (readable diffs)."""
     head = {"manifest_version": MANIFEST_VERSION, "commit": manifest.commit, "datalad_id": manifest.datalad_id}
@@ -205,7 +212,7 @@ def dumps(manifest: Manifest) -> str:
         lines.append('  "files": []')
     else:
         lines.append('  "files": [')
-        body = [json.dumps(_file_json(f), ensure_ascii=False, sort_keys=False, separators=(", ", ": "))
+        body = [json.dumps(_file_json(f), ensure_ascii=False, separators=(", ", ": "), default=_mapping)
                 for f in files]
         lines += [f"    {row}," for row in body[:-1]] + [f"    {body[-1]}", "  ]"]
     return "\n".join(lines) + "\n}\n"
@@ -463,7 +470,7 @@ def check_against_yaml(doc: Located, shown: str, manifest: Manifest, mdoc: JsonD
         if not isinstance(directory, str) or is_placeholder(directory):
             continue
         if not any(_under(f.path, directory) for f in manifest.files):
-            close = difflib.get_close_matches(directory.strip("/"), top, n=1, cutoff=0.5)
+            close = difflib.get_close_matches(directory.strip("/"), top, n=1, cutoff=0.75)
             hint = f"did you mean '{close[0]}'?" if close else (
                 f"folders in the dataset: {', '.join(top[:12])}" if top else regenerate)
             problems.append(_located(shown, doc, (*here, "directory"),
@@ -494,6 +501,29 @@ def check_against_yaml(doc: Located, shown: str, manifest: Manifest, mdoc: JsonD
     return problems
 
 
+def check_checksums(manifest: Manifest, mdoc: JsonDoc) -> list[Problem]:
+    """A warning when files have no checksum (git-annex WORM or URL keys): nobody can verify what they get."""
+    missing = [i for i, f in enumerate(manifest.files) if not f.checksums]
+    if not missing:
+        return []
+    first = manifest.files[missing[0]]
+    line, col = mdoc.where(("files", missing[0], "path"))
+    return [Problem(manifest.source or MANIFEST_FILE, line, col, f"files[{missing[0]}]",
+                    f"{len(missing)} file{'s have' if len(missing) > 1 else ' has'} no checksum (e.g. '{first.path}', "
+                    f"key {first.key}): users cannot verify what they download",
+                    "move the content to a checksum backend in the DataLad dataset (`git annex migrate "
+                    "--backend=MD5E .`), save, and run `openem manifest <id>`", WARNING)]
+
+
+def datalad_commands(url: str, ident: str, paths: Sequence[str] = ()) -> list[str]:
+    """The shell commands a landing page shows: clone the DataLad dataset, then get all or some files.
+
+    Paths are shell-quoted; the page must still HTML-escape the text."""
+    q = shlex.quote
+    return [f"datalad clone {q(url)} {q(ident)}", f"cd {q(ident)}",
+            "datalad get " + (" ".join(q(p) for p in paths) if paths else ".")]
+
+
 # ------------------------------------------------------------------------------------------ against the catalogue
 
 def check_entry(folder: Path, root: Path, doc: Located, shown: str) -> tuple[Manifest | None, list[Problem]]:
@@ -510,10 +540,12 @@ def check_entry(folder: Path, root: Path, doc: Located, shown: str) -> tuple[Man
     sub_path = f"{relpath(folder, root)}/{SUBDATASET}"
     problems: list[Problem] = []
     manifest = mdoc = None
-    if mpath.exists() or mpath.is_symlink():
+    present = mpath.exists() or mpath.is_symlink()
+    if present:
         manifest, mdoc, problems = read(mpath, root)
-        if manifest is not None:
+        if manifest is not None and mdoc is not None:
             problems += check_against_yaml(doc, shown, manifest, mdoc, ident)
+            problems += check_checksums(manifest, mdoc)
     url = _get(doc.data, "data", "datalad")
     url = url if isinstance(url, str) and not is_placeholder(url) else None
     if not annex.is_repo(root):
@@ -525,14 +557,14 @@ def check_entry(folder: Path, root: Path, doc: Located, shown: str) -> tuple[Man
         return manifest, problems + [Problem(annex.GITMODULES, 0, 0, "", str(exc), "fix the file's syntax")]
     register = (f"register it with `datalad clone -d . {url} {sub_path}`" if url else
                 f"register it with `openem add <url> --id {ident}`")
-    if mdoc is None and sub is None:
+    if not present and sub is None:
         if MISSING_DATA_SEVERITY:
             problems.append(_located(shown, doc, ("data", "datalad"),
                                      f"no {MANIFEST_FILE} and no subdataset {sub_path}: the page cannot list "
                                      "files or offer `datalad get`", f"{register}, then run `openem manifest "
                                      f"{ident}`", MISSING_DATA_SEVERITY))
         return manifest, problems
-    if mdoc is None:
+    if not present:
         problems.append(Problem(mshown, 0, 0, "", f"missing: {sub_path} is a registered subdataset but the entry "
                                 "has no manifest", f"install it (`datalad get -n {sub_path}`) and run "
                                 f"`openem manifest {ident}`"))

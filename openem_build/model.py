@@ -7,6 +7,7 @@ required fields. Field names follow the JSON Schema (``openem_build/schema/datas
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from collections.abc import Mapping
@@ -15,11 +16,14 @@ from datetime import date
 from functools import cached_property
 from typing import Any
 
+from .urls import doi_url
+
 
 @dataclass(frozen=True)
 class Affiliation:
     name: str
     ror: str | None = None
+    country: str | None = None  # ISO 3166-1 alpha-2, for EMPIAR's corresponding author
 
 
 @dataclass(frozen=True)
@@ -136,6 +140,10 @@ class Publication:
     pmid: int | None = None
     title: str | None = None
     relation: str = "IsSupplementTo"
+    #: The article's authors as "Family, Given", when they differ from the dataset's (EMPIAR/PDBx citations).
+    authors: tuple[str, ...] = ()
+    journal: str | None = None
+    year: int | None = None
 
 
 @dataclass(frozen=True)
@@ -164,6 +172,8 @@ class ImageSet:
     pixel_size_A: float | None = None
     frames_per_image: int | None = None
     details: str | None = None
+    #: Type of each pixel value (uint8, float32 …), EMPIAR's voxel type; file headers say it when extracted.
+    data_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -268,6 +278,30 @@ class Manifest:
 
 
 @dataclass(frozen=True)
+class Preview:
+    """A PNG preview of one data file: ``datasets/<id>/previews/<file>``, listed in ``previews.json``."""
+
+    file: str  # the PNG's name inside datasets/<id>/previews/ (and site/datasets/<id>/previews/)
+    kind: str  # XY, XZ, YZ … (central slices of a volume), projection, or image (2D)
+    width: int
+    height: int
+    alt: str
+    source: str  # the data file it shows, relative to the DataLad dataset's root
+    bytes: int | None = None
+
+    @property
+    def caption(self) -> str:
+        """What a figure caption says: the file and which view of it."""
+        if self.kind == "projection":
+            view = "projection"
+        elif self.kind == "image":
+            view = "image"
+        else:
+            view = f"central {self.kind} slice"
+        return f"{self.source} — {view}"
+
+
+@dataclass(frozen=True)
 class Dataset:
     """One catalogue entry, as validated from ``datasets/<id>/dataset.yaml``."""
 
@@ -299,10 +333,12 @@ class Dataset:
     source: str = field(default="", compare=False)
     #: The file list from ``datasets/<id>/manifest.json``, when the entry has one.
     manifest: Manifest | None = field(default=None, compare=False)
+    #: PNG previews of a few data files, from ``datasets/<id>/previews.json`` (the images are not loaded).
+    previews: tuple[Preview, ...] = field(default=(), compare=False)
 
     @property
     def doi_url(self) -> str | None:
-        return f"https://doi.org/{self.doi}" if self.doi else None
+        return doi_url(self.doi) if self.doi else None
 
     @property
     def year(self) -> int:
@@ -334,13 +370,19 @@ T = typing.TypeVar("T")
 
 def build(cls: type[T], value: Mapping[str, Any], **extra: Any) -> T:
     """Build record ``cls`` from validated plain data, converting nested records, tuples and dates."""
-    hints = typing.get_type_hints(cls)
     kwargs: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
-        if f.name in value:
-            kwargs[f.name] = _convert(hints[f.name], value[f.name])
+    for name, hint in _fields(cls):
+        if name in value:
+            kwargs[name] = _convert(hint, value[name])
     kwargs.update(extra)
     return cls(**kwargs)
+
+
+@functools.cache
+def _fields(cls: type) -> tuple[tuple[str, Any], ...]:
+    """A record's field names and resolved type hints (resolving them is slow: once per class)."""
+    hints = typing.get_type_hints(cls)
+    return tuple((f.name, hints[f.name]) for f in dataclasses.fields(cls))
 
 
 def _convert(hint: Any, value: Any) -> Any:

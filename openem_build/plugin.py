@@ -17,10 +17,11 @@ from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
 
 from . import artefacts as A
+from . import gallery
 from .context import DEFAULT_SITE_URL, PUBLISHER, SiteContext, build_date
 from .load import load_catalogue
 from .problems import ERROR
-from .render import pages
+from .render import citation, pages, sitemap
 from .validate import schema
 
 log = logging.getLogger("mkdocs.plugins.openem")
@@ -41,6 +42,7 @@ class OpenEMPlugin(BasePlugin[OpenEMConfig]):
         self.ctx: SiteContext | None = None
         self._pages: dict[str, tuple[str, Any]] = {}
         self._artefacts: dict[str, list[A.Artefact]] = {}
+        self._sitemap_pages: list[tuple[str, str | None]] = []
 
     def on_config(self, config: MkDocsConfig) -> MkDocsConfig:
         root = Path(self.config.root or Path(config.config_file_path).parent).absolute()
@@ -78,6 +80,7 @@ class OpenEMPlugin(BasePlugin[OpenEMConfig]):
                     schema(name), ensure_ascii=False, indent=2) + "\n"))
         add("index.md", "home")
         add("browse.md", "browse")
+        add("search.md", "search")
         add("facilities/index.md", "facilities")
         for fac in ctx.catalogue.facilities.values():
             add(f"facilities/{fac.id}.md", "facility", fac)
@@ -85,6 +88,7 @@ class OpenEMPlugin(BasePlugin[OpenEMConfig]):
         for d in ctx.catalogue.datasets:
             add(f"datasets/{d.id}/index.md", "dataset", d)
             self._artefacts[d.id] = A.for_dataset(ctx, d)
+        self._sitemap_pages = [(f.url, f.abs_src_path) for f in files.documentation_pages()]
         return files
 
     def on_page_markdown(self, markdown: str, page: Page, config: MkDocsConfig, files: Files) -> str:
@@ -94,13 +98,15 @@ class OpenEMPlugin(BasePlugin[OpenEMConfig]):
                 markdown = markdown.replace(FIELD_REFERENCE_MARKER, pages.field_reference())
             return markdown
         kind, obj = entry
-        titles = {"home": None, "browse": "Browse datasets", "facilities": "Facilities"}
+        titles = {"home": None, "browse": "Browse datasets", "facilities": "Facilities", "search": "Search"}
         # MkDocs' theme prints page titles without escaping: hand it escaped text.
         title = obj.title if kind == "dataset" else obj.name if kind == "facility" else titles[kind]
         if title:
             page.meta["title"] = html.escape(title)
         # Generated pages have their own structure: give them the full width.
         page.meta["hide"] = ["navigation", "toc"]
+        # overrides/main.html: which pages the search index reads whole (see openem_build/search.py).
+        page.meta["openem_kind"] = kind
         if kind == "dataset":
             page.meta["openem_head"] = pages.dataset_head(self.ctx, obj, self._artefacts[obj.id])
         elif kind == "home":
@@ -115,13 +121,15 @@ class OpenEMPlugin(BasePlugin[OpenEMConfig]):
         assert ctx is not None
         kind, obj = entry
         if kind == "dataset":
-            from .render import citation
-
             return pages.dataset_page(ctx, obj, self._artefacts[obj.id], citation.text(ctx, obj))
         if kind == "home":
             return pages.home_page(ctx, self._sizes())
         if kind == "browse":
             return pages.browse_page(ctx, self._sizes())
+        if kind == "search":
+            from .search import search_page
+
+            return search_page(ctx)
         if kind == "facilities":
             return pages.facilities_page(ctx)
         return pages.facility_page(ctx, obj)
@@ -139,8 +147,12 @@ class OpenEMPlugin(BasePlugin[OpenEMConfig]):
         assert self.ctx is not None
         site = Path(config.site_dir)
         outputs = [a for group in self._artefacts.values() for a in group] + A.for_catalogue(self.ctx)
+        # Sitemap (replacing MkDocs' own sitemap.xml and .gz) and OAI-PMH: dated from git, so built here.
+        outputs += sitemap.dated_artefacts(self.ctx, self._sitemap_pages)
         for art in outputs:
             target = site / art.path
             target.parent.mkdir(parents=True, exist_ok=True)
             data = art.content.encode("utf-8") if isinstance(art.content, str) else art.content
             target.write_bytes(data)
+        # Preview PNGs: copied file by file from datasets/<id>/previews/ (never all held in memory).
+        gallery.copy_to_site(self.ctx.catalogue, site)

@@ -103,8 +103,10 @@ def parse(text: str) -> Located:
     """Parse one YAML document into plain data with positions; raise YamlError when it is unacceptable."""
     try:
         # The composer hands back the anchor's node for an alias, so the alias itself is found in the events.
+        # Without an anchor (&) no alias composes, and without --- there is no second document whose composer
+        # error could come before a syntax error: then the events need not be read twice (same result).
         first_alias = next((e.start_mark for e in yaml.parse(text, Loader=_Loader)
-                            if isinstance(e, yaml.AliasEvent)), None)
+                            if isinstance(e, yaml.AliasEvent)), None) if "&" in text or "---" in text else None
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark

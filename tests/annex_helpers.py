@@ -166,7 +166,7 @@ def clean(path: Path) -> bool:
 
 def full_document(ident: str, data: dict) -> dict:
     """A complete, valid dataset document (the example entry) with this id and data section."""
-    from conftest import example_document
+    from .conftest import example_document
 
     doc = example_document()
     doc["id"] = ident

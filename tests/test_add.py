@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
 import yaml
-from annex_helpers import (MRC_FILES, README, allow_localhost_env, catalogue, clean, data_folder,
-                           datalad_dataset, full_document, git, md5, publish, snapshot, web_server)
-from conftest import write_dataset
+from bs4 import BeautifulSoup
 
 from openem_build import add as add_module
 from openem_build.add import AddError, add_dataset, stub_text
+from openem_build.build import build_site
 from openem_build.cli import main
 from openem_build.data import annex
 from openem_build.data.headers import read_headers
@@ -22,6 +22,23 @@ from openem_build.load import load_catalogue
 from openem_build.manifest import MANIFEST_FILE, read
 from openem_build.model import Manifest, ManifestFile
 from openem_build.validate import is_placeholder
+
+from .annex_helpers import (
+    MRC_FILES,
+    README,
+    allow_localhost_env,
+    catalogue,
+    clean,
+    data_folder,
+    datalad_dataset,
+    full_document,
+    git,
+    md5,
+    publish,
+    snapshot,
+    web_server,
+)
+from .conftest import ROOT, write_dataset
 
 IDENT = "apoferritin-test-2025"
 
@@ -103,6 +120,17 @@ def test_add_published_dataset_then_clone_and_get_as_a_user(cat: Path, published
     assert [p.text() for p in result.problems if p.severity == "error"] == []
     assert result.catalogue.by_id[IDENT].manifest == manifest
 
+    # The landing page lists the file with the checksum and web URL of the manifest.
+    for name in ("docs", "overrides"):
+        shutil.copytree(ROOT / name, cat / name)
+    shutil.copy(ROOT / "mkdocs.yml", cat / "mkdocs.yml")
+    site = build_site(cat, tmp_path / "site")
+    page = BeautifulSoup((site / "datasets" / IDENT / "index.html").read_text("utf-8"), "lxml")
+    assert f"datalad clone {url} {IDENT}" in page.select_one("pre.openem-commands").get_text()
+    row = page.select_one('tr[data-path="maps/map_half1.mrc"]')
+    page_md5 = row.select_one("code.openem-checksum").get_text().removeprefix("md5:")
+    assert row.a["href"] == f"{web.url}/content/apoferritin/maps/map_half1.mrc"
+
     # A user elsewhere: clone the published catalogue, get one listed file, check it against the manifest.
     public = tmp_path / "public-catalogue.git"
     git(tmp_path, "clone", "-q", "--bare", str(cat), str(public))
@@ -112,7 +140,7 @@ def test_add_published_dataset_then_clone_and_get_as_a_user(cat: Path, published
     dl.get(path=str(user / "datasets" / IDENT / "data" / wanted.path), dataset=str(user),
            result_renderer="disabled")
     got = user / "datasets" / IDENT / "data" / wanted.path
-    assert md5(got) == wanted.checksum_of("md5") == md5(source / wanted.path)
+    assert md5(got) == wanted.checksum_of("md5") == page_md5 == md5(source / wanted.path)
     assert got.stat().st_size == wanted.size
     assert git(user / "datasets" / IDENT / "data", "remote", "get-url", "origin").strip() == url
     assert f"/content/apoferritin/{wanted.path}" in web.requests  # delivered by the web URL in the manifest
@@ -143,6 +171,8 @@ def test_add_plain_folder_copies_and_never_touches_the_originals(cat: Path, tmp_
     assert headers["mrc"]["voxel_size_A"][0] == pytest.approx(1.1, abs=1e-3)
     stub = yaml.safe_load((folder / "dataset.yaml").read_text("utf-8"))
     assert stub["data"]["datalad"] == public
+    pixel = {s["directory"]: s.get("pixel_size_A") for s in stub["data"]["image_sets"]}
+    assert pixel == {"maps": pytest.approx(1.1, abs=1e-3), "micrographs": pytest.approx(0.55, abs=1e-3)}
     assert git(cat, "config", "-f", ".gitmodules", f"submodule.datasets/{IDENT}/data.url").strip() == public
     # The new data dataset did not learn the staging path it was made in.
     assert "openem-add" not in git(data, "annex", "info", "--fast")
@@ -199,6 +229,21 @@ def test_add_refuses_links_out_of_the_folder(cat: Path, tmp_path: Path):
     assert state(cat) == before
 
 
+def test_add_refuses_a_folder_inside_a_datalad_dataset(cat: Path, published):
+    source, _url = published
+    before = state(cat)
+    with pytest.raises(AddError, match="pass that dataset's root folder instead"):
+        add_dataset(cat, str(source / "maps"), IDENT)
+    assert state(cat) == before
+
+
+def test_add_from_an_unreachable_url_changes_nothing(cat: Path, web):
+    before = state(cat)
+    with pytest.raises(AddError, match="datalad clone failed"):
+        add_dataset(cat, f"{web.url}/no-such-dataset.git", IDENT)
+    assert state(cat) == before and _no_staging_left(cat)
+
+
 def _no_staging_left(root: Path) -> bool:
     return not (root / ".git" / add_module.STAGING).exists()
 
@@ -234,8 +279,8 @@ def test_add_failure_leaves_the_catalogue_as_it_was(cat: Path, tmp_path: Path, m
             raise KeyboardInterrupt
         monkeypatch.setattr(add_module.M, "from_repo", interrupt)
 
-    expected = KeyboardInterrupt if where == "interrupt" else (AddError, RuntimeError)
-    with pytest.raises(expected):
+    expected = {"interrupt": KeyboardInterrupt, "commit-hook": AddError}.get(where, RuntimeError)
+    with pytest.raises(expected, match="refused by hook" if where == "commit-hook" else None):
         add_dataset(cat, str(original), IDENT)
     assert state(cat) == before
     assert clean(cat) and not (cat / "datasets" / IDENT).exists() and _no_staging_left(cat)
@@ -261,4 +306,5 @@ def test_catalogue_gitattributes_keep_metadata_in_git(cat: Path):
     dl.save(dataset=str(cat), path=[str(folder)], result_renderer="disabled")
     annexed = set(git(cat, "annex", "find", "--include=*", "datasets/big").split())
     assert annexed == {"datasets/big/preview.png"}
-    assert annex.datalad_id(cat) == (Path(__file__).parent.parent / ".datalad" / "config").read_text().split("= ")[1].strip()
+    own = (Path(__file__).parent.parent / ".datalad" / "config").read_text().split("= ")[1].strip()
+    assert annex.datalad_id(cat) == own

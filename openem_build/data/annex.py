@@ -11,6 +11,7 @@ git and git-annex run as subprocesses; DataLad is used through its Python API fo
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -98,7 +99,10 @@ def is_repo(path: Path) -> bool:
     """Whether ``path`` is the top of a git work tree (a DataLad dataset is one)."""
     if not (path / ".git").exists():
         return False
-    proc = run(["git", "rev-parse", "--show-toplevel"], path, check=False)
+    try:
+        proc = run(["git", "rev-parse", "--show-toplevel"], path, check=False)
+    except AnnexError:  # git itself is missing
+        return False
     return proc.returncode == 0 and Path(proc.stdout.decode().strip()).resolve() == path.resolve()
 
 
@@ -401,15 +405,16 @@ def register_subdataset(root: Path, path: str, url: str, ident: str | None, comm
 
 def remove_tree(path: Path) -> None:
     """Delete a folder even when git-annex made its objects read-only."""
-    def onerror(func, target, _exc):
+    def retry(func, target, *_exc) -> None:
         for p in (Path(target).parent, Path(target)):
-            try:
+            with contextlib.suppress(OSError):
                 os.chmod(p, 0o700 if p.is_dir() else 0o600)
-            except OSError:
-                pass
         func(target)
 
     if path.is_symlink() or path.is_file():
         path.unlink()
     elif path.exists():
-        shutil.rmtree(path, onerror=onerror)
+        if sys.version_info >= (3, 12):
+            shutil.rmtree(path, onexc=retry)
+        else:
+            shutil.rmtree(path, onerror=retry)

@@ -49,6 +49,10 @@ def _num(text: str | None, scale: float = 1.0, digits: int = 6) -> float | None:
     return float(f"{value:.{digits}g}") if math.isfinite(value) else None
 
 
+def _int(value: float | None) -> int | float | None:
+    return int(value) if value is not None and value.is_integer() else value
+
+
 def _custom(node: ET.Element | None) -> dict[str, ET.Element]:
     """``KeyValueOfstringanyType`` pairs of a CustomData or CameraSpecificInput element."""
     out: dict[str, ET.Element] = {}
@@ -78,7 +82,7 @@ def interpret(root: ET.Element, problems: list[str]) -> dict[str, Any]:
         "instrument_id": _text(scope, "instrument", "InstrumentID"),
         "camera": _text(camera, "Name"),
         "exposure_time_s": _num(_text(camera, "ExposureTime")),
-        "binning": _num(_text(camera, "Binning", "x")),
+        "binning": _int(_num(_text(camera, "Binning", "x"))),
         "acquired": _text(scope, "acquisition", "acquisitionDateTime"),
     }
 

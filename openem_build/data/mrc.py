@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ MODES: dict[int, tuple[str, float]] = {
     6: ("uint16", 2), 12: ("float16", 2), 101: ("uint4", 0.5),
 }
 _IMOD_STAMP = 1146047817  # "IMOD" at byte 152; the flags at byte 156 say whether mode 0 is signed
+_COMPUTER_NAME = re.compile(r"^[A-Z]+\d{5,}$")  # e.g. TITAN52336320: the scope PC's name, not a model
 _KNOWN_WARNINGS = ("Map ID string not found", "Unrecognised machine stamp", "Machine stamp",
                    "Expected ", "Couldn't read enough bytes")
 
@@ -46,6 +48,7 @@ class Layout:
     kind: str  # image, image-stack, volume, volume-stack
     axes: str  # file axes of column, row and section, e.g. "XYZ"
     voxel_size_A: tuple[float | None, float | None, float | None]
+    mode: int
 
 
 class _HeaderReader(MrcInterpreter):
@@ -120,8 +123,9 @@ def _fei(ext: bytes, exttyp: bytes, byte_order: str, problems: list[str]) -> dic
         return float(f"{value:.{digits}g}") if math.isfinite(value) and low <= value <= high else None
 
     magnification = num("Magnification", 1, 1, 1e8)
+    scope = _text(bytes(rec["Microscope type"]))
     out: dict[str, Any] = {
-        "microscope": _text(bytes(rec["Microscope type"])) or None,
+        "microscope": scope if scope and not _COMPUTER_NAME.match(scope) else None,
         "acceleration_voltage_kV": num("HT", 1e-3, 1, 3000),
         "pixel_size_A": num("Pixel size X", 1e10, 0.001, 1e6),
         "magnification": int(round(magnification)) if magnification else None,
@@ -237,7 +241,7 @@ def _interpret(h: np.recarray, raw: bytes, ext: bytes, size: int,
                             f"{[mx, my, mz]}")
 
     # Data layout and file size.
-    imod = int(np.frombuffer(raw, dtype=f"{order}i4", count=2, offset=152)[0]) == _IMOD_STAMP
+    imod = int(np.frombuffer(raw, dtype=f"{order}i4", count=1, offset=152)[0]) == _IMOD_STAMP
     imod_flags = int(np.frombuffer(raw, dtype=f"{order}i4", count=1, offset=156)[0]) if imod else 0
     row_bytes = (nx + 1) // 2 if mode == 101 else int(nx * itemsize)
     section_bytes = row_bytes * ny if dims_ok else 0
@@ -270,7 +274,7 @@ def _interpret(h: np.recarray, raw: bytes, ext: bytes, size: int,
 
     exttyp_raw = bytes(h.exttyp)
     exttyp = exttyp_raw.decode("ascii", "replace").strip("\0 ")
-    if exttyp and not utils.is_printable_ascii(exttyp_raw.rstrip(b"\0")):
+    if exttyp and not all(32 <= b < 127 for b in exttyp_raw.rstrip(b"\0")):
         problems.append(f"extended header type {exttyp_raw!r} is not printable text")
     nint, nreal = (int(v) for v in np.frombuffer(raw, dtype=f"{order}i2", count=2, offset=128))
     axes = "".join("XYZ"[v - 1] if v in (1, 2, 3) else "?" for v in (int(h.mapc), int(h.mapr), int(h.maps)))
@@ -326,7 +330,7 @@ def _interpret(h: np.recarray, raw: bytes, ext: bytes, size: int,
         out["acquisition"] = acquisition
     layout = None
     if dims_ok and not (kind == "volume-stack" and (mz <= 0 or nz % mz)):
-        layout = Layout(shape, dtype, offset, sections, kind, axes, tuple(voxel))  # type: ignore[arg-type]
+        layout = Layout(shape, dtype, offset, sections, kind, axes, tuple(voxel), mode)  # type: ignore[arg-type]
     return out, problems, layout
 
 

@@ -1,15 +1,17 @@
 """PNG previews of MRC maps, tomograms, micrographs and image stacks.
 
 Volumes get three central slices (one per orientation) and a projection; 2D images and stacks a binned
-image (the middle one of a stack). Contrast is clipped at percentiles. Files are memory-mapped and only
-the rows and sections a preview shows are read: a 1024³ float32 map costs one pass over at most
-``read_budget`` bytes and a few MB of memory. The PNG bytes depend only on the data (no timestamps, no
-text chunks), so the same file always gives the same previews.
+image (the middle one of a stack). Contrast is clipped at percentiles. Only the rows and sections a preview
+shows are read, with positional reads into small buffers (not a memory map, which would leave every page
+touched in the process's memory): a 1024³ float32 map costs one pass over at most ``read_budget`` bytes
+and a few tens of MB of memory. The PNG bytes depend only on the data (no timestamps, no text chunks), so
+the same file always gives the same previews.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import struct
 import zlib
 from dataclasses import dataclass
@@ -24,6 +26,7 @@ MAX_PX = 512
 CLIP_PERCENT = 1.0
 READ_BUDGET = 2 << 30
 ROWS_PER_BIN = 4  # rows averaged per output row when binning (all of them when the bin is smaller)
+CHUNK_BYTES = 16 << 20  # rows handled at once, counted as float32 (bounds the memory of one step)
 
 
 @dataclass(frozen=True)
@@ -98,49 +101,101 @@ def contrast(image: np.ndarray, clip_percent: float = CLIP_PERCENT) -> np.ndarra
 
 
 def _real(block: np.ndarray) -> np.ndarray:
-    block = np.asarray(block)
     if np.iscomplexobj(block):
         return np.abs(block).astype(np.float32)
-    return block.astype(np.float32, copy=False)
+    return block.astype(np.float32, copy=False)  # read-only views are fine: nothing is changed in place
 
 
-def _bin_columns(rows: np.ndarray, f: int) -> np.ndarray:
-    """Average consecutive groups of ``f`` columns (the last group may be smaller)."""
+def _bin_axis(a: np.ndarray, f: int, axis: int) -> np.ndarray:
+    """Average consecutive groups of ``f`` along ``axis`` (the last group may be smaller).
+
+    Sums run element by element in a fixed order, so results do not depend on SIMD width.
+    """
     if f == 1:
-        return rows
-    starts = np.arange(0, rows.shape[-1], f)
-    counts = np.diff(np.append(starts, rows.shape[-1])).astype(np.float32)
-    return np.add.reduceat(rows, starts, axis=-1) / counts
+        return a
+    a = np.moveaxis(a, axis, -1)
+    n = a.shape[-1]
+    full = n // f * f
+    parts = []
+    if full:
+        acc = a[..., 0:full:f].astype(np.float32)
+        for i in range(1, f):
+            acc += a[..., i:full:f]
+        parts.append(acc / np.float32(f))
+    if full < n:
+        rest = a[..., full : full + 1].astype(np.float32)
+        for i in range(full + 1, n):
+            rest += a[..., i : i + 1]
+        parts.append(rest / np.float32(n - full))
+    return np.moveaxis(np.concatenate(parts, axis=-1) if len(parts) > 1 else parts[0], -1, axis)
 
 
-def _row_groups(n: int, f: int, per_bin: int) -> tuple[np.ndarray, np.ndarray]:
-    """Rows to read (sorted) and the start of each output row's group among them."""
-    picked: list[int] = []
-    starts: list[int] = []
-    for r0 in range(0, n, f):
-        r1 = min(n, r0 + f)
-        take = min(per_bin, r1 - r0)
-        starts.append(len(picked))
-        if take == r1 - r0:
-            picked.extend(range(r0, r1))
-        else:  # evenly spread inside the bin, centred
-            picked.extend(r0 + ((2 * np.arange(take) + 1) * (r1 - r0)) // (2 * take))
-    return np.asarray(picked, dtype=np.int64), np.asarray(starts, dtype=np.int64)
+class _Sections:
+    """Positional reads (``os.pread``) of rows of an MRC data block: no mapping, no buffering, bounded."""
 
+    def __init__(self, path: Path, layout: mrc.Layout, first: int = 0):
+        assert layout.dtype is not None
+        self.dtype = layout.dtype
+        self.ny, self.nx = layout.shape[-2:]
+        self.row_bytes = self.nx * self.dtype.itemsize
+        self.work_bytes = self.nx * max(4, self.dtype.itemsize)  # one row as read or as float32
+        self.base = layout.offset + first * self.ny * self.row_bytes
+        self.fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
 
-def _binned_plane(plane: np.ndarray, f: int, per_bin: int = ROWS_PER_BIN, chunk: int = 64) -> np.ndarray:
-    """A 2D (memory-mapped) plane binned ``f``×``f``, reading at most ``per_bin`` rows of each bin."""
-    ny = plane.shape[0]
-    rows, starts = _row_groups(ny, f, per_bin)
-    out: list[np.ndarray] = []
-    for i in range(0, len(starts), chunk):
-        group = starts[i : i + chunk]
-        end = starts[i + chunk] if i + chunk < len(starts) else len(rows)
-        block = _bin_columns(_real(plane[rows[group[0] : end]]), f)
-        sums = np.add.reduceat(block, group - group[0], axis=0)
-        counts = np.diff(np.append(group, end)).astype(np.float32)
-        out.append(sums / counts[:, None])
-    return np.concatenate(out, axis=0)
+    def close(self) -> None:
+        os.close(self.fd)
+
+    def rows(self, z: int, r0: int, r1: int) -> np.ndarray:
+        """Rows ``r0:r1`` of section ``z`` as float32 (complex values as magnitudes)."""
+        size = (r1 - r0) * self.row_bytes
+        raw = os.pread(self.fd, size, self.base + (z * self.ny + r0) * self.row_bytes)
+        if len(raw) < size:
+            raise OSError(f"short read at section {z}, rows {r0}–{r1 - 1}")
+        return _real(np.frombuffer(raw, dtype=self.dtype).reshape(r1 - r0, self.nx))
+
+    def binned(self, z: int, f: int, per_bin: int, column: int | None = None
+               ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Section ``z`` binned ``f``×``f`` from at most ``per_bin`` central rows of each bin, and the values of
+        ``column`` binned the same way along y."""
+        nbins = math.ceil(self.ny / f)
+        plane = np.empty((nbins, math.ceil(self.nx / f)), dtype=np.float32)
+        col = np.empty(nbins, dtype=np.float32) if column is not None else None
+        if per_bin >= f:  # every row: read whole bins, CHUNK_BYTES at a time
+            step = max(1, CHUNK_BYTES // (f * self.work_bytes))
+            for b0 in range(0, nbins, step):
+                b1 = min(nbins, b0 + step)
+                rows = self.rows(z, b0 * f, min(self.ny, b1 * f))
+                plane[b0:b1] = _bin_axis(_bin_axis(rows, f, 1), f, 0)
+                if col is not None:
+                    col[b0:b1] = _bin_axis(rows[:, column], f, 0)
+            return plane, col
+        # A few central rows of each bin: one positional read per bin into a shared buffer, then the numpy
+        # work once per chunk of bins.
+        block = per_bin * self.row_bytes
+        full = nbins if self.ny - (nbins - 1) * f >= per_bin else nbins - 1  # the last bin may be short
+        step = max(1, min(full, CHUNK_BYTES // (per_bin * self.work_bytes)))
+        buf = bytearray(step * block)
+        view = memoryview(buf)
+        for b0 in range(0, full, step):
+            b1 = min(full, b0 + step)
+            for j, b in enumerate(range(b0, b1)):
+                r0, r1 = b * f, min(self.ny, (b + 1) * f)
+                start = r0 + (r1 - r0 - per_bin) // 2
+                offset = self.base + (z * self.ny + start) * self.row_bytes
+                if os.preadv(self.fd, [view[j * block : (j + 1) * block]], offset) < block:
+                    raise OSError(f"short read at section {z}, rows {start}–{start + per_bin - 1}")
+            raw = np.frombuffer(buf, dtype=self.dtype, count=(b1 - b0) * per_bin * self.nx)
+            mean = _bin_axis(_real(raw.reshape(b1 - b0, per_bin, self.nx)), per_bin, 1)[:, 0, :]
+            plane[b0:b1] = _bin_axis(mean, f, 1)
+            if col is not None:
+                col[b0:b1] = mean[:, column]
+        for b in range(full, nbins):
+            rows = self.rows(z, b * f, self.ny)
+            mean = _bin_axis(rows, rows.shape[0], 0)[0]
+            plane[b] = _bin_axis(mean, f, 0)
+            if col is not None:
+                col[b] = mean[column]
+        return plane, col
 
 
 def _factor(*sizes: int, max_px: int) -> int:
@@ -162,20 +217,21 @@ def _preview(kind: str, image: np.ndarray, alt: str, clip_percent: float) -> Pre
     return Preview(kind, encode_png(pixels), int(pixels.shape[1]), int(pixels.shape[0]), alt)
 
 
-def _volume(data: np.ndarray, name: str, layout: mrc.Layout, label: str, *, max_px: int,
+def _volume(reader: _Sections, nz: int, name: str, layout: mrc.Layout, label: str, *, max_px: int,
             clip_percent: float, read_budget: int) -> list[Preview]:
-    nz, ny, nx = data.shape
+    ny, nx = reader.ny, reader.nx
     c, r, s = layout.axes if len(set(layout.axes)) == 3 else "XYZ"
     f = _factor(nx, ny, nz, max_px=max_px)
     size = _size_text([nx, ny, nz], layout.voxel_size_A, "voxel")
     zc, yc, xc = nz // 2, ny // 2, nx // 2
     alt = f"Central {c}{r} slice ({s} = {zc + 1} of {nz}) through the {label} {name} ({size})."
-    previews = [_preview(c + r, _binned_plane(data[zc], f, per_bin=f), alt, clip_percent)]
+    previews = [_preview(c + r, reader.binned(zc, f, f)[0], alt, clip_percent)]
 
+    # One pass over sampled sections (at most one per output row, within the read budget) gives the two
+    # other central slices and the projection.
     out_z = math.ceil(nz / f)
-    rows, _ = _row_groups(ny, f, ROWS_PER_BIN)
-    per_section = len(rows) * nx * data.dtype.itemsize
-    sampled = max(1, min(out_z, read_budget // max(1, per_section)))
+    rows_read = ny if f <= ROWS_PER_BIN else math.ceil(ny / f) * ROWS_PER_BIN
+    sampled = max(1, min(out_z, read_budget // (rows_read * reader.row_bytes)))
     if sampled == out_z:
         zs = np.minimum(np.arange(out_z) * f + f // 2, nz - 1)
     else:
@@ -184,10 +240,10 @@ def _volume(data: np.ndarray, name: str, layout: mrc.Layout, label: str, *, max_
     xz = np.empty((len(zs), projection.shape[1]), dtype=np.float32)
     yz = np.empty((len(zs), projection.shape[0]), dtype=np.float32)
     for i, z in enumerate(zs):
-        section = data[int(z)]
-        projection += _binned_plane(section, f)
-        xz[i] = _bin_columns(_real(section[yc])[None, :], f)[0]
-        yz[i] = _bin_columns(_real(section[:, xc])[None, :], f)[0]
+        plane, column = reader.binned(int(z), f, ROWS_PER_BIN, column=xc)
+        projection += plane
+        yz[i] = column
+        xz[i] = _bin_axis(reader.rows(int(z), yc, yc + 1)[0], f, 0)
     # Output row j shows the sampled section nearest to the centre of z bin j.
     centres = np.arange(out_z) * f + f / 2
     nearest = np.clip(np.searchsorted(zs, centres), 0, len(zs) - 1)
@@ -214,8 +270,10 @@ def make_previews(path: Path, *, max_px: int = MAX_PX, clip_percent: float = CLI
     name = name or path.name
     _meta, problems, layout = mrc.read(path)
     notes: list[str] = []
-    if layout is None or layout.dtype is None:
-        return [], ["no preview: " + (problems[0] if problems else "the data type cannot be previewed")]
+    if layout is None:
+        return [], ["no preview: " + (problems[0] if problems else "the data cannot be located")]
+    if layout.dtype is None:
+        return [], [f"no preview: mode {layout.mode} data cannot be previewed"]
     if layout.sections == 0:
         return [], ["no preview: the file holds no complete section of data"]
     ny, nx = layout.shape[-2:]
@@ -223,27 +281,24 @@ def make_previews(path: Path, *, max_px: int = MAX_PX, clip_percent: float = CLI
     nz = min(nz_declared, layout.sections)
     if nz < nz_declared:
         notes.append(f"preview made from the {nz} complete sections of {nz_declared} (the file is truncated)")
+    kind = layout.kind
+    if kind == "image-stack" and path.suffix.lower() == ".rec":
+        kind = "volume"  # IMOD tomograms written with space group 0
+    options = {"max_px": max_px, "clip_percent": clip_percent, "read_budget": read_budget}
+    reader = None
     try:
-        data = np.memmap(path, dtype=layout.dtype, mode="r", offset=layout.offset, shape=(nz, ny, nx))
-    except (OSError, ValueError) as exc:
-        return [], [f"no preview: the data cannot be mapped ({exc})"]
-    try:
-        kind = layout.kind
-        if kind == "image-stack" and path.suffix.lower() == ".rec":
-            kind = "volume"  # IMOD tomograms written with space group 0
         if kind == "volume-stack":
             mz = layout.shape[1]
-            count = nz // mz
-            if count == 0:
+            if nz // mz == 0:
                 return [], notes + ["no preview: not one complete volume in the file"]
-            v = count // 2
+            v = (nz // mz) // 2
+            reader = _Sections(path, layout, first=v * mz)
             label = f"volume {v + 1} of {layout.shape[0]} in the volume stack"
-            return _volume(data[v * mz : (v + 1) * mz], name, layout, label, max_px=max_px,
-                           clip_percent=clip_percent, read_budget=read_budget), notes
+            return _volume(reader, mz, name, layout, label, **options), notes  # type: ignore[arg-type]
+        reader = _Sections(path, layout)
         if kind == "volume" and nz > 1:
             label = "tomogram" if path.suffix.lower() == ".rec" else "volume"
-            return _volume(data, name, layout, label, max_px=max_px, clip_percent=clip_percent,
-                           read_budget=read_budget), notes
+            return _volume(reader, nz, name, layout, label, **options), notes  # type: ignore[arg-type]
         z = nz // 2
         f = _factor(nx, ny, max_px=max_px)
         size = _size_text([nx, ny], layout.voxel_size_A, "pixel")
@@ -253,9 +308,12 @@ def make_previews(path: Path, *, max_px: int = MAX_PX, clip_percent: float = CLI
                    f"stack {name} ({size}{binned}).")
         else:
             alt = f"The image {name} ({size}{binned})."
-        return [_preview("image", _binned_plane(data[z], f), alt, clip_percent)], notes
-    except (OSError, ValueError) as exc:  # e.g. the file shrank while being read
+        return [_preview("image", reader.binned(z, f, ROWS_PER_BIN)[0], alt, clip_percent)], notes
+    except OSError as exc:  # e.g. the file shrank while being read
         return [], notes + [f"no preview: reading the data failed ({exc})"]
+    finally:
+        if reader is not None:
+            reader.close()
 
 
 def write_previews(path: Path, out_dir: Path, stem: str | None = None,

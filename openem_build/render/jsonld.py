@@ -9,6 +9,7 @@ from ..artefacts import Artefact
 from ..context import SiteContext
 from ..licenses import license_url
 from ..model import Dataset, Person
+from ..urls import archive_url, doi_url
 from .markdown import to_text
 
 TECHNIQUE_LABELS = {
@@ -58,19 +59,6 @@ def _org(name: str, ror: str | None, url: str | None = None) -> dict[str, Any]:
     return out
 
 
-def _archive_url(accession: str) -> str:
-    if accession.startswith("EMD-"):
-        return f"https://www.ebi.ac.uk/emdb/{accession}"
-    if accession.startswith("EMPIAR-"):
-        return f"https://www.ebi.ac.uk/empiar/{accession}/"
-    return f"https://www.rcsb.org/structure/{accession}"
-
-
-def related_urls(d: Dataset) -> list[str]:
-    """Official pages of the EMDB, EMPIAR and PDB entries of a dataset."""
-    return [_archive_url(a) for a in (*d.related.emdb, *d.related.empiar, *d.related.pdb)]
-
-
 def dataset_jsonld(ctx: SiteContext, d: Dataset) -> dict[str, Any]:
     """A schema.org ``Dataset`` for one entry."""
     fac = ctx.facility(d)
@@ -96,14 +84,14 @@ def dataset_jsonld(ctx: SiteContext, d: Dataset) -> dict[str, Any]:
     identifiers: list[Any] = []
     same_as: list[str] = []
     if d.doi:
-        identifiers.append({"@type": "PropertyValue", "propertyID": "DOI", "value": d.doi, "url": d.doi_url})
-        same_as.append(d.doi_url)  # type: ignore[arg-type]
+        identifiers.append({"@type": "PropertyValue", "propertyID": "DOI", "value": d.doi, "url": doi_url(d.doi)})
+        same_as.append(doi_url(d.doi))
     identifiers.append(url)
     out["identifier"] = identifiers
     if same_as or d.related.empiar:
-        out["sameAs"] = same_as + [_archive_url(a) for a in d.related.empiar]
+        out["sameAs"] = same_as + [archive_url(a) for a in d.related.empiar]
     if d.related.emdb or d.related.pdb:
-        out["isBasedOn"] = [_archive_url(a) for a in (*d.related.emdb, *d.related.pdb)]
+        out["isBasedOn"] = [archive_url(a) for a in (*d.related.emdb, *d.related.pdb)]
     if d.dates.modified:
         out["dateModified"] = d.dates.modified.isoformat()
     if d.dates.collected:
@@ -124,8 +112,19 @@ def dataset_jsonld(ctx: SiteContext, d: Dataset) -> dict[str, Any]:
         if d.sample.organism.taxon_id:
             about["sameAs"] = f"http://purl.obolibrary.org/obo/NCBITaxon_{d.sample.organism.taxon_id}"
     out["about"] = about
+    if d.previews:
+        images = _images(ctx, d)
+        out["image"] = images
+        out["thumbnailUrl"] = images[0]["contentUrl"]
     out["distribution"] = _distribution(ctx, d)
     return out
+
+
+def _images(ctx: SiteContext, d: Dataset) -> list[dict[str, Any]]:
+    """The previews as schema.org ``ImageObject`` values (the PNGs the site copies to datasets/<id>/previews/)."""
+    return [{"@type": "ImageObject", "contentUrl": ctx.url(f"datasets/{d.id}/previews/{p.file}"),
+             "caption": p.alt, "encodingFormat": "image/png", "width": p.width, "height": p.height}
+            for p in d.previews]
 
 
 def _variables(d: Dataset) -> list[dict[str, Any]]:

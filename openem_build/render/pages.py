@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import shlex
 from collections import Counter
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import jinja2
 
@@ -16,6 +16,7 @@ from ..artefacts import Artefact
 from ..context import SiteContext
 from ..licenses import license_name, license_url
 from ..model import Dataset, Facility
+from ..urls import archive_url, doi_url, http_only
 from ..validate import schema
 from .jsonld import TECHNIQUE_LABELS, catalogue_jsonld, dataset_jsonld, script_json
 from .markdown import to_html, to_text
@@ -40,23 +41,6 @@ def num(value: float | int | None) -> str:
     if value is None:
         return ""
     return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def doi_url(doi: str) -> str:
-    return "https://doi.org/" + quote(doi, safe="/:;()._-")
-
-
-def archive_url(accession: str) -> str:
-    if accession.startswith("EMD-"):
-        return f"https://www.ebi.ac.uk/emdb/{accession}"
-    if accession.startswith("EMPIAR-"):
-        return f"https://www.ebi.ac.uk/empiar/{accession}/"
-    return f"https://www.rcsb.org/structure/{accession}"
-
-
-def http_only(url: str) -> str | None:
-    """The URL when it is safe to link (http or https), else None."""
-    return url if url.startswith(("https://", "http://")) else None
 
 
 @cache
@@ -119,7 +103,7 @@ def dataset_page(ctx: SiteContext, d: Dataset, links: Sequence[Artefact], citati
     return env().get_template("dataset.html").render(
         ctx=ctx, d=d, base="../../", facility=ctx.facility(d), description=to_html(d.description),
         links=[a for a in links if a.label], affiliations=affiliations, files=files, tree=_tree(files),
-        total_size=sum(f.size or 0 for f in files) if files else None, citation=citation_text,
+        total_size=manifest.total_size if files else None, citation=citation_text,
         clone_dir=d.id)
 
 
@@ -207,10 +191,5 @@ def field_reference() -> str:
                 walk(items, path + "[].")
 
     walk(root, "")
-    return env().get_template("field_reference.md").render(rows=rows, dumps=_example)
-
-
-def _example(value: Any) -> str:
-    import json
-
-    return json.dumps(value, ensure_ascii=False)
+    return env().get_template("field_reference.md").render(
+        rows=rows, dumps=lambda value: json.dumps(value, ensure_ascii=False))

@@ -1,0 +1,89 @@
+"""The static JSON API: ``api/datasets.json`` (every entry) and ``api/<id>.json`` (one entry).
+
+Each entry is the validated record exactly as in ``datasets/<id>/dataset.yaml`` (keys as in the JSON Schema at
+``schema/dataset.schema.json``), plus ``links`` (where to find it in every other format) and ``access``
+(whether the files are open or under embargo; the metadata always are public).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..artefacts import Artefact, for_dataset
+from ..context import SiteContext
+from ..licenses import license_url
+from ..model import Dataset
+from . import signposting
+
+API_VERSION = "1"
+SCHEMA_PATH = "schema/dataset.schema.json"
+FACILITIES_SCHEMA_PATH = "schema/facilities.schema.json"
+
+
+def dataset_path(d: Dataset) -> str:
+    return f"api/{d.id}.json"
+
+
+def access(d: Dataset) -> dict[str, Any]:
+    if d.is_embargoed:
+        return {"metadata": "public", "data": "embargoed", "embargo_until":
+                d.embargo_until.isoformat() if d.embargo_until else None}
+    return {"metadata": "public", "data": "open", "embargo_until": None}
+
+
+def links(ctx: SiteContext, d: Dataset, files: list[Artefact]) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "self": ctx.url(dataset_path(d)),
+        "landing_page": ctx.dataset_url(d),
+        "doi": d.doi_url,
+        "license": license_url(d.license),
+        "schema": ctx.url(SCHEMA_PATH),
+        "linkset": ctx.url(signposting.path(ctx, d)),
+        "data": d.data.datalad,
+    }
+    out["formats"] = [{"title": a.label, "href": ctx.url(a.path), "type": a.media_type} for a in files if a.label]
+    return out
+
+
+def entry(ctx: SiteContext, d: Dataset, files: list[Artefact] | None = None) -> dict[str, Any]:
+    """One record of the API: the validated document, ``links`` and ``access``."""
+    body = dict(d.raw)
+    body["links"] = links(ctx, d, files if files is not None else for_dataset(ctx, d))
+    body["access"] = access(d)
+    return body
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, indent=2) + "\n"
+
+
+def catalogue_json(ctx: SiteContext, entries: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "api_version": API_VERSION,
+        "name": ctx.site_name,
+        "url": ctx.site_url,
+        "publisher": ctx.publisher,
+        "date": ctx.build_date.isoformat(),
+        "license": "https://creativecommons.org/publicdomain/zero/1.0/",
+        "schema": ctx.url(SCHEMA_PATH),
+        "facilities_schema": ctx.url(FACILITIES_SCHEMA_PATH),
+        "links": {
+            "self": ctx.url("api/datasets.json"),
+            "dcat_turtle": ctx.url("dcat/catalog.ttl"),
+            "dcat_rdfxml": ctx.url("dcat/catalog.rdf"),
+            "oai_pmh_static": ctx.url("oai/static.xml"),
+            "sitemap": ctx.url("sitemap.xml"),
+            "documentation": ctx.url("api/"),
+        },
+        "count": len(entries),
+        "datasets": entries,
+    }
+
+
+def catalogue_artefacts(ctx: SiteContext) -> list[Artefact]:
+    entries = [entry(ctx, d) for d in ctx.catalogue.datasets]
+    out = [Artefact(dataset_path(d), _dump(e), media_type="application/json")
+           for d, e in zip(ctx.catalogue.datasets, entries, strict=True)]
+    out.append(Artefact("api/datasets.json", _dump(catalogue_json(ctx, entries)), media_type="application/json"))
+    return out

@@ -1,0 +1,572 @@
+"""EMPIAR deposition requests: the JSON that EMPIAR's deposition API (and ``empiar-depositor``) takes.
+
+:func:`deposition` fills every field EMPIAR's schema knows from the dataset's YAML, its manifest (file counts
+per image-set directory) and the file headers extracted into the manifest (dimensions, pixel size, data
+type). What EMPIAR requires and the entry lacks comes back as error :class:`~openem_build.problems.Problem`
+values naming the YAML field to add; a technique EMPIAR takes no data of is refused with one plain message.
+Either way no deposition is returned, so no half-filled file is ever written.
+
+Pure functions of ``(SiteContext, Dataset)``: nothing here reads files, the network or the clock.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ..artefacts import Artefact
+from ..context import SiteContext
+from ..model import Dataset, ImageSet, Manifest, ManifestFile, Person
+from ..problems import ERROR, WARNING, Problem
+
+JSON_TYPE = "application/json"
+LABEL = "EMPIAR deposition (JSON)"
+
+#: OpenEM technique → EMPIAR experiment_type (EMPIAR's enum: 3 raw data of structures in EMDB, 4 SBF-SEM,
+#: 5 FIB-SEM, 9 MicroED, 11 ATUM-SEM, 13 ssET …). Techniques missing here have no EMPIAR type.
+EXPERIMENT_TYPES: dict[str, int] = {
+    "single-particle": 3,
+    "helical": 3,
+    "subtomogram-averaging": 3,
+    "tomography": 3,
+    "2d-crystallography": 3,
+    "microed": 9,
+    "sbf-sem": 4,
+    "fib-sem": 5,
+}
+
+#: Why a technique cannot go to EMPIAR, in words a depositor understands.
+REFUSALS: dict[str, str] = {
+    "array-tomography": "array tomography of sections on wafers or slides has no EMPIAR experiment type (its "
+                        "volume-EM types are SBF-SEM, FIB-SEM, ATUM-SEM and serial-section electron tomography)",
+    "tem": "EMPIAR takes no stand-alone transmission electron micrographs: its experiment types cover data behind "
+           "EMDB structures, volume EM, MicroED and correlative imaging",
+    "stem": "EMPIAR takes no stand-alone STEM images: its experiment types cover data behind EMDB structures, "
+            "volume EM, MicroED and correlative imaging",
+    "sem": "EMPIAR takes no surface SEM images: its experiment types cover data behind EMDB structures, volume EM "
+           "(SBF-SEM, FIB-SEM, ATUM-SEM), MicroED and correlative imaging",
+    "edx": "EMPIAR takes no EDX spectra or spectrum images: it archives electron-microscopy images of biological "
+           "structures",
+    "eels": "EMPIAR takes no EELS spectra or spectrum images: it archives electron-microscopy images of biological "
+            "structures",
+}
+
+#: OpenEM image-set category → EMPIAR category code (second element only for 'OT', other).
+CATEGORIES: dict[str, tuple[str, str]] = {
+    "movies": ("T2", ""),  # micrographs - multiframe
+    "micrographs": ("T1", ""),  # micrographs - single frame
+    "particles": ("T7", ""),  # picked particles - single frame - processed (extracted, normalised stacks)
+    "class-averages": ("T10", ""),
+    "tilt-series": ("T9", ""),
+    "tomograms": ("T13", ""),  # reconstructed volumes
+    "subtomograms": ("T14", ""),
+    "maps": ("T13", ""),
+    "masks": ("OT", "masks"),
+    "diffraction-images": ("T12", ""),
+    "volume-images": ("T13", ""),
+    "montages": ("T11", ""),  # stitched maps
+    "segmentations": ("OT", "segmentations"),
+    "spectra": ("OT", "spectra"),
+    "metadata": ("OT", "acquisition metadata"),
+    "other": ("OT", "other"),
+}
+
+#: OpenEM file format → (EMPIAR header_format, EMPIAR data_format). The two lists differ only at T8
+#: (header XML, data BigDataViewer HDF5).
+FORMATS: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
+    "mrc": (("T1", ""), ("T1", "")),
+    "map": (("T1", ""), ("T1", "")),
+    "rec": (("T1", ""), ("T1", "")),
+    "st": (("T1", ""), ("T1", "")),
+    "mrcs": (("T2", ""), ("T2", "")),
+    "tiff": (("T3", ""), ("T3", "")),
+    "tif": (("T3", ""), ("T3", "")),
+    "ome-tiff": (("T3", ""), ("T3", "")),
+    "dm3": (("T5", ""), ("T5", "")),
+    "dm4": (("T6", ""), ("T6", "")),
+    "xml": (("T8", ""), ("OT", "XML")),
+    "eer": (("T9", ""), ("T9", "")),
+    "png": (("T10", ""), ("T10", "")),
+    "jpeg": (("T11", ""), ("T11", "")),
+    "smv": (("T12", ""), ("T12", "")),
+    "em": (("T13", ""), ("T13", "")),
+}
+#: Formats EMPIAR has no code for: named in capitals as its 'OT' (other) entries want.
+OTHER_FORMATS = {"ser": "SER", "emd": "EMD", "hdf5": "HDF5", "zarr": "ZARR", "ome-zarr": "OME ZARR",
+                 "star": "STAR", "mdoc": "MDOC", "cbf": "CBF", "img": "IMG", "spe": "SPE", "other": "OTHER"}
+
+#: Data type (OpenEM ``data_type`` and the MRC header's ``dtype``) → EMPIAR voxel_type.
+VOXEL_TYPES: dict[str, tuple[str, str]] = {
+    "uint8": ("T1", ""), "int8": ("T2", ""), "uint16": ("T3", ""), "int16": ("T4", ""), "uint32": ("T5", ""),
+    "int32": ("T6", ""), "float32": ("T7", ""), "bit": ("T8", ""), "uint4": ("T9", ""),
+    "float16": ("OT", "16 BIT FLOAT"), "complex int16": ("OT", "COMPLEX 16 BIT INTEGER"),
+    "complex64": ("OT", "COMPLEX 32 BIT FLOAT"),
+}
+
+#: Categories recorded at the acquisition's sampling, so acquisition.pixel_size_A applies to them.
+_ACQUISITION_SAMPLED = {"movies", "micrographs", "tilt-series", "volume-images"}
+#: Categories of single-frame images or volumes (one frame per image).
+_SINGLE_FRAME = {"micrographs", "particles", "class-averages", "tomograms", "subtomograms", "maps", "masks",
+                 "volume-images", "montages", "segmentations", "spectra", "metadata", "other",
+                 "diffraction-images"}
+#: File suffixes of each format, to count a set's files in the manifest.
+_SUFFIXES = {"tiff": (".tif", ".tiff"), "tif": (".tif", ".tiff"), "ome-tiff": (".ome.tif", ".ome.tiff"),
+             "jpeg": (".jpg", ".jpeg"), "hdf5": (".h5", ".hdf5", ".hdf"), "smv": (".img", ".smv")}
+
+#: Formats of files that are not images (STAR, mdoc, XML tables …): no voxel type applies.
+_NOT_IMAGES = {"star", "mdoc", "xml", "other"}
+
+_NAME_FORBIDDEN = re.compile(r'[0-9!"£$%^&*()]')
+_EMPIAR_DOI = re.compile(r"^10.[0-9]{4,9}/[-._;()/:A-z0-9]+$")
+
+
+# ------------------------------------------------------------------------------------------------ messages
+
+
+def problem(d: Dataset, field: str, message: str, hint: str = "", severity: str = ERROR) -> Problem:
+    """A message about one field of the dataset's YAML (no line: renderers do not see source positions)."""
+    return Problem(d.source or f"datasets/{d.id}/dataset.yaml", 0, 0, field, message, hint, severity)
+
+
+def errors(problems: Iterable[Problem]) -> list[Problem]:
+    return [p for p in problems if p.severity == ERROR]
+
+
+# ------------------------------------------------------------------------------------------------ names
+
+
+def initials(given: str) -> str:
+    """'Yi-Wei' → 'YW', 'Anna Maria' → 'AM', 'J. R. R.' → 'JRR' (EMPIAR's author format)."""
+    return "".join(part[0].upper() for part in re.split(r"[\s.\-‐]+", given) if part and part[0].isalpha())
+
+
+def _safe(value: str) -> str:
+    """A name part that stays inside EMPIAR's Python-tuple string: typographic apostrophe, one line."""
+    return " ".join(value.replace("'", "’").replace("\\", " ").split())
+
+
+def tuple_code(code: str, other: str = "") -> str:
+    """EMPIAR's code notation: ``('T1', '')`` or ``('OT', 'SOMETHING')``."""
+    return f"('{code}', '{_safe(other)}')"
+
+
+def orcid_ok(orcid: str) -> bool:
+    """ISO 7064 11,2 check digit of an ORCID iD (EMPIAR checks it)."""
+    digits = orcid.replace("-", "")
+    if not re.fullmatch(r"\d{15}[\dX]", digits):
+        return False
+    total = 0
+    for ch in digits[:-1]:
+        total = (total + int(ch)) * 2
+    check = (12 - total % 11) % 11
+    return digits[-1] == ("X" if check == 10 else str(check))
+
+
+def _family_given(name: str) -> tuple[str, str]:
+    p = Person(name=name)
+    return p.family, p.given
+
+
+def _author(d: Dataset, name: str, orcid: str | None, order: int, field: str,
+            out: list[Problem]) -> dict[str, Any]:
+    family, given = _family_given(name)
+    if _NAME_FORBIDDEN.search(family + given):
+        out.append(problem(d, field, f"'{name}' contains digits or one of !\"£$%^&*() — EMPIAR does not accept "
+                           "them in names", "write the name without them"))
+    if len(family) > 60:
+        out.append(problem(d, field, "the family name is longer than EMPIAR's 60 characters"))
+    entry: dict[str, Any] = {"name": f"('{_safe(family)}', '{initials(given)[:20]}')", "order_id": order,
+                             "author_orcid": None}
+    if orcid:
+        if orcid_ok(orcid):
+            entry["author_orcid"] = orcid
+        else:
+            out.append(problem(d, field.rsplit(".", 1)[0] + ".orcid" if field.endswith(".name") else field,
+                               f"ORCID iD {orcid} has a wrong check digit; EMPIAR verifies it",
+                               "copy the iD from orcid.org"))
+    return entry
+
+
+def _person_fields(d: Dataset, name: str, field: str, out: list[Problem]) -> dict[str, str]:
+    family, given = _family_given(name)
+    if _NAME_FORBIDDEN.search(family + given):
+        out.append(problem(d, field, f"'{name}' contains digits or one of !\"£$%^&*() — EMPIAR does not accept "
+                           "them in names", "write the name without them"))
+    return {"first_name": given[:60], "last_name": family[:60]}
+
+
+def _country(d: Dataset, code: str | None, field: str, who: str, out: list[Problem]) -> str | None:
+    if code == "UK":
+        out.append(problem(d, field, "'UK' is not an ISO 3166-1 code", "write GB for the United Kingdom"))
+        return None
+    if not code:
+        out.append(problem(d, field, f"is missing: EMPIAR requires the country of the {who}",
+                           f"add {field}: CH (a two-letter ISO 3166-1 code)"))
+    return code
+
+
+# ------------------------------------------------------------------------------------------------ people
+
+
+def _corresponding(ctx: SiteContext, d: Dataset, out: list[Problem]) -> dict[str, Any] | None:
+    marked = [(i, a) for i, a in enumerate(d.authors) if a.corresponding]
+    if not marked:
+        out.append(problem(d, "authors", "no author is marked as corresponding: EMPIAR requires a corresponding "
+                           "author with e-mail, organisation and country",
+                           "add corresponding: true and email: to one author"))
+        return None
+    i, a = marked[0]
+    here = f"authors[{i}]"
+    entry: dict[str, Any] = {"author_orcid": a.orcid if a.orcid and orcid_ok(a.orcid) else None,
+                             **_person_fields(d, a.name, f"{here}.name", out), "middle_name": None}
+    if not a.email:
+        out.append(problem(d, f"{here}.email", "is missing: EMPIAR requires an e-mail for the corresponding author",
+                           f"add {here}.email: name@example.org"))
+    else:
+        entry["email"] = a.email
+    if not a.affiliations:
+        out.append(problem(d, f"{here}.affiliations", "is missing: EMPIAR requires the corresponding author's "
+                           "organisation", f"add {here}.affiliations with the organisation's name (and ror)"))
+        return None
+    aff = a.affiliations[0]
+    entry["organization"] = aff.name[:255]
+    country, city = _affiliation_place(ctx, d, a)
+    code = _country(d, country, f"{here}.affiliations[0].country", "corresponding author's organisation", out)
+    if code:
+        entry["country"] = code
+    if city:
+        entry["town_or_city"] = city[:60]
+    return entry
+
+
+def _affiliation_place(ctx: SiteContext, d: Dataset, a: Person) -> tuple[str | None, str | None]:
+    """Country (and city) of a person's first affiliation: stated, or known from a PI or the facility."""
+    aff = a.affiliations[0]
+    facility = ctx.catalogue.facilities.get(d.facility)
+    same_facility = facility is not None and ((aff.ror and aff.ror == facility.ror)
+                                              or aff.name.casefold() == facility.institution.casefold())
+    city = facility.city if same_facility and facility else None
+    if aff.country:
+        return aff.country, city
+    for pi in d.principal_investigators:
+        if pi.country and ((a.orcid and pi.orcid == a.orcid) or pi.name == a.name
+                           or (pi.organisation or "").casefold() == aff.name.casefold()):
+            return pi.country, city
+    if same_facility and facility:
+        return facility.country, city
+    return None, None
+
+
+def _principal_investigators(d: Dataset, out: list[Problem]) -> list[dict[str, Any]]:
+    if not d.principal_investigators:
+        out.append(problem(d, "principal_investigators", "is missing: EMPIAR requires at least one principal "
+                           "investigator with organisation, country and e-mail",
+                           "add principal_investigators with name, email, organisation and country"))
+        return []
+    pis = []
+    for i, pi in enumerate(d.principal_investigators):
+        here = f"principal_investigators[{i}]"
+        entry: dict[str, Any] = {"author_orcid": pi.orcid if pi.orcid and orcid_ok(pi.orcid) else None,
+                                 **_person_fields(d, pi.name, f"{here}.name", out), "middle_name": None}
+        if pi.orcid and not orcid_ok(pi.orcid):
+            out.append(problem(d, f"{here}.orcid", f"ORCID iD {pi.orcid} has a wrong check digit; EMPIAR verifies "
+                               "it", "copy the iD from orcid.org"))
+        if pi.organisation:
+            entry["organization"] = pi.organisation[:255]
+        else:
+            out.append(problem(d, f"{here}.organisation", "is missing: EMPIAR requires an organisation for each "
+                               "principal investigator", f"add {here}.organisation: the institution's name"))
+        if pi.email:
+            entry["email"] = pi.email
+        else:
+            out.append(problem(d, f"{here}.email", "is missing: EMPIAR requires an e-mail for each principal "
+                               "investigator", f"add {here}.email: name@example.org"))
+        code = _country(d, pi.country, f"{here}.country", "principal investigator's organisation", out)
+        if code:
+            entry["country"] = code
+        pis.append(entry)
+    return pis
+
+
+# ------------------------------------------------------------------------------------------------ citation
+
+
+def primary_publication(d: Dataset) -> tuple[int, Any] | None:
+    """The article the data supplement (first IsSupplementTo/IsDescribedBy, else the first listed)."""
+    pubs = list(enumerate(d.related.publications))
+    for i, p in pubs:
+        if p.relation in ("IsSupplementTo", "IsDescribedBy"):
+            return i, p
+    return pubs[0] if pubs else None
+
+
+def citation_authors(d: Dataset) -> list[tuple[str, str | None]]:
+    """(name "Family, Given", ORCID) of the primary citation: the article's authors, else the dataset's.
+
+    An article author who is also a dataset author (same name) gets that author's ORCID iD.
+    """
+    found = primary_publication(d)
+    if found and found[1].authors:
+        orcids = {a.name: a.orcid for a in d.authors}
+        return [(name, orcids.get(name)) for name in found[1].authors]
+    return [(a.name, a.orcid) for a in d.authors]
+
+
+def _citation(ctx: SiteContext, d: Dataset, out: list[Problem]) -> dict[str, Any] | None:
+    found = primary_publication(d)
+    cite: dict[str, Any] = {"editors": [], "book_chapter_title": None, "publisher": None,
+                            "publication_location": None, "journal": None, "journal_abbreviation": None,
+                            "issue": None, "volume": None, "first_page": None, "last_page": None,
+                            "language": "English", "country": None, "details": None}
+    if found:
+        i, pub = found
+        here = f"related.publications[{i}]"
+        if not pub.title:
+            out.append(problem(d, f"{here}.title", "is missing: EMPIAR requires the title of the citation",
+                               f"add {here}.title: the article's title"))
+            return None
+        if not pub.authors:
+            out.append(problem(d, f"{here}.authors", "not given: the EMPIAR citation lists the dataset's authors",
+                               f"add {here}.authors if the article's authors differ", WARNING))
+        cite.update(j_or_nj_citation=True, published=bool(pub.doi or pub.pmid), title=pub.title,
+                    journal=pub.journal, year=pub.year,
+                    doi=_doi(d, pub.doi, f"{here}.doi", out), pubmedid=str(pub.pmid) if pub.pmid else None)
+        where = f"{here}.authors" if pub.authors else "authors"
+    else:
+        out.append(problem(d, "related.publications", "no article given: the EMPIAR citation is the dataset "
+                           "itself (a non-journal citation)", "add the article under related.publications "
+                           "once there is one", WARNING))
+        cite.update(j_or_nj_citation=False, published=d.status == "published", title=d.title, year=d.year,
+                    doi=_doi(d, d.doi, "doi", out), pubmedid=None, publisher=(ctx.publisher or None),
+                    details=f"Dataset in the {ctx.site_name}: {ctx.dataset_url(d)}")
+        if cite["publisher"] and len(cite["publisher"]) > 80:
+            cite["publisher"] = cite["publisher"][:80]
+        where = "authors"
+    authors = citation_authors(d)
+    cite["authors"] = [_author(d, name, orcid, n, f"{where}[{n}]" + (".name" if where == "authors" else ""), out)
+                       for n, (name, orcid) in enumerate(authors)]
+    return cite
+
+
+def _doi(d: Dataset, doi: str | None, field: str, out: list[Problem]) -> str | None:
+    if not doi:
+        return None
+    if len(doi) > 80 or not _EMPIAR_DOI.match(doi):
+        out.append(problem(d, field, f"DOI {doi} has characters or a length EMPIAR's form does not accept; it is "
+                           "left out of the citation", severity=WARNING))
+        return None
+    return doi
+
+
+# ------------------------------------------------------------------------------------------------ image sets
+
+
+def set_files(manifest: Manifest | None, image_set: ImageSet) -> list[ManifestFile]:
+    """The manifest's files of one image set: under its directory, of its format when the names say so."""
+    if manifest is None:
+        return []
+    prefix = image_set.directory.strip("/") + "/"
+    inside = [f for f in getattr(manifest, "files", ()) if f.path.startswith(prefix)]
+    suffixes = _SUFFIXES.get(image_set.format, (f".{image_set.format}",))
+    typed = [f for f in inside if f.path.lower().endswith(suffixes)]
+    return typed or inside
+
+
+def header_facts(files: Iterable[ManifestFile]) -> dict[str, Any]:
+    """What the extracted MRC headers of a set's files agree on: dtype, dimensions, voxel size."""
+    dtypes: Counter[str] = Counter()
+    dims: Counter[tuple[int, ...]] = Counter()
+    voxels: Counter[tuple[float | None, ...]] = Counter()
+    for f in files:
+        headers = getattr(f, "headers", None)
+        mrc = headers.get("mrc") if isinstance(headers, Mapping) else None
+        if not isinstance(mrc, Mapping):
+            continue
+        if mrc.get("dtype"):
+            dtypes[str(mrc["dtype"])] += 1
+        if isinstance(mrc.get("dimensions"), list | tuple):
+            dims[tuple(mrc["dimensions"])] += 1
+        if isinstance(mrc.get("voxel_size_A"), list | tuple):
+            voxels[tuple(mrc["voxel_size_A"])] += 1
+    out: dict[str, Any] = {"files_with_headers": sum(dtypes.values())}
+    if len(dtypes) == 1:
+        out["dtype"] = next(iter(dtypes))
+    elif dtypes:
+        out["dtypes"] = sorted(dtypes)
+    if len(dims) == 1:
+        out["dimensions"] = next(iter(dims))
+    if len(voxels) == 1:
+        out["voxel_size_A"] = next(iter(voxels))
+    return out
+
+
+def _tilts(d: Dataset) -> int | None:
+    a = d.acquisition
+    if a.tilt_range_deg and len(a.tilt_range_deg) == 2 and a.tilt_step_deg:
+        span = abs(a.tilt_range_deg[1] - a.tilt_range_deg[0])
+        n = span / a.tilt_step_deg
+        if abs(n - round(n)) < 1e-6:
+            return int(round(n)) + 1
+    return None
+
+
+def _format_codes(fmt: str) -> tuple[str, str]:
+    if fmt in FORMATS:
+        header, data = FORMATS[fmt]
+        return tuple_code(*header), tuple_code(*data)
+    other = tuple_code("OT", OTHER_FORMATS.get(fmt, fmt.upper().replace("-", " ")))
+    return other, other
+
+
+def _image_set(d: Dataset, i: int, s: ImageSet, all_sets: tuple[ImageSet, ...],
+               out: list[Problem]) -> dict[str, Any]:
+    here = f"data.image_sets[{i}]"
+    files = set_files(d.manifest, s)
+    facts = header_facts(files)
+    header, data = _format_codes(s.format)
+    category = tuple_code(*CATEGORIES.get(s.category, ("OT", s.category)))
+    entry: dict[str, Any] = {"name": s.name[:200], "directory": f"/data/{s.directory.strip('/')}"[:200],
+                             "category": category, "header_format": header, "data_format": data}
+    # number of images
+    count = s.count if s.count is not None else (len(files) or None)
+    if count is None:
+        out.append(problem(d, f"{here}.count", "is missing: EMPIAR requires the number of images (or tilt series) "
+                           "of each image set", f"add {here}.count, or run `openem manifest {d.id}`"))
+    else:
+        entry["num_images_or_tilt_series"] = count
+    # frames per image
+    frames: int | None = s.frames_per_image
+    if frames is None and s.category == "movies":
+        frames = d.acquisition.frames_per_movie
+    if frames is None and s.category == "tilt-series":
+        dims = facts.get("dimensions")
+        frames = int(dims[2]) if dims and len(dims) == 3 and dims[2] else _tilts(d)
+    if frames is None and s.category in _SINGLE_FRAME:
+        frames = 1
+    if frames is None:
+        what = "tilts per series" if s.category == "tilt-series" else "frames per movie"
+        out.append(problem(d, f"{here}.frames_per_image", f"is missing: EMPIAR requires the number of {what}",
+                           f"add {here}.frames_per_image"
+                           + (" (or acquisition.frames_per_movie)" if s.category == "movies" else "")))
+    else:
+        entry["frames_per_image"] = frames
+        if frames > 1:
+            entry["frame_range_min"], entry["frame_range_max"] = 1, frames
+    # voxel type: the headers say it; else the YAML
+    dtype = facts.get("dtype")
+    if dtype and s.data_type and dtype != s.data_type:
+        out.append(problem(d, f"{here}.data_type", f"says {s.data_type} but the file headers say {dtype}; the "
+                           "headers are used", f"correct {here}.data_type", WARNING))
+    dtype = dtype or s.data_type
+    if facts.get("dtypes"):
+        out.append(problem(d, f"{here}.directory", f"files of different data types ({', '.join(facts['dtypes'])}) "
+                           "in one image set", "split the set into one per data type", WARNING))
+    if s.format in _NOT_IMAGES and not dtype:
+        entry["voxel_type"] = tuple_code("OT", "NOT APPLICABLE")
+    elif dtype in VOXEL_TYPES:
+        entry["voxel_type"] = tuple_code(*VOXEL_TYPES[dtype])
+    elif dtype:
+        entry["voxel_type"] = tuple_code("OT", dtype.upper())
+    else:
+        out.append(problem(d, f"{here}.data_type", "is missing: EMPIAR requires the voxel type of each image set "
+                           "and no file header states it", f"add {here}.data_type (e.g. uint8, int16, float32)"
+                           + (f", or run `openem manifest {d.id}` to read it from the MRC headers"
+                              if s.format in ("mrc", "mrcs", "map", "rec", "st") else "")))
+    # pixel size (Å) and image size
+    pixel: tuple[float | None, float | None] = (None, None)
+    voxel = facts.get("voxel_size_A")
+    if s.pixel_size_A:
+        pixel = (s.pixel_size_A, s.pixel_size_A)
+    elif voxel and voxel[0] and voxel[1]:
+        pixel = (voxel[0], voxel[1])
+    elif s.category in _ACQUISITION_SAMPLED and d.acquisition.pixel_size_A:
+        pixel = (d.acquisition.pixel_size_A, d.acquisition.pixel_size_A)
+    entry["pixel_width"], entry["pixel_height"] = pixel
+    dims = facts.get("dimensions")
+    if dims and len(dims) >= 2:
+        entry["image_width"], entry["image_height"] = int(dims[0]), int(dims[1])
+    entry["details"] = s.details
+    if s.category == "particles":
+        mics = [m for m in all_sets if m.category == "micrographs"]
+        if mics:
+            m = mics[0]
+            entry["micrographs_file_pattern"] = f"/data/{m.directory.strip('/')}/*.{m.format}"[:200]
+    return entry
+
+
+# ------------------------------------------------------------------------------------------------ whole
+
+
+def refusal(d: Dataset) -> str | None:
+    """Why EMPIAR takes no data of this technique, or None when it does."""
+    if d.technique in EXPERIMENT_TYPES:
+        return None
+    reason = REFUSALS.get(d.technique, f"EMPIAR has no experiment type for '{d.technique}' data")
+    return f"not exported to EMPIAR: {reason}."
+
+
+def _release(d: Dataset) -> str:
+    """RE: on processing; HP: with the article; HO: one year later (an embargo without an article)."""
+    if d.is_embargoed:
+        return "HP" if primary_publication(d) else "HO"
+    return "RE"
+
+
+def _scale(d: Dataset) -> str | None:
+    """EMPIAR scale (1 molecule … 5 organism) where the technique says it."""
+    if d.technique in ("single-particle", "helical", "2d-crystallography", "microed"):
+        return "1"
+    if d.technique in ("tomography", "subtomogram-averaging") and d.sample.preparation == "fib-milling":
+        return "3"
+    return None
+
+
+def deposition(ctx: SiteContext, d: Dataset) -> tuple[dict[str, Any] | None, list[Problem]]:
+    """The EMPIAR deposition request of a dataset, or None with the messages saying why not.
+
+    Messages of severity ``warning`` accompany a deposition that is complete but worth a look.
+    """
+    out: list[Problem] = []
+    refused = refusal(d)
+    if refused:
+        return None, [problem(d, "technique", refused)]
+    if len(d.title) > 255:
+        out.append(problem(d, "title", f"is {len(d.title)} characters long; EMPIAR takes at most 255",
+                           "shorten the title"))
+    dep: dict[str, Any] = {"title": d.title[:255], "release_date": _release(d),
+                           "experiment_type": EXPERIMENT_TYPES[d.technique]}
+    scale = _scale(d)
+    if scale:
+        dep["scale"] = scale
+    dep["cross_references"] = [{"name": e} for e in d.related.emdb if re.fullmatch(r"EMD-[0-9]{4,}", e)]
+    if EXPERIMENT_TYPES[d.technique] == 3 and not dep["cross_references"]:
+        out.append(problem(d, "related.emdb", "no EMDB entry given: EMPIAR's experiment type 3 is for raw data "
+                           "behind structures in EMDB", "add related.emdb once the map is deposited", WARNING))
+    dep["empiar_references"] = [{"name": e} for e in d.related.empiar]
+    dep["authors"] = [_author(d, a.name, a.orcid, n, f"authors[{n}].name", out) for n, a in enumerate(d.authors)]
+    corresponding = _corresponding(ctx, d, out)
+    if corresponding:
+        dep["corresponding_author"] = corresponding
+    dep["principal_investigator"] = _principal_investigators(d, out)
+    dep["imagesets"] = [_image_set(d, i, s, d.data.image_sets, out) for i, s in enumerate(d.data.image_sets)]
+    citation = _citation(ctx, d, out)
+    if citation:
+        dep["citation"] = [citation]
+    out = list(dict.fromkeys(out))  # an author's problem shows once, not per list the author is in
+    if errors(out):
+        return None, out
+    return dep, out
+
+
+def dumps(dep: Mapping[str, Any]) -> str:
+    return json.dumps(dep, indent=2, ensure_ascii=False) + "\n"
+
+
+def artefacts(ctx: SiteContext, d: Dataset) -> list[Artefact]:
+    dep, _messages = deposition(ctx, d)
+    if dep is None:
+        return []
+    return [Artefact(f"datasets/{d.id}/empiar.json", dumps(dep), LABEL, JSON_TYPE)]

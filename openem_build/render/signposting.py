@@ -1,0 +1,71 @@
+"""FAIR Signposting as a linkset (RFC 9264, ``application/linkset+json``) per dataset.
+
+The linkset carries the same typed links as the ``<link>`` elements in the landing page's ``<head>``
+(``templates/dataset_head.html``): cite-as, type, author, license, describedby and item, with the landing page
+as anchor; each metadata document gets a ``describes`` link back to the landing page.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from ..artefacts import Artefact, for_dataset
+from ..context import SiteContext
+from ..licenses import license_url
+from ..model import Dataset
+from ..urls import doi_url, http_only
+
+MEDIA_TYPE = "application/linkset+json"
+TYPES = ("https://schema.org/Dataset", "https://schema.org/AboutPage")
+MAX_ITEMS = 50
+
+
+def path(ctx: SiteContext, d: Dataset) -> str:
+    return ctx.dataset_path(d) + "linkset.json"
+
+
+def items(d: Dataset) -> list[str]:
+    """The content resources linked as ``item``: each file's first web URL, at most 50 (as in the head)."""
+    manifest = getattr(d, "manifest", None)
+    files = manifest.files if manifest is not None else ()
+    return [u for f in files for u in f.urls[:1] if http_only(u)][:MAX_ITEMS]
+
+
+def links(ctx: SiteContext, d: Dataset, described_by: Sequence[Artefact]) -> list[tuple[str, str, str]]:
+    """``(rel, href, media type)`` of every Signposting link of the landing page, in the head's order."""
+    out: list[tuple[str, str, str]] = []
+    if d.doi:
+        out.append(("cite-as", doi_url(d.doi), ""))
+    out += [("type", t, "") for t in TYPES]
+    out += [("author", p.orcid_url, "") for p in d.authors if p.orcid_url]
+    out.append(("license", license_url(d.license), ""))
+    out += [("describedby", ctx.url(a.path), a.media_type) for a in described_by if a.label]
+    out += [("item", u, "") for u in items(d)]
+    return out
+
+
+def linkset(ctx: SiteContext, d: Dataset, described_by: Sequence[Artefact]) -> dict[str, Any]:
+    anchor = ctx.dataset_url(d)
+    context: dict[str, Any] = {"anchor": anchor}
+    for rel, href, media_type in links(ctx, d, described_by):
+        target: dict[str, str] = {"href": href}
+        if media_type:
+            target["type"] = media_type
+        context.setdefault(rel, []).append(target)
+    sets: list[dict[str, Any]] = [context]
+    for a in described_by:
+        if a.label:
+            sets.append({"anchor": ctx.url(a.path), "describes": [{"href": anchor, "type": "text/html"}]})
+    return {"linkset": sets}
+
+
+def linkset_json(ctx: SiteContext, d: Dataset, described_by: Sequence[Artefact]) -> str:
+    return json.dumps(linkset(ctx, d, described_by), ensure_ascii=False, indent=2) + "\n"
+
+
+def catalogue_artefacts(ctx: SiteContext) -> list[Artefact]:
+    """``datasets/<id>/linkset.json`` for every dataset (a catalogue producer: it needs every per-dataset file)."""
+    return [Artefact(path(ctx, d), linkset_json(ctx, d, for_dataset(ctx, d)), media_type=MEDIA_TYPE)
+            for d in ctx.catalogue.datasets]

@@ -1,0 +1,326 @@
+// Site search with Pagefind (static index in /pagefind/, loaded chunk by chunk as a query needs it).
+// - On every page: the header box opens the Search page with the query (/search/?q=…); "/" focuses it.
+// - On the Search page: full-text results with snippets, facet filters with counts, sorting. The state (q, one
+//   parameter per filter value, sort) lives in the URL, so a search can be shared and is reproduced on load.
+// Without JavaScript both forms submit to the Browse page, which lists every dataset.
+(function () {
+  "use strict";
+
+  var PAGE_SIZE = 10;
+  // Every dataset page carries this word (templates/dataset.html, data-search-all): searching it instead of
+  // nothing makes a filter-only search load one index chunk; Pagefind's null search loads them all.
+  var ALL = "openemdatasetpage";
+  var SORTS = {
+    newest: { published: "desc" }, title: { title: "asc" }, size: { size: "desc" }, resolution: { resolution: "asc" }
+  };
+
+  function isEditable(el) {
+    return el && (el.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(el.tagName));
+  }
+
+  function el(tag, attrs, text) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (k) { node.setAttribute(k, attrs[k]); });
+    if (text !== undefined && text !== null) node.textContent = text;
+    return node;
+  }
+
+  // Pagefind's excerpts are HTML-escaped text with <mark> around matches: keep the marks, nothing else.
+  function excerptNodes(html) {
+    var tpl = document.createElement("template");
+    tpl.innerHTML = (html || "").replace(new RegExp("(<mark>)?" + ALL + "(</mark>)?\\.?\\s*", "g"), "");
+    var out = document.createDocumentFragment();
+    tpl.content.childNodes.forEach(function (n) {
+      if (n.nodeType === 1 && n.tagName === "MARK") out.appendChild(el("mark", {}, n.textContent));
+      else out.appendChild(document.createTextNode(n.textContent));
+    });
+    return out;
+  }
+
+  function plain(text) {
+    var tpl = document.createElement("template");
+    tpl.innerHTML = text || "";
+    return tpl.content.textContent;
+  }
+
+  // ---- header box (every page) ----
+  function initHeader() {
+    var form = document.querySelector("form.openem-header-search");
+    if (!form || form.dataset.ready) return;
+    form.dataset.ready = "1";
+    var input = form.querySelector("input[type=search]");
+    var target = form.getAttribute("data-openem-search");
+    var params = new URLSearchParams(window.location.search);
+    if (document.getElementById("openem-search") && params.get("q")) input.value = params.get("q");
+    form.addEventListener("submit", function (e) {
+      e.preventDefault();
+      var q = input.value.trim();
+      var page = document.getElementById("openem-search");
+      if (page && page.openemSetQuery) {
+        page.openemSetQuery(q);
+        return;
+      }
+      window.location.href = target + (q ? "?q=" + encodeURIComponent(q) : "");
+    });
+    document.addEventListener("keydown", function (e) {
+      if (e.key === "/" && !e.ctrlKey && !e.metaKey && !e.altKey && !isEditable(document.activeElement)) {
+        e.preventDefault();
+        var main = document.getElementById("openem-search-q");
+        (main || input).focus();
+      }
+    });
+  }
+
+  // ---- Search page ----
+  function initPage() {
+    var form = document.getElementById("openem-search");
+    if (!form || form.dataset.ready) return;
+    form.dataset.ready = "1";
+    var input = document.getElementById("openem-search-q");
+    var sort = document.getElementById("openem-search-sort");
+    var status = document.getElementById("openem-search-status");
+    var list = document.getElementById("openem-search-results");
+    var more = document.getElementById("openem-search-more");
+    var clear = document.getElementById("openem-search-clear");
+    var header = document.getElementById("openem-header-q");
+    var facets = Array.prototype.slice.call(form.querySelectorAll("fieldset[data-facet]"));
+    var facetNames = facets.map(function (f) { return f.getAttribute("data-facet"); });
+    var bundle = new URL(form.getAttribute("data-bundle"), window.location.href);
+    var siteRoot = new URL("../", bundle);
+    var pagefind = null;
+    var totals = {};
+    var selected = {};
+    var results = [];
+    var shown = 0;
+    var generation = 0;
+    input.name = "q"; // the URL parameter of the Search page; "text" (Browse's) is for the no-script fallback
+
+    function readUrl() {
+      var params = new URLSearchParams(window.location.search);
+      input.value = params.get("q") || "";
+      if (header) header.value = input.value;
+      sort.value = SORTS[params.get("sort")] ? params.get("sort") : "";
+      selected = {};
+      facetNames.forEach(function (name) {
+        var values = params.getAll(name).filter(Boolean);
+        if (values.length) selected[name] = values;
+      });
+    }
+
+    function writeUrl(push) {
+      var params = new URLSearchParams();
+      if (input.value.trim()) params.set("q", input.value.trim());
+      facetNames.forEach(function (name) {
+        (selected[name] || []).forEach(function (v) { params.append(name, v); });
+      });
+      if (sort.value) params.set("sort", sort.value);
+      var query = params.toString();
+      var url = window.location.pathname + (query ? "?" + query : "");
+      if (url !== window.location.pathname + window.location.search) {
+        if (push) history.pushState(null, "", url);
+        else history.replaceState(null, "", url);
+      }
+    }
+
+    function filterArgument() {
+      var filters = {};
+      Object.keys(selected).forEach(function (name) {
+        if (selected[name].length) filters[name] = { any: selected[name] };
+      });
+      return filters;
+    }
+
+    function renderFacets(counts) {
+      facets.forEach(function (fieldset) {
+        var name = fieldset.getAttribute("data-facet");
+        var all = totals[name] || {};
+        var chosen = selected[name] || [];
+        var values = Object.keys(all);
+        chosen.forEach(function (v) { if (values.indexOf(v) === -1) values.push(v); });
+        var current = (counts && counts[name]) || {};
+        values.sort(function (a, b) {
+          if (name === "year") return b.localeCompare(a);
+          return (current[b] || 0) - (current[a] || 0) || a.localeCompare(b, "en", { sensitivity: "base" });
+        });
+        var ul = fieldset.querySelector("ul");
+        ul.textContent = "";
+        values.forEach(function (value) {
+          var n = counts ? (current[value] || 0) : (all[value] || 0);
+          var isOn = chosen.indexOf(value) !== -1;
+          var li = el("li", { "class": n || isOn ? "" : "openem-facet__empty" });
+          var label = el("label");
+          var box = el("input", { type: "checkbox", name: name, value: value });
+          box.checked = isOn;
+          label.appendChild(box);
+          label.appendChild(el("span", { "class": "openem-facet__value" }, value));
+          label.appendChild(el("span", { "class": "openem-facet__count", "aria-label": n + " results" }, String(n)));
+          li.appendChild(label);
+          ul.appendChild(li);
+        });
+        fieldset.hidden = values.length === 0;
+      });
+      clear.hidden = Object.keys(selected).length === 0;
+    }
+
+    function metaLine(data) {
+      var f = data.filters || {};
+      var m = data.meta || {};
+      var parts = [];
+      ["technique", "facility", "organism"].forEach(function (k) { if (f[k] && f[k][0]) parts.push(f[k][0]); });
+      if (m.resolution) parts.push(m.resolution);
+      if (m.size) parts.push(m.size);
+      if (m.published) parts.push(m.published);
+      return parts.join(" · ");
+    }
+
+    function renderResult(data, index) {
+      var li = el("li", { "class": "openem-result" });
+      var isDataset = !!(data.filters && data.filters.technique);
+      var a = el("a", { href: data.url, "class": "openem-result__title",
+        "data-result-index": String(index) }, plain(data.meta && data.meta.title) || data.url);
+      var h = el("h3");
+      h.appendChild(a);
+      li.appendChild(h);
+      var line = isDataset ? metaLine(data) : "Page";
+      if (line) li.appendChild(el("p", { "class": "openem-result__meta" }, line));
+      var p = el("p", { "class": "openem-result__excerpt" });
+      p.appendChild(excerptNodes(data.excerpt));
+      li.appendChild(p);
+      return li;
+    }
+
+    function showMore() {
+      var gen = generation;
+      var slice = results.slice(shown, shown + PAGE_SIZE);
+      var start = shown;
+      shown += slice.length;
+      more.hidden = shown >= results.length;
+      return Promise.all(slice.map(function (r) { return r.data(); })).then(function (datas) {
+        if (gen !== generation) return;
+        datas.forEach(function (d, i) { list.appendChild(renderResult(d, start + i)); });
+      });
+    }
+
+    function plural(n, one, many) { return n.toLocaleString("en") + " " + (n === 1 ? one : many); }
+
+    function run(push) {
+      var gen = ++generation;
+      var q = input.value.trim();
+      var filters = filterArgument();
+      var hasFilters = Object.keys(filters).length > 0;
+      writeUrl(push);
+      if (header) header.value = q;
+      if (!q && !hasFilters && !sort.value) {
+        results = [];
+        list.textContent = "";
+        more.hidden = true;
+        status.textContent = "Type words to search, or choose filters.";
+        renderFacets(null);
+        form.removeAttribute("aria-busy");
+        return Promise.resolve();
+      }
+      form.setAttribute("aria-busy", "true");
+      var options = { filters: filters };
+      if (sort.value) options.sort = SORTS[sort.value];
+      if (!q && !sort.value) options.sort = SORTS.newest; // browsing by filters: newest first
+      return pagefind.search(q || ALL, options).then(function (search) {
+        if (gen !== generation || !search) return;
+        results = search.results;
+        shown = 0;
+        list.textContent = "";
+        renderFacets(search.filters);
+        var n = results.length;
+        status.textContent = n ? plural(n, "result", "results") + (q ? " for “" + q + "”" : "") :
+          "Nothing found" + (q ? " for “" + q + "”" : "") + (hasFilters ? " with these filters." : ".");
+        return showMore();
+      }).then(function () {
+        if (gen === generation) form.removeAttribute("aria-busy");
+      });
+    }
+
+    var timer = null;
+    function debounced() {
+      clearTimeout(timer);
+      timer = setTimeout(function () { run(false); }, 150);
+    }
+
+    form.addEventListener("submit", function (e) {
+      e.preventDefault();
+      clearTimeout(timer);
+      run(true);
+    });
+    input.addEventListener("input", debounced);
+    sort.addEventListener("change", function () { run(true); });
+    form.addEventListener("change", function (e) {
+      var t = e.target;
+      if (t.type !== "checkbox") return;
+      var values = selected[t.name] || [];
+      if (t.checked && values.indexOf(t.value) === -1) values.push(t.value);
+      if (!t.checked) values = values.filter(function (v) { return v !== t.value; });
+      if (values.length) selected[t.name] = values;
+      else delete selected[t.name];
+      run(true).then(function () {
+        // The facet lists are redrawn: keep the focus on the box the reader just used.
+        var box = form.querySelector("input[type=checkbox][name='" + t.name + "'][value='" +
+          t.value.replace(/['\\]/g, "\\$&") + "']");
+        if (box) box.focus();
+      });
+    });
+    clear.addEventListener("click", function () {
+      selected = {};
+      run(true).then(function () { input.focus(); });
+    });
+    more.addEventListener("click", function () {
+      var next = shown;
+      showMore().then(function () {
+        var a = list.querySelector("a[data-result-index='" + next + "']");
+        if (a) a.focus();
+      });
+    });
+    // Arrow keys: from the box into the results and through them; Escape goes back to the box.
+    form.addEventListener("keydown", function (e) {
+      var links = Array.prototype.slice.call(list.querySelectorAll("a.openem-result__title"));
+      var i = links.indexOf(document.activeElement);
+      if (e.key === "ArrowDown" && (document.activeElement === input || i !== -1)) {
+        if (links[i + 1]) { links[i + 1].focus(); e.preventDefault(); }
+      } else if (e.key === "ArrowUp" && i !== -1) {
+        (i > 0 ? links[i - 1] : input).focus();
+        e.preventDefault();
+      } else if (e.key === "Escape" && i !== -1) {
+        input.focus();
+        e.preventDefault();
+      }
+    });
+    window.addEventListener("popstate", function () { readUrl(); run(false); });
+    form.openemSetQuery = function (q) { input.value = q; run(true); input.focus(); };
+
+    readUrl();
+    status.textContent = "Loading the search index…";
+    import(new URL("pagefind.js", bundle).href).then(function (pf) {
+      pagefind = pf;
+      return pagefind.options({ baseUrl: siteRoot.pathname, excerptLength: 24 });
+    }).then(function () {
+      return pagefind.filters();
+    }).then(function (all) {
+      totals = all || {};
+      form.classList.add("openem-search--ready");
+      return run(false);
+    }).then(function () {
+      if (!input.value) input.focus();
+    }).catch(function (err) {
+      status.textContent = "";
+      status.appendChild(document.createTextNode("The search index could not be loaded (" + err.message +
+        "). "));
+      var a = el("a", { href: new URL("browse/", siteRoot).pathname }, "Browse all datasets");
+      status.appendChild(a);
+      status.appendChild(document.createTextNode(" instead."));
+    });
+  }
+
+  function init() {
+    initHeader();
+    initPage();
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
+  else init();
+})();

@@ -1,0 +1,149 @@
+"""Previews of an entry (openem_build.gallery): choosing files, deterministic PNGs and previews.json, loading the
+list, the landing page's figures and the JSON-LD ``image``/``thumbnailUrl``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import mrcfile
+import numpy as np
+import pytest
+from bs4 import BeautifulSoup
+
+from openem_build import gallery
+from openem_build.build import build_site
+from openem_build.load import load_catalogue
+from openem_build.problems import ERROR, WARNING
+
+from .conftest import EXAMPLE
+
+ENTRY = f"datasets/{EXAMPLE}"
+
+
+def _volume(path: Path, shape: tuple[int, int, int], voxel: float, seed: int = 0) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    z, y, x = np.mgrid[: shape[0], : shape[1], : shape[2]].astype(np.float32)
+    ball = ((z - shape[0] / 2) ** 2 + (y - shape[1] / 2) ** 2 + (x - shape[2] / 2) ** 2 < (min(shape) / 3) ** 2)
+    noise = np.random.default_rng(seed).normal(scale=0.2, size=shape).astype(np.float32)
+    with mrcfile.new(path, overwrite=True) as m:
+        m.set_data(ball.astype(np.float32) + noise)
+        m.voxel_size = voxel
+
+
+def _image(path: Path, shape: tuple[int, int], voxel: float, seed: int = 1) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with mrcfile.new(path, overwrite=True) as m:
+        m.set_data(np.random.default_rng(seed).normal(size=shape).astype(np.float32))
+        m.voxel_size = voxel
+
+
+@pytest.fixture
+def content(tmp_path: Path) -> Path:
+    data = tmp_path / "data"
+    _volume(data / "maps" / "map_full.mrc", (20, 24, 28), 1.1)
+    _volume(data / "maps" / "map_half1.mrc", (20, 24, 28), 1.1, seed=2)
+    _image(data / "micrographs" / "mic_0001.mrc", (40, 48), 0.73)
+    (data / "movies").mkdir()
+    (data / "movies" / "m.eer").write_bytes(b"\0" * 64)
+    return data
+
+
+SETS = [("movies", "movies", "eer"), ("micrographs", "micrographs", "mrc"), ("maps", "maps", "mrc")]
+PATHS = ["maps/map_full.mrc", "maps/map_half1.mrc", "micrographs/mic_0001.mrc", "movies/m.eer"]
+
+
+def test_choose_takes_the_first_file_of_each_set_maps_first_and_only_local_content():
+    assert gallery.choose(SETS, PATHS, lambda p: True) == ["maps/map_full.mrc", "micrographs/mic_0001.mrc"]
+    assert gallery.choose(SETS, PATHS, lambda p: p != "maps/map_full.mrc") == [
+        "maps/map_half1.mrc", "micrographs/mic_0001.mrc"]
+    assert gallery.choose(SETS, PATHS, lambda p: False) == []
+    many = [(f"t{i}", "tomograms", "rec") for i in range(5)]
+    assert gallery.choose(many, [f"t{i}/a.rec" for i in range(5)], lambda p: True) == [
+        "t0/a.rec", "t1/a.rec", "t2/a.rec"]
+    assert gallery.stem("maps/a b/ç.mrc") == "maps--a_b--_.mrc"
+
+
+def test_previews_are_written_with_the_entry_and_regenerated_byte_identically(catalogue: Path, content: Path):
+    folder = catalogue / ENTRY
+    made, notes = gallery.write(folder, content, SETS, PATHS, "a" * 40)
+    assert made == ["maps/map_full.mrc", "micrographs/mic_0001.mrc"] and notes == []
+    first = {p.name: p.read_bytes() for p in sorted((folder / "previews").iterdir())}
+    listing = (folder / "previews.json").read_text("utf-8")
+    assert sorted(first) == ["maps--map_full.mrc.projection.png", "maps--map_full.mrc.xy.png",
+                             "maps--map_full.mrc.xz.png", "maps--map_full.mrc.yz.png",
+                             "micrographs--mic_0001.mrc.image.png"]
+    doc = json.loads(listing)
+    assert doc["commit"] == "a" * 40
+    assert doc["previews"][-1] == {
+        "file": "micrographs--mic_0001.mrc.image.png", "kind": "image", "width": 48, "height": 40,
+        "bytes": len(first["micrographs--mic_0001.mrc.image.png"]),
+        "alt": "The image micrographs/mic_0001.mrc (48 × 40 pixels of 0.73 Å).", "source": "micrographs/mic_0001.mrc"}
+    # Again: the same bytes, and nothing left over from the first run (no staging folders).
+    gallery.write(folder, content, SETS, PATHS, "a" * 40)
+    assert {p.name: p.read_bytes() for p in sorted((folder / "previews").iterdir())} == first
+    assert (folder / "previews.json").read_text("utf-8") == listing
+    assert sorted(p.name for p in folder.iterdir()) == ["dataset.yaml", "previews", "previews.json"]
+    # Without local content the previews are kept as they are.
+    assert gallery.write(folder, content, [("movies", "movies", "eer")], PATHS) == (None, [])
+    assert (folder / "previews.json").read_text("utf-8") == listing
+
+
+def test_loading_reads_the_list_not_the_images_and_reports_what_is_wrong(catalogue: Path, content: Path):
+    folder = catalogue / ENTRY
+    gallery.write(folder, content, SETS, PATHS)
+    d = load_catalogue(catalogue).catalogue.by_id[EXAMPLE]
+    assert [(p.file, p.kind, p.width, p.height, p.source) for p in d.previews][-2:] == [
+        ("maps--map_full.mrc.projection.png", "projection", 28, 24, "maps/map_full.mrc"),
+        ("micrographs--mic_0001.mrc.image.png", "image", 48, 40, "micrographs/mic_0001.mrc")]
+    assert d.previews[0].caption == "maps/map_full.mrc — central XY slice"
+
+    doc = json.loads((folder / "previews.json").read_text("utf-8"))
+    doc["previews"][1]["file"] = "../../escape.png"
+    (folder / "previews" / doc["previews"][2]["file"]).unlink()
+    (folder / "previews.json").write_text(gallery.dumps(doc), encoding="utf-8")
+    previews, problems = gallery.read(folder, catalogue)
+    assert len(previews) == 3
+    shown = f"{ENTRY}/previews.json"
+    hint = f"regenerate the previews with `openem manifest {EXAMPLE}` instead of editing previews.json by hand"
+    assert [(p.path, p.line, p.col, p.field, p.severity, p.message, p.hint) for p in problems] == [
+        (shown, 6, 14, "previews[1].file", ERROR, "file '../../escape.png' is not the name of a PNG file in "
+         "previews/ (letters, digits, '.', '_' and '-', ending in .png, each listed once)", hint),
+        (shown, 7, 14, "previews[2].file", WARNING, f"{ENTRY}/previews/maps--map_full.mrc.yz.png is missing (or its "
+         "content is not present); the page leaves the preview out", hint),
+    ]
+    result = load_catalogue(catalogue)
+    assert not result.ok and EXAMPLE not in result.catalogue.by_id
+    (folder / "previews.json").write_text("{oops", encoding="utf-8")
+    assert [p.text() for p in gallery.read(folder, catalogue)[1]] == [
+        f"{shown}:1:2: not valid JSON: Expecting property name enclosed in double quotes — {hint}"]
+
+
+def test_landing_page_shows_the_previews_and_json_ld_lists_them(catalogue: Path, content: Path, tmp_path: Path):
+    gallery.write(catalogue / ENTRY, content, SETS, PATHS)
+    site = build_site(catalogue, tmp_path / "site")
+    page = BeautifulSoup((site / "datasets" / EXAMPLE / "index.html").read_text("utf-8"), "lxml")
+    section = page.select_one('section[aria-labelledby="previews"]')
+    assert section is not None and section.h2.get_text() == "Previews"
+    figures = section.select("figure")
+    assert len(figures) == 5
+    img = figures[-1].img
+    assert (img["src"], img["width"], img["height"]) == ("previews/micrographs--mic_0001.mrc.image.png", "48", "40")
+    assert img["alt"] == "The image micrographs/mic_0001.mrc (48 × 40 pixels of 0.73 Å)."
+    assert figures[-1].figcaption.get_text() == "micrographs/mic_0001.mrc — image"
+    for fig in figures:
+        built = site / "datasets" / EXAMPLE / fig.img["src"]
+        assert built.read_bytes() == (catalogue / ENTRY / fig.img["src"]).read_bytes()
+
+    ld = json.loads((site / "datasets" / EXAMPLE / "metadata.jsonld").read_text("utf-8"))
+    base = ld["url"]
+    assert ld["thumbnailUrl"] == base + "previews/maps--map_full.mrc.xy.png"
+    assert ld["image"][-1] == {"@type": "ImageObject",
+                               "contentUrl": base + "previews/micrographs--mic_0001.mrc.image.png",
+                               "caption": "The image micrographs/mic_0001.mrc (48 × 40 pixels of 0.73 Å).",
+                               "encodingFormat": "image/png", "width": 48, "height": 40}
+    head = page.find("script", type="application/ld+json")
+    assert json.loads(head.string)["thumbnailUrl"] == ld["thumbnailUrl"]
+    # Entries without previews have no section and no image in their JSON-LD.
+    other = next(p for p in (site / "datasets").iterdir() if p.name != EXAMPLE and (p / "metadata.jsonld").exists())
+    assert "image" not in json.loads((other / "metadata.jsonld").read_text("utf-8"))

@@ -1,0 +1,273 @@
+"""Site search (Pagefind): the index of the built site, and what a reader gets in a real headless Chromium."""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import http.server
+import json
+import shutil
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+import yaml
+from bs4 import BeautifulSoup
+
+from openem_build.build import build_site
+from openem_build.render.jsonld import TECHNIQUE_LABELS
+
+from .conftest import EXAMPLE, ROOT
+from .test_browser import CHROMIUM_ARGS, _require_chromium
+
+
+def _datasets() -> dict[str, dict]:
+    return {p.parent.name: yaml.safe_load(p.read_text("utf-8"))
+            for p in sorted((ROOT / "datasets").glob("*/dataset.yaml"))}
+
+
+def _facility_labels() -> dict[str, str]:
+    doc = yaml.safe_load((ROOT / "datasets" / "facilities.yaml").read_text("utf-8"))
+    items = doc["facilities"] if isinstance(doc, dict) and "facilities" in doc else doc
+    if isinstance(items, dict):
+        items = [dict(v, id=k) for k, v in items.items()]
+    return {f["id"]: f.get("short_name") or f["name"] for f in items}
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("catalogue")
+    for name in ("datasets", "docs", "overrides"):
+        shutil.copytree(ROOT / name, root / name, ignore=shutil.ignore_patterns("data"))
+    shutil.copy(ROOT / "mkdocs.yml", root / "mkdocs.yml")
+    return build_site(root)
+
+
+def _fragments(site: Path) -> list[dict]:
+    out = []
+    for path in sorted((site / "pagefind" / "fragment").glob("*.pf_fragment")):
+        data = gzip.decompress(path.read_bytes())
+        out.append(json.loads(data.removeprefix(b"pagefind_dcd")))
+    return out
+
+
+# ---- the index, read as files ----
+
+def test_bundle_replaces_materials_single_index(site: Path) -> None:
+    entry = json.loads((site / "pagefind" / "pagefind-entry.json").read_text("utf-8"))
+    assert entry["languages"]["en"]["page_count"] >= len(_datasets())
+    assert (site / "pagefind" / "pagefind.js").is_file()
+    assert not (site / "search" / "search_index.json").exists()
+    assert (site / "search" / "index.html").is_file()
+    assert not (site / "pagefind" / "playground").exists()
+
+
+def test_dataset_pages_carry_their_metadata_as_filters(site: Path) -> None:
+    labels = _facility_labels()
+    by_url = {f["url"]: f for f in _fragments(site)}
+    for ident, d in _datasets().items():
+        frag = by_url[f"/datasets/{ident}/"]
+        assert frag["meta"]["title"] == d["title"]
+        filters = frag["filters"]
+        assert filters["facility"] == [labels[d["facility"]]]
+        assert filters["technique"] == [TECHNIQUE_LABELS.get(d["technique"], d["technique"])]
+        assert filters["year"] == [str(d["dates"]["published"])[:4]]
+        assert filters["licence"] == [d.get("license", "CC-BY-4.0")]
+        assert filters["status"] == [d.get("status", "published").capitalize()]
+        if (d.get("sample") or {}).get("organism"):
+            assert filters["organism"] == [d["sample"]["organism"]["name"]]
+        if (d.get("instrument") or {}).get("detector"):
+            assert filters["detector"] == [d["instrument"]["detector"]]
+
+
+def test_every_dataset_page_has_the_filter_only_word(site: Path) -> None:
+    # search.js searches this word when only filters are chosen: one index chunk instead of all of them.
+    js = (site / "assets" / "openem" / "search.js").read_text("utf-8")
+    word = js.split('var ALL = "', 1)[1].split('"', 1)[0]
+    fragments = [f for f in _fragments(site) if f["url"].startswith("/datasets/")]
+    assert len(fragments) == len(_datasets())
+    assert all(word in f["content"] for f in fragments)
+    assert not any(word in f["content"] for f in _fragments(site) if not f["url"].startswith("/datasets/"))
+
+
+def test_other_pages_are_searchable_and_lists_are_not(site: Path) -> None:
+    urls = {f["url"] for f in _fragments(site)}
+    assert {"/", "/about/", "/contributing/", "/facilities/"} <= urls
+    assert not {"/browse/", "/search/"} & urls
+    # Browse and the facility tables repeat dataset titles: they stay out of the index.
+    for f in _fragments(site):
+        if f["url"].startswith("/facilities/"):
+            assert not any(d["title"] in f["content"] for d in _datasets().values()), f["url"]
+
+
+def test_visible_content_is_unchanged_by_search_attributes(site: Path) -> None:
+    page = BeautifulSoup((site / "datasets" / EXAMPLE / "index.html").read_text("utf-8"), "lxml")
+    article = page.find("article", class_="openem-dataset")
+    assert article.has_attr("data-pagefind-body")
+    assert "resolution[data-search-resolution]" in article["data-pagefind-sort"]
+    assert article.find(attrs={"data-pagefind-filter": True}) is None  # all on the article, as attributes
+
+
+# ---- in a browser ----
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def served(site: Path) -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(site)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/"
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    executable = _require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser) -> Iterator[object]:
+    context = browser.new_context()
+    pg = context.new_page()
+    pg.errors = []
+    pg.on("console", lambda m: pg.errors.append(f"{m.type}: {m.text}") if m.type == "error" else None)
+    pg.on("pageerror", lambda e: pg.errors.append(f"pageerror: {e}"))
+    yield pg
+    context.close()
+
+
+def _settled(page) -> None:
+    page.wait_for_selector("form.openem-search--ready")
+    page.wait_for_function("!document.getElementById('openem-search').hasAttribute('aria-busy')")
+
+
+def _all_results(page) -> list[str]:
+    """Dataset ids (or page paths) of every result, in order, clicking 'More results' as needed."""
+    _settled(page)
+    while page.locator("#openem-search-more").is_visible():
+        n = page.locator(".openem-result").count()
+        page.click("#openem-search-more")
+        page.wait_for_function(f"document.querySelectorAll('.openem-result').length > {n}")
+    hrefs = page.eval_on_selector_all("a.openem-result__title", "els => els.map(e => e.getAttribute('href'))")
+    return [h.rstrip("/").split("/")[-1] if "/datasets/" in h else h for h in hrefs]
+
+
+
+@pytest.mark.browser
+def test_header_box_finds_a_sample_first(page, served: str) -> None:
+    page.goto(served + "about/")
+    page.fill("#openem-header-q", "apoferritin")
+    page.press("#openem-header-q", "Enter")
+    page.wait_for_url("**/search/?q=apoferritin")
+    results = _all_results(page)
+    assert results[0] == EXAMPLE
+    assert page.locator("#openem-search-q").input_value() == "apoferritin"
+    first = page.locator(".openem-result").first
+    assert "apoferritin" in first.locator("mark").first.inner_text().lower()  # a snippet with the match
+    assert "Single-particle" in first.locator(".openem-result__meta").inner_text()
+    assert page.errors == []
+
+
+@pytest.mark.browser
+def test_facets_narrow_to_the_right_set_and_the_url_is_shareable(page, served: str, browser) -> None:
+    datasets = _datasets()
+    labels = _facility_labels()
+    facility, _ = Counter(d["facility"] for d in datasets.values()).most_common(1)[0]
+    in_facility = {i for i, d in datasets.items() if d["facility"] == facility}
+    technique, _ = Counter(datasets[i]["technique"] for i in in_facility).most_common(1)[0]
+    both = {i for i in in_facility if datasets[i]["technique"] == technique}
+    assert len(in_facility) > len(both) >= 1
+
+    page.goto(served + "search/")
+    _settled(page)
+    chunks: list[str] = []
+    page.on("request", lambda r: chunks.append(r.url) if "/pagefind/index/" in r.url else None)
+    page.check(f"input[name=facility][value='{labels[facility]}']")
+    assert set(_all_results(page)) == in_facility
+    assert len(chunks) <= 1, chunks  # a filter-only search does not load the whole word index
+    assert "openemdatasetpage" not in page.locator("#openem-search-results").inner_text()
+    count = page.locator(f"input[name=facility][value='{labels[facility]}'] ~ .openem-facet__count").inner_text()
+    assert int(count) == len(in_facility)
+    page.check(f"input[name=technique][value='{TECHNIQUE_LABELS[technique]}']")
+    assert set(_all_results(page)) == both
+    page.select_option("#openem-search-sort", "newest")
+    ordered = _all_results(page)
+    published = [str(datasets[i]["dates"]["published"]) for i in ordered]
+    assert sorted(ordered) == sorted(both) and published == sorted(published, reverse=True)
+    params = parse_qs(urlparse(page.url).query)
+    assert params == {"facility": [labels[facility]], "technique": [TECHNIQUE_LABELS[technique]], "sort": ["newest"]}
+
+    # The shared URL, opened in a fresh browser context, gives the same results in the same order.
+    other = browser.new_context().new_page()
+    other.goto(page.url)
+    assert _all_results(other) == ordered
+    assert other.locator(f"input[name=facility][value='{labels[facility]}']").is_checked()
+    assert other.locator("#openem-search-sort").input_value() == "newest"
+    other.context.close()
+    assert page.errors == []
+
+
+@pytest.mark.browser
+def test_text_and_filter_combine(page, served: str) -> None:
+    datasets = _datasets()
+    page.goto(served + "search/?q=krios")
+    krios = set(_all_results(page))
+    expected = {i for i, d in datasets.items() if "krios" in (d.get("instrument") or {}).get("microscope", "").lower()}
+    assert expected <= krios
+    page.goto(served + "search/?q=krios&year=2023")
+    narrowed = set(_all_results(page))
+    assert narrowed and narrowed == {i for i in krios if i in datasets and
+                                     str(datasets[i]["dates"]["published"]).startswith("2023")}
+    assert page.errors == []
+
+
+@pytest.mark.browser
+def test_keyboard(page, served: str) -> None:
+    page.goto(served)
+    page.keyboard.press("/")
+    assert page.evaluate("document.activeElement.id") == "openem-header-q"
+    page.keyboard.type("tomography")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/search/?q=tomography")
+    _settled(page)
+    assert page.evaluate("document.activeElement.id") in ("openem-search-q", "")
+    page.focus("#openem-search-q")
+    page.keyboard.press("ArrowDown")
+    first = page.evaluate("document.activeElement.getAttribute('data-result-index')")
+    assert first == "0"
+    page.keyboard.press("ArrowDown")
+    assert page.evaluate("document.activeElement.getAttribute('data-result-index')") == "1"
+    page.keyboard.press("ArrowUp")
+    page.keyboard.press("ArrowUp")
+    assert page.evaluate("document.activeElement.id") == "openem-search-q"
+    page.keyboard.press("ArrowDown")
+    href = page.evaluate("document.activeElement.getAttribute('href')")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**" + href)
+    assert page.errors == []
+
+
+@pytest.mark.browser
+def test_without_javascript_the_forms_lead_to_browse(browser, served: str) -> None:
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    page.goto(served + "search/")
+    assert "browse all datasets" in page.locator("noscript").inner_text().lower() or \
+        page.locator("a[href$='browse/']").count()
+    page.fill("#openem-header-q", "apoferritin")
+    page.press("#openem-header-q", "Enter")
+    page.wait_for_url("**/browse/?text=apoferritin")
+    assert page.locator("#openem-browse tbody tr").count() == len(_datasets())
+    context.close()
