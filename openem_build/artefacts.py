@@ -50,6 +50,38 @@ def for_dataset(ctx: SiteContext, dataset: Dataset) -> list[Artefact]:
     return out
 
 
+# The labelled artefacts of each dataset (without content), shared by the build that made them: the landing
+# page, the JSON API and the linksets need only their paths, labels and media types, and the producers are run
+# once per dataset per build (see ``share``). Holds the artefacts of one SiteContext at a time.
+_shared: dict[str, list[Artefact]] = {}
+_shared_ctx: list[SiteContext] = []
+
+
+def share(ctx: SiteContext, dataset: Dataset, artefacts: Iterable[Artefact]) -> list[Artefact]:
+    """Remember the labelled artefacts of ``dataset`` (content dropped) for :func:`links`; returns them."""
+    if not _shared_ctx or _shared_ctx[0] is not ctx:
+        forget()
+        _shared_ctx.append(ctx)
+    kept = [Artefact(a.path, "", a.label, a.media_type) for a in artefacts if a.label]
+    _shared[dataset.id] = kept
+    return kept
+
+
+def forget() -> None:
+    """Drop what :func:`share` remembered."""
+    _shared.clear()
+    _shared_ctx.clear()
+
+
+def links(ctx: SiteContext, dataset: Dataset) -> list[Artefact]:
+    """The artefacts of ``dataset`` its landing page links (``label`` set), in order; ``content`` may be empty."""
+    if _shared_ctx and _shared_ctx[0] is ctx:
+        kept = _shared.get(dataset.id)
+        if kept is not None:
+            return kept
+    return [a for a in for_dataset(ctx, dataset) if a.label]
+
+
 def for_catalogue(ctx: SiteContext) -> list[Artefact]:
     """Every catalogue-wide file (API lists, sitemaps, feeds …)."""
     out: list[Artefact] = []

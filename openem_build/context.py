@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from .history import Version
 from .model import Catalogue, Dataset, Facility
 
 DEFAULT_SITE_URL = "https://catalogue.openem.ch/"
@@ -24,6 +26,8 @@ class SiteContext:
     publisher: str = PUBLISHER
     publisher_ror: str | None = None
     site_name: str = "OpenEM catalogue"
+    #: Each dataset's versions from the catalogue's git history (see history.py), oldest first.
+    histories: Mapping[str, tuple[Version, ...]] = field(default_factory=dict)
 
     def url(self, path: str = "") -> str:
         """Absolute URL of a site path such as ``datasets/x/``."""

@@ -202,6 +202,11 @@ def read(folder: Path, root: Path) -> tuple[tuple[Preview, ...], list[Problem]]:
         if not (isinstance(alt, str) and alt.strip() and isinstance(source, str) and source):
             add(("previews", i, "alt"), "every preview needs its alt text and the data file it shows (source)")
             continue
+        if (folder / PREVIEWS_DIR).is_symlink() or (folder / PREVIEWS_DIR / file).is_symlink():
+            # The build copies the file into the site: a link could publish any file of the machine.
+            add(("previews", i, "file"), f"{relpath(folder / PREVIEWS_DIR / file, root)} is a symbolic link; "
+                "previews must be regular files")
+            continue
         if not (folder / PREVIEWS_DIR / file).is_file():
             add(("previews", i, "file"), f"{relpath(folder / PREVIEWS_DIR / file, root)} is missing (or its content "
                 "is not present); the page leaves the preview out", WARNING)

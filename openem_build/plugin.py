@@ -17,7 +17,7 @@ from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
 
 from . import artefacts as A
-from . import gallery
+from . import gallery, history
 from .context import DEFAULT_SITE_URL, PUBLISHER, SiteContext, build_date
 from .load import load_catalogue
 from .problems import ERROR
@@ -41,7 +41,8 @@ class OpenEMPlugin(BasePlugin[OpenEMConfig]):
     def __init__(self) -> None:
         self.ctx: SiteContext | None = None
         self._pages: dict[str, tuple[str, Any]] = {}
-        self._artefacts: dict[str, list[A.Artefact]] = {}
+        self._artefacts: dict[str, list[A.Artefact]] = {}  # the labelled ones, without content (A.share)
+        self._deferred: list[A.Artefact] = []
         self._sitemap_pages: list[tuple[str, str | None]] = []
 
     def on_config(self, config: MkDocsConfig) -> MkDocsConfig:
@@ -55,7 +56,8 @@ class OpenEMPlugin(BasePlugin[OpenEMConfig]):
             raise PluginError(f"the catalogue is invalid:\n{messages}")
         self.ctx = SiteContext(result.catalogue, site_url=config.site_url or DEFAULT_SITE_URL,
                                build_date=build_date(root), publisher=self.config.publisher,
-                               publisher_ror=self.config.publisher_ror, site_name=config.site_name)
+                               publisher_ror=self.config.publisher_ror, site_name=config.site_name,
+                               histories=history.histories(root))
         # Under `mkdocs serve`, editing a dataset YAML triggers a rebuild.
         datasets = str(root / "datasets")
         if datasets not in config.watch:
@@ -85,9 +87,23 @@ class OpenEMPlugin(BasePlugin[OpenEMConfig]):
         for fac in ctx.catalogue.facilities.values():
             add(f"facilities/{fac.id}.md", "facility", fac)
         self._artefacts = {}
+        self._deferred = []
         for d in ctx.catalogue.datasets:
             add(f"datasets/{d.id}/index.md", "dataset", d)
-            self._artefacts[d.id] = A.for_dataset(ctx, d)
+        # Each dataset's files are made once and written now (into the build's own, freshly cleaned site
+        # folder), so their texts are not all held until the end; the page, the API and the linksets use the
+        # content-free list kept by A.share. A path MkDocs itself writes later is kept for on_post_build,
+        # so that the artefact still wins, as it always did.
+        site = Path(config.site_dir)
+        taken = {f.dest_uri for f in files}
+        for d in ctx.catalogue.datasets:
+            made = A.for_dataset(ctx, d)
+            for art in made:
+                if art.path in taken:
+                    self._deferred.append(art)
+                else:
+                    _write(site, art)
+            self._artefacts[d.id] = A.share(ctx, d, made)
         self._sitemap_pages = [(f.url, f.abs_src_path) for f in files.documentation_pages()]
         return files
 
@@ -146,13 +162,19 @@ class OpenEMPlugin(BasePlugin[OpenEMConfig]):
     def on_post_build(self, config: MkDocsConfig) -> None:
         assert self.ctx is not None
         site = Path(config.site_dir)
-        outputs = [a for group in self._artefacts.values() for a in group] + A.for_catalogue(self.ctx)
+        # (Each dataset's own files were written in on_files, apart from these.)
+        outputs = self._deferred + A.for_catalogue(self.ctx)
         # Sitemap (replacing MkDocs' own sitemap.xml and .gz) and OAI-PMH: dated from git, so built here.
         outputs += sitemap.dated_artefacts(self.ctx, self._sitemap_pages)
         for art in outputs:
-            target = site / art.path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            data = art.content.encode("utf-8") if isinstance(art.content, str) else art.content
-            target.write_bytes(data)
+            _write(site, art)
+        self._deferred = []
+        A.forget()
         # Preview PNGs: copied file by file from datasets/<id>/previews/ (never all held in memory).
         gallery.copy_to_site(self.ctx.catalogue, site)
+
+
+def _write(site: Path, art: A.Artefact) -> None:
+    target = site / art.path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(art.content.encode("utf-8") if isinstance(art.content, str) else art.content)

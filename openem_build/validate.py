@@ -35,8 +35,12 @@ CRYO_TECHNIQUES = {"single-particle", "helical", "subtomogram-averaging", "tomog
 # Characters that make text lie about itself (bidirectional overrides) or break output formats.
 _BIDI = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
 _INVISIBLE = re.compile("[\u200b\u2060\ufeff]")
+# Noncharacters: U+FFFE and U+FFFF cannot appear in XML (DataCite, OAI-PMH, RDF/XML) at all.
+_NONCHARACTER = re.compile("[\ufdd0-\ufdef\ufffe\uffff]")
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _MULTILINE_FIELDS = {"description", "preparation_details", "details"}
+# Names Windows reserves for devices (with any extension): no file or folder can have them there.
+_WINDOWS_RESERVED = re.compile(r"(?i)(con|prn|aux|nul|com[0-9\u00b9\u00b2\u00b3]|lpt[0-9\u00b9\u00b2\u00b3])(\..*)?")
 
 
 @cache
@@ -391,6 +395,9 @@ def check_text(doc: Located, path: str) -> list[Problem]:
         if _INVISIBLE.search(text):
             rep.add(pointer, f"contains the invisible character U+{ord(_INVISIBLE.search(text).group()):04X}",
                     "remove it (zero-width space or word joiner, often pasted from a web page)")
+        if _NONCHARACTER.search(text):
+            rep.add(pointer, f"contains the noncharacter U+{ord(_NONCHARACTER.search(text).group()):04X}",
+                    "remove it: it is not a character, and XML files cannot hold it")
         if _BIDI.search(text):
             rep.add(pointer, "contains a bidirectional-override character, which can disguise text",
                     "remove it (U+202A–U+202E, U+2066–U+2069)")
@@ -405,6 +412,9 @@ def check_dataset(doc: Located, path: str, folder_id: str | None,
     d = doc.data if isinstance(doc.data, dict) else {}
 
     ident = d.get("id")
+    if isinstance(ident, str) and _WINDOWS_RESERVED.fullmatch(ident):
+        rep.add(("id",), f"'{ident}' is a device name reserved by Windows",
+                "choose another id: Windows cannot create a folder of this name")
     if folder_id is not None and isinstance(ident, str) and ident != folder_id:
         rep.add(("id",), f"'{ident}' differs from the folder name '{folder_id}'",
                 f"set `id: {folder_id}` or rename the folder to datasets/{ident}/")
@@ -444,6 +454,11 @@ def check_dataset(doc: Located, path: str, folder_id: str | None,
 
     _check_physics(d, rep)
 
+    url = _get(d, "data", "datalad")
+    if isinstance(url, str) and urlsplit(url).netloc.rpartition("@")[2].startswith("-"):
+        rep.add(("data", "datalad"), f"the host in {_show(url)} starts with '-'",
+                "write the real host name: git and ssh would read this one as an option")
+
     seen_names: dict[str, int] = {}
     seen_dirs: dict[str, int] = {}
     for i, image_set in enumerate(_items(_get(d, "data", "image_sets"))):
@@ -460,6 +475,7 @@ def check_dataset(doc: Located, path: str, folder_id: str | None,
                         f"image set {seen_dirs[norm]}", "merge the two sets or split the files into "
                         "separate directories", WARNING)
             seen_dirs.setdefault(norm, i)
+            _check_directory(directory, ("data", "image_sets", i, "directory"), rep)
 
     orcids: dict[str, int] = {}
     for i, person in enumerate(_items(_get(d, "authors"))):
@@ -470,6 +486,23 @@ def check_dataset(doc: Located, path: str, folder_id: str | None,
                         "each author has their own ORCID iD")
             orcids.setdefault(orcid, i)
     return rep.problems
+
+
+def _check_directory(directory: str, pointer: Pointer, rep: _Reporter) -> None:
+    """A folder of the data that every system can create, and that no command line reads as an option."""
+    if directory.startswith("-"):
+        rep.add(pointer, f"directory '{directory}' starts with '-'", "rename the folder in the data: "
+                "`datalad get` would read the name as an option")
+        return
+    for part in directory.strip("/").split("/"):
+        if _WINDOWS_RESERVED.fullmatch(part):
+            rep.add(pointer, f"'{part}' in directory '{directory}' is a device name reserved by Windows",
+                    "rename the folder in the data: Windows cannot create or download it")
+            return
+        if part not in ("", ".") and part.endswith((".", " ")):
+            rep.add(pointer, f"'{part}' in directory '{directory}' ends with a dot or a space",
+                    "rename the folder in the data: Windows drops the trailing character")
+            return
 
 
 def _check_dates(d: Mapping[str, Any], rep: _Reporter) -> None:

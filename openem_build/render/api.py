@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..artefacts import Artefact, for_dataset
+from ..artefacts import Artefact
+from ..artefacts import links as labelled
 from ..context import SiteContext
 from ..licenses import license_url
 from ..model import Dataset
@@ -49,7 +50,7 @@ def links(ctx: SiteContext, d: Dataset, files: list[Artefact]) -> dict[str, Any]
 def entry(ctx: SiteContext, d: Dataset, files: list[Artefact] | None = None) -> dict[str, Any]:
     """One record of the API: the validated document, ``links`` and ``access``."""
     body = dict(d.raw)
-    body["links"] = links(ctx, d, files if files is not None else for_dataset(ctx, d))
+    body["links"] = links(ctx, d, files if files is not None else labelled(ctx, d))
     body["access"] = access(d)
     return body
 

@@ -12,6 +12,11 @@ Every node has an IRI (no blank nodes), so two builds of one commit serialise to
 
 from __future__ import annotations
 
+import io
+import re
+from functools import cache
+from typing import Any
+
 from rdflib import XSD, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCAT, DCTERMS, FOAF, OWL, RDF, RDFS, SKOS
 
@@ -19,6 +24,7 @@ from ..artefacts import Artefact
 from ..context import SiteContext
 from ..licenses import license_url
 from ..model import Dataset
+from ..urls import doi_url
 from .citation import one_line, publisher
 from .jsonld import TECHNIQUE_LABELS
 from .markdown import to_text
@@ -41,6 +47,7 @@ ORGANISATION_SLUG = "openem"
 TERMS = "https://opendata.swiss/terms-of-use#"
 
 TURTLE_TYPE = "text/turtle"
+_IRI_UNSAFE = re.compile(r'[\x00-\x20<>"{}|^`\\\x7f-\x9f]')
 RDFXML_TYPE = "application/rdf+xml"
 
 
@@ -53,6 +60,11 @@ def terms_of_use(spdx: str) -> URIRef | None:
     if spdx.startswith(("CC-BY-", "ODC-By", "ODbL", "CDLA-Permissive")):
         return URIRef(TERMS + "terms_by")
     return None
+
+
+def _iri(text: str) -> URIRef:
+    """An IRI from a value of a pull request: characters Turtle forbids in an IRI are percent-encoded."""
+    return URIRef(_IRI_UNSAFE.sub(lambda m: "".join(f"%{b:02X}" for b in m.group().encode("utf-8")), text))
 
 
 def _en(text: str) -> Literal:
@@ -105,7 +117,7 @@ def add_dataset(g: Graph, ctx: SiteContext, d: Dataset, catalog: URIRef) -> URIR
     g.add((ds, DCAT.contactPoint, contact))
     g.add((contact, RDF.type, VCARD.Organization))
     g.add((contact, VCARD.fn, Literal(one_line(d.contact.name))))
-    g.add((contact, VCARD.hasEmail, URIRef("mailto:" + d.contact.email)))
+    g.add((contact, VCARD.hasEmail, _iri("mailto:" + d.contact.email)))
     g.add((ds, DCTERMS.issued, Literal(d.dates.published.isoformat(), datatype=XSD.date)))
     if d.dates.modified:
         g.add((ds, DCTERMS.modified, Literal(d.dates.modified.isoformat(), datatype=XSD.date)))
@@ -126,7 +138,7 @@ def add_dataset(g: Graph, ctx: SiteContext, d: Dataset, catalog: URIRef) -> URIR
         g.add((person, FOAF.name, Literal(one_line(p.display_name))))
     for pub in d.related.publications:
         if pub.doi:
-            g.add((ds, DCTERMS.isReferencedBy, URIRef(f"https://doi.org/{pub.doi}")))
+            g.add((ds, DCTERMS.isReferencedBy, URIRef(doi_url(pub.doi))))
     if d.dates.collected:
         period = URIRef(url + "#collected")
         g.add((ds, DCTERMS.temporal, period))
@@ -153,7 +165,7 @@ def _distributions(g: Graph, ctx: SiteContext, d: Dataset, ds: URIRef) -> None:
         how = (f"Access restricted: the files are under embargo until {d.embargo_until.isoformat()}; "
                "the metadata are public. " + how)
     g.add((data, DCTERMS.description, _en(how)))
-    g.add((data, DCAT.accessURL, URIRef(d.data.datalad)))
+    g.add((data, DCAT.accessURL, _iri(d.data.datalad)))
     g.add((data, DCTERMS.license, URIRef(license_url(d.license))))
     terms = terms_of_use(d.license)
     if terms is not None:
@@ -187,11 +199,12 @@ def _distributions(g: Graph, ctx: SiteContext, d: Dataset, ds: URIRef) -> None:
         _media(g, dist, media_type)
 
 
-def graph(ctx: SiteContext) -> Graph:
-    g = Graph()
-    for prefix, ns in (("dcat", DCAT), ("dct", DCTERMS), ("foaf", FOAF), ("vcard", VCARD), ("adms", ADMS),
-                       ("skos", SKOS), ("owl", OWL), ("rdfs", RDFS), ("xsd", XSD)):
-        g.bind(prefix, ns, override=True)
+PREFIXES = (("dcat", DCAT), ("dct", DCTERMS), ("foaf", FOAF), ("vcard", VCARD), ("adms", ADMS), ("skos", SKOS),
+            ("owl", OWL), ("rdfs", RDFS), ("xsd", XSD))
+
+
+def _catalog(g: Graph, ctx: SiteContext) -> URIRef:
+    """The catalogue's own statements; returns its node."""
     catalog = URIRef(ctx.url("dcat/catalog"))
     g.add((catalog, RDF.type, DCAT.Catalog))
     g.add((catalog, DCTERMS.title, _en(ctx.site_name)))
@@ -203,17 +216,165 @@ def graph(ctx: SiteContext) -> Graph:
     g.add((catalog, DCTERMS.license, URIRef(CC0)))
     g.add((catalog, DCTERMS.modified, Literal(ctx.build_date.isoformat(), datatype=XSD.date)))
     g.add((catalog, DCAT.themeTaxonomy, URIRef(EU + "data-theme")))
+    return catalog
+
+
+def graph(ctx: SiteContext) -> Graph:
+    """The whole catalogue as one rdflib graph (the files are written without it: see ``serialise``)."""
+    g = Graph()
+    for prefix, ns in PREFIXES:
+        g.bind(prefix, ns, override=True)
+    catalog = _catalog(g, ctx)
     for d in ctx.catalogue.datasets:
         add_dataset(g, ctx, d, catalog)
     return g
 
 
+# ------------------------------------------------------------------------------------------ serialising
+# The files are written statement by statement, one dataset at a time, instead of through one rdflib graph of
+# the whole catalogue (whose serialisers take most of a large build, and whose RDF/XML output order varied
+# between runs). Each dataset's statements are grouped by subject in the order they were made; a node shared by
+# several datasets (a person's ORCID iD, the publisher) is described where it first appears and its repeated
+# statements are left out. Both files hold exactly the triples of ``graph(ctx)``.
+
+
+class _Statements(list):
+    """Stands in for a Graph while the statements of one dataset are made: ``add`` only, in order."""
+
+    def add(self, triple: tuple) -> None:
+        self.append(triple)
+
+
+_RDF_NS = str(RDF)
+_TYPE = RDF.type
+_NAMESPACES = tuple((prefix, str(ns)) for prefix, ns in PREFIXES) + (("rdf", _RDF_NS),)
+_LOCAL = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+_TTL_IRI = re.compile(r'[\x00-\x20<>"{}|^`\\]')
+_TTL_STRING = re.compile(r'[\\"\x00-\x1f\x7f]')
+_TTL_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}
+_XML_TEXT = re.compile(r"[&<>\r]")
+_XML_ATTR = re.compile(r'[&<>"\n\r\t]')
+_XML_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\n": "&#10;", "\r": "&#13;", "\t": "&#9;"}
+
+
+@cache
+def _qname(iri: str) -> tuple[str, str, str] | None:
+    """(prefix, local name, namespace) of an IRI in one of the bound namespaces, or None."""
+    for prefix, ns in _NAMESPACES:
+        if iri.startswith(ns) and _LOCAL.fullmatch(iri[len(ns):]):
+            return prefix, iri[len(ns):], ns
+    return None
+
+
+def _ttl_iri(iri: str) -> str:
+    return "<" + _TTL_IRI.sub(lambda m: f"\\u{ord(m.group()):04X}", iri) + ">"
+
+
+def _ttl_name(iri: str) -> str:
+    q = _qname(iri)
+    return f"{q[0]}:{q[1]}" if q else _ttl_iri(iri)
+
+
+def _ttl_term(term: Any) -> str:
+    if isinstance(term, Literal):
+        text = '"' + _TTL_STRING.sub(lambda m: _TTL_ESCAPES.get(m.group()) or f"\\u{ord(m.group()):04X}",
+                                     str(term)) + '"'
+        if term.language:
+            return f"{text}@{term.language}"
+        return f"{text}^^{_ttl_name(str(term.datatype))}" if term.datatype else text
+    return _ttl_iri(str(term))
+
+
+def _xml(pattern: re.Pattern[str], text: str) -> str:
+    return pattern.sub(lambda m: _XML_ESCAPES[m.group()], text)
+
+
+def _xml_element(iri: str) -> tuple[str, str]:
+    """The element name of a property or class, and the namespace declaration it needs (if not bound)."""
+    q = _qname(iri)
+    if q:
+        return f"{q[0]}:{q[1]}", ""
+    cut = max(iri.rfind("#"), iri.rfind("/")) + 1
+    if not _LOCAL.fullmatch(iri[cut:]):
+        raise ValueError(f"{iri} cannot be written in RDF/XML")
+    return f"ns0:{iri[cut:]}", f' xmlns:ns0="{_xml(_XML_ATTR, iri[:cut])}"'
+
+
+def _blocks(statements: list, shared: set, local: str | None) -> dict[Any, list]:
+    """Statements grouped by subject (in order, without repeats); shared nodes' statements said once only."""
+    out: dict[Any, list] = {}
+    for s, p, o in statements:
+        if local is None or not s.startswith(local):
+            if (s, p, o) in shared:
+                continue
+            shared.add((s, p, o))
+        pairs = out.setdefault(s, [])
+        if (p, o) not in pairs:
+            pairs.append((p, o))
+    return out
+
+
+def _turtle(blocks: dict[Any, list]) -> str:
+    out = []
+    for s, pairs in blocks.items():
+        lines = [("a" if p == _TYPE else _ttl_name(str(p))) + " " + (
+            _ttl_name(str(o)) if p == _TYPE and not isinstance(o, Literal) else _ttl_term(o)) for p, o in pairs]
+        out.append(_ttl_term(s) + "\n    " + " ;\n    ".join(lines) + " .\n\n")
+    return "".join(out)
+
+
+def _rdfxml(blocks: dict[Any, list]) -> str:
+    out = []
+    for s, pairs in blocks.items():
+        kind = next((o for p, o in pairs if p == _TYPE and not isinstance(o, Literal) and _qname(str(o))), None)
+        name = _xml_element(str(kind))[0] if kind is not None else "rdf:Description"
+        out.append(f'  <{name} rdf:about="{_xml(_XML_ATTR, str(s))}">\n')
+        for p, o in pairs:
+            if p == _TYPE and o == kind:
+                continue
+            prop, decl = _xml_element(str(p))
+            if not isinstance(o, Literal):
+                out.append(f'    <{prop}{decl} rdf:resource="{_xml(_XML_ATTR, str(o))}"/>\n')
+                continue
+            if o.language:
+                decl += f' xml:lang="{_xml(_XML_ATTR, o.language)}"'
+            elif o.datatype:
+                decl += f' rdf:datatype="{_xml(_XML_ATTR, str(o.datatype))}"'
+            out.append(f"    <{prop}{decl}>{_xml(_XML_TEXT, str(o))}</{prop}>\n")
+        out.append(f"  </{name}>\n")
+    return "".join(out)
+
+
+def serialise(ctx: SiteContext) -> tuple[bytes, bytes]:
+    """``dcat/catalog.ttl`` and ``dcat/catalog.rdf`` (UTF-8): the triples of ``graph(ctx)``, in a stable order."""
+    turtle, rdfxml = io.BytesIO(), io.BytesIO()
+    turtle.write("".join(f"@prefix {prefix}: <{ns}> .\n" for prefix, ns in sorted(_NAMESPACES)).encode() + b"\n")
+    rdfxml.write(('<?xml version="1.0" encoding="utf-8"?>\n<rdf:RDF\n' + "".join(
+        f'  xmlns:{prefix}="{ns}"\n' for prefix, ns in sorted(_NAMESPACES)) + ">\n").encode())
+    shared: set = set()
+
+    def write(statements: list, local: str | None) -> None:
+        blocks = _blocks(statements, shared, local)
+        turtle.write(_turtle(blocks).encode("utf-8"))
+        rdfxml.write(_rdfxml(blocks).encode("utf-8"))
+
+    head = _Statements()
+    catalog = _catalog(head, ctx)  # type: ignore[arg-type]
+    write(head, None)
+    for d in ctx.catalogue.datasets:
+        statements = _Statements()
+        add_dataset(statements, ctx, d, catalog)  # type: ignore[arg-type]
+        write(statements, ctx.dataset_url(d))
+    rdfxml.write(b"</rdf:RDF>\n")
+    return turtle.getvalue(), rdfxml.getvalue()
+
+
 def _serialise(ctx: SiteContext) -> tuple[str, str]:
-    g = graph(ctx)
-    return g.serialize(format="turtle"), g.serialize(format="pretty-xml")
+    turtle, rdfxml = serialise(ctx)
+    return turtle.decode("utf-8"), rdfxml.decode("utf-8")
 
 
 def catalogue_artefacts(ctx: SiteContext) -> list[Artefact]:
-    turtle, rdfxml = _serialise(ctx)
+    turtle, rdfxml = serialise(ctx)
     return [Artefact("dcat/catalog.ttl", turtle, media_type=TURTLE_TYPE),
             Artefact("dcat/catalog.rdf", rdfxml, media_type=RDFXML_TYPE)]

@@ -98,7 +98,7 @@ def dataset_jsonld(ctx: SiteContext, d: Dataset) -> dict[str, Any]:
         out["temporalCoverage"] = d.dates.collected.isoformat()
     if d.is_embargoed and d.embargo_until:
         out["conditionsOfAccess"] = f"Embargoed until {d.embargo_until.isoformat()}"
-    citations = [f"https://doi.org/{p.doi}" for p in d.related.publications if p.doi]
+    citations = [doi_url(p.doi) for p in d.related.publications if p.doi]
     if citations:
         out["citation"] = citations
     if d.funding:

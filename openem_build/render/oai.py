@@ -22,6 +22,7 @@ from ..artefacts import Artefact
 from ..context import SiteContext
 from ..licenses import license_name, license_url
 from ..model import Dataset
+from ..urls import doi_url
 from . import datacite
 from .citation import one_line, publisher
 from .jsonld import TECHNIQUE_LABELS
@@ -104,7 +105,7 @@ def dublin_core(ctx: SiteContext, d: Dataset) -> etree._Element:
     add("language", "en")
     for pub in d.related.publications:
         if pub.doi:
-            add("relation", f"https://doi.org/{pub.doi}")
+            add("relation", doi_url(pub.doi))
     add("rights", license_url(d.license))
     add("rights", license_name(d.license))
     if d.is_embargoed:

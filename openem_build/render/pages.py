@@ -104,7 +104,7 @@ def dataset_page(ctx: SiteContext, d: Dataset, links: Sequence[Artefact], citati
         ctx=ctx, d=d, base="../../", facility=ctx.facility(d), description=to_html(d.description),
         links=[a for a in links if a.label], affiliations=affiliations, files=files, tree=_tree(files),
         total_size=manifest.total_size if files else None, citation=citation_text,
-        clone_dir=d.id)
+        clone_dir=d.id, versions=list(reversed(ctx.histories.get(d.id, ()))))
 
 
 def dataset_head(ctx: SiteContext, d: Dataset, links: Sequence[Artefact]) -> str:

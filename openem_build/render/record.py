@@ -6,6 +6,7 @@ import json
 
 from ..artefacts import Artefact
 from ..context import SiteContext
+from ..history import Version
 from ..model import Dataset
 
 
@@ -16,8 +17,20 @@ def record_json(ctx: SiteContext, d: Dataset) -> str:
     return json.dumps(body, ensure_ascii=False, indent=2) + "\n"
 
 
+def version_json(ctx: SiteContext, d: Dataset, v: Version) -> str:
+    """The record of one version as the catalogue held it, so that older versions stay reachable."""
+    body = {"id": d.id, "version": v.version, "first_published_in_catalogue": v.first_seen.isoformat(),
+            "catalogue_commit": v.commit, "record": v.record,
+            "links": {"landing_page": ctx.dataset_url(d), "current": ctx.url(f"datasets/{d.id}/dataset.json")}}
+    return json.dumps(body, ensure_ascii=False, indent=2) + "\n"
+
+
 def artefacts(ctx: SiteContext, d: Dataset) -> list[Artefact]:
-    return [Artefact(f"datasets/{d.id}/dataset.json", record_json(ctx, d), "JSON", "application/json")]
+    out = [Artefact(f"datasets/{d.id}/dataset.json", record_json(ctx, d), "JSON", "application/json")]
+    for v in ctx.histories.get(d.id, ()):
+        out.append(Artefact(f"datasets/{d.id}/versions/{v.version}.json", version_json(ctx, d, v),
+                            media_type="application/json"))
+    return out
 
 
 def catalogue_artefacts(ctx: SiteContext) -> list[Artefact]:

@@ -11,7 +11,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from ..artefacts import Artefact, for_dataset
+from ..artefacts import Artefact
+from ..artefacts import links as labelled
 from ..context import SiteContext
 from ..licenses import license_url
 from ..model import Dataset
@@ -67,5 +68,5 @@ def linkset_json(ctx: SiteContext, d: Dataset, described_by: Sequence[Artefact])
 
 def catalogue_artefacts(ctx: SiteContext) -> list[Artefact]:
     """``datasets/<id>/linkset.json`` for every dataset (a catalogue producer: it needs every per-dataset file)."""
-    return [Artefact(path(ctx, d), linkset_json(ctx, d, for_dataset(ctx, d)), media_type=MEDIA_TYPE)
+    return [Artefact(path(ctx, d), linkset_json(ctx, d, labelled(ctx, d)), media_type=MEDIA_TYPE)
             for d in ctx.catalogue.datasets]
