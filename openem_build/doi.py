@@ -8,18 +8,25 @@
   without ``force``, and nothing here ever deletes or hides a DOI.
 - The dataset's YAML gets its ``doi:`` line only after the API confirmed the DOI exists, as one inserted
   line: the rest of the file (comments, quoting, order) is left exactly as it was.
+- Versions follow Zenodo: the YAML's ``doi`` is the *concept* DOI (all versions, resolving to the landing
+  page, which shows the latest) and each version has a derived DOI ``<concept>.v<version>`` (never written
+  to the YAML). ``publish`` registers the current version's DOI beside the concept (IsVersionOf the concept,
+  IsNewVersionOf the nearest earlier registered version) and lists every registered version on the concept
+  (HasVersion); ``update`` updates both; ``reserve`` drafts the concept only. The versions come from git
+  (:mod:`.history`). DOIs of older versions are only read, never written: they keep their URL.
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 import os
 import re
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +34,7 @@ from typing import Any
 import yaml
 
 from .context import DEFAULT_SITE_URL, PUBLISHER, SiteContext
+from .history import Version, histories
 from .model import Dataset
 from .render import datacite
 
@@ -229,9 +237,20 @@ def _same_url(a: str | None, b: str | None) -> bool:
     return (a or "").rstrip("/") == (b or "").rstrip("/")
 
 
+def _listed_versions(current: Mapping[str, Any] | None) -> list[str]:
+    """The version DOIs a concept DOI's ``current`` attributes at DataCite list (HasVersion)."""
+    related = (current or {}).get("relatedIdentifiers") or []
+    return [str(r.get("relatedIdentifier")) for r in related
+            if isinstance(r, dict) and r.get("relationType") == "HasVersion" and r.get("relatedIdentifier")]
+
+
 def plan(command: str, ctx: SiteContext, d: Dataset, doi: str, current: Mapping[str, Any] | None, *,
-         force: bool = False) -> Plan:
+         force: bool = False, versions: datacite.Versions | None = None) -> Plan:
     """The requests ``command`` needs, given the DOI's ``current`` attributes at DataCite (None: unknown).
+
+    ``versions`` relates ``doi`` to the other version DOIs (see :func:`version_links`; for the concept DOI,
+    ``Versions(versions=...)``): it goes into the metadata sent. ``publish`` on a findable concept DOI that
+    does not list all of ``versions.versions`` yet updates it.
 
     Raises DOIError for a refusal (re-pointing a registered DOI without ``force``, updating an unknown DOI).
     """
@@ -241,7 +260,7 @@ def plan(command: str, ctx: SiteContext, d: Dataset, doi: str, current: Mapping[
     path = _doi_path(doi)
 
     def body(event: str | None) -> dict[str, Any]:
-        return datacite.payload(ctx, d, doi=doi, event=event, url=url)
+        return datacite.payload(ctx, d, doi=doi, event=event, url=url, versions=versions)
 
     if current is None:
         if command == "update":
@@ -262,6 +281,11 @@ def plan(command: str, ctx: SiteContext, d: Dataset, doi: str, current: Mapping[
         return Plan((), f"{doi} exists already ({state}); nothing to do")
     if command == "publish":
         if state == "findable" and not repoint:
+            listed = {v.casefold() for v in _listed_versions(current)}
+            missing = [v for v in (versions.versions if versions else ()) if v.casefold() not in listed]
+            if missing:
+                return Plan((Request("PUT", path, body(None)),),
+                            f"updated {doi} to list version DOI{'s' * (len(missing) != 1)} {', '.join(missing)}")
             return Plan((), f"{doi} is findable already; nothing to do (`openem doi update {d.id}` sends "
                             "changed metadata)")
         verb = "re-pointed" if repoint else "published"
@@ -344,49 +368,125 @@ class Outcome:
     sent: bool = False
     yaml_updated: bool = False
     state: str | None = None
+    #: The DOI of the dataset's current version (``<concept>.v<version>``).
+    version_doi: str | None = None
+
+
+def _plan_all(command: str, ctx: SiteContext, d: Dataset, concept: str, history: Sequence[Version],
+              concept_now: Mapping[str, Any] | None, versions_now: Mapping[str, Mapping[str, Any] | None], *,
+              force: bool = False) -> tuple[Plan, Plan]:
+    """The plans for the concept DOI and for the current version's DOI (in that order).
+
+    ``versions_now`` maps version strings to their DOI's attributes at DataCite (None or absent: not
+    registered). Only the concept and the *current* version's DOI are ever written.
+    """
+    current = version_doi(concept, d.version)
+    if command == "reserve":
+        p = plan(command, ctx, d, concept, concept_now, force=force)
+        return p, Plan((), f"version DOI {current} not reserved (`openem doi publish {d.id}` registers it)")
+    names = _names(history, d.version)
+    registered = [n for n in names if versions_now.get(n) is not None]
+    # The concept lists every version DOI registered (or being registered now), and keeps any it already
+    # lists that the git history does not know (history rewritten, or a run outside git).
+    ours = [version_doi(concept, n) for n in names if n in registered or (command == "publish" and n == d.version)]
+    known = {v.casefold() for v in ours}
+    extra = [v for v in _listed_versions(concept_now) if v.casefold() not in known]
+    concept_plan = plan(command, ctx, d, concept, concept_now, force=force,
+                        versions=datacite.Versions(versions=tuple(extra + ours)))
+    if command == "update" and versions_now.get(d.version) is None:
+        return concept_plan, Plan((), f"version DOI {current} is not registered (`openem doi publish {d.id}` "
+                                      "registers it)")
+    now = versions_now.get(d.version)
+    links = version_links(concept, history, d.version, registered=registered)
+    # A neighbour the DOI already names but git does not know (a run outside git) is kept, not dropped.
+    links = dataclasses.replace(links, previous=links.previous or _related_doi(now, "IsNewVersionOf"),
+                                newer=links.newer or _related_doi(now, "IsPreviousVersionOf"))
+    return concept_plan, plan(command, ctx, d, current, now, force=force, versions=links)
+
+
+def _related_doi(current: Mapping[str, Any] | None, relation: str) -> str | None:
+    for r in (current or {}).get("relatedIdentifiers") or []:
+        if isinstance(r, dict) and r.get("relationType") == relation and r.get("relatedIdentifier"):
+            return str(r["relatedIdentifier"])
+    return None
+
+
+def _names(history: Sequence[Version], version: str) -> list[str]:
+    names = [v.version for v in history]
+    return names if version in names else [*names, version]
+
+
+def _joined(*plans: Plan) -> Plan:
+    return Plan(tuple(r for p in plans for r in p.requests), "; ".join(p.message for p in plans))
+
+
+def _send(api: DataCiteAPI, request: Request, doi: str) -> dict[str, Any]:
+    answer = api.send(request)
+    if str(answer.get("doi", doi)).lower() != doi.lower():
+        raise DOIError(f"DataCite answered with DOI {answer.get('doi')} instead of {doi}")
+    return answer
 
 
 def run(command: str, ctx: SiteContext, d: Dataset, settings: Settings, *, root: Path, dry_run: bool = False,
         force: bool = False, api: DataCiteAPI | None = None) -> Outcome:
-    """Carry out ``command`` for dataset ``d`` of the catalogue at ``root``.
+    """Carry out ``command`` for dataset ``d`` of the catalogue at ``root``: the concept DOI first, then the
+    current version's DOI (see the module's docstring).
 
-    A dry run sends nothing: with credentials it still reads the DOI's state to plan exactly; without, it
-    plans from the YAML (no ``doi``: not registered yet).
+    Everything is planned before anything is sent, so a refusal sends nothing. A dry run sends nothing:
+    with credentials it still reads the DOIs' states to plan exactly; without, it plans from the YAML (no
+    ``doi``: nothing registered yet; else the concept and the earlier versions' DOIs are findable, and the
+    current version's DOI is too for ``update`` but not yet for ``publish``).
     """
-    doi = doi_name(d, settings.prefix)
-    if not _DOI.match(doi):
-        raise DOIError(f"'{doi}' is not a valid DOI")
+    concept = doi_name(d, settings.prefix)
+    current = version_doi(concept, d.version)
+    for name in (concept, current):
+        if not _DOI.match(name):
+            raise DOIError(f"'{name}' is not a valid DOI")
     api = api or DataCiteAPI(settings)
+    history = version_history(root, d)
+    names = _names(history, d.version)
     if dry_run and not settings.has_credentials:
-        if command == "update" and d.doi:
-            body = datacite.payload(ctx, d, doi=doi, url=ctx.dataset_url(d))
-            p = Plan((Request("PUT", _doi_path(doi), body),), f"update {doi}")
-        else:
-            # The YAML names a DOI only once DataCite confirmed it: assume it is findable at the landing page.
-            assumed = {"state": "findable", "url": ctx.dataset_url(d)} if d.doi else None
-            p = plan(command, ctx, d, doi, assumed, force=force)
-        return Outcome(doi, "dry run without credentials (DataCite was not asked for the DOI's state): "
-                       + _would(p), p.requests)
+        # The YAML names a DOI only once DataCite confirmed it: assume it is findable at the landing page.
+        url = ctx.dataset_url(d)
+        earlier = names[:names.index(d.version) + (command == "update")] if d.doi else []
+        assumed_versions = {n: {"state": "findable", "url": url} for n in earlier}
+        listed = [{"relatedIdentifier": version_doi(concept, n), "relatedIdentifierType": "DOI",
+                   "relationType": "HasVersion"} for n in earlier]
+        assumed = {"state": "findable", "url": url, "relatedIdentifiers": listed} if d.doi else None
+        p = _joined(*_plan_all(command, ctx, d, concept, history, assumed, assumed_versions, force=force))
+        return Outcome(concept, "dry run without credentials (DataCite was not asked for the DOIs' states): "
+                       + _would(p), p.requests, version_doi=current)
     if not settings.has_credentials:
         raise DOIError("set DATACITE_REPOSITORY_ID and DATACITE_PASSWORD to the DataCite repository's "
                        "credentials (environment variables only; never put them in a file of the repository)")
-    current = api.get(doi)
-    p = plan(command, ctx, d, doi, current, force=force)
+    concept_now = api.get(concept)
+    versions_now = {} if command == "reserve" else {n: api.get(version_doi(concept, n)) for n in names}
+    concept_plan, version_plan = _plan_all(command, ctx, d, concept, history, concept_now, versions_now,
+                                           force=force)
+    both = _joined(concept_plan, version_plan)
     if dry_run:
-        return Outcome(doi, "dry run: " + _would(p), p.requests, state=(current or {}).get("state"))
-    answer: dict[str, Any] = dict(current or {})
-    for request in p.requests:
-        answer = api.send(request)
-        if str(answer.get("doi", doi)).lower() != doi.lower():
-            raise DOIError(f"DataCite answered with DOI {answer.get('doi')} instead of {doi}; "
-                           "the YAML was left unchanged")
+        return Outcome(concept, "dry run: " + _would(both), both.requests,
+                       state=(concept_now or {}).get("state"), version_doi=current)
+    answer: dict[str, Any] = dict(concept_now or {})
+    for request in concept_plan.requests:
+        try:
+            answer = _send(api, request, concept)
+        except DOIError as exc:
+            raise DOIError(f"{exc}; nothing else was sent and the YAML was left unchanged") from None
     state = answer.get("state")
     updated = False
-    # Here DataCite has confirmed the DOI exists (it answered the GET or the write).
+    # Here DataCite has confirmed the concept DOI exists (it answered the GET or the write).
     if d.source and not d.doi:
-        updated = write_doi(root / d.source, doi)
-    message = p.message + (f"; wrote doi: {doi} into {d.source}" if updated else "")
-    return Outcome(doi, message, p.requests, sent=bool(p.requests), yaml_updated=updated, state=state)
+        updated = write_doi(root / d.source, concept)
+    done = concept_plan.message + (f"; wrote doi: {concept} into {d.source}" if updated else "")
+    for request in version_plan.requests:
+        try:
+            _send(api, request, current)
+        except DOIError as exc:
+            raise DOIError(f"{exc} (the concept DOI was handled first: {done}; run the command again to "
+                           f"retry {current})") from None
+    return Outcome(concept, f"{done}; {version_plan.message}", both.requests, sent=bool(both.requests),
+                   yaml_updated=updated, state=state, version_doi=current)
 
 
 def _would(p: Plan) -> str:
@@ -427,47 +527,12 @@ def site_context(root: Path, catalogue: Any, config: str = "mkdocs.yml") -> Site
 # ------------------------------------------------------------------------------------------------ versions
 # The Zenodo model, without new fields in dataset.yaml: the record's `doi` is the *concept* DOI (all
 # versions; it resolves to the landing page, which shows the latest), and version N's DOI is derived from it
-# as `<concept>.v<N>`. The list of versions comes from git history. Registering version DOIs is not wired
-# into `openem doi` yet (see the report); these helpers are what it and the landing page need.
+# as `<concept>.v<N>`. The list of versions comes from git history (see `run` for how they are registered).
 
 
-@dataclass(frozen=True)
-class VersionEntry:
-    """One version of a dataset: its ``version`` string and the first commit that carried it."""
-
-    version: str
-    commit: str
-    date: str  # the commit's date, YYYY-MM-DD
-
-
-def version_history(root: Path, d: Dataset) -> list[VersionEntry]:
-    """Every ``version:`` the dataset's YAML had in git history, oldest first (empty outside git)."""
-    import subprocess
-
-    from .yamlsafe import YamlError, parse
-
-    if not d.source:
-        return []
-
-    def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=60,
-                              check=True).stdout
-
-    try:
-        log = git("log", "--reverse", "--format=%H %cs", "--", d.source)
-    except (OSError, subprocess.SubprocessError):
-        return []
-    out: list[VersionEntry] = []
-    for line in log.splitlines():
-        commit, _, day = line.partition(" ")
-        try:
-            data = parse(git("show", f"{commit}:{d.source}")).data
-        except (OSError, subprocess.SubprocessError, YamlError):
-            continue  # deleted or unreadable in that commit
-        version = str(data.get("version", "1.0")) if isinstance(data, dict) else "1.0"
-        if not out or out[-1].version != version:
-            out.append(VersionEntry(version, commit, day))
-    return out
+def version_history(root: Path, d: Dataset) -> tuple[Version, ...]:
+    """Every version of ``d`` in the catalogue's git history, oldest first (empty outside git)."""
+    return histories(root).get(d.id, ())
 
 
 def version_doi(concept: str, version: str) -> str:
@@ -475,13 +540,19 @@ def version_doi(concept: str, version: str) -> str:
     return f"{concept}.v{version}"
 
 
-def version_links(concept: str, history: list[VersionEntry], version: str) -> datacite.Versions:
-    """How ``version``'s DOI relates to the concept DOI and to its neighbours in ``history``."""
-    names = [v.version for v in history]
-    if version not in names:
-        names.append(version)
+def version_links(concept: str, history: Sequence[Version], version: str, *,
+                  registered: Collection[str] | None = None) -> datacite.Versions:
+    """How ``version``'s DOI relates to the concept DOI and to its neighbours in ``history``.
+
+    With ``registered`` (version strings whose DOI exists), the neighbours are the nearest registered
+    versions before and after ``version``: a relation never names a DOI that does not exist.
+    """
+    names = _names(history, version)
     i = names.index(version)
+    ok = [n for n in names if registered is None or n in registered]
+    before = [n for n in ok if names.index(n) < i]
+    after = [n for n in ok if names.index(n) > i]
     return datacite.Versions(
         concept=concept,
-        previous=version_doi(concept, names[i - 1]) if i > 0 else None,
-        newer=version_doi(concept, names[i + 1]) if i + 1 < len(names) else None)
+        previous=version_doi(concept, before[-1]) if before else None,
+        newer=version_doi(concept, after[0]) if after else None)

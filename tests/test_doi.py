@@ -175,6 +175,7 @@ def yaml_path(root: Path) -> Path:
 
 
 DOI = f"{PREFIX}/openem.{EXAMPLE}"
+V1, V2 = f"{DOI}.v1.0", f"{DOI}.v2.0"  # version DOIs, derived from the concept DOI
 URL = f"https://catalogue.example.org/datasets/{EXAMPLE}/"
 
 
@@ -182,6 +183,23 @@ def run(command: str, root: Path, endpoint: str, **kw: Any) -> D.Outcome:
     ctx, d = load(root)
     opts = {k: kw.pop(k) for k in ("dry_run", "force") if k in kw}
     return D.run(command, ctx, d, settings(endpoint, **kw), root=root, **opts)
+
+
+def relations(api: FakeDataCite, doi: str) -> list[tuple[str, str]]:
+    """The DOI-to-DOI relations DataCite holds for ``doi``."""
+    return [(r["relatedIdentifier"], r["relationType"]) for r in api.dois[doi.lower()]["relatedIdentifiers"]
+            if r["relatedIdentifierType"] == "DOI"]
+
+
+def printed_requests(out: str) -> list[tuple[str, Any]]:
+    """The requests `openem doi --dry-run` printed: (method and URL, JSON body)."""
+    chunks: list[list[str]] = []
+    for line in out.splitlines():
+        if line.startswith(("POST ", "PUT ")):
+            chunks.append([line])
+        else:
+            chunks[-1].append(line)
+    return [(head, json.loads("\n".join(body))) for head, *body in chunks]
 
 
 # ------------------------------------------------------------------------------------------------ dry run
@@ -195,11 +213,13 @@ def test_dry_run_without_credentials_sends_nothing(catalogue: Path, fake) -> Non
                 root=catalogue, dry_run=True)
     assert api.log == []
     assert "dry run" in out.message and not out.sent
-    (req,) = out.requests
+    req, version = out.requests
     assert req.method == "POST" and req.path == "dois"
     attrs = req.body["data"]["attributes"]
     assert attrs["doi"] == DOI and attrs["event"] == "publish" and attrs["url"] == URL
     assert not list(VALIDATOR.iter_errors(attrs))
+    assert version.method == "POST" and version.body["data"]["attributes"]["doi"] == V1
+    assert not list(VALIDATOR.iter_errors(version.body["data"]["attributes"]))
     text = req.describe(endpoint)
     assert text.startswith(f"POST {endpoint}/dois\n") and PASSWORD not in text
     assert json.loads(text.split("\n", 1)[1]) == req.body
@@ -225,6 +245,7 @@ def test_reserve_then_publish_is_idempotent(catalogue: Path, fake) -> None:
     out = run("reserve", catalogue, endpoint)
     assert out.sent and out.yaml_updated and out.state == "draft"
     assert api.dois[DOI.lower()]["state"] == "draft"
+    assert V1.lower() not in api.dois and f"version DOI {V1} not reserved" in out.message
     (method, where, body), = api.writes()
     assert (method, where) == ("POST", "/dois") and "event" not in body["data"]["attributes"]
     after = path.read_text("utf-8")
@@ -243,10 +264,13 @@ def test_reserve_then_publish_is_idempotent(catalogue: Path, fake) -> None:
 
     out = run("publish", catalogue, endpoint)
     assert out.sent and out.state == "findable"
-    (method, where, body), = api.writes()
+    (method, where, body), (vmethod, vwhere, vbody) = api.writes()
     assert (method, where) == ("PUT", f"/dois/{DOI}")
     assert body["data"]["attributes"]["event"] == "publish" and body["data"]["attributes"]["url"] == URL
     assert api.dois[DOI.lower()]["url"] == URL
+    # ... and the (only) version's DOI beside it, at the same landing page.
+    assert (vmethod, vwhere) == ("POST", "/dois") and vbody["data"]["attributes"]["doi"] == V1
+    assert api.dois[V1.lower()]["state"] == "findable" and api.dois[V1.lower()]["url"] == URL
 
     api.log.clear()
     again = run("publish", catalogue, endpoint)
@@ -257,9 +281,13 @@ def test_reserve_then_publish_is_idempotent(catalogue: Path, fake) -> None:
 def test_publish_directly(catalogue: Path, fake) -> None:
     api, endpoint = fake
     out = run("publish", catalogue, endpoint)
-    assert out.state == "findable" and out.yaml_updated
-    (method, where, body), = api.writes()
+    assert out.state == "findable" and out.yaml_updated and out.version_doi == V1
+    (method, where, body), (_, _, vbody) = api.writes()
     assert (method, where) == ("POST", "/dois") and body["data"]["attributes"]["event"] == "publish"
+    assert vbody["data"]["attributes"]["event"] == "publish"
+    # Outside git the current version is the only one: IsVersionOf the concept, which has it as its version.
+    assert relations(api, V1) == [(DOI, "IsVersionOf")]
+    assert relations(api, DOI) == [(V1, "HasVersion")]
     stored = api.dois[DOI.lower()]
     assert stored["titles"][0]["title"].startswith("Cryo-EM movies")
     assert stored["creators"][0]["nameIdentifiers"][0]["nameIdentifier"].endswith("0000-0002-1825-0097")
@@ -277,10 +305,12 @@ def test_update_sends_only_changes(catalogue: Path, fake) -> None:
                     "utf-8")
     out = run("update", catalogue, endpoint)
     assert out.sent and "titles" in out.message
-    (method, where, body), = api.writes()
-    assert method == "PUT" and "event" not in body["data"]["attributes"]
-    assert api.dois[DOI.lower()]["state"] == "findable"  # an update never changes the state
-    assert api.dois[DOI.lower()]["titles"][0]["title"].endswith("Titan Krios G4")
+    assert [(m, w) for m, w, _ in api.writes()] == [("PUT", f"/dois/{DOI}"), ("PUT", f"/dois/{V1}")]
+    for _, _, body in api.writes():
+        assert "event" not in body["data"]["attributes"]
+    for name in (DOI, V1):
+        assert api.dois[name.lower()]["state"] == "findable"  # an update never changes the state
+        assert api.dois[name.lower()]["titles"][0]["title"].endswith("Titan Krios G4")
     api.log.clear()
     assert not run("update", catalogue, endpoint).sent and api.writes() == []
 
@@ -295,26 +325,39 @@ def test_update_unknown_doi_is_refused(catalogue: Path, fake) -> None:
 # ------------------------------------------------------------------------------------------------ refusals
 
 
-def _preload(api: FakeDataCite, state: str, url: str) -> None:
-    api.dois[DOI.lower()] = {"doi": DOI.lower(), "state": state, "url": url}
+def _preload(api: FakeDataCite, state: str, url: str, doi: str = DOI) -> None:
+    api.dois[doi.lower()] = {"doi": doi.lower(), "state": state, "url": url}
 
 
 @pytest.mark.parametrize("command", ["publish", "update", "reserve"])
 def test_never_repoints_without_force(catalogue: Path, fake, command: str) -> None:
     api, endpoint = fake
     _preload(api, "findable", "https://elsewhere.example.org/x")
+    _preload(api, "findable", URL, V1)
     with pytest.raises(D.DOIError, match="refusing to re-point .* pass --force"):
         run(command, catalogue, endpoint)
     assert api.writes() == []
     assert "doi:" not in yaml_path(catalogue).read_text("utf-8")
 
 
+@pytest.mark.parametrize("command", ["publish", "update"])
+def test_current_version_doi_never_repointed_without_force(catalogue: Path, fake, command: str) -> None:
+    """The refusal comes before anything is sent, the concept DOI included."""
+    api, endpoint = fake
+    _preload(api, "findable", URL)
+    _preload(api, "findable", "https://elsewhere.example.org/v1", V1)
+    with pytest.raises(D.DOIError, match=f"{V1} is findable .* refusing to re-point .* pass --force"):
+        run(command, catalogue, endpoint)
+    assert api.writes() == []
+
+
 def test_force_repoints(catalogue: Path, fake) -> None:
     api, endpoint = fake
     _preload(api, "findable", "https://elsewhere.example.org/x")
+    _preload(api, "findable", "https://elsewhere.example.org/v1", V1)
     out = run("publish", catalogue, endpoint, force=True)
     assert out.sent and "re-pointed" in out.message
-    assert api.dois[DOI.lower()]["url"] == URL
+    assert api.dois[DOI.lower()]["url"] == URL and api.dois[V1.lower()]["url"] == URL
     assert not any(m == "DELETE" for m, _, _ in api.log)
 
 
@@ -355,6 +398,29 @@ def test_api_rejection_leaves_yaml_alone(catalogue: Path, fake) -> None:
     with pytest.raises(D.DOIError, match=r"refused POST /dois \(HTTP 422\): doi: This DOI has already"):
         run("publish", catalogue, endpoint)
     assert yaml_path(catalogue).read_text("utf-8") == before
+
+
+def test_version_doi_refused_after_the_concept(catalogue: Path, fake) -> None:
+    """The concept DOI is confirmed (and written into the YAML) before the version's DOI is sent."""
+    api, endpoint = fake
+    original = api.handle
+
+    def reject_version(method: str, path: str, auth: str | None, body: Any) -> tuple[int, Any]:
+        if method == "POST" and body["data"]["attributes"]["doi"] == V1:
+            api.log.append((method, path, body))
+            return 500, {"errors": [{"status": "500", "title": "Internal server error"}]}
+        return original(method, path, auth, body)
+
+    api.handle = reject_version  # type: ignore[method-assign]
+    with pytest.raises(D.DOIError, match=rf"refused POST /dois \(HTTP 500\).*concept DOI was handled first: "
+                       rf"published {DOI}.*wrote doi: .*run the command again to retry {V1}"):
+        run("publish", catalogue, endpoint)
+    assert load(catalogue)[1].doi == DOI and V1.lower() not in api.dois
+    api.handle = original  # type: ignore[method-assign]
+    api.log.clear()
+    out = run("publish", catalogue, endpoint)
+    assert [(m, w) for m, w, _ in api.writes()] == [("POST", "/dois")]  # the concept already lists V1
+    assert out.sent and api.dois[V1.lower()]["state"] == "findable"
 
 
 def test_non_json_error(catalogue: Path, fake) -> None:
@@ -427,9 +493,10 @@ def test_cli(catalogue: Path, fake, monkeypatch: pytest.MonkeyPatch, capsys: pyt
     base = ["--root", str(catalogue), "doi"]
     assert main([*base, "publish", EXAMPLE, "--endpoint", endpoint, "--prefix", PREFIX, "--dry-run"]) == 0
     out, err = capsys.readouterr()
-    head, body = out.split("\n", 1)
-    assert head == f"POST {endpoint}/dois"
-    assert json.loads(body)["data"]["attributes"]["url"] == f"https://catalogue.openem.ch/datasets/{EXAMPLE}/"
+    printed = printed_requests(out)
+    assert [head for head, _ in printed] == [f"POST {endpoint}/dois"] * 2
+    assert [body["data"]["attributes"]["doi"] for _, body in printed] == [DOI, V1]
+    assert printed[0][1]["data"]["attributes"]["url"] == f"https://catalogue.openem.ch/datasets/{EXAMPLE}/"
     assert "dry run" in err and api.log == []
 
     assert main([*base, "reserve", EXAMPLE, "--endpoint", endpoint, "--prefix", PREFIX]) == 1
@@ -451,9 +518,13 @@ def test_cli(catalogue: Path, fake, monkeypatch: pytest.MonkeyPatch, capsys: pyt
 
 
 def test_recovers_a_doi_missing_from_the_yaml(catalogue: Path, fake) -> None:
-    """DataCite has the DOI (an earlier run could not write the file): the YAML gets it, nothing is sent."""
+    """DataCite has the DOIs (an earlier run could not write the file): the YAML gets it, nothing is sent."""
     api, endpoint = fake
-    _preload(api, "findable", URL)
+    path = yaml_path(catalogue)
+    before = path.read_text("utf-8")
+    run("publish", catalogue, endpoint)
+    path.write_text(before, "utf-8")
+    api.log.clear()
     out = run("publish", catalogue, endpoint)
     assert not out.sent and out.yaml_updated and api.writes() == []
     assert load(catalogue)[1].doi == DOI
@@ -493,7 +564,7 @@ def test_version_history_from_git(catalogue: Path) -> None:
     ctx, d = load(catalogue)
     history = D.version_history(catalogue, d)
     assert [v.version for v in history] == ["1.0", "1.1"]
-    assert all(len(v.commit) == 40 and len(v.date) == 10 for v in history)
+    assert all(len(v.commit) == 40 and v.first_seen.year >= 2000 for v in history)
 
     links = D.version_links("10.80001/openem.x", history, "1.1")
     assert links.concept == "10.80001/openem.x"
@@ -503,4 +574,168 @@ def test_version_history_from_git(catalogue: Path) -> None:
     # outside a git work tree: no history
     elsewhere = catalogue.parent / "not-a-repo"
     elsewhere.mkdir()
-    assert D.version_history(elsewhere, d) == []
+    assert D.version_history(elsewhere, d) == ()
+
+
+def git(root: Path, *args: str) -> None:
+    import subprocess
+
+    subprocess.run(["git", "-C", str(root), "-c", "user.name=Test", "-c", "user.email=test@example.org",
+                    "-c", "commit.gpgsign=false", *args], check=True, capture_output=True)
+
+
+def bump(root: Path, version: str) -> None:
+    path = yaml_path(root)
+    text = path.read_text("utf-8")
+    assert 'version: "1.0"' in text
+    path.write_text(text.replace('version: "1.0"', f'version: "{version}"'), "utf-8")
+
+
+def two_versions(root: Path, endpoint: str, *, publish_first: bool = True) -> None:
+    """A catalogue whose git history has the dataset at 1.0 (published then, if asked), then at 2.0."""
+    git(root, "init", "-q")
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "1.0")
+    if publish_first:
+        run("publish", root, endpoint)
+    bump(root, "2.0")
+    git(root, "commit", "-q", "-am", "2.0")
+
+
+def test_publish_a_new_version(catalogue: Path, fake) -> None:
+    api, endpoint = fake
+    git(catalogue, "init", "-q")
+    git(catalogue, "add", "-A")
+    git(catalogue, "commit", "-q", "-m", "1.0")
+    run("publish", catalogue, endpoint)
+    assert relations(api, V1) == [(DOI, "IsVersionOf")]
+    assert relations(api, DOI) == [(V1, "HasVersion")]
+    bump(catalogue, "2.0")
+    git(catalogue, "commit", "-q", "-am", "2.0")
+
+    api.log.clear()
+    out = run("publish", catalogue, endpoint)
+    assert out.sent and out.version_doi == V2 and not out.yaml_updated
+    assert f"updated {DOI} to list version DOI {V2}" in out.message and f"published {V2}" in out.message
+    # Read: the concept and every version's DOI; written: the concept (its versions), then the new version.
+    assert [(m, w.split("?")[0]) for m, w, _ in api.log if m == "GET"] == [
+        ("GET", f"/dois/{DOI}"), ("GET", f"/dois/{V1}"), ("GET", f"/dois/{V2}")]
+    (m1, w1, concept), (m2, w2, version) = api.writes()
+    assert (m1, w1) == ("PUT", f"/dois/{DOI}") and "event" not in concept["data"]["attributes"]
+    assert (m2, w2) == ("POST", "/dois") and version["data"]["attributes"]["event"] == "publish"
+    assert relations(api, DOI) == [(V1, "HasVersion"), (V2, "HasVersion")]
+    assert relations(api, V2) == [(DOI, "IsVersionOf"), (V1, "IsNewVersionOf")]
+    assert api.dois[V2.lower()]["version"] == "2.0" and api.dois[V2.lower()]["url"] == URL
+    assert api.dois[V2.lower()]["state"] == "findable" and api.dois[DOI.lower()]["version"] == "2.0"
+    # The older version's DOI is only read: its metadata (version 1.0) stay as registered.
+    assert api.dois[V1.lower()]["version"] == "1.0"
+    assert relations(api, V1) == [(DOI, "IsVersionOf")]
+    # The YAML names the concept DOI only.
+    assert load(catalogue)[1].doi == DOI and ".v" not in yaml_path(catalogue).read_text("utf-8")
+
+    api.log.clear()
+    again = run("publish", catalogue, endpoint)
+    assert not again.sent and api.writes() == [] and "findable already" in again.message
+    api.log.clear()
+    assert not run("update", catalogue, endpoint).sent and api.writes() == []
+
+
+def test_new_version_when_the_old_one_was_never_registered(catalogue: Path, fake) -> None:
+    api, endpoint = fake
+    two_versions(catalogue, endpoint, publish_first=False)
+    run("publish", catalogue, endpoint)
+    assert V1.lower() not in api.dois
+    assert relations(api, V2) == [(DOI, "IsVersionOf")]  # no relation to a DOI that does not exist
+    assert relations(api, DOI) == [(V2, "HasVersion")]
+
+
+def test_update_after_a_metadata_fix(catalogue: Path, fake) -> None:
+    api, endpoint = fake
+    two_versions(catalogue, endpoint)
+    run("publish", catalogue, endpoint)
+    path = yaml_path(catalogue)
+    path.write_text(path.read_text("utf-8").replace("Titan Krios G4 with Falcon 4i\"", "Titan Krios G4\""),
+                    "utf-8")
+    api.log.clear()
+    out = run("update", catalogue, endpoint)
+    assert out.sent and f"updated {DOI} (titles)" in out.message and f"updated {V2} (titles)" in out.message
+    # The concept (it describes the latest version) and the current version; the older version is left alone.
+    assert [(m, w) for m, w, _ in api.writes()] == [("PUT", f"/dois/{DOI}"), ("PUT", f"/dois/{V2}")]
+    assert api.dois[V2.lower()]["titles"][0]["title"].endswith("Titan Krios G4")
+    assert api.dois[V1.lower()]["titles"][0]["title"].endswith("Falcon 4i")
+    assert relations(api, V2) == [(DOI, "IsVersionOf"), (V1, "IsNewVersionOf")]
+    assert relations(api, DOI) == [(V1, "HasVersion"), (V2, "HasVersion")]
+    api.log.clear()
+    assert not run("update", catalogue, endpoint).sent and api.writes() == []
+
+
+def test_update_does_not_register_a_new_version(catalogue: Path, fake) -> None:
+    api, endpoint = fake
+    two_versions(catalogue, endpoint)
+    api.log.clear()
+    out = run("update", catalogue, endpoint)
+    assert f"version DOI {V2} is not registered (`openem doi publish {EXAMPLE}` registers it)" in out.message
+    assert [(m, w) for m, w, _ in api.writes()] == [("PUT", f"/dois/{DOI}")]  # the concept's version 2.0 data
+    assert V2.lower() not in api.dois and relations(api, DOI) == [(V1, "HasVersion")]
+
+
+def test_dry_run_lists_every_request(catalogue: Path, fake, monkeypatch: pytest.MonkeyPatch,
+                                     capsys: pytest.CaptureFixture) -> None:
+    api, endpoint = fake
+    two_versions(catalogue, endpoint)
+    stored = copy.deepcopy(api.dois)
+    api.log.clear()
+    out = run("publish", catalogue, endpoint, dry_run=True)
+    assert "would send 2 requests" in out.message and not out.sent
+    assert [(r.method, r.path) for r in out.requests] == [("PUT", f"dois/{DOI}"), ("POST", "dois")]
+    assert api.writes() == [] and api.dois == stored
+
+    # The same through the CLI, with and without credentials (then planned from the YAML and git).
+    config = catalogue / "mkdocs.yml"
+    config.write_text(config.read_text("utf-8").replace("https://catalogue.openem.ch/",
+                                                        "https://catalogue.example.org/"), "utf-8")
+    base = ["--root", str(catalogue), "doi", "publish", EXAMPLE, "--endpoint", endpoint, "--dry-run"]
+    assert main([*base, "--prefix", PREFIX]) == 0
+    printed = printed_requests(capsys.readouterr().out)
+    assert [head for head, _ in printed] == [f"PUT {endpoint}/dois/{DOI}", f"POST {endpoint}/dois"]
+    assert printed[1][1]["data"]["attributes"]["doi"] == V2
+    related = printed[1][1]["data"]["attributes"]["relatedIdentifiers"]
+    assert {"relatedIdentifier": V1, "relatedIdentifierType": "DOI", "relationType": "IsNewVersionOf"} in related
+    monkeypatch.setenv("DATACITE_REPOSITORY_ID", REPO)
+    monkeypatch.setenv("DATACITE_PASSWORD", PASSWORD)
+    assert main(base) == 0
+    out_text, err = capsys.readouterr()
+    assert [head for head, _ in printed_requests(out_text)] == [f"PUT {endpoint}/dois/{DOI}",
+                                                               f"POST {endpoint}/dois"]
+    assert "would send 2 requests" in err
+    assert api.writes() == [] and api.dois == stored
+
+
+def test_older_version_doi_never_repointed(catalogue: Path, fake) -> None:
+    """Version 1.0's DOI resolves wherever it was registered; publishing 2.0, even with --force, keeps it."""
+    api, endpoint = fake
+    two_versions(catalogue, endpoint, publish_first=False)
+    _preload(api, "findable", "https://old.example.org/apoferritin-v1")
+    _preload(api, "findable", "https://old.example.org/apoferritin-v1", V1)
+    with pytest.raises(D.DOIError, match="refusing to re-point"):
+        run("publish", catalogue, endpoint)  # the concept moved: refused
+    api.log.clear()
+    run("publish", catalogue, endpoint, force=True)
+    written = {body["data"]["attributes"]["doi"] for _, _, body in api.writes()}
+    assert written == {DOI, V2}
+    assert api.dois[V1.lower()] == {"doi": V1.lower(), "state": "findable",
+                                    "url": "https://old.example.org/apoferritin-v1"}
+    assert relations(api, V2) == [(DOI, "IsVersionOf"), (V1, "IsNewVersionOf")]
+
+
+def test_concept_keeps_versions_git_does_not_know(catalogue: Path, fake) -> None:
+    """Outside git (or after history was rewritten) the concept's list of versions only grows."""
+    api, endpoint = fake
+    two_versions(catalogue, endpoint)
+    run("publish", catalogue, endpoint)
+    import shutil
+
+    shutil.rmtree(catalogue / ".git")
+    api.log.clear()
+    assert not run("update", catalogue, endpoint).sent and api.writes() == []
+    assert relations(api, DOI) == [(V1, "HasVersion"), (V2, "HasVersion")]

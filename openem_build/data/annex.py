@@ -178,9 +178,14 @@ def parse_key(key: str) -> KeyInfo | None:
     return KeyInfo(backend, size, checksums)
 
 
+_RANK = {a: i for i, a in enumerate(CHECKSUM_PREFERENCE)}
+
+
 def order_checksums(pairs: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
-    rank = {a: i for i, a in enumerate(CHECKSUM_PREFERENCE)}
-    return tuple(sorted(dict(pairs).items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0])))
+    merged = dict(pairs)
+    if len(merged) < 2:
+        return tuple(merged.items())
+    return tuple(sorted(merged.items(), key=lambda kv: (_RANK.get(kv[0], len(_RANK)), kv[0])))
 
 
 # --------------------------------------------------------------------------------------------- file lists
