@@ -20,7 +20,7 @@ from typing import Any
 
 from .data.headers import FileMetadata, as_metadata
 from .problems import ERROR, WARNING, Problem
-from .yamlsafe import Located, Pointer
+from .yamlsafe import Located, Pointer, lookup
 
 PIXEL_TOLERANCE = 0.01  # relative: 0.73 Å declared accepts 0.7227–0.7373 Å in the files
 VOLTAGE_TOLERANCE_KV = 0.5
@@ -35,19 +35,6 @@ Files = Mapping[str, "FileMetadata | Mapping[str, Any] | None"]
 
 
 # --- helpers ------------------------------------------------------------------------------------
-
-
-def _get(data: Any, *pointer: str | int) -> Any:
-    for part in pointer:
-        if isinstance(part, int):
-            if not isinstance(data, list) or not 0 <= part < len(data):
-                return None
-            data = data[part]
-        elif isinstance(data, dict):
-            data = data.get(part)
-        else:
-            return None
-    return data
 
 
 def _num(value: Any) -> float | None:
@@ -109,14 +96,14 @@ class _Reporter:
 def _declared_pixel(doc: Mapping[str, Any], set_index: int | None) -> tuple[float | None, Pointer, bool]:
     """(declared pixel size, where it is, whether the image set states its own) for a set or the entry."""
     if set_index is not None:
-        own = _num(_get(doc, "data", "image_sets", set_index, "pixel_size_A"))
+        own = _num(lookup(doc, "data", "image_sets", set_index, "pixel_size_A"))
         if own is not None:
             return own, ("data", "image_sets", set_index, "pixel_size_A"), True
-    return _num(_get(doc, "acquisition", "pixel_size_A")), ("acquisition", "pixel_size_A"), False
+    return _num(lookup(doc, "acquisition", "pixel_size_A")), ("acquisition", "pixel_size_A"), False
 
 
 def _sets(doc: Mapping[str, Any]) -> list[tuple[int, dict[str, Any]]]:
-    sets = _get(doc, "data", "image_sets")
+    sets = lookup(doc, "data", "image_sets")
     return [(i, s) for i, s in enumerate(sets if isinstance(sets, list) else [])
             if isinstance(s, dict) and isinstance(s.get("directory"), str)]
 
@@ -181,7 +168,7 @@ def _check_frames(doc: Mapping[str, Any], files: dict[str, FileMetadata], rep: _
         if suffixes is None or s.get("category") != "movies":
             continue
         own = _num(s.get("frames_per_image"))
-        declared = own if own is not None else _num(_get(doc, "acquisition", "frames_per_movie"))
+        declared = own if own is not None else _num(lookup(doc, "acquisition", "frames_per_movie"))
         if declared is None:
             continue
         pointer: Pointer = (("data", "image_sets", i, "frames_per_image") if own is not None
@@ -217,7 +204,7 @@ def _check_voltage(doc: Mapping[str, Any], files: dict[str, FileMetadata], rep: 
     if not found:
         return
     pointer = ("instrument", "acceleration_voltage_kV")
-    declared = _num(_get(doc, *pointer))
+    declared = _num(lookup(doc, *pointer))
     if declared is None:
         value, paths = next(iter(found.items()))
         rep.add(pointer, f"instrument.acceleration_voltage_kV is not given, but {_and_more(paths)} "
@@ -248,7 +235,7 @@ def _check_metadata_pixels(doc: Mapping[str, Any], files: dict[str, FileMetadata
 
 
 def _check_magnification(doc: Mapping[str, Any], files: dict[str, FileMetadata], rep: _Reporter) -> None:
-    declared = _num(_get(doc, "acquisition", "magnification"))
+    declared = _num(lookup(doc, "acquisition", "magnification"))
     if declared is None:
         return
     for value, paths in _collect(files, "magnification").items():

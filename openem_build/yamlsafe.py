@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import yaml
 
@@ -75,6 +76,20 @@ class Located:
                 return self.positions[p]
             p = p[:-1]
         return self.positions.get((), (1, 1))
+
+
+def lookup(data: Any, *pointer: str | int) -> Any:
+    """The value at ``pointer`` in plain data, or None where the path does not exist."""
+    for part in pointer:
+        if isinstance(part, int):
+            if not isinstance(data, list) or not 0 <= part < len(data):
+                return None
+            data = data[part]
+        elif isinstance(data, dict):
+            data = data.get(part)
+        else:
+            return None
+    return data
 
 
 def decode(raw: bytes) -> str:

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import functools
-import http.server
 import json
-import os
 import shutil
-import threading
 from collections.abc import Iterator
 
 import pytest
@@ -15,23 +11,9 @@ import yaml
 
 from openem_build.build import build_site
 
-from .conftest import ROOT
+from .conftest import ROOT, serve
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-# Flags for a closed network: no background connections, no sandbox as root.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-def _require_chromium() -> str:
-    if CHROMIUM:
-        return CHROMIUM
-    if os.environ.get("CI"):
-        pytest.fail("Debian's chromium is required in CI (.ci/run installs it)")
-    pytest.skip("chromium is not installed (apt-get install chromium); CI runs these tests")
-
 
 @pytest.fixture(scope="module")
 def served_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
@@ -39,29 +21,7 @@ def served_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     for name in ("datasets", "docs", "overrides"):
         shutil.copytree(ROOT / name, root / name, ignore=shutil.ignore_patterns("data"))
     shutil.copy(ROOT / "mkdocs.yml", root / "mkdocs.yml")
-    site = build_site(root)
-    handler = functools.partial(_QuietHandler, directory=str(site))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    executable = _require_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
-        yield b
-        b.close()
+    yield from serve(build_site(root))
 
 
 def _datasets() -> dict[str, dict]:

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import functools
 import gzip
-import http.server
 import json
 import shutil
-import threading
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,8 +17,7 @@ from bs4 import BeautifulSoup
 from openem_build.build import build_site
 from openem_build.render.jsonld import TECHNIQUE_LABELS
 
-from .conftest import EXAMPLE, ROOT
-from .test_browser import CHROMIUM_ARGS, _require_chromium
+from .conftest import EXAMPLE, ROOT, serve
 
 
 def _datasets() -> dict[str, dict]:
@@ -113,28 +109,9 @@ def test_visible_content_is_unchanged_by_search_attributes(site: Path) -> None:
 
 # ---- in a browser ----
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def served(site: Path) -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(site)))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/"
-    server.shutdown()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    executable = _require_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
-        yield b
-        b.close()
+    yield from serve(site)
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from ..artefacts import Artefact
 from ..context import SiteContext
 from ..licenses import license_name, license_url
 from ..model import Affiliation, Dataset, Person
+from ..urls import archive_url
 from .citation import one_line, publisher
 from .jsonld import TECHNIQUE_LABELS
 from .markdown import to_text
@@ -136,15 +137,6 @@ def _dates(d: Dataset) -> list[dict[str, Any]]:
         out.append({"date": d.embargo_until.isoformat(), "dateType": "Available",
                     "dateInformation": "End of the embargo"})
     return out
-
-
-def archive_url(accession: str) -> str:
-    """The official page of an EMDB, EMPIAR or PDB entry."""
-    if accession.startswith("EMD-"):
-        return f"https://www.ebi.ac.uk/emdb/{accession}"
-    if accession.startswith("EMPIAR-"):
-        return f"https://www.ebi.ac.uk/empiar/{accession}/"
-    return f"https://www.rcsb.org/structure/{accession.upper()}"
 
 
 def _related(d: Dataset, doi: str | None, versions: Versions | None) -> list[dict[str, Any]]:
