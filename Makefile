@@ -18,8 +18,8 @@ $(STAMP): pyproject.toml
 site: $(STAMP)  ## validate and build the example catalogue into site/
 	$(BIN)/openem build
 
-serve: $(STAMP)  ## live preview on http://127.0.0.1:8000
-	$(BIN)/mkdocs serve
+serve: $(STAMP)  ## live preview on http://127.0.0.1:8000 (rebuilds only what an edit changed)
+	$(BIN)/mkdocs serve --dirty
 
 validate: $(STAMP)
 	$(BIN)/openem validate

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import copyreg
 import os
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -153,10 +154,65 @@ def dataset_files(root: Path) -> tuple[list[Path], list[Problem]]:
     return found, problems
 
 
-def load_catalogue(root: Path, only: Sequence[Path] | None = None) -> LoadResult:
+class LoadCache:
+    """What ``load_catalogue`` found per dataset file, reused while none of the inputs of its check changed.
+
+    For repeated loads in one process (``mkdocs serve``). An entry is keyed by the status (modification time,
+    size, inode, type) of every file its check reads: ``dataset.yaml``, ``manifest.json``, ``previews.json``,
+    the ``previews/`` and ``data/`` folders; and the whole cache by ``facilities.yaml``, ``.gitmodules`` and
+    git's index and HEAD, which every entry's check reads.
+    """
+
+    def __init__(self) -> None:
+        self.shared: tuple = ()
+        self.entries: dict[Path, tuple[tuple, tuple]] = {}
+
+
+def _status(path: str) -> tuple:
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return ()
+    out: tuple = (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino, st.st_mode)
+    if stat.S_ISLNK(st.st_mode):
+        try:
+            st = os.stat(path)
+            out += (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino, st.st_mode)
+        except OSError:
+            out += ((),)
+    return out
+
+
+_ENTRY_INPUTS = (DATASET_FILE, "manifest.json", "previews.json", "previews", "data")
+_SHARED_INPUTS = (FACILITIES, ".gitmodules", ".git/index", ".git/HEAD")
+
+
+def _cached_load(paths: list[Path], root: Path, facilities: dict | None, cache: LoadCache | None) -> list[tuple]:
+    if cache is None:
+        return _load_all(paths, root, facilities)
+    shared = tuple(_status(os.path.join(root, name)) for name in _SHARED_INPUTS)
+    if shared != cache.shared:
+        cache.entries.clear()
+        cache.shared = shared
+    keys = []
+    for path in paths:
+        folder = os.path.dirname(path)
+        keys.append(tuple(_status(os.path.join(folder, name)) for name in _ENTRY_INPUTS))
+    missing = [path for path, key in zip(paths, keys, strict=True)
+               if (hit := cache.entries.get(path)) is None or hit[0] != key]
+    fresh = dict(zip(missing, _load_all(missing, root, facilities), strict=True))
+    entries = {}
+    for path, key in zip(paths, keys, strict=True):
+        entries[path] = (key, fresh[path]) if path in fresh else cache.entries[path]
+    cache.entries = entries
+    return [entries[path][1] for path in paths]
+
+
+def load_catalogue(root: Path, only: Sequence[Path] | None = None, cache: LoadCache | None = None) -> LoadResult:
     """Load and validate the catalogue at ``root`` (or only the dataset files in ``only``).
 
-    Every problem of every file is collected; the returned catalogue holds the valid datasets.
+    Every problem of every file is collected; the returned catalogue holds the valid datasets. With ``cache``,
+    a dataset file none of whose inputs changed since the last load through that cache is not read again.
     """
     root = root.absolute()
     facilities, problems = load_facilities(root)
@@ -167,7 +223,7 @@ def load_catalogue(root: Path, only: Sequence[Path] | None = None) -> LoadResult
         paths = [p.absolute() / DATASET_FILE if p.is_dir() else p.absolute() for p in only]
     datasets: list[Dataset] = []
     documents: dict[str, Located] = {}
-    for path, (record, doc, found) in zip(paths, _load_all(paths, root, facilities), strict=True):
+    for path, (record, doc, found) in zip(paths, _cached_load(paths, root, facilities, cache), strict=True):
         problems += found
         if doc is not None:
             documents[relpath(path, root)] = doc

@@ -1,0 +1,92 @@
+"""`mkdocs serve` (as `make serve` runs it): an edited dataset title is served after the rebuild; an invalid edit
+is reported, located, without stopping the server."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from .conftest import EXAMPLE, example_document, write_dataset
+
+MKDOCS = str(Path(sys.executable).parent / "mkdocs")
+OTHER = "yeast-cryoet-2023"
+LIMIT = 180.0  # seconds for any one step; generous, this is no timing test
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str) -> str:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return r.read().decode("utf-8")
+    except (urllib.error.URLError, OSError):
+        return ""
+
+
+def _until(check: Callable[[], bool], what: str, proc: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + LIMIT
+    while time.monotonic() < deadline:
+        if check():
+            return
+        assert proc.poll() is None, f"mkdocs serve exited:\n{log.read_text('utf-8', 'replace')}"
+        time.sleep(0.1)
+    pytest.fail(f"timed out waiting for {what}:\n{log.read_text('utf-8', 'replace')}")
+
+
+@pytest.mark.parametrize("dirty", [True, False], ids=["dirty", "clean"])
+def test_serve_shows_edits_and_survives_invalid_ones(catalogue: Path, tmp_path: Path, dirty: bool) -> None:
+    assert (catalogue / "datasets" / OTHER / "dataset.yaml").is_file()
+    port = _port()
+    base = f"http://127.0.0.1:{port}/"
+    page, other = f"{base}datasets/{EXAMPLE}/", f"{base}datasets/{OTHER}/"
+    log = tmp_path / "serve.log"
+    cmd = [MKDOCS, "serve", "-a", f"127.0.0.1:{port}"]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd + (["--dirty"] if dirty else []), cwd=catalogue, stdout=out,
+                                stderr=subprocess.STDOUT)
+        try:
+            doc = example_document()
+            _until(lambda: doc["title"] in _get(page), "the first build", proc, log)
+            other_before = _get(other)
+            assert other_before
+
+            time.sleep(1.1)  # let the file's time move past the first build
+            doc["title"] = "A freshly edited title for the live preview"
+            write_dataset(catalogue, doc)
+            _until(lambda: doc["title"] in _get(page), "the edited title", proc, log)
+            _until(lambda: doc["title"] in _get(f"{base}browse/"), "the edited title on Browse", proc, log)
+            assert OTHER in _get(other)
+
+            time.sleep(1.1)
+            path = catalogue / "datasets" / EXAMPLE / "dataset.yaml"
+            text = path.read_text("utf-8")
+            path.write_text(text.replace("title: ", "title: [unclosed ", 1), encoding="utf-8")
+            shown = f"datasets/{EXAMPLE}/dataset.yaml:"
+            _until(lambda: "the catalogue is invalid" in log.read_text("utf-8", "replace")
+                   and shown in log.read_text("utf-8", "replace"), "the located error", proc, log)
+            time.sleep(1.0)
+            assert proc.poll() is None  # (MkDocs holds page requests until the build succeeds again)
+
+            time.sleep(1.1)
+            doc["title"] = "Valid again after the broken edit"
+            write_dataset(catalogue, doc)
+            _until(lambda: doc["title"] in _get(page), "the title after the fix", proc, log)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
