@@ -35,7 +35,7 @@ from .model import CHECKSUM_PREFERENCE, Manifest, ManifestFile
 from .problems import ERROR, WARNING, Problem, relpath
 from .validate import is_placeholder
 from .validate import schema as load_schema
-from .yamlsafe import Located
+from .yamlsafe import Located, lookup
 
 MANIFEST_FILE = "manifest.json"
 MANIFEST_VERSION = 1
@@ -458,19 +458,6 @@ def compare(recorded: Manifest, actual: Manifest) -> list[Difference]:
 
 # ------------------------------------------------------------------------------------------ against dataset.yaml
 
-def _get(data: Any, *pointer: str | int) -> Any:
-    for part in pointer:
-        if isinstance(part, int):
-            if not isinstance(data, list) or not 0 <= part < len(data):
-                return None
-            data = data[part]
-        else:
-            if not isinstance(data, dict):
-                return None
-            data = data.get(part)
-    return data
-
-
 def _located(path: str, doc: Located | JsonDoc, pointer: tuple[str | int, ...], message: str, hint: str,
              severity: str = ERROR, field: str | None = None) -> Problem:
     line, col = doc.where(pointer)
@@ -485,9 +472,9 @@ def check_against_yaml(doc: Located, shown: str, manifest: Manifest, mdoc: JsonD
     mshown = manifest.source or MANIFEST_FILE
     regenerate = f"if the files changed, save them in the DataLad dataset and run `openem manifest {ident}`"
     top = sorted({f.path.split("/", 1)[0] for f in manifest.files if "/" in f.path})
-    sets = _get(d, "data", "image_sets")
+    sets = lookup(d, "data", "image_sets")
     for i, image_set in enumerate(sets if isinstance(sets, list) else []):
-        directory, fmt, count = (_get(image_set, k) for k in ("directory", "format", "count"))
+        directory, fmt, count = (lookup(image_set, k) for k in ("directory", "format", "count"))
         here = ("data", "image_sets", i)
         if not isinstance(directory, str) or is_placeholder(directory):
             continue
@@ -514,7 +501,7 @@ def check_against_yaml(doc: Located, shown: str, manifest: Manifest, mdoc: JsonD
                 problems.append(_located(shown, doc, (*here, "count"),
                                          f"count is {count} but {mshown} lists {n} {what}{'s' * (n != 1)} in "
                                          f"'{directory}'", f"set `count: {n}`, or {regenerate}"))
-    commit = _get(d, "data", "commit")
+    commit = lookup(d, "data", "commit")
     if isinstance(commit, str) and not is_placeholder(commit) and manifest.commit and commit != manifest.commit:
         problems.append(_located(shown, doc, ("data", "commit"),
                                  f"{commit} is not the commit {mshown} describes ({manifest.commit})",
@@ -568,7 +555,7 @@ def check_entry(folder: Path, root: Path, doc: Located, shown: str) -> tuple[Man
         if manifest is not None and mdoc is not None:
             problems += check_against_yaml(doc, shown, manifest, mdoc, ident)
             problems += check_checksums(manifest, mdoc)
-    url = _get(doc.data, "data", "datalad")
+    url = lookup(doc.data, "data", "datalad")
     url = url if isinstance(url, str) and not is_placeholder(url) else None
     if not annex.is_repo(root):
         # Outside a git work tree (a plain copy of the catalogue) registration cannot be checked.
