@@ -18,6 +18,7 @@ from ..licenses import license_name, license_url
 from ..model import Dataset, Facility
 from ..urls import archive_url, doi_url, http_only
 from ..validate import schema
+from .citation import one_line
 from .jsonld import TECHNIQUE_LABELS, catalogue_jsonld, dataset_jsonld, script_json
 from .markdown import to_html, to_text
 
@@ -53,21 +54,9 @@ def env() -> jinja2.Environment:
     e.filters.update(size=human_size, num=num, doi_url=doi_url, archive_url=archive_url, http_only=http_only,
                      license_name=license_name, license_url=license_url, shell=shlex.quote,
                      technique=lambda t: TECHNIQUE_LABELS.get(t, t),
-                     enum_title=_enum_title, oneline=oneline, checksums=checksums)
+                     enum_title=_enum_title, oneline=one_line)
     e.tests["http_only"] = lambda url: bool(http_only(url))
     return e
-
-
-def oneline(text: str) -> str:
-    """Text safe in a one-line context such as a shell comment: control characters become spaces."""
-    return "".join(" " if (ord(c) < 32 or 0x7F <= ord(c) < 0xA0 or c in "\u2028\u2029") else c for c in text)
-
-
-def checksums(f: Any) -> list[tuple[str, str]]:
-    """A manifest file's checksums as sorted (algorithm, hex) pairs."""
-    value = getattr(f, "checksums", None) or {}
-    items = value.items() if hasattr(value, "items") else value
-    return sorted((str(k), str(v)) for k, v in items)
 
 
 def _enum_title(value: str | None, *pointer: str) -> str:
