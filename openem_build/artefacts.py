@@ -6,7 +6,7 @@ output format means writing a renderer and listing its producer here, nothing el
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from .context import SiteContext
@@ -25,6 +25,8 @@ class Artefact:
 
 DatasetProducer = Callable[[SiteContext, Dataset], Iterable[Artefact]]
 CatalogueProducer = Callable[[SiteContext], Iterable[Artefact]]
+#: Made after a dataset's producers, from what they made (e.g. the linkset listing its metadata files).
+DatasetFinisher = Callable[[SiteContext, Dataset, Sequence[Artefact]], Iterable[Artefact]]
 
 
 def _dataset_producers() -> list[DatasetProducer]:
@@ -34,12 +36,18 @@ def _dataset_producers() -> list[DatasetProducer]:
             mmcif.artefacts]
 
 
-def _catalogue_producers() -> list[CatalogueProducer]:
-    from .render import api, dcat, record, signposting, sitemap
+def catalogue_producers() -> list[CatalogueProducer]:
+    from .render import api, dcat, record, sitemap
 
     # (sitemap.xml and oai/static.xml take dates from git: the plugin adds them, see sitemap.dated_artefacts.)
     return [record.catalogue_artefacts, api.catalogue_artefacts, dcat.catalogue_artefacts,
-            signposting.catalogue_artefacts, sitemap.catalogue_artefacts]
+            sitemap.catalogue_artefacts]
+
+
+def _dataset_finishers() -> list[DatasetFinisher]:
+    from .render import api, signposting
+
+    return [signposting.artefacts, api.artefacts]
 
 
 def for_dataset(ctx: SiteContext, dataset: Dataset) -> list[Artefact]:
@@ -47,6 +55,9 @@ def for_dataset(ctx: SiteContext, dataset: Dataset) -> list[Artefact]:
     out: list[Artefact] = []
     for producer in _dataset_producers():
         out.extend(producer(ctx, dataset))
+    made = tuple(out)
+    for finisher in _dataset_finishers():
+        out.extend(finisher(ctx, dataset, made))
     return out
 
 
@@ -85,6 +96,6 @@ def links(ctx: SiteContext, dataset: Dataset) -> list[Artefact]:
 def for_catalogue(ctx: SiteContext) -> list[Artefact]:
     """Every catalogue-wide file (API lists, sitemaps, feeds …)."""
     out: list[Artefact] = []
-    for producer in _catalogue_producers():
+    for producer in catalogue_producers():
         out.extend(producer(ctx))
     return out

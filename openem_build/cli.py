@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from . import problems as P
+from .cache import ENV_SWITCH
 from .load import DATASET_FILE, DATASETS, find_root, load_catalogue
 from .model import Manifest
 from .validate import schema as load_schema
@@ -39,7 +40,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     """Validate the catalogue (or the given dataset files) and report every problem."""
     root = _root(args, args.paths)
     only = [Path(p) for p in args.paths] or None
-    result = load_catalogue(root, only)
+    result = load_catalogue(root, only, disk_cache=False if args.no_cache else None)
     found = result.problems
     fmt = args.format or ("github" if os.environ.get("GITHUB_ACTIONS") == "true" else "text")
     sys.stdout.write(P.render(found, fmt))
@@ -101,11 +102,20 @@ def cmd_build(args: argparse.Namespace) -> int:
         logger.setLevel(logging.INFO if args.verbose else logging.WARNING)
         logger.propagate = False
     root = _root(args)
+    # The MkDocs plugin loads the catalogue; the cache switch reaches it through the environment.
+    before = os.environ.get(ENV_SWITCH)
+    if args.no_cache:
+        os.environ[ENV_SWITCH] = "off"
     try:
         build_site(root, Path(args.site_dir) if args.site_dir else None, config=args.config)
     except BuildError as exc:
         print(f"openem: {exc}", file=sys.stderr)
         return EXIT_INVALID
+    finally:
+        if before is None:
+            os.environ.pop(ENV_SWITCH, None)
+        else:
+            os.environ[ENV_SWITCH] = before
     print(f"site written to {Path(args.site_dir or root / 'site')}", file=sys.stderr)
     return EXIT_OK
 
@@ -266,6 +276,8 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--format", choices=["text", "json", "github"],
                    help="output format (default: github under GitHub Actions, else text)")
     v.add_argument("--strict", action="store_true", help="fail on warnings too")
+    v.add_argument("--no-cache", action="store_true", help="check every dataset again: neither read nor write the "
+                   "cache of earlier results (also: OPENEM_CACHE=off)")
 
     n = add("new", cmd_new, "start a new dataset from a commented template")
     n.add_argument("id", help="the new dataset's id (lowercase slug)")
@@ -277,6 +289,8 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("-d", "--site-dir", help="output folder (default: site/)")
     b.add_argument("-f", "--config", default="mkdocs.yml", help="MkDocs configuration (default: mkdocs.yml)")
     b.add_argument("-v", "--verbose", action="store_true", help="show MkDocs' progress messages")
+    b.add_argument("--no-cache", action="store_true", help="check every dataset again: neither read nor write the "
+                   "cache of earlier results (also: OPENEM_CACHE=off)")
 
     d = add("doi", cmd_doi, "reserve, publish or update a dataset's DataCite DOI")
     d.add_argument("action", choices=["reserve", "publish", "update"],

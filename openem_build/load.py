@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import copyreg
+import hashlib
 import os
 import stat
 from collections.abc import Sequence
@@ -17,15 +18,18 @@ from pathlib import Path
 from types import MappingProxyType
 
 from . import gallery, validate
+from .cache import Session as DiskSession
+from .cache import open_session
 from .crosscheck import check_manifest
 from .manifest import check_entry
-from .model import Catalogue, Dataset, Facility, build
+from .model import Catalogue, Dataset, Facility, Manifest, build
 from .problems import ERROR, Problem, errors, relpath, sort_problems
 from .yamlsafe import Located, YamlError, decode, parse
 
 DATASETS = "datasets"
 FACILITIES = "datasets/facilities.yaml"
 DATASET_FILE = "dataset.yaml"
+MANIFEST_FILE = "manifest.json"
 
 
 @dataclass
@@ -34,7 +38,8 @@ class LoadResult:
 
     catalogue: Catalogue
     problems: list[Problem] = field(default_factory=list)
-    documents: dict[str, Located] = field(default_factory=dict)
+    #: Per dataset file read: where it gives its id and DOI.
+    documents: dict[str, Spots] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -119,7 +124,36 @@ def load_dataset(path: Path, root: Path, facilities: dict | None) -> tuple[Datas
     if errors(problems):
         return None, doc, problems
     raw = MappingProxyType(copy.deepcopy(doc.data))
+    if manifest is not None and manifest.source == relpath(path.parent / MANIFEST_FILE, root):
+        manifest = _detach(manifest, path.parent / MANIFEST_FILE)
     return build(Dataset, doc.data, raw=raw, source=shown, manifest=manifest, previews=previews), doc, problems
+
+
+def _detach(manifest: Manifest, path: Path) -> Manifest:
+    """The record's manifest without its files, which are read again from ``path`` when used."""
+    try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:  # (gone since it was checked: keep the files in memory)
+        return manifest
+    return manifest.detached(str(path.absolute()), digest)
+
+
+@dataclass(frozen=True)
+class Spots:
+    """Where a dataset document gives its id and DOI: all the cross-dataset checks need of it, kept instead of
+    the whole located document (small to keep and to send back from worker processes)."""
+
+    spots: tuple[tuple[tuple[str, ...], tuple[int, int]], ...]
+
+    @classmethod
+    def of(cls, doc: Located) -> Spots:
+        return cls(tuple((pointer, doc.where(pointer)) for pointer in _SPOTS))
+
+    def where(self, pointer: tuple[str, ...]) -> tuple[int, int]:
+        return dict(self.spots).get(pointer, (1, 1))
+
+
+_SPOTS = (("id",), ("doi",))
 
 
 def dataset_files(root: Path) -> tuple[list[Path], list[Problem]]:
@@ -187,9 +221,15 @@ _ENTRY_INPUTS = (DATASET_FILE, "manifest.json", "previews.json", "previews", "da
 _SHARED_INPUTS = (FACILITIES, ".gitmodules", ".git/index", ".git/HEAD")
 
 
-def _cached_load(paths: list[Path], root: Path, facilities: dict | None, cache: LoadCache | None) -> list[tuple]:
+def _cached_load(paths: list[Path], root: Path, facilities: dict | None, cache: LoadCache | None,
+                 disk: DiskSession | None = None) -> list[tuple]:
+    def fresh_results(todo: list[Path]) -> list[tuple]:
+        if disk is None or not todo:
+            return _load_all(todo, root, facilities)
+        return disk.load(todo, lambda missing: _load_all(missing, root, facilities))
+
     if cache is None:
-        return _load_all(paths, root, facilities)
+        return fresh_results(paths)
     shared = tuple(_status(os.path.join(root, name)) for name in _SHARED_INPUTS)
     if shared != cache.shared:
         cache.entries.clear()
@@ -200,7 +240,7 @@ def _cached_load(paths: list[Path], root: Path, facilities: dict | None, cache: 
         keys.append(tuple(_status(os.path.join(folder, name)) for name in _ENTRY_INPUTS))
     missing = [path for path, key in zip(paths, keys, strict=True)
                if (hit := cache.entries.get(path)) is None or hit[0] != key]
-    fresh = dict(zip(missing, _load_all(missing, root, facilities), strict=True))
+    fresh = dict(zip(missing, fresh_results(missing), strict=True))
     entries = {}
     for path, key in zip(paths, keys, strict=True):
         entries[path] = (key, fresh[path]) if path in fresh else cache.entries[path]
@@ -208,13 +248,19 @@ def _cached_load(paths: list[Path], root: Path, facilities: dict | None, cache: 
     return [entries[path][1] for path in paths]
 
 
-def load_catalogue(root: Path, only: Sequence[Path] | None = None, cache: LoadCache | None = None) -> LoadResult:
+def load_catalogue(root: Path, only: Sequence[Path] | None = None, cache: LoadCache | None = None,
+                   disk_cache: bool | None = None) -> LoadResult:
     """Load and validate the catalogue at ``root`` (or only the dataset files in ``only``).
 
     Every problem of every file is collected; the returned catalogue holds the valid datasets. With ``cache``,
     a dataset file none of whose inputs changed since the last load through that cache is not read again.
+    Beneath it, the persistent cache of :mod:`openem_build.cache` gives the results of entries none of whose
+    inputs changed since any earlier run: used unless ``disk_cache`` is False, or None and the environment says
+    ``OPENEM_CACHE=off``. Results are the same either way.
     """
     root = root.absolute()
+    # (Opened first: the catalogue-wide inputs it records are then at least as old as what the checks read.)
+    disk = open_session(root, disk_cache, _workers())
     facilities, problems = load_facilities(root)
     if only is None:
         paths, layout = dataset_files(root)
@@ -222,8 +268,8 @@ def load_catalogue(root: Path, only: Sequence[Path] | None = None, cache: LoadCa
     else:
         paths = [p.absolute() / DATASET_FILE if p.is_dir() else p.absolute() for p in only]
     datasets: list[Dataset] = []
-    documents: dict[str, Located] = {}
-    for path, (record, doc, found) in zip(paths, _cached_load(paths, root, facilities, cache), strict=True):
+    documents: dict[str, Spots] = {}
+    for path, (record, doc, found) in zip(paths, _cached_load(paths, root, facilities, cache, disk), strict=True):
         problems += found
         if doc is not None:
             documents[relpath(path, root)] = doc
@@ -248,8 +294,14 @@ def _proxy(data: dict) -> MappingProxyType:
 copyreg.pickle(MappingProxyType, lambda m: (_proxy, (dict(m),)))
 
 
+def _load_one(path: Path, root: Path, facilities: dict | None) -> tuple[Dataset | None, Spots | None,
+                                                                         list[Problem]]:
+    record, doc, problems = load_dataset(path, root, facilities)
+    return record, Spots.of(doc) if doc is not None else None, problems
+
+
 def _load_chunk(paths: list[Path], root: Path, facilities: dict | None) -> list[tuple]:
-    return [load_dataset(path, root, facilities) for path in paths]
+    return [_load_one(path, root, facilities) for path in paths]
 
 
 def _workers() -> int:
@@ -283,7 +335,7 @@ def _load_all(paths: list[Path], root: Path, facilities: dict | None) -> list[tu
     return [item for part in parts for item in part]
 
 
-def _cross_checks(datasets: list[Dataset], documents: dict[str, Located]) -> list[Problem]:
+def _cross_checks(datasets: list[Dataset], documents: dict[str, Spots]) -> list[Problem]:
     """Rules that involve more than one dataset: unique ids and DOIs."""
     problems: list[Problem] = []
     first_id: dict[str, Dataset] = {}

@@ -18,19 +18,23 @@ Reading, comparing and the YAML checks are pure; only :func:`from_repo`, :func:`
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 import os
 import re
 import shlex
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from functools import cache
+from functools import cache, lru_cache
+from itertools import chain, compress, islice, repeat
+from operator import attrgetter, itemgetter, lt
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from .data.annex import order_checksums, parse_key
+from .data.annex import backend_algorithm, order_checksums, parse_key
 from .model import CHECKSUM_PREFERENCE, Manifest, ManifestFile
 from .problems import ERROR, WARNING, Problem, relpath
 from .validate import is_placeholder
@@ -91,36 +95,54 @@ def format_of(path: str) -> str:
     return "other"
 
 
-def _under(path: str, directory: str) -> bool:
-    directory = directory.strip("/")
-    return directory in ("", ".") or path == directory or path.startswith(directory + "/")
-
-
-def _inside(manifest: Manifest, directory: str) -> list[str]:
-    """Paths of the files under ``directory`` (as ``_under``, for every file at once)."""
+def _inside(paths: Sequence[str], directory: str, ordered: bool = False) -> list[str]:
+    """The paths in ``directory`` (recursively; all for '' or '.') or equal to it, in their order. ``ordered``:
+    ``paths`` are sorted, so those are found by bisection."""
     directory = directory.strip("/")
     if directory in ("", "."):
-        return [f.path for f in manifest.files]
+        return list(paths)
     prefix = directory + "/"
-    return [f.path for f in manifest.files if f.path == directory or f.path.startswith(prefix)]
+    if not ordered:
+        return [p for p in paths if p == directory or p.startswith(prefix)]
+    same = paths[bisect_left(paths, directory):bisect_right(paths, directory)]
+    return [*same, *paths[bisect_left(paths, prefix):bisect_left(paths, directory + "0")]]  # ('0' follows '/')
+
+
+#: What a file name of each format ends with, lower-cased: an extension, maybe compressed (as ``_plain``; no
+#: extension ends with a compression suffix, so "ends with ext + suffix" is "_plain(name) ends with ext").
+_SUFFIXES = {fmt: tuple(ext + c for ext in exts for c in ("", *_COMPRESSION))
+             for fmt, exts in FORMAT_EXTENSIONS.items()}
+
+
+def _members(inside: list[str], fmt: str | None) -> list[str]:
+    """:func:`set_members` of the paths ``inside`` the set's directory."""
+    if fmt in FOLDER_FORMATS:
+        roots, under = set(), None
+        for path in inside:
+            if under and path.startswith(under):  # in the folder of an earlier file: its root too
+                continue
+            parts = path.split("/")
+            for i, part in enumerate(parts[:-1]):
+                if part.lower().endswith(FORMAT_EXTENSIONS[fmt]):
+                    root = "/".join(parts[: i + 1])
+                    roots.add(root)
+                    under = root + "/"
+                    break
+        return sorted(roots)
+    if fmt not in FORMAT_EXTENSIONS:
+        return inside
+    # (the suffixes hold no '/': a path ends with one if its name does)
+    suffixes = _SUFFIXES[fmt]
+    hits = list(map(str.endswith, inside, repeat(suffixes)))
+    if not all(hits):  # names in capitals, or files of other formats
+        hits = list(map(str.endswith, map(str.lower, inside), repeat(suffixes)))
+    return list(compress(inside, hits))
 
 
 def set_members(manifest: Manifest, directory: str, fmt: str | None) -> list[str]:
     """What an image set counts: files under ``directory`` (recursively) in format ``fmt``, or for zarr formats
     the ``*.zarr`` folders; every file under it for 'other' or an unknown format."""
-    inside = _inside(manifest, directory)
-    if fmt in FOLDER_FORMATS:
-        roots = set()
-        for path in inside:
-            parts = path.split("/")
-            for i, part in enumerate(parts[:-1]):
-                if part.lower().endswith(FORMAT_EXTENSIONS[fmt]):
-                    roots.add("/".join(parts[: i + 1]))
-                    break
-        return sorted(roots)
-    if fmt not in FORMAT_EXTENSIONS:
-        return inside
-    return [p for p in inside if _plain(p.rsplit("/", 1)[-1]).endswith(FORMAT_EXTENSIONS[fmt])]
+    return _members(_inside(list(map(attrgetter("path"), manifest.files)), directory), fmt)
 
 
 def _groups(members: Sequence[str], directory: str) -> int:
@@ -241,6 +263,184 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def parse(text: str, shown: str) -> tuple[Manifest | None, JsonDoc | None, list[Problem]]:
     """A manifest from its text: the record when valid, the located document, and every problem."""
+    valid = _parse_valid(text, shown)
+    if valid is not None:
+        return valid[0], JsonDoc(text, valid[1]), []
+    return _parse_checked(text, shown)
+
+
+_NONE = type(None)
+_DATALAD_ID = re.compile(r"[0-9a-f-]{36}")
+_URL_FORBIDDEN = (" ", '"', "'", "<", ">", "`", "\\")  # besides unprintable characters (url_rx: [^\s"'<>`\\])
+
+
+def _parse_valid(text: str, shown: str) -> tuple[Manifest, dict[str, Any]] | None:
+    """The manifest and the JSON of ``text`` when it has no problem at all, else None.
+
+    The fast path of :func:`parse`: the checks of :func:`_parse_checked` are made on whole columns of the file
+    list (sets of types, string methods on the joined values, comparisons of lists), so that a valid manifest
+    costs little more than ``json.loads``. Each test is sufficient, not necessary: any doubt returns None, and
+    :func:`_parse_checked` finds and words the problems. tests/test_manifest_fast.py compares both on many
+    damaged manifests.
+    """
+    # json.loads without a hook silently keeps the last of duplicate keys. The count of ':' at the end proves
+    # there were none, provided no \u escape wrote a ':' that the text does not show. Headers are many small
+    # objects, which cost less to check while parsing (with the hook) than to count: when the first entries
+    # have headers, most do.
+    escapes = "\\" in text
+    hooked = text.find('"headers"', 0, 4096) >= 0
+    if escapes and not hooked and "\\u" in text:
+        return None
+    # json.loads refuses control characters in strings unless escaped: the strings of a text in printable ASCII
+    # without escapes are printable too.
+    printable = not escapes and text.isascii() and "\x7f" not in text
+    try:
+        data = json.loads(text, object_pairs_hook=_no_duplicate_keys if hooked else None)
+    except (ValueError, RecursionError):
+        return None
+    algos, file_fields, top_fields, key_rx, url_rx, commit_rx = _rules()
+    if type(data) is not dict or not data.keys() <= top_fields:
+        return None
+    commit, ident, files = data.get("commit"), data.get("datalad_id"), data.get("files")
+    if (data.get("manifest_version") != MANIFEST_VERSION or type(files) is not list or not files
+            or not (isinstance(commit, str) and commit_rx.fullmatch(commit))
+            or not (ident is None or isinstance(ident, str) and _DATALAD_ID.fullmatch(ident))):
+        return None
+    if set(map(type, files)) != {dict}:
+        return None
+    used = set().union(*files)  # every field some entry has
+    pairs = sum(map(len, files))
+    if not used <= file_fields:
+        return None
+    uniform = pairs == len(used) * len(files)  # every entry has every field
+
+    def column(name: str, default: Any = None) -> list[Any]:
+        if uniform:
+            return list(map(itemgetter(name), files)) if name in used else [default] * len(files)
+        return list(map(dict.get, files, repeat(name), repeat(default)))
+
+    paths = column("path")
+    if set(map(type, paths)) != {str}:
+        return None
+    # All paths at once: the parts of "/".join(paths) are those of each path in a row, so none is empty, '.'
+    # or '..' (a leading '/' is an empty part) if "/<joined>/" has no '//', '/./' or '/../'.
+    joined = "/".join(paths)
+    wrapped = f"/{joined}/"
+    if ((not printable and not joined.isprintable() and _CONTROL_IN_PATH.search(joined)) or "//" in wrapped
+            or ("/." in wrapped and ("/./" in wrapped or "/../" in wrapped))):
+        return None
+    ordered = all(map(lt, paths, islice(paths, 1, None)))  # (as dumps writes them; then no path is there twice)
+    if not ordered and len(set(paths)) != len(paths):
+        return None
+    sizes = column("size")
+    if not set(map(type, sizes)) <= {int, _NONE} or min(filter(None, sizes), default=0) < 0:
+        return None
+    digests: dict[str, list[str | None]] = {}  # algorithm → its column, in CHECKSUM_PREFERENCE order
+    for algo in sorted(used & algos.keys(), key=CHECKSUM_PREFERENCE.index):
+        digests[algo] = values = column(algo)
+        given = [v for v in values if v is not None] if None in values else values
+        if not set(map(type, given)) <= {str} or not _all_hex(given, algos[algo]):
+            return None
+    keys = column("key")
+    if not set(map(type, keys)) <= {str, _NONE}:
+        return None
+    annexed = [k is not None for k in keys] if None in keys else None  # files kept in git have no key
+    keyed = keys if annexed is None else list(compress(keys, annexed))
+    if not _keys_valid(keyed, sizes if annexed is None else list(compress(sizes, annexed)),
+                       {a: c if annexed is None else list(compress(c, annexed)) for a, c in digests.items()}, key_rx):
+        return None
+    urls = column("urls", ())
+    if not set(map(type, urls)) <= {list, tuple}:  # (a tuple only as the default of a missing field)
+        return None
+    every_url = list(chain.from_iterable(urls))
+    if not set(map(type, every_url)) <= {str}:
+        return None
+    all_urls = "".join(every_url)
+    # Printable (no whitespace but ' '), none of _URL_FORBIDDEN and an http(s) scheme: url_rx holds.
+    web = ((printable or all_urls.isprintable()) and not any(c in all_urls for c in _URL_FORBIDDEN)
+           and all(map(str.startswith, every_url, repeat(("https://", "http://")))))
+    if not web and not all(map(url_rx.fullmatch, every_url)):
+        return None
+    headers = column("headers")
+    if not set(map(type, headers)) <= {dict, _NONE}:
+        return None
+    if not hooked:
+        # Every ':' of the text separates a key from its value or lies in a string. With no key dropped, that
+        # is the number of keys plus the ':' in the strings json.loads returned (checksums are hex, the top-level
+        # values have none; json.dumps counts both inside headers); a dropped key leaves the text with more.
+        colons = len(data) + pairs + joined.count(":") + "".join(keyed).count(":") + all_urls.count(":")
+        if any(headers):
+            colons += json.dumps([h for h in headers if h]).count(":")
+        if text.count(":") != colons:
+            return None
+    if len(digests) == 1 and None not in next(iter(digests.values())):  # the usual case: one checksum each
+        ((algo, values),) = digests.items()
+        checksums: Iterable[tuple[tuple[str, str], ...]] = zip(zip(repeat(algo), values))  # ((algo, value),)
+    elif digests:
+        columns = [zip(repeat(algo), values) for algo, values in digests.items()]
+        checksums = [tuple(p for p in row if p[1] is not None) for row in zip(*columns, strict=True)]
+    else:
+        checksums = repeat(())
+    records = list(map(ManifestFile, paths, sizes, keys, checksums, map(tuple, urls),
+                       [MappingProxyType(h) if h else None for h in headers] if any(headers) else repeat(None)))
+    if not ordered:
+        records.sort(key=attrgetter("path"))
+    return Manifest(tuple(records), commit, ident, source=shown), data
+
+
+def _keys_valid(keys: list[str], sizes: list[int | None], digests: Mapping[str, list[str | None]],
+                key_rx: re.Pattern[str]) -> bool:
+    """Whether each key is a git-annex key (``key_rx``) whose size and checksum, as :func:`parse_key` reads
+    them, agree with its entry's ``sizes`` and ``digests`` (algorithm → column).
+
+    Keys are usually ``<backend>-s<size>--<digest><extension>``, all of one backend: when the text made from each
+    entry's size and checksum is its key up to the first '.', and the rest of the keys has no space, '/' or
+    unprintable character, that proves both. Otherwise each key is checked on its own.
+    """
+    if not keys:
+        return True
+    backend = keys[0].split("-", 1)[0]
+    algo = backend_algorithm(backend)[0]  # (None unless the backend is a known one)
+    column = digests.get(algo) if algo else None
+    if column is not None and None not in column and None not in sizes:
+        # (parse_key reads the digest up to the first '.', or none at all if the backend keeps no extension)
+        split = list(map(str.partition, keys, repeat(".")))
+        extensions = "".join(map(itemgetter(2), split))
+        if (list(map(itemgetter(0), split)) == [f"{backend}-s{size}--{digest}" for size, digest
+                                                 in zip(sizes, column, strict=True)]
+                and " " not in extensions and "/" not in extensions and extensions.isprintable()):
+            return True
+    for i, key in enumerate(keys):
+        if not key_rx.fullmatch(key):
+            return False
+        try:
+            info = parse_key(key)
+        except ValueError:  # a size of thousands of digits: _parse_checked does what it does
+            return False
+        if info is None:
+            continue
+        if info.size is not None and sizes[i] is not None and info.size != sizes[i]:
+            return False
+        for algo, value in info.checksums:
+            if algo in digests and digests[algo][i] not in (None, value):
+                return False
+    return True
+
+
+def _all_hex(values: list[str], rx: re.Pattern[str]) -> bool:
+    """Whether ``rx``, a checksum's pattern (``^[0-9a-f]{n}$``), matches every value: a few passes over the joined
+    values rather than one match each, when they have one length and the first matches."""
+    joined = "".join(values)
+    if len(set(map(len, values))) == 1 and rx.fullmatch(values[0]) and not any(c in joined for c in "ABCDEF"):
+        try:
+            return len(bytes.fromhex(joined)) * 2 == len(joined)  # (fromhex skips whitespace, fails on the rest)
+        except ValueError:
+            return False
+    return all(map(rx.fullmatch, values))
+
+
+def _parse_checked(text: str, shown: str) -> tuple[Manifest | None, JsonDoc | None, list[Problem]]:
+    """:func:`parse`, checking and reporting each entry in turn."""
     hint = "regenerate it with `openem manifest <id>` instead of editing it by hand"
     try:
         data = json.loads(text, object_pairs_hook=_no_duplicate_keys)
@@ -361,7 +561,10 @@ def _safe_path(path: str) -> bool:
 
 def read(path: Path, root: Path) -> tuple[Manifest | None, JsonDoc | None, list[Problem]]:
     """Read and check ``manifest.json`` at ``path`` (shown relative to ``root`` in problems)."""
-    shown = relpath(path, root)
+    return _read(path, relpath(path, root))
+
+
+def _read(path: Path, shown: str) -> tuple[Manifest | None, JsonDoc | None, list[Problem]]:
     if path.is_symlink() or not path.is_file():
         return None, None, [Problem(shown, 0, 0, "", "must be a regular file", "regenerate it with "
                                     "`openem manifest <id>`")]
@@ -471,14 +674,17 @@ def check_against_yaml(doc: Located, shown: str, manifest: Manifest, mdoc: JsonD
     problems: list[Problem] = []
     mshown = manifest.source or MANIFEST_FILE
     regenerate = f"if the files changed, save them in the DataLad dataset and run `openem manifest {ident}`"
-    top = sorted({f.path.split("/", 1)[0] for f in manifest.files if "/" in f.path})
+    paths = list(map(attrgetter("path"), manifest.files))
+    ordered = paths == sorted(paths)  # (always, for a manifest read by parse)
     sets = lookup(d, "data", "image_sets")
     for i, image_set in enumerate(sets if isinstance(sets, list) else []):
         directory, fmt, count = (lookup(image_set, k) for k in ("directory", "format", "count"))
         here = ("data", "image_sets", i)
         if not isinstance(directory, str) or is_placeholder(directory):
             continue
-        if not any(_under(f.path, directory) for f in manifest.files):
+        inside = _inside(paths, directory, ordered)
+        if not inside:
+            top = sorted({p.split("/", 1)[0] for p in paths if "/" in p})
             close = difflib.get_close_matches(directory.strip("/"), top, n=1, cutoff=0.75)
             hint = f"did you mean '{close[0]}'?" if close else (
                 f"folders in the dataset: {', '.join(top[:12])}" if top else regenerate)
@@ -486,9 +692,9 @@ def check_against_yaml(doc: Located, shown: str, manifest: Manifest, mdoc: JsonD
                                      f"no file listed in {mshown} lies in '{directory}'", hint))
             continue
         known_fmt = isinstance(fmt, str) and (fmt in FORMAT_EXTENSIONS)
-        members = set_members(manifest, directory, fmt if known_fmt else None)
+        members = _members(inside, fmt if known_fmt else None)
         if known_fmt and not members:
-            found = Counter(format_of(f.path) for f in manifest.files if _under(f.path, directory))
+            found = Counter(format_of(p) for p in inside)
             listing = ", ".join(f"{k} ×{v}" for k, v in found.most_common(4))
             problems.append(_located(shown, doc, (*here, "format"),
                                      f"'{directory}' holds no {fmt} file in {mshown} (it holds: {listing})",
@@ -496,7 +702,7 @@ def check_against_yaml(doc: Located, shown: str, manifest: Manifest, mdoc: JsonD
             continue
         if isinstance(count, int) and not isinstance(count, bool):
             n = len(members)
-            if count not in (n, _groups(members, directory)):
+            if count != n and count != _groups(members, directory):
                 what = f"{fmt} {'folder' if fmt in FOLDER_FORMATS else 'file'}" if known_fmt else "file"
                 problems.append(_located(shown, doc, (*here, "count"),
                                          f"count is {count} but {mshown} lists {n} {what}{'s' * (n != 1)} in "
@@ -512,9 +718,9 @@ def check_against_yaml(doc: Located, shown: str, manifest: Manifest, mdoc: JsonD
 
 def check_checksums(manifest: Manifest, mdoc: JsonDoc) -> list[Problem]:
     """A warning when files have no checksum (git-annex WORM or URL keys): nobody can verify what they get."""
-    missing = [i for i, f in enumerate(manifest.files) if not f.checksums]
-    if not missing:
+    if all(map(attrgetter("checksums"), manifest.files)):
         return []
+    missing = [i for i, f in enumerate(manifest.files) if not f.checksums]
     first = manifest.files[missing[0]]
     line, col = mdoc.where(("files", missing[0], "path"))
     return [Problem(manifest.source or MANIFEST_FILE, line, col, f"files[{missing[0]}]",
@@ -546,12 +752,11 @@ def check_entry(folder: Path, root: Path, doc: Located, shown: str) -> tuple[Man
     ident = folder.name
     mpath = folder / MANIFEST_FILE
     mshown = relpath(mpath, root)
-    sub_path = f"{relpath(folder, root)}/{SUBDATASET}"
     problems: list[Problem] = []
     manifest = mdoc = None
     present = mpath.exists() or mpath.is_symlink()
     if present:
-        manifest, mdoc, problems = read(mpath, root)
+        manifest, mdoc, problems = _read(mpath, mshown)
         if manifest is not None and mdoc is not None:
             problems += check_against_yaml(doc, shown, manifest, mdoc, ident)
             problems += check_checksums(manifest, mdoc)
@@ -560,6 +765,7 @@ def check_entry(folder: Path, root: Path, doc: Located, shown: str) -> tuple[Man
     if not annex.is_repo(root):
         # Outside a git work tree (a plain copy of the catalogue) registration cannot be checked.
         return manifest, problems
+    sub_path = f"{relpath(folder, root)}/{SUBDATASET}"
     try:
         sub = annex.read_gitmodules(root).get(sub_path)
     except annex.AnnexError as exc:
@@ -726,3 +932,34 @@ def guess_image_sets(manifest: Manifest, limit: int = 200) -> list[GuessedSet]:
                               sum(f.size or 0 for f in files), tuple(f.path for f in files[:3])))
     out.sort(key=lambda s: (-s.size, s.directory, s.format))
     return sorted(out[:limit], key=lambda s: (s.directory == ".", s.directory, s.format))
+
+
+# ----------------------------------------------------------------------- reading a validated manifest again
+
+@lru_cache(maxsize=4)
+def load_files(path: str, digest: str) -> tuple[ManifestFile, ...]:
+    """The files of the manifest at ``path`` that was validated when its text had the sha256 ``digest``.
+
+    Used by the records of a loaded catalogue (:class:`~openem_build.model.ManifestFiles`), which do not keep
+    their files: the text is known to be valid, so this skips the checks of :func:`parse` and gives the same
+    files. Raises :class:`ManifestChanged` when the file no longer has the validated content.
+    """
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise ManifestChanged(f"{path}: cannot be read again ({exc.strerror}); run the build again") from exc
+    if hashlib.sha256(raw).hexdigest() != digest:
+        raise ManifestChanged(f"{path} changed after it was validated; run the build again")
+    algos = _rules()[0].keys()
+    out = []
+    for entry in json.loads(raw.decode("utf-8"))["files"]:
+        sums = [(a, entry[a]) for a in algos if entry.get(a) is not None]
+        headers = entry.get("headers")
+        out.append(ManifestFile(entry["path"], entry.get("size"), entry.get("key"), order_checksums(sums),
+                                tuple(entry.get("urls", ())), MappingProxyType(headers) if headers else None))
+    out.sort(key=lambda f: f.path)
+    return tuple(out)
+
+
+class ManifestChanged(RuntimeError):
+    """A validated manifest.json was changed or removed while the catalogue was being built."""

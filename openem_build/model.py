@@ -10,7 +10,7 @@ import dataclasses
 import functools
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
@@ -250,11 +250,64 @@ class ManifestFile:
         return tuple(u for u in self.urls if u.startswith(("https://", "http://")))
 
 
+class ManifestFiles(Sequence[ManifestFile]):
+    """The files of a validated ``manifest.json``, read again from disk whenever they are used.
+
+    A catalogue of 10,000 datasets lists millions of files: records hold this stand-in (the file, the digest
+    of the text that was validated, and the totals) instead, so that they stay small to keep and to send between
+    processes. Reading checks the digest, so a file changed since validation is never shown.
+    """
+
+    __slots__ = ("path", "digest", "count", "total_size", "sizes_complete")
+
+    def __init__(self, path: str, digest: str, count: int, total_size: int, sizes_complete: bool) -> None:
+        self.path = path  # absolute
+        self.digest = digest  # sha256 of the validated text
+        self.count = count
+        self.total_size = total_size
+        self.sizes_complete = sizes_complete
+
+    def _files(self) -> tuple[ManifestFile, ...]:
+        from .manifest import load_files  # (the reader of the file format; imports this module)
+
+        return load_files(self.path, self.digest)
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __bool__(self) -> bool:
+        return self.count > 0
+
+    def __iter__(self) -> Iterator[ManifestFile]:
+        return iter(self._files())
+
+    def __getitem__(self, index):  # type: ignore[override]
+        return self._files()[index]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, ManifestFiles):
+            return (self.path, self.digest) == (other.path, other.digest)
+        return isinstance(other, Sequence) and tuple(self) == tuple(other)
+
+    def __hash__(self) -> int:
+        return hash((self.path, self.digest))
+
+    def __getstate__(self) -> tuple:
+        return (self.path, self.digest, self.count, self.total_size, self.sizes_complete)
+
+    def __setstate__(self, state: tuple) -> None:
+        self.path, self.digest, self.count, self.total_size, self.sizes_complete = state
+
+    def __repr__(self) -> str:
+        return f"ManifestFiles({self.path!r}, {self.count} files)"
+
+
 @dataclass(frozen=True)
 class Manifest:
     """The file list of a dataset at one commit of its DataLad dataset (``datasets/<id>/manifest.json``)."""
 
-    files: tuple[ManifestFile, ...] = ()
+    #: A tuple, or for the records of a loaded catalogue a ManifestFiles read on use.
+    files: Sequence[ManifestFile] = ()
     #: The commit of the DataLad dataset the list describes.
     commit: str | None = None
     #: The DataLad dataset id (``datalad.dataset.id`` in its ``.datalad/config``).
@@ -265,12 +318,24 @@ class Manifest:
     @property
     def total_size(self) -> int:
         """Sum of the known file sizes, in bytes."""
+        if isinstance(self.files, ManifestFiles):
+            return self.files.total_size
         return sum(f.size or 0 for f in self.files)
 
     @property
     def sizes_complete(self) -> bool:
         """Whether every file's size is known (so total_size is exact)."""
+        if isinstance(self.files, ManifestFiles):
+            return self.files.sizes_complete
         return all(f.size is not None for f in self.files)
+
+    def detached(self, path: str, digest: str) -> Manifest:
+        """The same manifest holding only a :class:`ManifestFiles` that reads ``path`` (its validated text's
+        sha256 is ``digest``) when the files are used."""
+        files = tuple(self.files)
+        lazy = ManifestFiles(path, digest, len(files), sum(f.size or 0 for f in files),
+                             all(f.size is not None for f in files))
+        return dataclasses.replace(self, files=lazy)
 
     @cached_property
     def by_path(self) -> dict[str, ManifestFile]:

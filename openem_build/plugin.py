@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import html
 import json
@@ -19,11 +20,12 @@ from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
 
 from . import artefacts as A
-from . import gallery, history
+from . import gallery, history, landing
 from .context import DEFAULT_SITE_URL, PUBLISHER, SiteContext, build_date
 from .load import LoadCache, load_catalogue
+from .manifest import ManifestChanged
 from .problems import ERROR
-from .render import citation, pages, sitemap
+from .render import pages, sitemap
 from .validate import schema
 
 log = logging.getLogger("mkdocs.plugins.openem")
@@ -37,18 +39,9 @@ class OpenEMConfig(base.Config):
     publisher_ror = c.Optional(c.Type(str))
 
 
-class _PageFile(File):
-    """A generated page; under ``mkdocs serve --dirty`` one whose dataset did not change reports not modified,
-    so MkDocs keeps its page from the previous build instead of rendering it again."""
-
-    modified = True
-
-    def is_modified(self) -> bool:
-        return self.modified
-
-
 class OpenEMPlugin(BasePlugin[OpenEMConfig]):
-    """Generated pages are rendered straight to HTML (no Markdown round trip) and kept out of the nav.
+    """Generated pages are rendered straight to HTML (no Markdown round trip) and kept out of the nav; dataset
+    pages, the many, are not MkDocs pages at all: ``on_env`` renders them with the theme (landing.py).
 
     Defining ``on_startup`` keeps one instance for all the builds of a ``mkdocs serve``: it then reuses the
     records of unchanged dataset files (``LoadCache``) and, with ``--dirty``, rebuilds only the pages and files
@@ -59,7 +52,7 @@ class OpenEMPlugin(BasePlugin[OpenEMConfig]):
     def __init__(self) -> None:
         self.ctx: SiteContext | None = None
         self._pages: dict[str, tuple[str, Any]] = {}
-        self._artefacts: dict[str, list[A.Artefact]] = {}  # the labelled ones, without content (A.share)
+        self._nav: Any = None
         self._deferred: list[A.Artefact] = []
         self._sitemap_pages: list[tuple[str, str | None]] = []
         self._serve = False
@@ -121,10 +114,7 @@ class OpenEMPlugin(BasePlugin[OpenEMConfig]):
 
         def add(src_uri: str, kind: str, obj: Any = None) -> None:
             if files.get_file_from_path(src_uri) is None:
-                page = _PageFile.generated(config, src_uri, content="")
-                if kind == "dataset" and not changed.get(obj.id, True):
-                    page.modified = False
-                files.append(page)
+                files.append(File.generated(config, src_uri, content=""))
             self._pages[src_uri] = (kind, obj)
 
         # The schemas are site files in their own right (stable URLs, linkable from Markdown pages).
@@ -139,49 +129,55 @@ class OpenEMPlugin(BasePlugin[OpenEMConfig]):
         add("facilities/index.md", "facilities")
         for fac in ctx.catalogue.facilities.values():
             add(f"facilities/{fac.id}.md", "facility", fac)
-        self._artefacts = {}
-        self._deferred = []
-        # A dirty rebuild under serve leaves a dataset alone when its record and context are the last built.
+        # Dataset pages are not MkDocs pages: on_env renders them with their files (landing.py). A dirty
+        # rebuild under serve leaves a dataset alone when its record and context are the last built.
         changed: dict[str, bool] = {}
-        built: dict[str, tuple[Any, tuple, list[A.Artefact]]] = {}
         for d in ctx.catalogue.datasets:
             key = (ctx.site_url, ctx.build_date, ctx.publisher, ctx.publisher_ror, ctx.site_name,
                    ctx.histories.get(d.id))
             last = self._built.get(d.id) if self._dirty else None
             changed[d.id] = last is None or last[0] is not d or last[1] != key
-            if not changed[d.id]:
-                assert last is not None
-                self._artefacts[d.id] = A.share(ctx, d, last[2])
-                built[d.id] = last
-            else:
-                built[d.id] = (d, key, [])
-        for d in ctx.catalogue.datasets:
-            add(f"datasets/{d.id}/index.md", "dataset", d)
-        # Each dataset's files are made once and written now (into the build's own, freshly cleaned site
-        # folder), so their texts are not all held until the end; the page, the API and the linksets use the
-        # content-free list kept by A.share. A path MkDocs itself writes later is kept for on_post_build,
-        # so that the artefact still wins, as it always did.
-        site = Path(config.site_dir)
-        taken = {f.dest_uri for f in files}
-        for d in ctx.catalogue.datasets:
-            if not changed[d.id]:
-                continue
-            made = A.for_dataset(ctx, d)
-            for art in made:
-                if art.path in taken:
-                    self._deferred.append(art)
-                else:
-                    _write(site, art)
-            self._artefacts[d.id] = A.share(ctx, d, made)
-            if self._dirty:
-                built[d.id] = (d, built[d.id][1], self._artefacts[d.id])
-        self._rebuild = self._dirty and bool(self._built)
         self._changed = changed
-        if self._dirty:
-            self._built = built
-        self._sitemap_pages = [(f.url, f.abs_src_path) for f in files.documentation_pages()]
+        self._sitemap_pages = [(f.url, f.abs_src_path) for f in files.documentation_pages()] + [
+            (landing.page_url(d), None) for d in ctx.catalogue.datasets]
         self._files_done = True
         return files
+
+    def on_nav(self, nav: Any, config: MkDocsConfig, files: Files) -> Any:
+        self._nav = nav
+        return nav
+
+    def on_env(self, env: Any, config: MkDocsConfig, files: Files) -> Any:
+        """Render every (changed) dataset's landing page and files, before MkDocs builds its own pages."""
+        assert self.ctx is not None
+        ctx = self.ctx
+        # Paths MkDocs writes itself after this: an artefact there is written last, in on_post_build.
+        taken = frozenset(f.dest_uri for f in files)
+        job = landing.Job(ctx, config, self._nav, env, files, Path(config.site_dir), taken)
+        todo = [d for d in ctx.catalogue.datasets if self._changed.get(d.id, True)]
+        try:
+            done = landing.render(job, todo)
+        except ManifestChanged as exc:
+            raise PluginError(str(exc)) from exc
+        A.forget()
+        for d in ctx.catalogue.datasets:
+            last = self._built.get(d.id)
+            if not self._changed.get(d.id, True) and last is not None:
+                A.share(ctx, d, last[2])
+        built = dict(self._built) if self._dirty else {}
+        by_id = {d.id: d for d in todo}
+        self._deferred = []
+        for item in done:
+            A.share(ctx, by_id[item.id], item.labelled)
+            self._deferred += item.deferred
+            if self._dirty:
+                d = by_id[item.id]
+                built[d.id] = (d, (ctx.site_url, ctx.build_date, ctx.publisher, ctx.publisher_ror, ctx.site_name,
+                                   ctx.histories.get(d.id)), item.labelled)
+        self._rebuild = self._dirty and bool(self._built)
+        if self._dirty:
+            self._built = {d.id: built[d.id] for d in ctx.catalogue.datasets if d.id in built}
+        return env
 
     def on_page_markdown(self, markdown: str, page: Page, config: MkDocsConfig, files: Files) -> str:
         entry = self._pages.get(page.file.src_uri)
@@ -192,16 +188,14 @@ class OpenEMPlugin(BasePlugin[OpenEMConfig]):
         kind, obj = entry
         titles = {"home": None, "browse": "Browse datasets", "facilities": "Facilities", "search": "Search"}
         # MkDocs' theme prints page titles without escaping: hand it escaped text.
-        title = obj.title if kind == "dataset" else obj.name if kind == "facility" else titles[kind]
+        title = obj.name if kind == "facility" else titles[kind]
         if title:
             page.meta["title"] = html.escape(title)
         # Generated pages have their own structure: give them the full width.
         page.meta["hide"] = ["navigation", "toc"]
         # overrides/main.html: which pages the search index reads whole (see openem_build/search.py).
         page.meta["openem_kind"] = kind
-        if kind == "dataset":
-            page.meta["openem_head"] = pages.dataset_head(self.ctx, obj, self._artefacts[obj.id])
-        elif kind == "home":
+        if kind == "home":
             page.meta["openem_head"] = pages.home_head(self.ctx)
         return ""
 
@@ -212,8 +206,6 @@ class OpenEMPlugin(BasePlugin[OpenEMConfig]):
         ctx = self.ctx
         assert ctx is not None
         kind, obj = entry
-        if kind == "dataset":
-            return pages.dataset_page(ctx, obj, self._artefacts[obj.id], citation.text(ctx, obj))
         if kind == "home":
             return pages.home_page(ctx, self._sizes())
         if kind == "browse":
@@ -240,7 +232,7 @@ class OpenEMPlugin(BasePlugin[OpenEMConfig]):
             manifest = getattr(d, "manifest", None)
             if manifest is not None:
                 last = self._size_memo.get(d.id)
-                size = last[1] if last is not None and last[0] is d else sum(f.size or 0 for f in manifest.files)
+                size = last[1] if last is not None and last[0] is d else manifest.total_size
                 sizes[d.id] = size
                 memo[d.id] = (d, size)
         self._size_memo = memo  # (the same record is the same size: reused by the next page and rebuild)
@@ -250,16 +242,17 @@ class OpenEMPlugin(BasePlugin[OpenEMConfig]):
         assert self.ctx is not None
         site = Path(config.site_dir)
         # (Each dataset's own files were written in on_files, apart from these.)
-        outputs = list(self._deferred)
+        for art in self._deferred:
+            landing.write(site, art)
         if self._rebuild:
-            log.info("catalogue-wide files (API, DCAT, linksets, sitemap, OAI-PMH) are kept from the first build "
+            log.info("catalogue-wide files (API, DCAT, sitemap, OAI-PMH) are kept from the first build "
                      "of this `mkdocs serve --dirty`; `openem build` makes them all")
         else:
-            outputs += A.for_catalogue(self.ctx)
+            ctx, pages_ = self.ctx, self._sitemap_pages
+            makers = [functools.partial(producer, ctx) for producer in A.catalogue_producers()]
             # Sitemap (replacing MkDocs' own sitemap.xml and .gz) and OAI-PMH: dated from git, so built here.
-            outputs += sitemap.dated_artefacts(self.ctx, self._sitemap_pages)
-        for art in outputs:
-            _write(site, art)
+            makers.append(functools.partial(sitemap.dated_artefacts, ctx, pages_))
+            landing.write_catalogue_files(site, makers)
         self._deferred = []
         A.forget()
         # Preview PNGs: copied file by file from datasets/<id>/previews/ (never all held in memory).
@@ -276,9 +269,3 @@ def _head(root: Path) -> str:
                               timeout=30, check=False).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return ""
-
-
-def _write(site: Path, art: A.Artefact) -> None:
-    target = site / art.path
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(art.content.encode("utf-8") if isinstance(art.content, str) else art.content)

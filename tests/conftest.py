@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import functools
 import http.server
 import os
 import shutil
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +27,11 @@ if _bin not in os.environ.get("PATH", "").split(os.pathsep):
 for key, value in {"GIT_AUTHOR_NAME": "OpenEM Tests", "GIT_AUTHOR_EMAIL": "tests@example.org",
                    "GIT_COMMITTER_NAME": "OpenEM Tests", "GIT_COMMITTER_EMAIL": "tests@example.org"}.items():
     os.environ.setdefault(key, value)
+# The cache of validation results (openem_build.cache) in a temporary folder, never the user's ~/.cache: set at
+# import, since modules load catalogues while they are collected; subprocesses inherit it.
+os.environ["OPENEM_CACHE_DIR"] = tempfile.mkdtemp(prefix="openem-test-cache-")
+os.environ.pop("OPENEM_CACHE", None)
+atexit.register(shutil.rmtree, os.environ["OPENEM_CACHE_DIR"], ignore_errors=True)
 
 
 @pytest.fixture

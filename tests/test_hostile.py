@@ -370,8 +370,8 @@ def test_a_late_failure_leaves_the_last_good_site_byte_identical(catalogue: Path
         raise RuntimeError("a producer failed after the pages were written")
 
     # The last catalogue-wide producer runs in on_post_build, after every page is in the staging folder.
-    producers = A._catalogue_producers()
-    monkeypatch.setattr(A, "_catalogue_producers", lambda: [*producers, broken])
+    producers = A.catalogue_producers()
+    monkeypatch.setattr(A, "catalogue_producers", lambda: [*producers, broken])
     with pytest.raises((BuildError, RuntimeError)):
         build_site(catalogue)
     assert _tree_hash(site) == before

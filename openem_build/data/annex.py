@@ -12,6 +12,7 @@ git and git-annex run as subprocesses; DataLad is used through its Python API fo
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -46,7 +47,7 @@ DIGEST_LENGTH: Mapping[str, int] = {
 #: What files kept in git (not in the annex) are hashed with.
 GIT_FILE_ALGORITHMS = ("sha256", "md5")
 
-_KEY = re.compile(r"(?P<backend>[A-Z0-9_]+)(?P<fields>(?:-[a-zA-Z][0-9]+)*)--(?P<name>.+)", re.S)
+_KEY = re.compile(r"(?P<backend>[A-Z0-9_]+)(?P<fields>(?:-[a-zA-Z][0-9]{1,20})*)--(?P<name>.+)", re.S)
 _HEX = re.compile(r"[0-9a-f]+")
 _ANNEX_LINK = re.compile(r"(?:^|/)\.git/annex/objects/(?:[^/]+/){2,3}(?P<key>[^/]+)$")
 _ANNEX_POINTER = b"/annex/objects/"
@@ -157,22 +158,30 @@ class KeyInfo:
     checksums: tuple[tuple[str, str], ...]
 
 
+@functools.lru_cache(maxsize=64)  # a few backends in practice; hostile keys make many
+def backend_algorithm(backend: str) -> tuple[str | None, bool]:
+    """The checksum algorithm a key backend names (None for WORM, URL, …) and whether its keys end with the
+    file's extension (``MD5E``: the digest is the name up to the first dot)."""
+    base = backend if backend in BACKEND_ALGORITHMS else backend[:-1] if backend.endswith("E") else ""
+    algo = BACKEND_ALGORITHMS.get(base)
+    return algo, algo is not None and base != backend
+
+
 def parse_key(key: str) -> KeyInfo | None:
     """Split a git-annex key such as ``MD5E-s1024--d41d8cd98f00b204e9800998ecf8427e.mrc``; None if malformed."""
     m = _KEY.fullmatch(key)
     if not m:
         return None
-    backend = m["backend"]
+    backend, fields, name = m.groups()
     size = None
-    for part in m["fields"].split("-")[1:]:
-        if part[0] == "s":
-            size = int(part[1:])
-    base = backend if backend in BACKEND_ALGORITHMS else backend[:-1] if backend.endswith("E") else ""
-    algo = BACKEND_ALGORITHMS.get(base)
+    if fields:
+        for part in fields.split("-")[1:]:
+            if part[0] == "s":
+                size = int(part[1:])
+    algo, extension = backend_algorithm(backend)
     checksums: tuple[tuple[str, str], ...] = ()
     if algo:
-        name = m["name"]
-        digest = name.split(".", 1)[0] if base != backend else name
+        digest = name.split(".", 1)[0] if extension else name
         if len(digest) == DIGEST_LENGTH[algo] and _HEX.fullmatch(digest):
             checksums = ((algo, digest),)
     return KeyInfo(backend, size, checksums)

@@ -8,6 +8,7 @@ Each entry is the validated record exactly as in ``datasets/<id>/dataset.yaml`` 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from ..artefacts import Artefact
@@ -82,9 +83,14 @@ def catalogue_json(ctx: SiteContext, entries: list[dict[str, Any]]) -> dict[str,
     }
 
 
+def artefacts(ctx: SiteContext, d: Dataset, made: Sequence[Artefact]) -> list[Artefact]:
+    """``api/<id>.json``, made after the dataset's other files (it links the labelled ones)."""
+    return [Artefact(dataset_path(d), _dump(entry(ctx, d, [a for a in made if a.label])),
+                     media_type="application/json")]
+
+
 def catalogue_artefacts(ctx: SiteContext) -> list[Artefact]:
+    """``api/datasets.json``: every entry, in one compact document (tens of megabytes for a large catalogue)."""
     entries = [entry(ctx, d) for d in ctx.catalogue.datasets]
-    out = [Artefact(dataset_path(d), _dump(e), media_type="application/json")
-           for d, e in zip(ctx.catalogue.datasets, entries, strict=True)]
-    out.append(Artefact("api/datasets.json", _dump(catalogue_json(ctx, entries)), media_type="application/json"))
-    return out
+    text = json.dumps(catalogue_json(ctx, entries), ensure_ascii=False, separators=(",", ":")) + "\n"
+    return [Artefact("api/datasets.json", text, media_type="application/json")]

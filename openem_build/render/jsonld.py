@@ -155,7 +155,7 @@ def _distribution(ctx: SiteContext, d: Dataset) -> list[dict[str, Any]]:
     }]
     manifest = getattr(d, "manifest", None)
     if manifest is not None:
-        total = sum(f.size or 0 for f in manifest.files)
+        total = manifest.total_size
         if total:
             dist[0]["contentSize"] = f"{total} B"
     dist.append({"@type": "DataDownload", "name": "Metadata (JSON)", "encodingFormat": "application/json",

@@ -18,6 +18,7 @@ from ..licenses import license_name, license_url
 from ..model import Dataset, Facility
 from ..urls import archive_url, doi_url, http_only
 from ..validate import schema
+from . import signposting
 from .citation import one_line
 from .jsonld import TECHNIQUE_LABELS, catalogue_jsonld, dataset_jsonld, script_json
 from .markdown import to_html, to_text
@@ -98,9 +99,7 @@ def dataset_page(ctx: SiteContext, d: Dataset, links: Sequence[Artefact], citati
 
 def dataset_head(ctx: SiteContext, d: Dataset, links: Sequence[Artefact]) -> str:
     """What goes in the landing page's ``<head>``: JSON-LD, citation meta tags, Signposting links."""
-    manifest = _manifest(d)
-    items = [u for f in (manifest.files if manifest is not None else ()) for u in f.urls[:1]
-             if http_only(u)][:50]
+    items = signposting.items(d)
     return env().get_template("dataset_head.html").render(
         ctx=ctx, d=d, jsonld=script_json(dataset_jsonld(ctx, d)), summary=to_text(d.description)[:300],
         links=[a for a in links if a.label], facility=ctx.facility(d), items=items)

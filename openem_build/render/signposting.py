@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..artefacts import Artefact
-from ..artefacts import links as labelled
 from ..context import SiteContext
 from ..licenses import license_url
 from ..model import Dataset
@@ -66,7 +65,6 @@ def linkset_json(ctx: SiteContext, d: Dataset, described_by: Sequence[Artefact])
     return json.dumps(linkset(ctx, d, described_by), ensure_ascii=False, indent=2) + "\n"
 
 
-def catalogue_artefacts(ctx: SiteContext) -> list[Artefact]:
-    """``datasets/<id>/linkset.json`` for every dataset (a catalogue producer: it needs every per-dataset file)."""
-    return [Artefact(path(ctx, d), linkset_json(ctx, d, labelled(ctx, d)), media_type=MEDIA_TYPE)
-            for d in ctx.catalogue.datasets]
+def artefacts(ctx: SiteContext, d: Dataset, made: Sequence[Artefact]) -> list[Artefact]:
+    """``datasets/<id>/linkset.json``, made after the dataset's other files (it lists the labelled ones)."""
+    return [Artefact(path(ctx, d), linkset_json(ctx, d, [a for a in made if a.label]), media_type=MEDIA_TYPE)]

@@ -1,0 +1,197 @@
+"""Each dataset's landing page and files, rendered outside MkDocs' serial page loop, across processes.
+
+A dataset page is the same for every dataset but its content: the plugin renders it here with the theme's own
+template and template context (as MkDocs' ``_build_page`` would, plugin events included), together with the
+dataset's files (JSON-LD, citations, DataCite, exports, linkset). With more than one CPU the datasets are split
+over forked worker processes, which write their files straight into the site folder and send back only the
+content-free list of labelled files the catalogue-wide outputs need.
+"""
+
+from __future__ import annotations
+
+import gc
+import html
+import multiprocessing
+import os
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mkdocs.commands.build import get_context
+from mkdocs.config.defaults import MkDocsConfig
+from mkdocs.structure.files import File, Files
+from mkdocs.structure.pages import Page
+from mkdocs.structure.toc import get_toc
+
+from . import artefacts as A
+from .context import SiteContext
+from .model import Dataset
+from .render import citation, pages
+
+#: Below this many datasets the pages are rendered in this process (starting workers costs more).
+PARALLEL_MIN = 200
+
+
+@dataclass
+class Job:
+    """What rendering a dataset page needs from the build (workers inherit it when they are forked)."""
+
+    ctx: SiteContext
+    config: MkDocsConfig
+    nav: Any
+    env: Any  # the theme's jinja2 Environment, after the plugins' on_env
+    files: Files
+    site: Path
+    #: Site paths MkDocs writes itself after the pages: an artefact there is written last (deferred).
+    taken: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Done:
+    """What the build keeps of one rendered dataset."""
+
+    id: str
+    labelled: list[A.Artefact]  # without content
+    deferred: list[A.Artefact]  # with content, for the plugin to write at the end
+
+
+def page_uri(d: Dataset) -> str:
+    """The dataset page's source path, as if it were a Markdown page of the site."""
+    return f"datasets/{d.id}/index.md"
+
+
+def page_url(d: Dataset) -> str:
+    return f"datasets/{d.id}/"
+
+
+def render(job: Job, datasets: Sequence[Dataset]) -> list[Done]:
+    """Render the landing page and files of every dataset in ``datasets`` into ``job.site``, in order."""
+    if len(datasets) < PARALLEL_MIN:
+        return [render_one(job, d) for d in datasets]
+    size = max(20, len(datasets) // (workers() * 8))
+    chunks = [datasets[i:i + size] for i in range(0, len(datasets), size)]
+    return [done for part in fork_map(_render_chunk, chunks, job) for done in part]
+
+
+def _render_chunk(chunk: Sequence[Dataset], job: Job) -> list[Done]:
+    return [render_one(job, d) for d in chunk]
+
+
+def write_catalogue_files(site: Path, makers: Sequence[Callable[[], Sequence[A.Artefact]]]) -> None:
+    """Make and write the catalogue-wide files, each maker's in its own worker when there are CPUs to spare."""
+    fork_map(_make_and_write, makers, site)
+
+
+def _make_and_write(maker: Callable[[], Sequence[A.Artefact]], site: Path) -> None:
+    for art in maker():
+        write(site, art)
+
+
+# ---- forked workers
+
+_task: tuple[Callable, Any] | None = None
+
+
+def fork_map(fn: Callable[[Any, Any], Any], items: Sequence[Any], shared: Any) -> list[Any]:
+    """``[fn(item, shared) for item in items]``, across forked worker processes when that is possible.
+
+    The workers inherit ``fn``, the items and ``shared`` (no pickling: closures and theme environments are
+    fine); only the results travel back. In this process instead when there is one CPU, one item, other threads
+    (forking is unsafe then, as under ``mkdocs serve``) or no processes to be had.
+    """
+    n = min(workers(), len(items))
+    if n < 2 or threading.active_count() > 1 or "fork" not in multiprocessing.get_all_start_methods():
+        return [fn(item, shared) for item in items]
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    global _task
+    _task = (fn, (items, shared))
+    # The workers share the build's large heap (records, theme) copy-on-write: frozen, their garbage collector
+    # leaves it alone instead of walking it (and so copying it) again and again; nearly halves the time per page.
+    gc.freeze()
+    try:
+        with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("fork")) as pool:
+            return list(pool.map(_run, range(len(items))))
+    except (OSError, BrokenProcessPool):
+        return [fn(item, shared) for item in items]
+    finally:
+        _task = None
+        gc.unfreeze()
+
+
+def _run(index: int) -> Any:
+    assert _task is not None
+    fn, (items, shared) = _task
+    return fn(items[index], shared)
+
+
+def workers() -> int:
+    """How many worker processes to use: ``OPENEM_JOBS``, else the CPUs this process may use (at most 8)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cpus = os.cpu_count() or 1
+    wanted = os.environ.get("OPENEM_JOBS", "")
+    return max(1, int(wanted)) if wanted.isdigit() else min(cpus, 8)
+
+
+def render_one(job: Job, d: Dataset) -> Done:
+    """One dataset: its files written (or deferred), then its landing page through the theme."""
+    ctx = job.ctx
+    made = A.for_dataset(ctx, d)
+    deferred = []
+    for art in made:
+        if art.path in job.taken:
+            deferred.append(art)
+        else:
+            write(job.site, art)
+    labelled = [A.Artefact(a.path, "", a.label, a.media_type) for a in made if a.label]
+    del made
+    meta = {
+        # MkDocs' theme prints page titles without escaping: hand it escaped text.
+        "title": html.escape(d.title),
+        # Generated pages have their own structure: give them the full width.
+        "hide": ["navigation", "toc"],
+        # overrides/main.html: which pages the search index reads whole (see openem_build/search.py).
+        "openem_kind": "dataset",
+        "openem_head": pages.dataset_head(ctx, d, labelled),
+    }
+    body = pages.dataset_page(ctx, d, labelled, citation.text(ctx, d))
+    file = File.generated(job.config, page_uri(d), content="")
+    output = theme_page(job, file, meta, body)
+    target = Path(file.abs_dest_path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(output.encode("utf-8", errors="xmlcharrefreplace"))
+    return Done(d.id, labelled, deferred)
+
+
+def theme_page(job: Job, file: File, meta: dict[str, Any], content: str) -> str:
+    """The page ``file`` with ``content`` (HTML) through the theme's ``main.html``, as MkDocs builds a page:
+    the same template context and the plugins' ``pre_page``, ``page_content``, ``page_context`` and
+    ``post_page`` events (there is no Markdown to read or convert)."""
+    config = job.config
+    page = Page(None, file, config)
+    config._current_page = page
+    try:
+        page = config.plugins.on_pre_page(page, config=config, files=job.files)
+        page.markdown = ""
+        page.meta = meta
+        page.toc = get_toc([])
+        page.content = config.plugins.on_page_content(content, page=page, config=config, files=job.files)
+        page.active = True
+        context = get_context(job.nav, job.files, config, page)
+        template = job.env.get_template(page.meta.get("template", "main.html"))
+        context = config.plugins.on_page_context(context, page=page, config=config, nav=job.nav)
+        return config.plugins.on_post_page(template.render(context), page=page, config=config)
+    finally:
+        page.active = False
+        config._current_page = None
+
+
+def write(site: Path, art: A.Artefact) -> None:
+    target = site / art.path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(art.content.encode("utf-8") if isinstance(art.content, str) else art.content)

@@ -1,0 +1,93 @@
+"""What keeps large catalogues fast and small (issue 10), checked for results, not timings: records without
+their manifests' files, and dataset pages rendered across worker processes exactly as in one process."""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+
+import pytest
+
+from openem_build import landing
+from openem_build.build import build_site
+from openem_build.load import load_catalogue
+from openem_build.manifest import ManifestChanged, load_files, parse
+from openem_build.model import ManifestFiles
+
+from .test_synth import _synth
+
+
+@pytest.fixture(scope="module")
+def catalogue(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("scale") / "catalogue"
+    _synth().write(24, root)
+    return root
+
+
+def _tree(site: Path) -> dict[str, bytes]:
+    return {p.relative_to(site).as_posix(): p.read_bytes() for p in sorted(site.rglob("*")) if p.is_file()}
+
+
+def test_records_hold_no_manifest_files(catalogue: Path) -> None:
+    result = load_catalogue(catalogue)
+    assert result.ok and len(result.catalogue.datasets) == 24
+    for d in result.catalogue.datasets:
+        lazy = d.manifest.files
+        assert isinstance(lazy, ManifestFiles)
+        source = catalogue / "datasets" / d.id / "manifest.json"
+        expected, _, problems = parse(source.read_text("utf-8"), f"datasets/{d.id}/manifest.json")
+        assert problems == []
+        # Read on use, the same files the check saw; counts and totals without reading.
+        assert tuple(lazy) == tuple(expected.files)
+        assert len(lazy) == len(expected.files) and bool(lazy)
+        assert d.manifest.total_size == expected.total_size
+        assert d.manifest.sizes_complete == expected.sizes_complete
+        assert lazy[0] == expected.files[0]
+    # What travels between processes and stays in memory is small, whatever the number of files.
+    big = max(result.catalogue.datasets, key=lambda d: len(d.manifest.files))
+    assert len(big.manifest.files) > 100
+    assert len(pickle.dumps(big.manifest)) < 1000
+
+
+def test_a_manifest_changed_after_validation_is_never_shown(catalogue: Path, tmp_path: Path) -> None:
+    d = load_catalogue(catalogue).catalogue.datasets[0]
+    copy = tmp_path / "manifest.json"
+    copy.write_bytes(Path(d.manifest.files.path).read_bytes())
+    lazy = ManifestFiles(str(copy), d.manifest.files.digest, 1, 0, True)
+    assert tuple(lazy) == tuple(d.manifest.files)
+    copy.write_bytes(copy.read_bytes().replace(b'"size": ', b'"size": 1', 1))
+    assert tuple(lazy) == tuple(d.manifest.files)  # (what was read and checked is kept a while)
+    load_files.cache_clear()
+    with pytest.raises(ManifestChanged, match="changed after it was validated"):
+        tuple(ManifestFiles(str(copy), d.manifest.files.digest, 1, 0, True))
+    copy.unlink()
+    with pytest.raises(ManifestChanged, match="cannot be read again"):
+        tuple(ManifestFiles(str(copy), d.manifest.files.digest + "0", 1, 0, True))
+
+
+def test_pages_rendered_across_processes_equal_those_rendered_in_one(catalogue: Path, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENEM_JOBS", "1")
+    serial = _tree(build_site(catalogue, tmp_path / "serial"))
+
+    pids = tmp_path / "pids"
+    render_one = landing.render_one
+
+    def recording(job, d):  # runs in the worker processes
+        with open(pids, "a") as out:
+            out.write(f"{os.getpid()}\n")
+        return render_one(job, d)
+
+    monkeypatch.setenv("OPENEM_JOBS", "2")
+    monkeypatch.setattr(landing, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(landing, "render_one", recording)
+    parallel = _tree(build_site(catalogue, tmp_path / "parallel"))
+
+    seen = pids.read_text().split()
+    assert len(seen) == 24 and str(os.getpid()) not in seen and len(set(seen)) == 2
+    assert sorted(parallel) == sorted(serial)
+    assert [k for k in serial if serial[k] != parallel[k]] == []
+    page = parallel["datasets/" + sorted(p.split("/")[1] for p in serial if p.startswith("datasets/"))[0]
+                    + "/index.html"].decode()
+    assert "<h1" in page and "openem-files" in page and 'type="application/ld+json"' in page
