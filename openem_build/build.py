@@ -6,6 +6,7 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 from .context import build_date
@@ -50,7 +51,10 @@ def build_site(root: Path, site_dir: Path | None = None, config: str = "mkdocs.y
         from .search import SearchIndexError, index_site
 
         try:
-            index_site(staging)
+            start = time.perf_counter()
+            stats = index_site(staging)
+            logging.getLogger("mkdocs.plugins.openem").info(
+                f"openem: search index of {stats.pages} pages made in {time.perf_counter() - start:.1f} s")
         except SearchIndexError as exc:
             raise PluginError(str(exc)) from None
     except (PluginError, Abort, ConfigurationError) as exc:

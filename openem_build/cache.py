@@ -127,7 +127,7 @@ def location() -> Path:
     return base / "openem"
 
 
-def _usable(folder: Path, root: Path) -> bool:
+def usable(folder: Path, root: Path) -> bool:
     """Whether ``folder`` may hold the cache of the catalogue at ``root``; warns once when not."""
     resolved = folder.resolve()
     if resolved.is_relative_to(root.resolve()):
@@ -455,14 +455,15 @@ class Session:
             os.utime(stamp, (now, now))
         except OSError:
             return 0
-        return _prune(self.folder, self.results, now)
+        return prune_folder(self.folder, self.results, now)
 
 
-def _prune(folder: Path, results: Path, now: float) -> int:
+def prune_folder(folder: Path, results: Path, now: float, family: str = "results-v*") -> int:
+    """Prune the entries in ``results`` and delete the other ``family`` folders of ``folder`` (older formats)."""
     import shutil
 
     deleted = 0
-    for other in folder.glob("results-v*"):
+    for other in folder.glob(family):
         if other != results and other.is_dir() and not other.is_symlink():
             shutil.rmtree(other, ignore_errors=True)
     kept: list[tuple[float, int, str]] = []
@@ -536,7 +537,7 @@ def open_session(root: Path, enabled_: bool | None = None, workers: int = 1) -> 
     if enabled_ is False or (enabled_ is None and not enabled()):
         return None
     folder = location()
-    if not _usable(folder, root):
+    if not usable(folder, root):
         return None
     session = Session(folder, root, workers)
     session.prune()

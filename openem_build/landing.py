@@ -26,6 +26,7 @@ from mkdocs.structure.pages import Page
 from mkdocs.structure.toc import get_toc
 
 from . import artefacts as A
+from . import pagecache
 from .context import SiteContext
 from .model import Dataset
 from .render import citation, pages
@@ -46,6 +47,8 @@ class Job:
     site: Path
     #: Site paths MkDocs writes itself after the pages: an artefact there is written last (deferred).
     taken: frozenset[str]
+    #: Outputs of earlier builds, reused for datasets whose inputs did not change; None: no cache.
+    pages: pagecache.PageStore | None = None
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ class Done:
     id: str
     labelled: list[A.Artefact]  # without content
     deferred: list[A.Artefact]  # with content, for the plugin to write at the end
+    cached: bool = False  # taken from the page cache
 
 
 def page_uri(d: Dataset) -> str:
@@ -139,15 +143,25 @@ def workers() -> int:
 
 
 def render_one(job: Job, d: Dataset) -> Done:
-    """One dataset: its files written (or deferred), then its landing page through the theme."""
+    """One dataset: its files written (or deferred), then its landing page through the theme; taken from the
+    page cache instead when it holds the outputs of the same inputs."""
     ctx = job.ctx
+    store = job.pages
+    key = store.key(d, (ctx.facility(d), ctx.histories.get(d.id))) if store is not None else None
+    if key is not None and store is not None:
+        hit = store.get(key)
+        if hit is not None and not any(path in job.taken for path, _ in hit.files):
+            for path, data in hit.files:
+                write(job.site, A.Artefact(path, data))
+            return Done(d.id, hit.labelled, [], cached=True)
     made = A.for_dataset(ctx, d)
     deferred = []
+    written: list[tuple[str, bytes]] = []
     for art in made:
         if art.path in job.taken:
             deferred.append(art)
         else:
-            write(job.site, art)
+            written.append((art.path, write(job.site, art)))
     labelled = [A.Artefact(a.path, "", a.label, a.media_type) for a in made if a.label]
     del made
     meta = {
@@ -161,10 +175,10 @@ def render_one(job: Job, d: Dataset) -> Done:
     }
     body = pages.dataset_page(ctx, d, labelled, citation.text(ctx, d))
     file = File.generated(job.config, page_uri(d), content="")
-    output = theme_page(job, file, meta, body)
-    target = Path(file.abs_dest_path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(output.encode("utf-8", errors="xmlcharrefreplace"))
+    output = theme_page(job, file, meta, body).encode("utf-8", errors="xmlcharrefreplace")
+    written.append((file.dest_uri, write(job.site, A.Artefact(file.dest_uri, output))))
+    if key is not None and store is not None and not deferred:
+        store.put(key, pagecache.Entry(labelled, written))
     return Done(d.id, labelled, deferred)
 
 
@@ -191,7 +205,10 @@ def theme_page(job: Job, file: File, meta: dict[str, Any], content: str) -> str:
         config._current_page = None
 
 
-def write(site: Path, art: A.Artefact) -> None:
+def write(site: Path, art: A.Artefact) -> bytes:
+    """Write ``art`` into the site folder; returns the bytes written."""
     target = site / art.path
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_bytes(art.content.encode("utf-8") if isinstance(art.content, str) else art.content)
+    data = art.content.encode("utf-8") if isinstance(art.content, str) else art.content
+    target.write_bytes(data)
+    return data

@@ -8,6 +8,7 @@ import html
 import json
 import logging
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
 
 from . import artefacts as A
-from . import gallery, history, landing
+from . import gallery, history, landing, pagecache
 from .context import DEFAULT_SITE_URL, PUBLISHER, SiteContext, build_date
 from .load import LoadCache, load_catalogue
 from .manifest import ManifestChanged
@@ -75,6 +76,7 @@ class OpenEMPlugin(BasePlugin[OpenEMConfig]):
     def on_config(self, config: MkDocsConfig) -> MkDocsConfig:
         root = Path(self.config.root or Path(config.config_file_path).parent).absolute()
         self._files_done = False
+        start = time.perf_counter()
         result = load_catalogue(root, cache=self._cache)
         if self._serve and not self._frozen:
             # The records of a large catalogue (their manifests: millions of objects) live for the whole
@@ -88,6 +90,8 @@ class OpenEMPlugin(BasePlugin[OpenEMConfig]):
         if not result.ok:
             messages = "\n".join(p.text() for p in result.problems if p.severity == ERROR)
             raise PluginError(f"the catalogue is invalid:\n{messages}")
+        log.info(f"openem: {len(result.catalogue.datasets)} datasets loaded and validated in "
+                 f"{time.perf_counter() - start:.1f} s")
         self.ctx = SiteContext(result.catalogue, site_url=config.site_url or DEFAULT_SITE_URL,
                                build_date=build_date(root), publisher=self.config.publisher,
                                publisher_ror=self.config.publisher_ror, site_name=config.site_name,
@@ -153,10 +157,16 @@ class OpenEMPlugin(BasePlugin[OpenEMConfig]):
         ctx = self.ctx
         # Paths MkDocs writes itself after this: an artefact there is written last, in on_post_build.
         taken = frozenset(f.dest_uri for f in files)
-        job = landing.Job(ctx, config, self._nav, env, files, Path(config.site_dir), taken)
+        custom = config.theme.custom_dir
+        store = pagecache.open_store(Path(ctx.catalogue.root), config.config_file_path, [custom] if custom else [],
+                                     config.docs_dir, (ctx.site_url, ctx.publisher, ctx.publisher_ror, ctx.site_name))
+        job = landing.Job(ctx, config, self._nav, env, files, Path(config.site_dir), taken, store)
         todo = [d for d in ctx.catalogue.datasets if self._changed.get(d.id, True)]
         try:
+            start = time.perf_counter()
             done = landing.render(job, todo)
+            log.info(f"openem: {len(todo)} dataset pages and their files made in {time.perf_counter() - start:.1f} s "
+                     f"({sum(item.cached for item in done)} from the cache)")
         except ManifestChanged as exc:
             raise PluginError(str(exc)) from exc
         A.forget()
@@ -252,7 +262,9 @@ class OpenEMPlugin(BasePlugin[OpenEMConfig]):
             makers = [functools.partial(producer, ctx) for producer in A.catalogue_producers()]
             # Sitemap (replacing MkDocs' own sitemap.xml and .gz) and OAI-PMH: dated from git, so built here.
             makers.append(functools.partial(sitemap.dated_artefacts, ctx, pages_))
+            start = time.perf_counter()
             landing.write_catalogue_files(site, makers)
+            log.info(f"openem: catalogue-wide files written in {time.perf_counter() - start:.1f} s")
         self._deferred = []
         A.forget()
         # Preview PNGs: copied file by file from datasets/<id>/previews/ (never all held in memory).

@@ -1,0 +1,119 @@
+"""The page cache (openem_build.pagecache): a build after a one-entry edit renders that entry only, and gives
+the same bytes as a build without the cache; theme changes, damaged entries and hostile entries never give stale
+or foreign output."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import zlib
+from pathlib import Path
+
+import pytest
+
+from openem_build import artefacts as A
+from openem_build import cache, pagecache
+from openem_build.build import build_site
+
+from .test_synth import _synth
+
+N = 6
+
+
+@pytest.fixture
+def catalogue(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv(cache.ENV_DIR, str(tmp_path / "cache"))
+    monkeypatch.delenv(cache.ENV_SWITCH, raising=False)
+    root = tmp_path / "catalogue"
+    _synth().write(N, root)
+    return root
+
+
+def _tree(site: Path) -> dict[str, bytes]:
+    return {p.relative_to(site).as_posix(): p.read_bytes() for p in sorted(site.rglob("*")) if p.is_file()}
+
+
+def _rendered(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The ids of the datasets whose files are made (not taken from the cache) from now on."""
+    made: list[str] = []
+    for_dataset = A.for_dataset
+
+    def counting(ctx, d):
+        made.append(d.id)
+        return for_dataset(ctx, d)
+
+    monkeypatch.setattr(A, "for_dataset", counting)
+    return made
+
+
+def _entries(tmp_path: Path) -> list[Path]:
+    return sorted(p for p in (tmp_path / "cache" / pagecache.PAGES).rglob("*")
+                  if p.is_file() and not p.name.startswith("."))
+
+
+def test_an_unchanged_catalogue_is_built_from_the_cache_with_the_same_bytes(
+        catalogue: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    made = _rendered(monkeypatch)
+    first = _tree(build_site(catalogue, tmp_path / "one"))
+    assert len(made) == N and len(_entries(tmp_path)) == N
+    made.clear()
+    second = _tree(build_site(catalogue, tmp_path / "two"))
+    assert made == []
+    assert sorted(first) == sorted(second)
+    assert [k for k in first if first[k] != second[k]] == []
+    monkeypatch.setenv(cache.ENV_SWITCH, "off")
+    third = _tree(build_site(catalogue, tmp_path / "three"))
+    assert made != [] and third == first
+
+
+def test_an_edit_renders_that_entry_and_a_theme_change_renders_all(
+        catalogue: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    made = _rendered(monkeypatch)
+    build_site(catalogue, tmp_path / "one")
+    made.clear()
+    edited = sorted((catalogue / "datasets").glob("*/dataset.yaml"))[2]
+    edited.write_text(edited.read_text("utf-8").replace("\ntitle: ", "\ntitle: Edited ", 1), "utf-8")
+    site = build_site(catalogue, tmp_path / "two")
+    assert made == [edited.parent.name]
+    assert "<h1 id=\"title\">Edited " in (site / "datasets" / edited.parent.name / "index.html").read_text("utf-8")
+    made.clear()
+    main_html = catalogue / "overrides" / "main.html"
+    main_html.write_text(main_html.read_text("utf-8") + "\n{# a theme change #}\n", "utf-8")
+    build_site(catalogue, tmp_path / "three")
+    assert sorted(made) == sorted(p.name for p in (catalogue / "datasets").iterdir() if p.is_dir())
+
+
+def test_damaged_and_hostile_entries_are_misses(catalogue: Path, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    good = _tree(build_site(catalogue, tmp_path / "one"))
+    entries = _entries(tmp_path)
+    # A flipped byte: the checksum fails.
+    damaged = bytearray(entries[0].read_bytes())
+    damaged[-1] ^= 0xFF
+    entries[0].write_bytes(bytes(damaged))
+    # A well-formed entry (valid checksum) whose file would land outside the site folder.
+    meta = {"labelled": [], "files": [["../../outside.html", 4], ["datasets/x/index.html", 2]]}
+    body = zlib.compress(json.dumps(meta).encode() + b"\n" + b"evilok")
+    entries[1].write_bytes(pagecache._MAGIC + hashlib.sha256(body).digest() + body)
+    made = _rendered(monkeypatch)
+    again = _tree(build_site(catalogue, tmp_path / "two"))
+    assert len(made) == 2
+    assert again == good
+    assert not (tmp_path / "outside.html").exists() and not list(tmp_path.rglob("outside.html"))
+
+
+def test_entries_are_data_with_checked_paths(tmp_path: Path) -> None:
+    store = pagecache.PageStore(tmp_path, "theme")
+    labelled = [A.Artefact("datasets/a/citation.bib", "", "BibTeX", "application/x-bibtex")]
+    store.put("ab" * 32, pagecache.Entry(labelled, [("datasets/a/index.html", b"<html>"),
+                                                    ("datasets/a/citation.bib", b"@misc{}")]))
+    entry = store.get("ab" * 32)
+    assert entry is not None and entry.labelled == labelled
+    assert entry.files == [("datasets/a/index.html", b"<html>"), ("datasets/a/citation.bib", b"@misc{}")]
+    assert store.get("cd" * 32) is None
+    for bad in ("/etc/passwd", "a/../../b", "a//b", "a\\b", "", "./a"):
+        assert not pagecache._safe(bad), bad
+    # Keys follow every input: the same record and context give the same key, another theme another.
+    assert store.key({"x": 1}, ("f",)) == store.key({"x": 1}, ("f",))
+    assert store.key({"x": 1}, ("f",)) != pagecache.PageStore(tmp_path, "other").key({"x": 1}, ("f",))
+    assert store.key({"x": 1}, ("f",)) != store.key({"x": 2}, ("f",))
