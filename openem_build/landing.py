@@ -12,7 +12,6 @@ from __future__ import annotations
 import gc
 import html
 import multiprocessing
-import os
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from mkdocs.structure.toc import get_toc
 from . import artefacts as A
 from . import pagecache
 from .context import SiteContext
+from .load import workers
 from .model import Dataset
 from .render import citation, pages
 
@@ -130,16 +130,6 @@ def _run(index: int) -> Any:
     assert _task is not None
     fn, (items, shared) = _task
     return fn(items[index], shared)
-
-
-def workers() -> int:
-    """How many worker processes to use: ``OPENEM_JOBS``, else the CPUs this process may use (at most 8)."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        cpus = os.cpu_count() or 1
-    wanted = os.environ.get("OPENEM_JOBS", "")
-    return max(1, int(wanted)) if wanted.isdigit() else min(cpus, 8)
 
 
 def render_one(job: Job, d: Dataset) -> Done:

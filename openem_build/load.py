@@ -260,7 +260,7 @@ def load_catalogue(root: Path, only: Sequence[Path] | None = None, cache: LoadCa
     """
     root = root.absolute()
     # (Opened first: the catalogue-wide inputs it records are then at least as old as what the checks read.)
-    disk = open_session(root, disk_cache, _workers())
+    disk = open_session(root, disk_cache, workers())
     facilities, problems = load_facilities(root)
     if only is None:
         paths, layout = dataset_files(root)
@@ -304,7 +304,8 @@ def _load_chunk(paths: list[Path], root: Path, facilities: dict | None) -> list[
     return [_load_one(path, root, facilities) for path in paths]
 
 
-def _workers() -> int:
+def workers() -> int:
+    """How many worker processes to use: ``OPENEM_JOBS``, else the CPUs this process may use (at most 8)."""
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
@@ -315,8 +316,8 @@ def _workers() -> int:
 
 def _load_all(paths: list[Path], root: Path, facilities: dict | None) -> list[tuple]:
     """``load_dataset`` of every path, in order: across worker processes for a large catalogue."""
-    workers = _workers()
-    if workers < 2 or len(paths) < PARALLEL_MIN:
+    count = workers()
+    if count < 2 or len(paths) < PARALLEL_MIN:
         return _load_chunk(paths, root, facilities)
     import multiprocessing
     import threading
@@ -325,10 +326,10 @@ def _load_all(paths: list[Path], root: Path, facilities: dict | None) -> list[tu
     # fork is cheapest, but unsafe once other threads run (mkdocs serve): then fresh interpreters.
     method = "fork" if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods() \
         else "spawn"
-    size = max(25, len(paths) // (workers * 6))
+    size = max(25, len(paths) // (count * 6))
     chunks = [paths[i:i + size] for i in range(0, len(paths), size)]
     try:
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method)) as pool:
+        with ProcessPoolExecutor(count, mp_context=multiprocessing.get_context(method)) as pool:
             parts = list(pool.map(_load_chunk, chunks, [root] * len(chunks), [facilities] * len(chunks)))
     except (OSError, RuntimeError):  # no processes to be had (sandbox, limits): read them here
         return _load_chunk(paths, root, facilities)
