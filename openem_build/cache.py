@@ -394,21 +394,7 @@ class Session:
             data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception:
             return False
-        path = self._entry(key)
-        try:
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-        except OSError:
-            return False
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(_MAGIC + hashlib.sha256(data).digest() + data)
-            os.replace(tmp, path)
-        except OSError:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            return False
-        return True
+        return write_entry(self._entry(key), _MAGIC, data)
 
     # ---------------------------------------------------------------------------------- the loader's use
 
@@ -456,6 +442,25 @@ class Session:
         except OSError:
             return 0
         return prune_folder(self.folder, self.results, now)
+
+
+def write_entry(path: Path, magic: bytes, data: bytes) -> bool:
+    """Write ``magic``, the sha256 of ``data`` and ``data`` to ``path`` atomically (a temporary file in the same
+    folder, then a rename); False, and nothing written, when that fails."""
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    except OSError:
+        return False
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(magic + hashlib.sha256(data).digest() + data)
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        return False
+    return True
 
 
 def prune_folder(folder: Path, results: Path, now: float, family: str = "results-v*") -> int:

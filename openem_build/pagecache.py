@@ -20,7 +20,6 @@ import hashlib
 import json
 import os
 import pickle
-import tempfile
 import time
 import zlib
 from dataclasses import dataclass
@@ -94,19 +93,7 @@ class PageStore:
         meta = {"labelled": [[a.path, a.label, a.media_type] for a in entry.labelled],
                 "files": [[name, len(data)] for name, data in entry.files]}
         body = zlib.compress(json.dumps(meta).encode() + b"\n" + b"".join(data for _, data in entry.files), 1)
-        path = self._path(key)
-        try:
-            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-        except OSError:
-            return
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(_MAGIC + hashlib.sha256(body).digest() + body)
-            os.replace(tmp, path)
-        except OSError:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+        cache.write_entry(self._path(key), _MAGIC, body)
 
 
 def _safe(name: object) -> bool:

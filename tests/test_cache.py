@@ -6,7 +6,6 @@ refused."""
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import json
 import os
 import pickle
@@ -20,14 +19,9 @@ from openem_build import cache, load
 from openem_build.cli import main
 from openem_build.load import load_catalogue
 
+from .test_synth import _synth
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _synth():
-    spec = importlib.util.spec_from_file_location("openem_bench_synth", ROOT / "benchmarks" / "synth.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 SYNTH = _synth()
