@@ -15,17 +15,32 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import os
+import re
 import shutil
 import struct
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .context import SiteContext
 
-#: Where the search bundle goes, relative to the site's root.
+#: Where the search bundle goes, relative to the site's root (further shards: ``pagefind-1/``, …).
 BUNDLE = "pagefind"
+
+#: In the first bundle: the list of all bundles, which search.js reads.
+SHARDS_FILE = "openem-shards.json"
+
+#: Dataset pages per Pagefind run. Pagefind's memory grows about 250 kB per dataset page (≈ 400 indexed
+#: words): 2,000 pages keep one run near 600 MB, within the build's 1 GB budget (benchmarks/README.md).
+SHARD_PAGES = 2000
+
+#: The page of every indexed word added to each shard (see :func:`_vocabulary_page`), and its Pagefind filter,
+#: which search.js excludes from every search of a sharded index.
+VOCABULARY_PAGE = "openem-vocabulary.html"
+VOCABULARY_FILTER = "openem:vocabulary"
 
 #: The facets the Search page offers, in display order: (Pagefind filter name, label).
 FACETS: tuple[tuple[str, str], ...] = (
@@ -69,25 +84,115 @@ def search_page(ctx: SiteContext) -> str:
                                                     sorts=[(v, label) for v, label, _ in SORTS])
 
 
-def index_site(site: Path, *, glob: str | None = None) -> IndexStats:
+def index_site(site: Path, *, glob: str | None = None, shard_pages: int | None = None) -> IndexStats:
     """Index the built site in ``site`` with Pagefind, writing ``site/pagefind/``. No network is used.
 
-    Pagefind names its files by content hash, but (1.5) writes the values of each filter, and the filters in
-    its metadata file, in hash-map order, which changes from run to run: :func:`canonicalize` sorts them, so
-    two builds of one commit give byte-identical bundles.
+    Pagefind holds every indexed page in memory (about 250 kB per dataset page), so a catalogue of more than
+    ``shard_pages`` dataset pages is indexed in shards, one Pagefind run after another, each into its own
+    bundle (``pagefind/``, ``pagefind-1/``, …); ``pagefind/openem-shards.json`` lists them, and search.js
+    queries them all and merges the results. Pagefind names its files by content hash, but (1.5) writes the
+    values of each filter, and the filters in its metadata file, in hash-map order, which changes from run to
+    run: :func:`canonicalize` sorts them, so two builds of one commit give byte-identical bundles.
     """
     try:
         from pagefind_bin import get_executable
     except ImportError as exc:  # pragma: no cover - a dependency of the package
         raise SearchIndexError("Pagefind is not installed: pip install 'pagefind[bin]'") from exc
     site = site.absolute()
+    limit = SHARD_PAGES if shard_pages is None else shard_pages
+    if limit < 1:
+        raise ValueError("shard_pages must be at least 1")
+    for old in [site / BUNDLE, *site.glob(BUNDLE + "-*")]:
+        if old.is_dir():
+            shutil.rmtree(old)
+    executable = str(get_executable())
+    shards = [None] if glob else _shards(site, limit)
+    vocabulary = _vocabulary_page(site, [rel for group in shards if group for rel in group]) if len(shards) > 1 else b""
+    bundles: list[str] = []
+    pages = 0
+    for number, members in enumerate(shards):
+        name = BUNDLE if number == 0 else f"{BUNDLE}-{number}"
+        if members is None:
+            pages += _run_pagefind(executable, site, site / name, glob)
+        else:
+            stage = Path(tempfile.mkdtemp(prefix=".pagefind-shard-", dir=site.parent))
+            try:
+                for rel in members:
+                    _link(site / rel, stage / rel)
+                (stage / VOCABULARY_PAGE).write_bytes(vocabulary)
+                pages += _run_pagefind(executable, stage, site / name, None) - 1
+            finally:
+                shutil.rmtree(stage, ignore_errors=True)
+        canonicalize(site / name)
+        bundles.append(name + "/")
     out = site / BUNDLE
-    if out.exists():
-        shutil.rmtree(out)
+    (out / SHARDS_FILE).write_text(json.dumps({"bundles": bundles}, separators=(",", ":")) + "\n", "utf-8")
+    files = [p for name in bundles for p in (site / name).rglob("*") if p.is_file()]
+    if not pages or not (out / "pagefind.js").is_file():
+        raise SearchIndexError(f"Pagefind indexed no page of {site} (is data-pagefind-body in the templates?)")
+    return IndexStats(pages=pages, files=len(files), bytes=sum(p.stat().st_size for p in files))
+
+
+def _shards(site: Path, limit: int) -> list[list[str] | None]:
+    """The pages of each Pagefind run: ``[None]`` (the whole site at once) up to ``limit`` dataset pages;
+    otherwise the dataset pages in even, path-ordered groups, the first group with every other page (a group
+    must hold pages marked ``data-pagefind-body``, or Pagefind would index whole pages, lists included)."""
+    pages = sorted(p.relative_to(site).as_posix() for p in site.rglob("*.html")
+                   if p.is_file() and not p.relative_to(site).parts[0].startswith(BUNDLE))
+    datasets = [p for p in pages if p.startswith("datasets/") and p.count("/") == 2 and p.endswith("/index.html")]
+    if len(datasets) <= limit:
+        return [None]
+    count = -(-len(datasets) // limit)
+    groups: list[list[str] | None] = [datasets[i * len(datasets) // count:(i + 1) * len(datasets) // count]
+                                      for i in range(count)]
+    chosen = set(datasets)
+    groups[0] = [p for p in pages if p not in chosen] + groups[0]  # type: ignore[operator]
+    return groups
+
+
+_TAG = re.compile(rb"<[^>]*>")
+
+
+def _vocabulary_page(site: Path, pages: list[str]) -> bytes:
+    """A page holding every word of the indexed parts of ``pages``, added to each shard.
+
+    Pagefind answers a word that is not in its index with the pages of the word's longest prefix that is (so
+    "apoferritin" finds "a"): a shard without the word would add those to the results. With every word in every
+    shard, no shard falls back unless the whole site would. The page carries the filter ``openem:vocabulary``,
+    which search.js excludes. File tables are skipped: Pagefind does not index them (EXCLUDE_SELECTORS).
+    """
+    words: set[bytes] = set()
+    for rel in pages:
+        html = (site / rel).read_bytes()
+        start = html.find(b"data-pagefind-body")
+        if start == -1:
+            continue
+        end = html.find(b"</article>", start)
+        part = html[start:end if end != -1 else len(html)]
+        files = part.find(b'<h3 id="files">')
+        if files != -1:
+            after = part.find(b"</section>", files)
+            part = part[:files] + (part[after:] if after != -1 else b"")
+        words.update(_TAG.sub(b" ", part.split(b">", 1)[-1]).split())
+    body = b"\n".join(sorted(w.replace(b"<", b"&lt;") for w in words))
+    return (b'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>Vocabulary</title></head>\n'
+            b'<body><div data-pagefind-body data-pagefind-filter="' + VOCABULARY_FILTER.encode() + b'">\n'
+            + body + b"\n</div></body></html>\n")
+
+
+def _link(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:  # another file system, or links not allowed: a copy reads the same
+        shutil.copyfile(source, target)
+
+
+def _run_pagefind(executable: str, site: Path, out: Path, glob: str | None) -> int:
+    """Run Pagefind on ``site`` into ``out``; the number of pages it indexed."""
     # The bundled binary, not the async Python API: it has written every file when it exits (once, the API's
     # write_files returned before pagefind-entry.json was complete), and it needs no event loop.
-    command = [str(get_executable()), "--site", str(site), "--output-path", str(out), "--force-language", "en",
-               "--quiet"]
+    command = [executable, "--site", str(site), "--output-path", str(out), "--force-language", "en", "--quiet"]
     for selector in EXCLUDE_SELECTORS:
         command += ["--exclude-selectors", selector]
     if glob:
@@ -101,12 +206,7 @@ def index_site(site: Path, *, glob: str | None = None) -> IndexStats:
     if proc.returncode != 0 or not entry.is_file():
         raise SearchIndexError(f"Pagefind failed to index {site} (exit {proc.returncode}):\n"
                                + (proc.stderr or proc.stdout).strip())
-    pages = sum(lang.get("page_count", 0) for lang in json.loads(entry.read_text("utf-8"))["languages"].values())
-    canonicalize(out)
-    files = [p for p in out.rglob("*") if p.is_file()]
-    if not pages or not (out / "pagefind.js").is_file():
-        raise SearchIndexError(f"Pagefind indexed no page of {site} (is data-pagefind-body in the templates?)")
-    return IndexStats(pages=pages, files=len(files), bytes=sum(p.stat().st_size for p in files))
+    return sum(lang.get("page_count", 0) for lang in json.loads(entry.read_text("utf-8"))["languages"].values())
 
 
 # ---- reproducible output ----

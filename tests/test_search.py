@@ -16,6 +16,7 @@ from bs4 import BeautifulSoup
 
 from openem_build.build import build_site
 from openem_build.render.jsonld import TECHNIQUE_LABELS
+from openem_build.search import BUNDLE, SHARDS_FILE, VOCABULARY_PAGE, index_site
 
 from .conftest import EXAMPLE, ROOT, serve
 
@@ -42,9 +43,9 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_site(root)
 
 
-def _fragments(site: Path) -> list[dict]:
+def _fragments(site: Path, bundle: str = BUNDLE) -> list[dict]:
     out = []
-    for path in sorted((site / "pagefind" / "fragment").glob("*.pf_fragment")):
+    for path in sorted((site / bundle / "fragment").glob("*.pf_fragment")):
         data = gzip.decompress(path.read_bytes())
         out.append(json.loads(data.removeprefix(b"pagefind_dcd")))
     return out
@@ -97,6 +98,63 @@ def test_other_pages_are_searchable_and_lists_are_not(site: Path) -> None:
     for f in _fragments(site):
         if f["url"].startswith("/facilities/"):
             assert not any(d["title"] in f["content"] for d in _datasets().values()), f["url"]
+
+
+def test_a_small_catalogue_is_one_bundle(site: Path) -> None:
+    assert json.loads((site / BUNDLE / SHARDS_FILE).read_text("utf-8")) == {"bundles": [BUNDLE + "/"]}
+    assert not list(site.glob(BUNDLE + "-*"))
+
+
+@pytest.fixture(scope="module")
+def sharded(site: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same site indexed in shards of at most 4 dataset pages (a large catalogue's layout, in small)."""
+    copy = tmp_path_factory.mktemp("sharded") / "site"
+    shutil.copytree(site, copy)
+    index_site(copy, shard_pages=4)
+    return copy
+
+
+def test_shards_split_the_pages_without_losing_or_repeating_one(site: Path, sharded: Path) -> None:
+    n = len(_datasets())
+    bundles = json.loads((sharded / BUNDLE / SHARDS_FILE).read_text("utf-8"))["bundles"]
+    assert bundles == [BUNDLE + "/"] + [f"{BUNDLE}-{i}/" for i in range(1, -(-n // 4))]
+    urls = [f["url"] for b in bundles for f in _fragments(sharded, b.rstrip("/"))]
+    vocabulary = "/" + VOCABULARY_PAGE
+    assert urls.count(vocabulary) == len(bundles)  # one in each shard, the same in each
+    assert sorted(u for u in urls if u != vocabulary) == sorted(f["url"] for f in _fragments(site))
+    words = [f for f in _fragments(sharded, bundles[-1].rstrip("/")) if f["url"] == vocabulary][0]
+    assert words["filters"] == {"openem": ["vocabulary"]}
+    # It holds the words of pages in other shards, and none of the file tables Pagefind leaves out.
+    assert "apoferritin" in words["content"].lower() and "contributing" in words["content"].lower()
+    assert "openemdatasetpage" not in words["content"]
+    assert ".eer" not in words["content"]
+    per_shard = [sum(f["url"].startswith("/datasets/") for f in _fragments(sharded, b.rstrip("/"))) for b in bundles]
+    assert max(per_shard) <= 4 and min(per_shard) >= 3, per_shard  # even groups
+    # Every shard's dataset fragments carry the sort keys search.js merges by.
+    for f in _fragments(sharded, bundles[-1].rstrip("/")):
+        if f["url"].startswith("/datasets/"):
+            assert {"published", "sort_title", "sort_size", "sort_resolution"} <= set(f["meta"]), f["url"]
+    # No staging folder is left next to the site.
+    assert not [p for p in sharded.parent.iterdir() if p.name.startswith(".pagefind-shard-")]
+    # Indexing again gives the same bundles.
+    index_site(sharded, shard_pages=4)
+    again = json.loads((sharded / BUNDLE / SHARDS_FILE).read_text("utf-8"))["bundles"]
+    assert again == bundles
+
+
+def test_sharded_index_is_reproducible(sharded: Path, tmp_path: Path) -> None:
+    other = tmp_path / "site"
+    shutil.copytree(sharded, other)
+    index_site(other, shard_pages=4)
+
+    def tree(root: Path) -> dict[str, bytes]:
+        return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
+                if p.is_file() and p.relative_to(root).parts[0].startswith(BUNDLE)}
+
+    assert tree(other) == tree(sharded)
+    index_site(other, shard_pages=100)
+    assert not list(other.glob(BUNDLE + "-*"))
+    assert json.loads((other / BUNDLE / SHARDS_FILE).read_text("utf-8")) == {"bundles": [BUNDLE + "/"]}
 
 
 def test_visible_content_is_unchanged_by_search_attributes(site: Path) -> None:
@@ -248,3 +306,55 @@ def test_without_javascript_the_forms_lead_to_browse(browser, served: str) -> No
     page.wait_for_url("**/browse/?text=apoferritin")
     assert page.locator("#openem-browse tbody tr").count() == len(_datasets())
     context.close()
+
+
+@pytest.fixture(scope="module")
+def served_sharded(sharded: Path) -> Iterator[str]:
+    yield from serve(sharded)
+
+
+def _facet_counts(page) -> dict[str, int]:
+    return page.evaluate("""() => Object.fromEntries(Array.from(
+        document.querySelectorAll('fieldset[data-facet] input[type=checkbox]'),
+        b => [b.name + '=' + b.value, Number(b.parentNode.querySelector('.openem-facet__count').textContent)]))""")
+
+
+@pytest.mark.browser
+def test_a_sharded_index_answers_as_one(page, site: Path, served: str, served_sharded: str) -> None:
+    """Every query, filter and order gives the same results from four shards as from one index."""
+    datasets = _datasets()
+    keys = {f["url"].rstrip("/").split("/")[-1]: f["meta"] for f in _fragments(site)
+            if f["url"].startswith("/datasets/")}
+    queries = ["search/?q=apoferritin", "search/?q=krios", "search/?q=tomography&year=2023",
+               "search/?sort=title", "search/?sort=newest", "search/?sort=size", "search/?sort=resolution",
+               "search/?q=cryo&sort=title"]
+    for query in queries:
+        page.goto(served + query)
+        one = _all_results(page)
+        counts = _facet_counts(page)
+        page.goto(served_sharded + query)
+        sharded = _all_results(page)
+        assert one, query
+        assert sorted(sharded) == sorted(one), query
+        assert _facet_counts(page) == counts, query
+        if "sort=" in query:  # the same order, ties aside (the examples have no sizes: all tie)
+            name = parse_qs(urlparse(query).query)["sort"][0]
+            meta = {"newest": "published", "title": "sort_title", "size": "sort_size",
+                    "resolution": "sort_resolution"}[name]
+            assert [keys[i][meta] for i in sharded] == [keys[i][meta] for i in one], query
+    page.goto(served_sharded + "search/?sort=title")
+    titles = [datasets[i]["title"].lower() for i in _all_results(page)]
+    assert titles == sorted(titles) and len(titles) == len(datasets)
+    assert page.errors == []
+
+
+@pytest.mark.browser
+def test_search_says_so_when_the_shard_list_is_missing(page, sharded: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "site"
+    shutil.copytree(sharded, broken)
+    (broken / BUNDLE / SHARDS_FILE).unlink()
+    for url in serve(broken):
+        page.goto(url + "search/?q=apoferritin")
+        page.wait_for_function("document.getElementById('openem-search-status').textContent.includes('could not')")
+        assert "openem-shards.json" in page.locator("#openem-search-status").inner_text()
+        assert page.locator("#openem-search-status a[href$='/browse/']").count() == 1

@@ -1,4 +1,6 @@
-// Site search with Pagefind (static index in /pagefind/, loaded chunk by chunk as a query needs it).
+// Site search with Pagefind (static index in /pagefind/, loaded chunk by chunk as a query needs it). A large
+// catalogue is indexed in shards (pagefind/, pagefind-1/, …; listed in pagefind/openem-shards.json, see
+// openem_build/search.py): every shard is queried and the results merged, so the reader sees one index.
 // - On every page: the header box opens the Search page with the query (/search/?q=…); "/" focuses it.
 // - On the Search page: full-text results with snippets, facet filters with counts, sorting. The state (q, one
 //   parameter per filter value, sort) lives in the URL, so a search can be shared and is reproduced on load.
@@ -13,6 +15,10 @@
   var SORTS = {
     newest: { published: "desc" }, title: { title: "asc" }, size: { size: "desc" }, resolution: { resolution: "asc" }
   };
+
+  // Sort name → the page metadata holding its key (templates/dataset.html), to merge shards' sorted results.
+  var SORT_META = { published: "published", title: "sort_title", size: "sort_size", resolution: "sort_resolution" };
+  var NO_RESULTS = { length: 0, next: function () { return Promise.resolve([]); } };
 
   function isEditable(el) {
     return el && (el.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(el.tagName));
@@ -41,6 +47,129 @@
     var tpl = document.createElement("template");
     tpl.innerHTML = text || "";
     return tpl.content.textContent;
+  }
+
+  // ---- several Pagefind bundles as one ----
+  // Pagefind orders sort keys as Rust strings, by code point; JavaScript's < compares UTF-16 code units.
+  function compareCodePoints(a, b) {
+    var i = 0, j = 0;
+    while (i < a.length && j < b.length) {
+      var x = a.codePointAt(i), y = b.codePointAt(j);
+      if (x !== y) return x < y ? -1 : 1;
+      i += x > 0xffff ? 2 : 1;
+      j += y > 0xffff ? 2 : 1;
+    }
+    return i < a.length ? 1 : j < b.length ? -1 : 0;
+  }
+
+  function mergeFilters(all) {
+    var out = {};
+    all.forEach(function (f) {
+      Object.keys(f || {}).forEach(function (name) {
+        var into = out[name] || (out[name] = {});
+        Object.keys(f[name]).forEach(function (v) { into[v] = (into[v] || 0) + f[name][v]; });
+      });
+    });
+    return out;
+  }
+
+  // The results of every shard as one list, read a page at a time with next(n) (a promise of the pages' data).
+  // Relevance: by score, as Pagefind's own mergeIndex does. A sort: each shard's results are in order already,
+  // so the next result is the first of the shards' heads by the sort key (ties: the earlier shard).
+  function mergedResults(lists, sort) {
+    var items = lists.map(function (list) {
+      return list.map(function (r) {
+        var loaded = null;
+        return { score: r.score, data: function () { return loaded || (loaded = r.data()); } };
+      });
+    });
+    var total = items.reduce(function (n, list) { return n + list.length; }, 0);
+    var name = sort && Object.keys(sort)[0];
+    var chain = Promise.resolve();
+    function queue(step) { // one next() at a time: each continues where the previous one stopped
+      var run = chain.then(step);
+      chain = run.then(function () {}, function () {});
+      return run;
+    }
+    if (!name || items.length === 1) {
+      var flat = [].concat.apply([], items);
+      if (items.length > 1) flat.sort(function (a, b) { return b.score - a.score; });
+      var at = 0;
+      return { length: total, next: function (n) {
+        return queue(function () {
+          var slice = flat.slice(at, at + n);
+          at += slice.length;
+          return Promise.all(slice.map(function (r) { return r.data(); }));
+        });
+      } };
+    }
+    var key = SORT_META[name];
+    var desc = sort[name] === "desc";
+    var heads = items.map(function () { return 0; });
+    function before(a, b) {
+      var x = (a.meta || {})[key], y = (b.meta || {})[key];
+      if (x === undefined || y === undefined) return x !== undefined && y === undefined;
+      var c = compareCodePoints(x, y);
+      return desc ? c > 0 : c < 0;
+    }
+    function pick() {
+      var live = [];
+      items.forEach(function (list, k) { if (heads[k] < list.length) live.push(k); });
+      if (!live.length) return Promise.resolve(null);
+      return Promise.all(live.map(function (k) { return items[k][heads[k]].data(); })).then(function (datas) {
+        var best = 0;
+        for (var i = 1; i < datas.length; i++) if (before(datas[i], datas[best])) best = i;
+        heads[live[best]] += 1;
+        return datas[best];
+      });
+    }
+    return { length: total, next: function (n) {
+      return queue(function () {
+        var out = [];
+        function step() {
+          if (out.length >= n) return out;
+          return pick().then(function (d) {
+            if (!d) return out;
+            out.push(d);
+            return step();
+          });
+        }
+        return step();
+      });
+    } };
+  }
+
+  function loadShards(bundle, siteRoot) {
+    return fetch(new URL("openem-shards.json", bundle).href).then(function (response) {
+      if (!response.ok) throw new Error("HTTP " + response.status + " for openem-shards.json");
+      return response.json();
+    }).then(function (list) {
+      var paths = list && list.bundles;
+      if (!Array.isArray(paths) || !paths.length || !paths.every(function (p) { return /^[\w-]+\/$/.test(p); })) {
+        throw new Error("openem-shards.json lists no bundles");
+      }
+      return Promise.all(paths.map(function (path) {
+        return import(new URL(path + "pagefind.js", siteRoot).href).then(function (pf) {
+          return Promise.resolve(pf.options({ baseUrl: siteRoot.pathname, excerptLength: 24 }))
+            .then(function () { return pf; });
+        });
+      }));
+    });
+  }
+
+  function searchShards(shards, term, options) {
+    if (shards.length > 1) {
+      // Each shard holds a page of every word in the index (openem_build/search.py): leave it out.
+      var filters = Object.assign({}, options.filters, { not: { openem: "vocabulary" } });
+      options = Object.assign({}, options, { filters: filters });
+    }
+    return Promise.all(shards.map(function (pf) { return pf.search(term, options); })).then(function (found) {
+      if (found.some(function (f) { return !f; })) return null;
+      return {
+        filters: mergeFilters(found.map(function (f) { return f.filters; })),
+        results: mergedResults(found.map(function (f) { return f.results; }), options.sort)
+      };
+    });
   }
 
   // ---- header box (every page) ----
@@ -87,10 +216,10 @@
     var facetNames = facets.map(function (f) { return f.getAttribute("data-facet"); });
     var bundle = new URL(form.getAttribute("data-bundle"), window.location.href);
     var siteRoot = new URL("../", bundle);
-    var pagefind = null;
+    var shards = null;
     var totals = {};
     var selected = {};
-    var results = [];
+    var results = NO_RESULTS;
     var shown = 0;
     var generation = 0;
     input.name = "q"; // the URL parameter of the Search page; "text" (Browse's) is for the no-script fallback
@@ -191,11 +320,11 @@
 
     function showMore() {
       var gen = generation;
-      var slice = results.slice(shown, shown + PAGE_SIZE);
       var start = shown;
-      shown += slice.length;
+      var count = Math.min(PAGE_SIZE, results.length - shown);
+      shown += count;
       more.hidden = shown >= results.length;
-      return Promise.all(slice.map(function (r) { return r.data(); })).then(function (datas) {
+      return results.next(count).then(function (datas) {
         if (gen !== generation) return;
         datas.forEach(function (d, i) { list.appendChild(renderResult(d, start + i)); });
       });
@@ -211,7 +340,7 @@
       writeUrl(push);
       if (header) header.value = q;
       if (!q && !hasFilters && !sort.value) {
-        results = [];
+        results = NO_RESULTS;
         list.textContent = "";
         more.hidden = true;
         status.textContent = "Type words to search, or choose filters.";
@@ -223,7 +352,7 @@
       var options = { filters: filters };
       if (sort.value) options.sort = SORTS[sort.value];
       if (!q && !sort.value) options.sort = SORTS.newest; // browsing by filters: newest first
-      return pagefind.search(q || ALL, options).then(function (search) {
+      return searchShards(shards, q || ALL, options).then(function (search) {
         if (gen !== generation || !search) return;
         results = search.results;
         shown = 0;
@@ -296,13 +425,11 @@
 
     readUrl();
     status.textContent = "Loading the search index…";
-    import(new URL("pagefind.js", bundle).href).then(function (pf) {
-      pagefind = pf;
-      return pagefind.options({ baseUrl: siteRoot.pathname, excerptLength: 24 });
-    }).then(function () {
-      return pagefind.filters();
+    loadShards(bundle, siteRoot).then(function (loaded) {
+      shards = loaded;
+      return Promise.all(shards.map(function (pf) { return pf.filters(); }));
     }).then(function (all) {
-      totals = all || {};
+      totals = mergeFilters(all);
       form.classList.add("openem-search--ready");
       return run(false);
     }).then(function () {
