@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import functools
 import http.server
+import re
 import shutil
 import sys
 import tempfile
@@ -65,7 +66,7 @@ def browse_queries(site: Path, queries: list[str]) -> list[tuple[str, int, int, 
         seen: list[tuple[str, int]] = []
 
         def on_finished(request: object) -> None:
-            if "/pagefind/" in request.url:
+            if re.search(r"/pagefind(-\d+)?/", request.url):  # every shard's bundle (openem_build/search.py)
                 sizes = request.sizes()
                 seen.append((request.url, sizes["responseBodySize"] + sizes["responseHeadersSize"]))
 
@@ -119,14 +120,19 @@ def main(argv: list[str] | None = None) -> int:
     index_seconds = time.perf_counter() - t
     print(f"Pagefind index alone: {index_seconds:.1f} s for {stats.pages:,} pages "
           f"-> {stats.files:,} files, {mb(stats.bytes)} on the server")
+    bundles = sorted(p.name for p in site.glob("pagefind*") if p.is_dir())
+    print(f"  {len(bundles)} bundle(s): {', '.join(bundles)}")
     for sub in ("index", "fragment", "filter"):
-        n, size = dir_bytes(site / "pagefind" / sub)
-        print(f"  pagefind/{sub}/: {n:,} files, {mb(size)}")
+        n = size = 0
+        for bundle in bundles:
+            files, nbytes = dir_bytes(site / bundle / sub)
+            n, size = n + files, size + nbytes
+        print(f"  {sub}/ (all bundles): {n:,} files, {mb(size)}")
 
     sample = "apoferritin"
     queries = [f"?q={sample}", "?q=krios+k3", "?q=tomography&facility=BioEM+Basel&sort=newest",
                "?technique=Electron+cryo-tomography"]
-    print("browser (headless Chromium, one session, bytes fetched from /pagefind/ incl. headers):")
+    print("browser (headless Chromium, one session, bytes fetched from the bundles incl. headers):")
     for query, requests, size, results, seconds in browse_queries(site, queries):
         print(f"  {query:<48} {requests:>3} requests {mb(size):>10}  {results:>6,} results  {seconds:.2f} s")
 

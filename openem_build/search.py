@@ -15,7 +15,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import os
 import re
 import shutil
 import struct
@@ -37,7 +36,7 @@ SHARDS_FILE = "openem-shards.json"
 #: words): 2,000 pages keep one run near 600 MB, within the build's 1 GB budget (benchmarks/README.md).
 SHARD_PAGES = 2000
 
-#: The page of every indexed word added to each shard (see :func:`_vocabulary_page`), and its Pagefind filter,
+#: The page of every indexed word added to each shard (see :func:`_stage`), and its Pagefind filter,
 #: which search.js excludes from every search of a sharded index.
 VOCABULARY_PAGE = "openem-vocabulary.html"
 VOCABULARY_FILTER = "openem:vocabulary"
@@ -107,24 +106,26 @@ def index_site(site: Path, *, glob: str | None = None, shard_pages: int | None =
             shutil.rmtree(old)
     executable = str(get_executable())
     shards = [None] if glob else _shards(site, limit)
-    vocabulary = _vocabulary_page(site, [rel for group in shards if group for rel in group]) if len(shards) > 1 else b""
     bundles: list[str] = []
     pages = 0
-    for number, members in enumerate(shards):
-        name = BUNDLE if number == 0 else f"{BUNDLE}-{number}"
-        if members is None:
-            pages += _run_pagefind(executable, site, site / name, glob)
-        else:
-            stage = Path(tempfile.mkdtemp(prefix=".pagefind-shard-", dir=site.parent))
-            try:
-                for rel in members:
-                    _link(site / rel, stage / rel)
+    if shards == [None]:
+        pages += _run_pagefind(executable, site, site / BUNDLE, glob)
+        canonicalize(site / BUNDLE)
+        bundles.append(BUNDLE + "/")
+    else:
+        stages = [Path(tempfile.mkdtemp(prefix=".pagefind-shard-", dir=site.parent)) for _ in shards]
+        try:
+            vocabulary = _stage(site, list(zip(stages, shards, strict=True)))  # type: ignore[arg-type]
+            for number, stage in enumerate(stages):
+                name = BUNDLE if number == 0 else f"{BUNDLE}-{number}"
                 (stage / VOCABULARY_PAGE).write_bytes(vocabulary)
                 pages += _run_pagefind(executable, stage, site / name, None) - 1
-            finally:
+                canonicalize(site / name)
+                bundles.append(name + "/")
                 shutil.rmtree(stage, ignore_errors=True)
-        canonicalize(site / name)
-        bundles.append(name + "/")
+        finally:
+            for stage in stages:
+                shutil.rmtree(stage, ignore_errors=True)
     out = site / BUNDLE
     (out / SHARDS_FILE).write_text(json.dumps({"bundles": bundles}, separators=(",", ":")) + "\n", "utf-8")
     files = [p for name in bundles for p in (site / name).rglob("*") if p.is_file()]
@@ -153,39 +154,47 @@ def _shards(site: Path, limit: int) -> list[list[str] | None]:
 _TAG = re.compile(rb"<[^>]*>")
 
 
-def _vocabulary_page(site: Path, pages: list[str]) -> bytes:
-    """A page holding every word of the indexed parts of ``pages``, added to each shard.
+def _stage(site: Path, shards: list[tuple[Path, list[str]]]) -> bytes:
+    """Copy each shard's pages into its folder, without the file tables, and return the vocabulary page.
 
-    Pagefind answers a word that is not in its index with the pages of the word's longest prefix that is (so
-    "apoferritin" finds "a"): a shard without the word would add those to the results. With every word in every
-    shard, no shard falls back unless the whole site would. The page carries the filter ``openem:vocabulary``,
-    which search.js excludes. File tables are skipped: Pagefind does not index them (EXCLUDE_SELECTORS).
+    Pagefind does not index file tables (EXCLUDE_SELECTORS) but still parses them: they are half of a dataset
+    page's bytes and of Pagefind's time. The copy leaves them out, so the index is the same, made faster.
+
+    The vocabulary page holds every word of the indexed parts of all pages and goes into every shard. Pagefind
+    answers a word that is not in its index with the pages of the word's longest prefix that is ("apoferritin"
+    finds "a"): a shard without the word would add those to the results. With every word in every shard, no shard
+    falls back unless the whole site would. The page carries the filter ``openem:vocabulary``, which search.js
+    excludes.
     """
     words: set[bytes] = set()
-    for rel in pages:
-        html = (site / rel).read_bytes()
-        start = html.find(b"data-pagefind-body")
-        if start == -1:
-            continue
-        end = html.find(b"</article>", start)
-        part = html[start:end if end != -1 else len(html)]
-        files = part.find(b'<h3 id="files">')
-        if files != -1:
-            after = part.find(b"</section>", files)
-            part = part[:files] + (part[after:] if after != -1 else b"")
-        words.update(_TAG.sub(b" ", part.split(b">", 1)[-1]).split())
+    for stage, members in shards:
+        for rel in members:
+            html = _without_file_tables((site / rel).read_bytes())
+            target = stage / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(html)
+            start = html.find(b"data-pagefind-body")
+            if start != -1:
+                end = html.find(b"</article>", start)
+                part = html[start:end if end != -1 else len(html)].split(b">", 1)[-1]
+                words.update(_TAG.sub(b" ", part).split())
     body = b"\n".join(sorted(w.replace(b"<", b"&lt;") for w in words))
     return (b'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>Vocabulary</title></head>\n'
             b'<body><div data-pagefind-body data-pagefind-filter="' + VOCABULARY_FILTER.encode() + b'">\n'
             + body + b"\n</div></body></html>\n")
 
 
-def _link(source: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.link(source, target)
-    except OSError:  # another file system, or links not allowed: a copy reads the same
-        shutil.copyfile(source, target)
+def _without_file_tables(html: bytes) -> bytes:
+    """A dataset page without what follows its "Files" heading in its section (templates/dataset.html: only
+    the ``.openem-files`` tables and ``.openem-folder`` groups, both in EXCLUDE_SELECTORS)."""
+    heading = html.find(b'<h3 id="files">')
+    if heading == -1:
+        return html
+    start = html.find(b"</h3>", heading)
+    end = html.find(b"</section>", start)
+    if start == -1 or end == -1:
+        return html
+    return html[:start + len(b"</h3>")] + b"\n" + html[end:]
 
 
 def _run_pagefind(executable: str, site: Path, out: Path, glob: str | None) -> int:

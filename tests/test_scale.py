@@ -1,15 +1,18 @@
 """What keeps large catalogues fast and small (issue 10), checked for results, not timings: records without
-their manifests' files, and dataset pages rendered across worker processes exactly as in one process."""
+their manifests' files, dataset pages rendered across worker processes exactly as in one process, and a search
+index made in shards that indexes each page as one index does."""
 
 from __future__ import annotations
 
+import gzip
+import json
 import os
 import pickle
 from pathlib import Path
 
 import pytest
 
-from openem_build import landing
+from openem_build import landing, search
 from openem_build.build import build_site
 from openem_build.load import load_catalogue
 from openem_build.manifest import ManifestChanged, load_files, parse
@@ -91,3 +94,35 @@ def test_pages_rendered_across_processes_equal_those_rendered_in_one(catalogue: 
     page = parallel["datasets/" + sorted(p.split("/")[1] for p in serial if p.startswith("datasets/"))[0]
                     + "/index.html"].decode()
     assert "<h1" in page and "openem-files" in page and 'type="application/ld+json"' in page
+
+
+def _fragments(bundle: Path) -> dict[str, dict]:
+    out = {}
+    for path in bundle.glob("fragment/*.pf_fragment"):
+        data = json.loads(gzip.decompress(path.read_bytes()).removeprefix(b"pagefind_dcd"))
+        out[data["url"]] = data
+    return out
+
+
+def test_a_sharded_search_index_indexes_each_page_as_one_index_does(catalogue: Path, tmp_path: Path) -> None:
+    site = build_site(catalogue, tmp_path / "site")
+    whole = _fragments(site / search.BUNDLE)
+    page = (site / "datasets" / sorted(d.name for d in (site / "datasets").iterdir() if d.is_dir())[0]
+            / "index.html").read_bytes()
+    stripped = search._without_file_tables(page)
+    assert b"openem-files" in page and b"openem-files" not in stripped and b'<h3 id="files">Files</h3>' in stripped
+    assert len(stripped) < len(page) and stripped.count(b"</section>") == page.count(b"</section>")
+
+    search.index_site(site, shard_pages=5)  # 24 dataset pages: 5 shards, file tables left out of the copies
+    bundles = json.loads((site / search.BUNDLE / search.SHARDS_FILE).read_text("utf-8"))["bundles"]
+    assert len(bundles) == 5
+    parts: dict[str, dict] = {}
+    for bundle in bundles:
+        found = _fragments(site / bundle)
+        assert found.pop("/" + search.VOCABULARY_PAGE)["filters"] == {"openem": ["vocabulary"]}
+        assert not set(found) & set(parts)
+        parts.update(found)
+    assert sorted(parts) == sorted(whole)
+    for url, fragment in whole.items():
+        for key in ("content", "word_count", "filters", "meta", "anchors"):
+            assert parts[url].get(key) == fragment.get(key), (url, key)

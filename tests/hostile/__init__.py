@@ -61,7 +61,7 @@ def render_all(ctx: SiteContext, d: Dataset) -> Outputs:
         datacite=datacite.xml(ctx, d),
         turtle=turtle,
         rdfxml=rdfxml,
-        oai=static.content if static is not None else "",
+        oai=static.content.decode("utf-8") if static is not None and isinstance(static.content, bytes) else "",
         artefacts={a.path: a.content for a in links},
     )
 
