@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -35,6 +37,8 @@ def build_site(root: Path, site_dir: Path | None = None, config: str = "mkdocs.y
         day = build_date(root)
         os.environ["SOURCE_DATE_EPOCH"] = str(int((day - day.__class__(1970, 1, 1)).total_seconds()))
     target.parent.mkdir(parents=True, exist_ok=True)
+    for stale in target.parent.glob(f".{target.name}.old-*"):  # a deletion that was cut short
+        _remove_later(stale)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.building-", dir=target.parent))
     # MkDocs logs a plugin's error and raises a bare Abort: keep the message for the BuildError.
     errors = _ErrorLog()
@@ -87,4 +91,15 @@ def _swap(new: Path, target: Path) -> None:
         target.rename(old)
     new.rename(target)
     if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+        _remove_later(old)
+
+
+def _remove_later(path: Path) -> None:
+    """Delete ``path`` in a detached process. The previous site is out of sight already, and deleting it (a
+    gigabyte in 100,000 files at 10,000 datasets) took seconds that nobody needs to wait for."""
+    try:
+        subprocess.Popen([sys.executable, "-c", "import shutil, sys; shutil.rmtree(sys.argv[1], ignore_errors=True)",
+                          str(path)], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, start_new_session=True)
+    except OSError:
+        shutil.rmtree(path, ignore_errors=True)

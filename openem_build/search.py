@@ -157,8 +157,9 @@ _TAG = re.compile(rb"<[^>]*>")
 def _stage(site: Path, shards: list[tuple[Path, list[str]]]) -> bytes:
     """Copy each shard's pages into its folder, without the file tables, and return the vocabulary page.
 
-    Pagefind does not index file tables (EXCLUDE_SELECTORS) but still parses them: they are half of a dataset
-    page's bytes and of Pagefind's time. The copy leaves them out, so the index is the same, made faster.
+    Pagefind does not index file tables (EXCLUDE_SELECTORS) or the theme around a dataset page's article, but
+    still parses them: most of a page's bytes and half of Pagefind's time. The copy leaves them out
+    (:func:`_search_copy`), so the index is the same, made faster.
 
     The vocabulary page holds every word of the indexed parts of all pages and goes into every shard. Pagefind
     answers a word that is not in its index with the pages of the word's longest prefix that is ("apoferritin"
@@ -169,7 +170,7 @@ def _stage(site: Path, shards: list[tuple[Path, list[str]]]) -> bytes:
     words: set[bytes] = set()
     for stage, members in shards:
         for rel in members:
-            html = _without_file_tables((site / rel).read_bytes())
+            html = _search_copy((site / rel).read_bytes())
             target = stage / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(html)
@@ -184,17 +185,26 @@ def _stage(site: Path, shards: list[tuple[Path, list[str]]]) -> bytes:
             + body + b"\n</div></body></html>\n")
 
 
-def _without_file_tables(html: bytes) -> bytes:
-    """A dataset page without what follows its "Files" heading in its section (templates/dataset.html: only
-    the ``.openem-files`` tables and ``.openem-folder`` groups, both in EXCLUDE_SELECTORS)."""
-    heading = html.find(b'<h3 id="files">')
-    if heading == -1:
-        return html
-    start = html.find(b"</h3>", heading)
-    end = html.find(b"</section>", start)
+def _search_copy(html: bytes) -> bytes:
+    """What Pagefind reads of a dataset page: its article alone (everything Pagefind takes from the page is on
+    or in it), without what follows the "Files" heading in its section (templates/dataset.html: only the
+    ``.openem-files`` tables and ``.openem-folder`` groups, both in EXCLUDE_SELECTORS). Other pages as they are.
+    """
+    start = html.find(_ARTICLE)
+    end = html.find(b"</article>", start)
     if start == -1 or end == -1:
         return html
-    return html[:start + len(b"</h3>")] + b"\n" + html[end:]
+    html = html[start:end + len(b"</article>")]
+    heading = html.find(b'<h3 id="files">')
+    cut = html.find(b"</h3>", heading) if heading != -1 else -1
+    resume = html.find(b"</section>", cut) if cut != -1 else -1
+    if resume != -1:
+        html = html[:cut + len(b"</h3>")] + b"\n" + html[resume:]
+    return b'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"></head><body>\n' + html + _END
+
+
+_ARTICLE = b'<article class="openem-dataset"'
+_END = b"\n</body></html>\n"
 
 
 def _run_pagefind(executable: str, site: Path, out: Path, glob: str | None) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -261,6 +262,19 @@ def test_invalid_entry_fails_the_build_with_located_messages_and_keeps_the_old_s
     assert "datasets/broken-entry/dataset.yaml:" in text and "acceleration_voltage_kV" in text
     assert marker.read_bytes() == before
     assert not list(catalogue.glob(".site.building-*"))
+
+
+def test_the_previous_site_is_replaced_whole_and_deleted_after(catalogue: Path) -> None:
+    site = build_site(catalogue)
+    (site / "left-over.txt").write_text("from an older build")
+    stale = catalogue / ".site.old-1"  # a deletion cut short
+    (stale / "datasets").mkdir(parents=True)
+    assert build_site(catalogue) == site
+    assert not (site / "left-over.txt").exists() and (site / "index.html").is_file()
+    deadline = time.monotonic() + 30
+    while list(catalogue.glob(".site.old-*")) and time.monotonic() < deadline:
+        time.sleep(0.1)  # deleted by a detached process: nothing waits for it
+    assert not list(catalogue.glob(".site.old-*"))
 
 
 def test_plugin_error_lists_located_problems(catalogue: Path) -> None:
