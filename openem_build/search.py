@@ -8,6 +8,11 @@ query, not with the catalogue. Dataset pages mark their metadata with ``data-pag
 through ``data-pagefind-body`` in overrides/main.html; lists that repeat dataset titles (Browse, the
 facility tables, the home page's cards) and bulky parts of landing pages (file tables, shell commands) are
 left out so that a dataset's own page ranks first.
+
+Pagefind keeps every page it indexes in memory (about 250 kB per dataset page), so a catalogue of more than
+:data:`SHARD_PAGES` dataset pages is indexed in shards, one Pagefind run after another: ``pagefind/``,
+``pagefind-1/``, … listed in ``pagefind/openem-shards.json``. search.js queries every shard and merges the
+results (by score, or by the sort key for a sorted view) and the facet counts, so a reader sees one index.
 """
 
 from __future__ import annotations
@@ -152,6 +157,7 @@ def _shards(site: Path, limit: int) -> list[list[str] | None]:
 
 
 _TAG = re.compile(rb"<[^>]*>")
+_ALT = re.compile(rb'<img [^>]*\balt="([^"]*)"')
 
 
 def _stage(site: Path, shards: list[tuple[Path, list[str]]]) -> bytes:
@@ -179,6 +185,7 @@ def _stage(site: Path, shards: list[tuple[Path, list[str]]]) -> bytes:
                 end = html.find(b"</article>", start)
                 part = html[start:end if end != -1 else len(html)].split(b">", 1)[-1]
                 words.update(_TAG.sub(b" ", part).split())
+                words.update(w for alt in _ALT.findall(part) for w in alt.split())  # Pagefind indexes alt text
     body = b"\n".join(sorted(w.replace(b"<", b"&lt;") for w in words))
     return (b'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>Vocabulary</title></head>\n'
             b'<body><div data-pagefind-body data-pagefind-filter="' + VOCABULARY_FILTER.encode() + b'">\n'

@@ -358,3 +358,21 @@ def test_search_says_so_when_the_shard_list_is_missing(page, sharded: Path, tmp_
         page.wait_for_function("document.getElementById('openem-search-status').textContent.includes('could not')")
         assert "openem-shards.json" in page.locator("#openem-search-status").inner_text()
         assert page.locator("#openem-search-status a[href$='/browse/']").count() == 1
+
+
+def test_the_vocabulary_holds_text_and_alt_text_but_not_markup(tmp_path: Path) -> None:
+    from openem_build.search import _stage
+
+    site = tmp_path / "site"
+    (site / "datasets" / "x").mkdir(parents=True)
+    (site / "datasets" / "x" / "index.html").write_text(
+        '<html><body><nav>chrome</nav><article class="openem-dataset" data-pagefind-body data-x="attrvalue">'
+        '<h1>Zebrafish &amp; <em>lateral</em> line</h1><img src="a.png" alt="neuromast hair-cells">'
+        '<h3 id="files">Files</h3><table class="openem-files"><tr><td>movie_0001.eer</td></tr></table></section>'
+        '</article><footer>footer</footer></body></html>', "utf-8")
+    stage = tmp_path / "stage"
+    page = _stage(site, [(stage, ["datasets/x/index.html"])])
+    words = page.split(b"<div", 1)[1].split(b">", 1)[1].split(b"</div>")[0].split()
+    assert set(words) == {b"Zebrafish", b"&amp;", b"lateral", b"line", b"neuromast", b"hair-cells", b"Files"}
+    copy = (stage / "datasets" / "x" / "index.html").read_bytes()
+    assert b"chrome" not in copy and b"movie_0001" not in copy and b"<h1>Zebrafish" in copy
