@@ -7,8 +7,9 @@ subprocess, ``openem validate`` and ``openem build`` (everything ``make site`` p
 ``mkdocs build`` of N equivalent hand-written Markdown pages with the same theme and plugins minus openem
 (the reference). Validate and build run cold (empty validation cache), then again after one dataset's title
 was edited (warm: the other entries come from the cache). Prints one table: times, peak memory (largest
-resident set of the command or any process it waited for), output size, bytes per dataset page, and the
-build / reference ratio.
+resident set of the command or any process it waited for; and "all": the largest sum over the command and
+all its processes at one moment, sampled every 0.2 s as PSS, so pages shared after a fork count once), output
+size, bytes per dataset page, and the build / reference ratio.
 """
 
 from __future__ import annotations
@@ -50,16 +51,52 @@ def measure(cmd: list[str], cwd: Path) -> dict:
 
 def _probe(cmd: list[str]) -> int:
     import resource
+    import threading
 
     env = {**os.environ, "SOURCE_DATE_EPOCH": "1735689600"}
     start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    total = [0]
+    done = threading.Event()
+
+    def sample() -> None:  # the memory of all the command's processes at once (Linux: PSS, shared pages split)
+        while not done.wait(0.2):
+            total[0] = max(total[0], sum(_pss_kib(pid) for pid in _tree(proc.pid)))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    _, stderr = proc.communicate()
+    done.set()
+    sampler.join()
     seconds = time.perf_counter() - start
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     print(json.dumps({"rc": proc.returncode, "seconds": seconds, "cpu": usage.ru_utime + usage.ru_stime,
-                      "peak_mib": usage.ru_maxrss / 1024,
-                      "stderr": proc.stderr[-3000:]}))
+                      "peak_mib": usage.ru_maxrss / 1024, "total_mib": total[0] / 1024 or None,
+                      "stderr": stderr[-3000:]}))
     return 0
+
+
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (from /proc; empty where there is none)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    todo.extend(int(c) for c in f.read().split())
+        except OSError:
+            pass
+    return out
+
+
+def _pss_kib(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            return next((int(line.split()[1]) for line in f if line.startswith("Pss:")), 0)
+    except OSError:
+        return 0
 
 
 def folder_bytes(path: Path) -> int:
@@ -161,6 +198,8 @@ def run(sizes: list[int], work: Path, reference: bool, keep: bool) -> list[dict]
             v.get("peak_mib", 0), b.get("peak_mib", 0)), "site_mb": size / 1e6, "page_kb": page_bytes / 1e3,
             "validate_warm_s": vw.get("seconds"), "build_warm_s": bw.get("seconds"),
             "warm_peak_mib": max(vw.get("peak_mib", 0), bw.get("peak_mib", 0)),
+            "total_mib": max(v.get("total_mib") or 0, b.get("total_mib") or 0) or None,
+            "warm_total_mib": max(vw.get("total_mib") or 0, bw.get("total_mib") or 0) or None,
             "ok": all(r.get("rc") == 0 for r in (v, b, vw, bw))}
         if reference:
             ref = work / f"reference-{n}"
@@ -180,8 +219,9 @@ def run(sizes: list[int], work: Path, reference: bool, keep: bool) -> list[dict]
 
 COLUMNS = [("N", "n", "{:,}"), ("validate s", "validate_s", "{:.2f}"), ("(CPU s)", "validate_cpu", "{:.2f}"),
            ("build s", "build_s", "{:.1f}"), ("(CPU s)", "build_cpu", "{:.1f}"), ("peak MiB", "peak_mib", "{:.0f}"),
+           ("all MiB", "total_mib", "{:.0f}"),
            ("warm validate s", "validate_warm_s", "{:.2f}"), ("warm build s", "build_warm_s", "{:.1f}"),
-           ("warm peak MiB", "warm_peak_mib", "{:.0f}"),
+           ("warm peak MiB", "warm_peak_mib", "{:.0f}"), ("warm all MiB", "warm_total_mib", "{:.0f}"),
            ("site MB", "site_mb", "{:.1f}"), ("kB/page", "page_kb", "{:.1f}"),
            ("mkdocs ref s", "reference_s", "{:.1f}"), ("(CPU s)", "reference_cpu", "{:.1f}"),
            ("build/ref", "ratio", "{:.2f}×"), ("ok", "ok", "{}")]
