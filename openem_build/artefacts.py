@@ -6,8 +6,10 @@ output format means writing a renderer and listing its producer here, nothing el
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import io
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from .context import SiteContext
 from .model import Dataset
@@ -23,8 +25,25 @@ class Artefact:
     media_type: str = ""
 
 
+@dataclass(frozen=True)
+class Streamed:
+    """Catalogue-wide files too large to hold in memory (hundreds of MB at 10,000 datasets): ``write`` writes
+    each of ``paths`` (given as open binary files, by path) chunk by chunk, in one pass over the catalogue."""
+
+    paths: tuple[str, ...]
+    write: Callable[[Mapping[str, BinaryIO]], None]
+    media_types: tuple[str, ...]
+
+    def artefacts(self) -> list[Artefact]:
+        """The files in memory, as ordinary artefacts."""
+        files = {path: io.BytesIO() for path in self.paths}
+        self.write(files)  # type: ignore[arg-type]
+        return [Artefact(path, files[path].getvalue(), media_type=media)
+                for path, media in zip(self.paths, self.media_types, strict=True)]
+
+
 DatasetProducer = Callable[[SiteContext, Dataset], Iterable[Artefact]]
-CatalogueProducer = Callable[[SiteContext], Iterable[Artefact]]
+CatalogueProducer = Callable[[SiteContext], Iterable["Artefact | Streamed"]]
 #: Made after a dataset's producers, from what they made (e.g. the linkset listing its metadata files).
 DatasetFinisher = Callable[[SiteContext, Dataset, Sequence[Artefact]], Iterable[Artefact]]
 
@@ -97,5 +116,6 @@ def for_catalogue(ctx: SiteContext) -> list[Artefact]:
     """Every catalogue-wide file (API lists, sitemaps, feeds …)."""
     out: list[Artefact] = []
     for producer in catalogue_producers():
-        out.extend(producer(ctx))
+        for made in producer(ctx):
+            out.extend(made.artefacts() if isinstance(made, Streamed) else [made])
     return out

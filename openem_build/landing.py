@@ -9,6 +9,7 @@ content-free list of labelled files the catalogue-wide outputs need.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import html
 import multiprocessing
@@ -83,7 +84,7 @@ def _render_chunk(chunk: Sequence[Dataset], job: Job) -> list[Done]:
     return [render_one(job, d) for d in chunk]
 
 
-def write_catalogue_files(site: Path, makers: Sequence[Callable[[], Sequence[A.Artefact]]]) -> None:
+def write_catalogue_files(site: Path, makers: Sequence[Callable[[], Sequence[A.Artefact | A.Streamed]]]) -> None:
     """Make and write the catalogue-wide files: the last maker's in this process while one forked worker makes
     the others', when there is a CPU to spare.
 
@@ -115,14 +116,28 @@ def write_catalogue_files(site: Path, makers: Sequence[Callable[[], Sequence[A.A
         gc.unfreeze()
 
 
-def _make_and_write_all(makers: Sequence[Callable[[], Sequence[A.Artefact]]], site: Path) -> None:
+def _make_and_write_all(makers: Sequence[Callable[[], Sequence[A.Artefact | A.Streamed]]], site: Path) -> None:
     for maker in makers:
         _make_and_write(maker, site)
 
 
-def _make_and_write(maker: Callable[[], Sequence[A.Artefact]], site: Path) -> None:
+def _make_and_write(maker: Callable[[], Sequence[A.Artefact | A.Streamed]], site: Path) -> None:
     for art in maker():
-        write(site, art)
+        if isinstance(art, A.Streamed):
+            write_streamed(site, art)
+        else:
+            write(site, art)
+
+
+def write_streamed(site: Path, streamed: A.Streamed) -> None:
+    """Write the files of ``streamed`` into the site folder as they are made."""
+    targets = [site / path for path in streamed.paths]
+    for target in targets:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as stack:
+        files = {path: stack.enter_context(open(target, "wb")) for path, target in zip(streamed.paths, targets,
+                                                                                      strict=True)}
+        streamed.write(files)
 
 
 # ---- forked workers
@@ -131,7 +146,7 @@ _task: tuple[Callable, Any] | None = None
 
 
 def fork_map(fn: Callable[[Any, Any], Any], items: Sequence[Any], shared: Any) -> list[Any]:
-    """``[fn(item, shared) for item in items]``, across forked worker processes when that is possible.
+    """``[fn(item, shared) for item in items]``, across this process and forked workers when that is possible.
 
     The workers inherit ``fn``, the items and ``shared`` (no pickling: closures and theme environments are
     fine); only the results travel back. In this process instead when there is one CPU, one item, other threads
@@ -149,8 +164,15 @@ def fork_map(fn: Callable[[Any, Any], Any], items: Sequence[Any], shared: Any) -
     # leaves it alone instead of walking it (and so copying it) again and again; nearly halves the time per page.
     gc.freeze()
     try:
-        with ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("fork")) as pool:
-            return list(pool.map(_run, range(len(items))))
+        # This process takes every n-th item itself: one worker fewer, so one copy fewer of the heap's pages
+        # that a worker reads (CPython's reference counts write to every object read, and so copy its page).
+        mine = range(n - 1, len(items), n)
+        theirs = [i for i in range(len(items)) if i % n != n - 1]
+        with ProcessPoolExecutor(n - 1, mp_context=multiprocessing.get_context("fork")) as pool:
+            pending = pool.map(_run, theirs)
+            done = {i: fn(items[i], shared) for i in mine}
+            done.update(zip(theirs, pending, strict=True))
+        return [done[i] for i in range(len(items))]
     except (OSError, BrokenProcessPool):
         return [fn(item, shared) for item in items]
     finally:

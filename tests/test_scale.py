@@ -88,7 +88,7 @@ def test_pages_rendered_across_processes_equal_those_rendered_in_one(catalogue: 
     parallel = _tree(build_site(catalogue, tmp_path / "parallel"))
 
     seen = pids.read_text().split()
-    assert len(seen) == 24 and str(os.getpid()) not in seen and len(set(seen)) == 2
+    assert len(seen) == 24 and len(set(seen)) == 2 and str(os.getpid()) in seen  # this process works too
     assert sorted(parallel) == sorted(serial)
     assert [k for k in serial if serial[k] != parallel[k]] == []
     page = parallel["datasets/" + sorted(p.split("/")[1] for p in serial if p.startswith("datasets/"))[0]
@@ -127,3 +127,35 @@ def test_a_sharded_search_index_indexes_each_page_as_one_index_does(catalogue: P
     for url, fragment in whole.items():
         for key in ("content", "word_count", "filters", "meta", "anchors"):
             assert parts[url].get(key) == fragment.get(key), (url, key)
+
+
+def test_a_build_apart_equals_one_in_this_process_and_reports_its_errors(catalogue: Path, tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from openem_build import build as build_module
+    from openem_build.build import BuildError
+
+    here = _tree(build_site(catalogue, tmp_path / "here"))
+    pids = tmp_path / "pids"
+    render_one = landing.render_one
+
+    def recording(job, d):
+        with open(pids, "a") as out:
+            out.write(f"{os.getpid()}\n")
+        return render_one(job, d)
+
+    monkeypatch.setattr(landing, "render_one", recording)
+    monkeypatch.setattr(build_module, "APART_MIN", 1)
+    apart = _tree(build_site(catalogue, tmp_path / "apart"))
+    assert str(os.getpid()) not in pids.read_text().split()  # MkDocs' build ran in another process
+    assert sorted(apart) == sorted(here) and [k for k in here if here[k] != apart[k]] == []
+
+    broken = sorted((catalogue / "datasets").glob("*/dataset.yaml"))[0]
+    text = broken.read_text("utf-8")
+    try:
+        broken.write_text(text.replace("\ntitle: ", "\ntitle:\n  - not a string\nx_title: ", 1), "utf-8")
+        with pytest.raises(BuildError) as err:
+            build_site(catalogue, tmp_path / "broken")
+    finally:
+        broken.write_text(text, "utf-8")
+    assert f"datasets/{broken.parent.name}/dataset.yaml:" in str(err.value)
+    assert not (tmp_path / "broken").exists() and not list(tmp_path.glob(".broken.building-*"))

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, BinaryIO
 
-from ..artefacts import Artefact
+from ..artefacts import Artefact, Streamed
 from ..artefacts import links as labelled
 from ..context import SiteContext
 from ..licenses import license_url
@@ -89,8 +89,21 @@ def artefacts(ctx: SiteContext, d: Dataset, made: Sequence[Artefact]) -> list[Ar
                      media_type="application/json")]
 
 
-def catalogue_artefacts(ctx: SiteContext) -> list[Artefact]:
-    """``api/datasets.json``: every entry, in one compact document (tens of megabytes for a large catalogue)."""
-    entries = [entry(ctx, d) for d in ctx.catalogue.datasets]
-    text = json.dumps(catalogue_json(ctx, entries), ensure_ascii=False, separators=(",", ":")) + "\n"
-    return [Artefact("api/datasets.json", text, media_type="application/json")]
+def catalogue_artefacts(ctx: SiteContext) -> list[Streamed]:
+    """``api/datasets.json``: every entry, in one compact document (tens of megabytes for a large catalogue),
+    streamed into the site."""
+    path = "api/datasets.json"
+    return [Streamed((path,), lambda files: write_catalogue(ctx, files[path]), ("application/json",))]
+
+
+def write_catalogue(ctx: SiteContext, out: BinaryIO) -> None:
+    """The bytes of ``json.dumps(catalogue_json(ctx, entries))`` (compact), written one entry at a time."""
+    doc = catalogue_json(ctx, [])
+    doc["count"] = len(ctx.catalogue.datasets)
+    head = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+    assert head.endswith('"datasets":[]}')  # the last member: its entries follow one by one
+    out.write(head[:-2].encode("utf-8"))
+    for i, d in enumerate(ctx.catalogue.datasets):
+        out.write((b"," if i else b"") + json.dumps(entry(ctx, d), ensure_ascii=False,
+                                                     separators=(",", ":")).encode("utf-8"))
+    out.write(b"]}\n")

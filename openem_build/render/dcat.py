@@ -15,12 +15,12 @@ from __future__ import annotations
 import io
 import re
 from functools import cache
-from typing import Any
+from typing import Any, BinaryIO
 
 from rdflib import XSD, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCAT, DCTERMS, FOAF, OWL, RDF, RDFS, SKOS
 
-from ..artefacts import Artefact
+from ..artefacts import Streamed
 from ..context import SiteContext
 from ..licenses import license_url
 from ..model import Dataset
@@ -348,6 +348,12 @@ def _rdfxml(blocks: dict[Any, list]) -> str:
 def serialise(ctx: SiteContext) -> tuple[bytes, bytes]:
     """``dcat/catalog.ttl`` and ``dcat/catalog.rdf`` (UTF-8): the triples of ``graph(ctx)``, in a stable order."""
     turtle, rdfxml = io.BytesIO(), io.BytesIO()
+    write_files(ctx, turtle, rdfxml)
+    return turtle.getvalue(), rdfxml.getvalue()
+
+
+def write_files(ctx: SiteContext, turtle: BinaryIO, rdfxml: BinaryIO) -> None:
+    """:func:`serialise`, written into ``turtle`` and ``rdfxml`` one dataset at a time."""
     turtle.write("".join(f"@prefix {prefix}: <{ns}> .\n" for prefix, ns in sorted(_NAMESPACES)).encode() + b"\n")
     rdfxml.write(('<?xml version="1.0" encoding="utf-8"?>\n<rdf:RDF\n' + "".join(
         f'  xmlns:{prefix}="{ns}"\n' for prefix, ns in sorted(_NAMESPACES)) + ">\n").encode())
@@ -366,7 +372,6 @@ def serialise(ctx: SiteContext) -> tuple[bytes, bytes]:
         add_dataset(statements, ctx, d, catalog)  # type: ignore[arg-type]
         write(statements, ctx.dataset_url(d))
     rdfxml.write(b"</rdf:RDF>\n")
-    return turtle.getvalue(), rdfxml.getvalue()
 
 
 def _serialise(ctx: SiteContext) -> tuple[str, str]:
@@ -374,7 +379,7 @@ def _serialise(ctx: SiteContext) -> tuple[str, str]:
     return turtle.decode("utf-8"), rdfxml.decode("utf-8")
 
 
-def catalogue_artefacts(ctx: SiteContext) -> list[Artefact]:
-    turtle, rdfxml = serialise(ctx)
-    return [Artefact("dcat/catalog.ttl", turtle, media_type=TURTLE_TYPE),
-            Artefact("dcat/catalog.rdf", rdfxml, media_type=RDFXML_TYPE)]
+def catalogue_artefacts(ctx: SiteContext) -> list[Streamed]:
+    """Both files, streamed into the site (~155 MB at 10,000 datasets, not held in memory)."""
+    ttl, rdf = "dcat/catalog.ttl", "dcat/catalog.rdf"
+    return [Streamed((ttl, rdf), lambda files: write_files(ctx, files[ttl], files[rdf]), (TURTLE_TYPE, RDFXML_TYPE))]
