@@ -85,35 +85,14 @@ def _render_chunk(chunk: Sequence[Dataset], job: Job) -> list[Done]:
 
 
 def write_catalogue_files(site: Path, makers: Sequence[Callable[[], Sequence[A.Artefact | A.Streamed]]]) -> None:
-    """Make and write the catalogue-wide files: the last maker's in this process while one forked worker makes
-    the others', when there is a CPU to spare.
+    """Make and write the catalogue-wide files: the last maker's (the largest) in this process while one forked
+    worker makes the others', when there is a CPU to spare.
 
     One worker, not one per maker: every maker reads every record, and CPython's reference counting then
     dirties (copies) each page of the inherited heap a worker reads, so each worker ends up with its own copy
-    of the records (~150 MB per 10,000 datasets). This process working too saves a copy.
+    of the records (~150 MB per 10,000 datasets).
     """
-    if len(makers) < 2 or workers() < 2 or threading.active_count() > 1 \
-            or "fork" not in multiprocessing.get_all_start_methods():
-        for maker in makers:
-            _make_and_write(maker, site)
-        return
-    from concurrent.futures import ProcessPoolExecutor
-    from concurrent.futures.process import BrokenProcessPool
-
-    global _task
-    _task = (_make_and_write_all, ([makers[:-1]], site))
-    gc.freeze()
-    try:
-        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
-            others = pool.submit(_run, 0)  # the worker is forked here, with _task set
-            _make_and_write(makers[-1], site)
-            others.result()
-    except (OSError, BrokenProcessPool):
-        for maker in makers:
-            _make_and_write(maker, site)
-    finally:
-        _task = None
-        gc.unfreeze()
+    fork_map(_make_and_write_all, [makers[:-1], makers[-1:]], site)
 
 
 def _make_and_write_all(makers: Sequence[Callable[[], Sequence[A.Artefact | A.Streamed]]], site: Path) -> None:
