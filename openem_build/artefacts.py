@@ -1,6 +1,7 @@
 """The registry of machine-readable files the build writes beside the pages.
 
-A producer is a pure function returning ``Artefact`` values; the plugin writes them into the site. Adding an
+A producer is a pure function returning ``Artefact`` values (or, for catalogue-wide files of hundreds of
+megabytes, ``Streamed`` writers); the plugin writes them into the site. Adding an
 output format means writing a renderer and listing its producer here, nothing else.
 """
 

@@ -38,7 +38,7 @@ BUNDLE = "pagefind"
 SHARDS_FILE = "openem-shards.json"
 
 #: Dataset pages per Pagefind run. Pagefind's memory grows about 250 kB per dataset page (≈ 400 indexed
-#: words): 2,000 pages keep one run near 600 MB, within the build's 1 GB budget (benchmarks/README.md).
+#: words): 2,000 pages keep one run under ~660 MB, within the build's 1 GB budget (benchmarks/README.md).
 SHARD_PAGES = 2000
 
 #: The page of every indexed word added to each shard (see :func:`_stage`), and its Pagefind filter,
@@ -110,17 +110,17 @@ def index_site(site: Path, *, glob: str | None = None, shard_pages: int | None =
         if old.is_dir():
             shutil.rmtree(old)
     executable = str(get_executable())
-    shards = [None] if glob else _shards(site, limit)
+    shards = [] if glob else _shards(site, limit)
     bundles: list[str] = []
     pages = 0
-    if shards == [None]:
+    if not shards:
         pages += _run_pagefind(executable, site, site / BUNDLE, glob)
         canonicalize(site / BUNDLE)
         bundles.append(BUNDLE + "/")
     else:
         stages = [Path(tempfile.mkdtemp(prefix=".pagefind-shard-", dir=site.parent)) for _ in shards]
         try:
-            vocabulary = _stage(site, list(zip(stages, shards, strict=True)))  # type: ignore[arg-type]
+            vocabulary = _stage(site, list(zip(stages, shards, strict=True)))
             for number, stage in enumerate(stages):
                 name = BUNDLE if number == 0 else f"{BUNDLE}-{number}"
                 (stage / VOCABULARY_PAGE).write_bytes(vocabulary)
@@ -139,20 +139,19 @@ def index_site(site: Path, *, glob: str | None = None, shard_pages: int | None =
     return IndexStats(pages=pages, files=len(files), bytes=sum(p.stat().st_size for p in files))
 
 
-def _shards(site: Path, limit: int) -> list[list[str] | None]:
-    """The pages of each Pagefind run: ``[None]`` (the whole site at once) up to ``limit`` dataset pages;
+def _shards(site: Path, limit: int) -> list[list[str]]:
+    """The pages of each Pagefind run: none (one run over the whole site) up to ``limit`` dataset pages;
     otherwise the dataset pages in even, path-ordered groups, the first group with every other page (a group
     must hold pages marked ``data-pagefind-body``, or Pagefind would index whole pages, lists included)."""
     pages = sorted(p.relative_to(site).as_posix() for p in site.rglob("*.html")
                    if p.is_file() and not p.relative_to(site).parts[0].startswith(BUNDLE))
     datasets = [p for p in pages if p.startswith("datasets/") and p.count("/") == 2 and p.endswith("/index.html")]
     if len(datasets) <= limit:
-        return [None]
+        return []
     count = -(-len(datasets) // limit)
-    groups: list[list[str] | None] = [datasets[i * len(datasets) // count:(i + 1) * len(datasets) // count]
-                                      for i in range(count)]
+    groups = [datasets[i * len(datasets) // count:(i + 1) * len(datasets) // count] for i in range(count)]
     chosen = set(datasets)
-    groups[0] = [p for p in pages if p not in chosen] + groups[0]  # type: ignore[operator]
+    groups[0] = [p for p in pages if p not in chosen] + groups[0]
     return groups
 
 

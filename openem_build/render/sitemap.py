@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from ..artefacts import Artefact
+from ..artefacts import Artefact, Streamed
 from ..context import SiteContext
 from ..model import Catalogue
 
@@ -150,7 +150,7 @@ def source_path(abs_path: str | None, root: str | Path) -> str | None:
         return None
 
 
-def dated_artefacts(ctx: SiteContext, pages: Iterable[tuple[str, str | None]]) -> list[Artefact]:
+def dated_artefacts(ctx: SiteContext, pages: Iterable[tuple[str, str | None]]) -> list[Artefact | Streamed]:
     """Edge (called by the MkDocs plugin): the files whose dates come from git — the sitemap and OAI-PMH.
 
     ``pages``: ``(URL path, absolute source path or None)`` of every page. Runs ``git log`` once.

@@ -50,7 +50,7 @@ class Outputs:
 def render_all(ctx: SiteContext, d: Dataset) -> Outputs:
     links = A.for_dataset(ctx, d)
     turtle, rdfxml = dcat._serialise(ctx)
-    static = next((a for a in oai.artefacts(ctx) if a.path == oai.PATH), None)
+    static = next((a for s in oai.artefacts(ctx) for a in s.artefacts() if a.path == oai.PATH), None)
     return Outputs(
         page=pages.dataset_page(ctx, d, links, citation.text(ctx, d)),
         head=pages.dataset_head(ctx, d, links),
