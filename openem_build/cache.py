@@ -48,7 +48,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
-import gc
 import hashlib
 import logging
 import os
@@ -57,11 +56,13 @@ import stat
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from .parallel import no_gc
 
 ENV_DIR = "OPENEM_CACHE_DIR"
 ENV_SWITCH = "OPENEM_CACHE"
@@ -402,7 +403,7 @@ class Session:
         """``check(paths)`` with the results of unchanged entries taken from the cache, and the new ones stored."""
         before = _map(self._witnessed, paths, self.workers)
         keys = [key for key, _ in before]
-        with _no_gc():
+        with no_gc():
             values = [self.get(k) if k else None for k in keys]
         values = [v if isinstance(v, tuple) and len(v) == 3 else None for v in values]
         missing = [i for i, v in enumerate(values) if v is None]
@@ -521,19 +522,6 @@ def _map(func: Callable[[Any], Any], items: Iterable[Any], workers: int) -> list
     chunks = [items[i:i + size] for i in range(0, len(items), size)]
     with ThreadPoolExecutor(workers) as pool:
         return [out for part in pool.map(lambda chunk: [func(item) for item in chunk], chunks) for out in part]
-
-
-@contextlib.contextmanager
-def _no_gc() -> Iterator[None]:
-    """Unpickling thousands of records allocates many objects at once, which sets off the cyclic garbage
-    collector over and over (two thirds of the time); none of them is garbage."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 def open_session(root: Path, enabled_: bool | None = None, workers: int = 1) -> Session | None:

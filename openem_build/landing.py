@@ -10,10 +10,7 @@ content-free list of labelled files the catalogue-wide outputs need.
 from __future__ import annotations
 
 import contextlib
-import gc
 import html
-import multiprocessing
-import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,8 +25,8 @@ from mkdocs.structure.toc import get_toc
 from . import artefacts as A
 from . import pagecache
 from .context import SiteContext
-from .load import workers
 from .model import Dataset
+from .parallel import fork_map, workers
 from .render import citation, pages
 
 #: Below this many datasets the pages are rendered in this process (starting workers costs more).
@@ -117,52 +114,6 @@ def write_streamed(site: Path, streamed: A.Streamed) -> None:
         files = {path: stack.enter_context(open(target, "wb")) for path, target in zip(streamed.paths, targets,
                                                                                       strict=True)}
         streamed.write(files)
-
-
-# ---- forked workers
-
-_task: tuple[Callable, Any] | None = None
-
-
-def fork_map(fn: Callable[[Any, Any], Any], items: Sequence[Any], shared: Any) -> list[Any]:
-    """``[fn(item, shared) for item in items]``, across this process and forked workers when that is possible.
-
-    The workers inherit ``fn``, the items and ``shared`` (no pickling: closures and theme environments are
-    fine); only the results travel back. In this process instead when there is one CPU, one item, other threads
-    (forking is unsafe then, as under ``mkdocs serve``) or no processes to be had.
-    """
-    n = min(workers(), len(items))
-    if n < 2 or threading.active_count() > 1 or "fork" not in multiprocessing.get_all_start_methods():
-        return [fn(item, shared) for item in items]
-    from concurrent.futures import ProcessPoolExecutor
-    from concurrent.futures.process import BrokenProcessPool
-
-    global _task
-    _task = (fn, (items, shared))
-    # The workers share the build's large heap (records, theme) copy-on-write: frozen, their garbage collector
-    # leaves it alone instead of walking it (and so copying it) again and again; nearly halves the time per page.
-    gc.freeze()
-    try:
-        # This process takes every n-th item itself: one worker fewer, so one copy fewer of the heap's pages
-        # that a worker reads (CPython's reference counts write to every object read, and so copy its page).
-        mine = range(n - 1, len(items), n)
-        theirs = [i for i in range(len(items)) if i % n != n - 1]
-        with ProcessPoolExecutor(n - 1, mp_context=multiprocessing.get_context("fork")) as pool:
-            pending = pool.map(_run, theirs)
-            done = {i: fn(items[i], shared) for i in mine}
-            done.update(zip(theirs, pending, strict=True))
-        return [done[i] for i in range(len(items))]
-    except (OSError, BrokenProcessPool):
-        return [fn(item, shared) for item in items]
-    finally:
-        _task = None
-        gc.unfreeze()
-
-
-def _run(index: int) -> Any:
-    assert _task is not None
-    fn, (items, shared) = _task
-    return fn(items[index], shared)
 
 
 def render_one(job: Job, d: Dataset) -> Done:

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from .context import SiteContext
+from .parallel import fork_map
 
 #: Where the search bundle goes, relative to the site's root (further shards: ``pagefind-1/``, …).
 BUNDLE = "pagefind"
@@ -41,7 +42,7 @@ SHARDS_FILE = "openem-shards.json"
 #: words): 2,000 pages keep one run under ~660 MB, within the build's 1 GB budget (benchmarks/README.md).
 SHARD_PAGES = 2000
 
-#: The page of every indexed word added to each shard (see :func:`_stage`), and its Pagefind filter,
+#: The page of the words of other shards added to each shard (see :func:`_stage`), and its Pagefind filter,
 #: which search.js excludes from every search of a sharded index.
 VOCABULARY_PAGE = "openem-vocabulary.html"
 VOCABULARY_FILTER = "openem:vocabulary"
@@ -120,8 +121,8 @@ def index_site(site: Path, *, glob: str | None = None, shard_pages: int | None =
     else:
         stages = [Path(tempfile.mkdtemp(prefix=".pagefind-shard-", dir=site.parent)) for _ in shards]
         try:
-            vocabulary = _stage(site, list(zip(stages, shards, strict=True)))
-            for number, stage in enumerate(stages):
+            vocabularies = _stage(site, list(zip(stages, shards, strict=True)))
+            for number, (stage, vocabulary) in enumerate(zip(stages, vocabularies, strict=True)):
                 name = BUNDLE if number == 0 else f"{BUNDLE}-{number}"
                 (stage / VOCABULARY_PAGE).write_bytes(vocabulary)
                 pages += _run_pagefind(executable, stage, site / name, None) - 1
@@ -159,32 +160,45 @@ _TAG = re.compile(rb"<[^>]*>")
 _ALT = re.compile(rb'<img [^>]*\balt="([^"]*)"')
 
 
-def _stage(site: Path, shards: list[tuple[Path, list[str]]]) -> bytes:
-    """Copy each shard's pages into its folder, without the file tables, and return the vocabulary page.
+def _stage(site: Path, shards: list[tuple[Path, list[str]]]) -> list[bytes]:
+    """Copy each shard's pages into its folder, without the file tables, and return each shard's vocabulary
+    page.
 
     Pagefind does not index file tables (EXCLUDE_SELECTORS) or the theme around a dataset page's article, but
     still parses them: most of a page's bytes and half of Pagefind's time. The copy leaves them out
     (:func:`_search_copy`), so the index is the same, made faster.
 
-    The vocabulary page holds every word of the indexed parts of all pages and goes into every shard. Pagefind
-    answers a word that is not in its index with the pages of the word's longest prefix that is ("apoferritin"
-    finds "a"): a shard without the word would add those to the results. With every word in every shard, no shard
-    falls back unless the whole site would. The page carries the filter ``openem:vocabulary``, which search.js
-    excludes.
+    A shard's vocabulary page holds every word of the indexed parts of the other shards' pages that its own
+    pages lack. Pagefind answers a word that is not in its index with the pages of the word's longest prefix
+    that is ("apoferritin" finds "a"): a shard without the word would add those to the results. With every word
+    in every shard, no shard falls back unless the whole site would. The page carries the filter
+    ``openem:vocabulary``, which search.js excludes. (Only the missing words: indexing the page costs each run
+    time in proportion to its words.)
     """
+    own = fork_map(_stage_shard, shards, site)
+    every: set[bytes] = set().union(*own)
+    return [_vocabulary_page(every - words) for words in own]
+
+
+def _stage_shard(shard: tuple[Path, list[str]], site: Path) -> set[bytes]:
+    """Write the search copies of one shard's pages; the words of their indexed parts."""
+    stage, members = shard
     words: set[bytes] = set()
-    for stage, members in shards:
-        for rel in members:
-            html = _search_copy((site / rel).read_bytes())
-            target = stage / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(html)
-            start = html.find(b"data-pagefind-body")
-            if start != -1:
-                end = html.find(b"</article>", start)
-                part = html[start:end if end != -1 else len(html)].split(b">", 1)[-1]
-                words.update(_TAG.sub(b" ", part).split())
-                words.update(w for alt in _ALT.findall(part) for w in alt.split())  # Pagefind indexes alt text
+    for rel in members:
+        html = _search_copy((site / rel).read_bytes())
+        target = stage / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(html)
+        start = html.find(b"data-pagefind-body")
+        if start != -1:
+            end = html.find(b"</article>", start)
+            part = html[start:end if end != -1 else len(html)].split(b">", 1)[-1]
+            words.update(_TAG.sub(b" ", part).split())
+            words.update(w for alt in _ALT.findall(part) for w in alt.split())  # Pagefind indexes alt text
+    return words
+
+
+def _vocabulary_page(words: set[bytes]) -> bytes:
     body = b"\n".join(sorted(w.replace(b"<", b"&lt;") for w in words))
     return (b'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>Vocabulary</title></head>\n'
             b'<body><div data-pagefind-body data-pagefind-filter="' + VOCABULARY_FILTER.encode() + b'">\n'

@@ -159,3 +159,52 @@ def test_a_build_apart_equals_one_in_this_process_and_reports_its_errors(catalog
         broken.write_text(text, "utf-8")
     assert f"datasets/{broken.parent.name}/dataset.yaml:" in str(err.value)
     assert not (tmp_path / "broken").exists() and not list(tmp_path.glob(".broken.building-*"))
+
+
+def test_the_garbage_collector_is_paused_while_many_records_are_made_and_restored_after() -> None:
+    import gc
+
+    from openem_build.parallel import no_gc
+
+    assert gc.isenabled()
+    with no_gc():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), no_gc():
+        raise RuntimeError("a failed check")
+    assert gc.isenabled()  # restored after an error too
+    gc.disable()
+    try:
+        with no_gc():
+            pass
+        assert not gc.isenabled()  # a collector paused by someone else stays paused
+    finally:
+        gc.enable()
+
+
+def test_checks_run_with_the_collector_paused_in_this_process_and_in_workers(catalogue: Path, tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+
+    from openem_build import load
+
+    real = load.load_dataset
+    log = tmp_path / "checks.log"
+
+    def recording(path: Path, root: Path, facilities: dict | None) -> tuple:
+        with log.open("a") as f:  # (a file: forked workers report through it too)
+            f.write(f"{os.getpid()} {gc.isenabled()}\n")
+        return real(path, root, facilities)
+
+    monkeypatch.setattr(load, "load_dataset", recording)
+    for jobs, parallel_min in (("1", 10_000), ("2", 1)):
+        monkeypatch.setenv("OPENEM_JOBS", jobs)
+        monkeypatch.setattr(load, "PARALLEL_MIN", parallel_min)
+        log.write_text("")
+        result = load_catalogue(catalogue, disk_cache=False)
+        assert result.ok and len(result.catalogue.datasets) == 24
+        checks = [line.split() for line in log.read_text().splitlines()]
+        assert len(checks) == 24 and {enabled for _, enabled in checks} == {"False"}
+        pids = {int(pid) for pid, _ in checks}
+        assert pids == {os.getpid()} if jobs == "1" else os.getpid() not in pids
+        assert gc.isenabled()

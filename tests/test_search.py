@@ -120,7 +120,7 @@ def test_shards_split_the_pages_without_losing_or_repeating_one(site: Path, shar
     assert bundles == [BUNDLE + "/"] + [f"{BUNDLE}-{i}/" for i in range(1, -(-n // 4))]
     urls = [f["url"] for b in bundles for f in _fragments(sharded, b.rstrip("/"))]
     vocabulary = "/" + VOCABULARY_PAGE
-    assert urls.count(vocabulary) == len(bundles)  # one in each shard, the same in each
+    assert urls.count(vocabulary) == len(bundles)  # one in each shard
     assert sorted(u for u in urls if u != vocabulary) == sorted(f["url"] for f in _fragments(site))
     words = [f for f in _fragments(sharded, bundles[-1].rstrip("/")) if f["url"] == vocabulary][0]
     assert words["filters"] == {"openem": ["vocabulary"]}
@@ -360,19 +360,28 @@ def test_search_says_so_when_the_shard_list_is_missing(page, sharded: Path, tmp_
         assert page.locator("#openem-search-status a[href$='/browse/']").count() == 1
 
 
-def test_the_vocabulary_holds_text_and_alt_text_but_not_markup(tmp_path: Path) -> None:
+def test_a_shards_vocabulary_holds_the_other_shards_words_but_not_markup(tmp_path: Path) -> None:
     from openem_build.search import _stage
 
     site = tmp_path / "site"
-    (site / "datasets" / "x").mkdir(parents=True)
-    (site / "datasets" / "x" / "index.html").write_text(
-        '<html><body><nav>chrome</nav><article class="openem-dataset" data-pagefind-body data-x="attrvalue">'
-        '<h1>Zebrafish &amp; <em>lateral</em> line</h1><img src="a.png" alt="neuromast hair-cells">'
-        '<h3 id="files">Files</h3><table class="openem-files"><tr><td>movie_0001.eer</td></tr></table></section>'
-        '</article><footer>footer</footer></body></html>', "utf-8")
-    stage = tmp_path / "stage"
-    page = _stage(site, [(stage, ["datasets/x/index.html"])])
-    words = page.split(b"<div", 1)[1].split(b">", 1)[1].split(b"</div>")[0].split()
-    assert set(words) == {b"Zebrafish", b"&amp;", b"lateral", b"line", b"neuromast", b"hair-cells", b"Files"}
-    copy = (stage / "datasets" / "x" / "index.html").read_bytes()
+    pages = {
+        "x": '<h1>Zebrafish &amp; <em>lateral</em> line</h1><img src="a.png" alt="neuromast hair-cells">',
+        "y": "<h1>Zebrafish retina</h1>",
+    }
+    for name, body in pages.items():
+        (site / "datasets" / name).mkdir(parents=True)
+        (site / "datasets" / name / "index.html").write_text(
+            '<html><body><nav>chrome</nav><article class="openem-dataset" data-pagefind-body data-x="attrvalue">'
+            f'{body}<h3 id="files">Files</h3><table class="openem-files"><tr><td>movie_0001.eer</td></tr></table>'
+            '</section></article><footer>footer</footer></body></html>', "utf-8")
+    stages = [tmp_path / "stage-1", tmp_path / "stage-2"]
+    vocabularies = _stage(site, [(stages[0], ["datasets/x/index.html"]), (stages[1], ["datasets/y/index.html"])])
+
+    def words(page: bytes) -> set[bytes]:
+        return set(page.split(b"<div", 1)[1].split(b">", 1)[1].split(b"</div>")[0].split())
+
+    # Each shard gets the words only the other has: text and alt text, no markup, attributes or file tables.
+    assert words(vocabularies[0]) == {b"retina"}
+    assert words(vocabularies[1]) == {b"&amp;", b"lateral", b"line", b"neuromast", b"hair-cells"}
+    copy = (stages[0] / "datasets" / "x" / "index.html").read_bytes()
     assert b"chrome" not in copy and b"movie_0001" not in copy and b"<h1>Zebrafish" in copy
