@@ -10,7 +10,9 @@ content-free list of labelled files the catalogue-wide outputs need.
 from __future__ import annotations
 
 import contextlib
+import functools
 import html
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,11 +25,13 @@ from mkdocs.structure.pages import Page
 from mkdocs.structure.toc import get_toc
 
 from . import artefacts as A
-from . import pagecache
+from . import pagecache, shell
 from .context import SiteContext
 from .model import Dataset
 from .parallel import fork_map, workers
 from .render import citation, pages
+
+log = logging.getLogger("mkdocs.plugins.openem")
 
 #: Below this many datasets the pages are rendered in this process (starting workers costs more).
 PARALLEL_MIN = 200
@@ -47,6 +51,8 @@ class Job:
     taken: frozenset[str]
     #: Outputs of earlier builds, reused for datasets whose inputs did not change; None: no cache.
     pages: pagecache.PageStore | None = None
+    #: The theme's page around a dataset page, when filling it in gives the same pages (see shell.py).
+    shell: shell.Shell | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,11 @@ def page_url(d: Dataset) -> str:
 
 def render(job: Job, datasets: Sequence[Dataset]) -> list[Done]:
     """Render the landing page and files of every dataset in ``datasets`` into ``job.site``, in order."""
+    # (Making the shell renders two pages in full: worth it from a few pages on.)
+    job.shell = shell.make(functools.partial(_full_page, job)) if len(datasets) > 3 and _only_ours(job) else None
+    _unproven.clear()
+    if job.shell is not None:
+        _unproven[id(job.shell)] = job.shell
     if len(datasets) < PARALLEL_MIN:
         return [render_one(job, d) for d in datasets]
     size = max(20, len(datasets) // (workers() * 8))
@@ -138,22 +149,56 @@ def render_one(job: Job, d: Dataset) -> Done:
             written.append((art.path, write(job.site, art)))
     labelled = [A.Artefact(a.path, "", a.label, a.media_type) for a in made if a.label]
     del made
-    meta = {
-        # MkDocs' theme prints page titles without escaping: hand it escaped text.
-        "title": html.escape(d.title),
-        # Generated pages have their own structure: give them the full width.
-        "hide": ["navigation", "toc"],
-        # overrides/main.html: which pages the search index reads whole (see openem_build/search.py).
-        "openem_kind": "dataset",
-        "openem_head": pages.dataset_head(ctx, d, labelled),
-    }
+    # MkDocs' theme prints page titles without escaping: hand it escaped text.
+    title, head = html.escape(d.title), pages.dataset_head(ctx, d, labelled)
     body = pages.dataset_page(ctx, d, labelled, citation.text(ctx, d))
     file = File.generated(job.config, page_uri(d), content="")
-    output = theme_page(job, file, meta, body).encode("utf-8", errors="xmlcharrefreplace")
+    if job.shell is None:
+        themed = theme_page(job, file, _meta(title, head), body)
+    else:
+        themed = job.shell.fill(title, head, body, d.id)
+        if _unproven.pop(id(job.shell), None) is job.shell:  # this process's first page: also in full
+            full = theme_page(job, file, _meta(title, head), body)
+            if themed != full:
+                log.info("openem: dataset pages rendered one by one through the theme (it shows more of a page's "
+                         "content than the parts filled in)")
+                job.shell, themed = None, full
+    output = themed.encode("utf-8", errors="xmlcharrefreplace")
     written.append((file.dest_uri, write(job.site, A.Artefact(file.dest_uri, output))))
     if key is not None and store is not None and not deferred:
         store.put(key, pagecache.Entry(labelled, written))
     return Done(d.id, labelled, deferred)
+
+
+def _meta(title: str, head: str) -> dict[str, Any]:
+    return {
+        "title": title,
+        # Generated pages have their own structure: give them the full width.
+        "hide": ["navigation", "toc"],
+        # overrides/main.html: which pages the search index reads whole (see openem_build/search.py).
+        "openem_kind": "dataset",
+        "openem_head": head,
+    }
+
+
+def _full_page(job: Job, title: str, head: str, body: str, id: str) -> str:  # noqa: A002
+    """A dataset page with these parts, rendered through the theme (what :func:`shell.make` compares with)."""
+    return theme_page(job, File.generated(job.config, f"datasets/{id}/index.md", content=""), _meta(title, head),
+                      body)
+
+
+#: Shells not yet compared with a real page rendered in full, in this process (forked workers compare their own).
+_unproven: dict[int, shell.Shell] = {}
+
+_PAGE_EVENTS = ("pre_page", "page_content", "page_context", "post_page")
+
+
+def _only_ours(job: Job) -> bool:
+    """Whether this plugin is the only one that sees pages being rendered: another one might change a page
+    according to its content, which a shell filled in would not show."""
+    ours = [plugin for plugin in job.config.plugins.values() if plugin.__class__.__module__ == __package__ + ".plugin"]
+    return all(getattr(method, "__self__", None) in ours
+               for event in _PAGE_EVENTS for method in job.config.plugins.events.get(event, []))
 
 
 def theme_page(job: Job, file: File, meta: dict[str, Any], content: str) -> str:

@@ -208,3 +208,38 @@ def test_checks_run_with_the_collector_paused_in_this_process_and_in_workers(cat
         pids = {int(pid) for pid, _ in checks}
         assert pids == {os.getpid()} if jobs == "1" else os.getpid() not in pids
         assert gc.isenabled()
+
+
+def test_pages_filled_into_the_theme_shell_equal_pages_rendered_in_full(catalogue: Path, tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch,
+                                                                         caplog: pytest.LogCaptureFixture) -> None:
+    from openem_build import shell
+
+    monkeypatch.setenv("OPENEM_JOBS", "1")
+    monkeypatch.setenv("OPENEM_CACHE", "off")  # (pages from the page cache would not be rendered at all)
+    with monkeypatch.context() as patched:
+        patched.setattr(landing, "_only_ours", lambda job: False)  # no shell: every page through the theme
+        full = _tree(build_site(catalogue, tmp_path / "full"))
+
+    themed = []
+    theme_page = landing.theme_page
+
+    def counting(*args, **kwargs):
+        themed.append(1)
+        return theme_page(*args, **kwargs)
+
+    monkeypatch.setattr(landing, "theme_page", counting)
+    filled = _tree(build_site(catalogue, tmp_path / "filled"))
+    assert len(themed) == 3  # the shell, its check, and the first page compared: not one per dataset
+    assert [k for k in full if full[k] != filled.get(k)] == [] and sorted(full) == sorted(filled)
+
+    # Marks without a heading: Material adds one around them, which the real pages (with theirs) do not get.
+    # The first page rendered in full shows the difference; every page is then rendered in full.
+    themed.clear()
+    for marks in (shell.SLOTS, shell.CHECK):
+        monkeypatch.setitem(marks, "body", marks["body"].replace("h1", "p"))
+    with caplog.at_level("INFO", logger="mkdocs.plugins.openem"):
+        fallback = _tree(build_site(catalogue, tmp_path / "fallback"))
+    assert "rendered one by one through the theme" in caplog.text
+    assert len(themed) == 3 + 24 - 1
+    assert [k for k in full if full[k] != fallback.get(k)] == []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from itertools import islice
 from typing import Any
 
 from ..artefacts import Artefact
@@ -30,7 +31,7 @@ def items(d: Dataset) -> list[str]:
     """The content resources linked as ``item``: each file's first web URL, at most 50 (as in the head)."""
     manifest = getattr(d, "manifest", None)
     files = manifest.files if manifest is not None else ()
-    return [u for f in files for u in f.urls[:1] if http_only(u)][:MAX_ITEMS]
+    return list(islice((u for f in files for u in f.urls[:1] if http_only(u)), MAX_ITEMS))
 
 
 def links(ctx: SiteContext, d: Dataset, described_by: Sequence[Artefact]) -> list[tuple[str, str, str]]:
