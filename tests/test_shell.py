@@ -48,3 +48,19 @@ def test_only_a_dataset_id_is_filled_in() -> None:
     with pytest.raises(ValueError):
         shell.fill("t", "", "", '../x"><script>')
     assert isinstance(shell, Shell)
+
+
+def test_file_rows_escape_every_value_and_link_the_first_web_url() -> None:
+    from openem_build.model import ManifestFile
+    from openem_build.render.pages import file_rows
+
+    rows = str(file_rows([
+        ManifestFile('maps/a"<b>&.mrc', 1_500_000, "MD5E-s1500000--x.mrc", (("md5", "ab" * 16),),
+                     ("s3://bucket/a", 'https://example.org/a?x=1&y="2"')),
+        ManifestFile("README.md", None, None, (), ("ssh://host/README.md",)),
+    ])).splitlines()
+    assert rows[0] == (
+        '<tr data-path="maps/a&#34;&lt;b&gt;&amp;.mrc"><td><a href="https://example.org/a?x=1&amp;y=&#34;2&#34;" '
+        'download>maps/a&#34;&lt;b&gt;&amp;.mrc</a></td><td>1.5 MB</td><td><code class="openem-checksum">md5:'
+        + "ab" * 16 + "</code></td></tr>")
+    assert rows[1] == '<tr data-path="README.md"><td><code>README.md</code></td><td>unknown</td><td></td></tr>'
