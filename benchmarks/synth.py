@@ -8,9 +8,10 @@ from the repository so that ``openem validate`` and ``openem build`` work in OUT
 
 Every entry starts from one of the repository's example datasets (so techniques, samples, instruments and
 image sets vary the way real entries do) and gets its own id, title, DOI, dates, facility, authors (with
-checksum-valid ORCID iDs), funding and keywords. Its manifest lists files of the declared formats in each
-image set's folder (a few to a few thousand files per dataset, skewed towards small ones as in EMPIAR),
-in the exact format ``openem manifest`` writes, and each image set's ``count`` is what validation counts.
+checksum-valid ORCID iDs), funding, keywords and a paragraph of its description. Its manifest lists files of
+the declared formats in each image set's folder (a few to a few thousand files per dataset, skewed towards
+small ones as in EMPIAR), in the exact format ``openem manifest`` writes, and each image set's ``count`` is
+what validation counts.
 
 Deterministic: the same N, seed and options give the same bytes (datasets are generated from a per-dataset
 seed, so dataset k is identical in catalogues of every size above k).
@@ -159,6 +160,11 @@ def dataset(k: int, seed: int, bases: list[dict[str, Any]], facility_ids: list[s
         d["embargo_until"] = (published + timedelta(days=rng.randint(30, 700))).isoformat()
     d["keywords"] = sorted(set(d.get("keywords", [])[:3] + rng.sample(WORDS, rng.randint(1, 4))))
     d["facility"] = rng.choice(facility_ids)
+    # A description of its own (real entries share none: each is converted and sanitised, not taken from a cache).
+    topics = rng.sample(WORDS, 3)
+    d["description"] = (f"{base['description'].rstrip()}\n\nSynthetic entry {k}: **{topics[0]}**, {topics[1]} "
+                        f"and {topics[2]}, recorded on day {rng.randrange(1, 4000)} of the facility's "
+                        f"[{d['facility']}](https://example.org/facilities/{d['facility']}) schedule.\n")
     if "doi" in base or rng.random() < 0.6:
         d["doi"] = f"10.80476/openem.{ident}"
     else:
