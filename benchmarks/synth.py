@@ -161,9 +161,11 @@ def dataset(k: int, seed: int, bases: list[dict[str, Any]], facility_ids: list[s
     d["keywords"] = sorted(set(d.get("keywords", [])[:3] + rng.sample(WORDS, rng.randint(1, 4))))
     d["facility"] = rng.choice(facility_ids)
     # A description of its own (real entries share none: each is converted and sanitised, not taken from a cache).
-    topics = rng.sample(WORDS, 3)
+    # Its own random numbers, so that every other field is what earlier versions of this script wrote.
+    words = random.Random(hashlib.sha256(f"{seed}:{k}:description".encode()).digest())
+    topics = words.sample(WORDS, 3)
     d["description"] = (f"{base['description'].rstrip()}\n\nSynthetic entry {k}: **{topics[0]}**, {topics[1]} "
-                        f"and {topics[2]}, recorded on day {rng.randrange(1, 4000)} of the facility's "
+                        f"and {topics[2]}, recorded on day {words.randrange(1, 4000)} of the facility's "
                         f"[{d['facility']}](https://example.org/facilities/{d['facility']}) schedule.\n")
     if "doi" in base or rng.random() < 0.6:
         d["doi"] = f"10.80476/openem.{ident}"
