@@ -8,6 +8,7 @@ import html
 import json
 import logging
 import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,9 @@ from .render import pages, sitemap
 from .validate import schema
 
 log = logging.getLogger("mkdocs.plugins.openem")
+
+#: Seconds after a rebuild under `mkdocs serve` at which its garbage is collected (see _pause_collector).
+COLLECT_AFTER_S = 2.0
 FIELD_REFERENCE_MARKER = "<!-- openem:field-reference -->"
 
 
@@ -67,6 +71,9 @@ class OpenEMPlugin(BasePlugin[OpenEMConfig]):
         self._size_memo: dict[str, tuple[Any, int]] = {}
         self._frozen = False
         self._files_done = False
+        self._collector: threading.Timer | None = None
+        self._collector_lock = threading.Lock()
+        self._paused = False
 
     def on_startup(self, *, command: str, dirty: bool) -> None:
         self._serve = command == "serve"
@@ -76,6 +83,8 @@ class OpenEMPlugin(BasePlugin[OpenEMConfig]):
     def on_config(self, config: MkDocsConfig) -> MkDocsConfig:
         root = Path(self.config.root or Path(config.config_file_path).parent).absolute()
         self._files_done = False
+        if self._frozen:
+            self._pause_collector()
         start = time.perf_counter()
         result = load_catalogue(root, cache=self._cache)
         if self._serve and not self._frozen:
@@ -228,7 +237,46 @@ class OpenEMPlugin(BasePlugin[OpenEMConfig]):
             return pages.facilities_page(ctx)
         return pages.facility_page(ctx, obj)
 
+    def _pause_collector(self) -> None:
+        """No cyclic garbage collection during a rebuild under ``mkdocs serve``: set off over and over by the
+        pages a rebuild makes, it took a quarter of the time from saving a file to the reloaded page (measured:
+        0.7 s of 2.7 s at 10,000 datasets). The garbage is collected once the rebuild is over."""
+        with self._collector_lock:
+            if self._collector is not None:
+                self._collector.cancel()
+                self._collector = None
+            gc.disable()
+            self._paused = True
+
+    def _collect_later(self) -> None:
+        """Collect the rebuild's garbage a moment after it, once the browser has reloaded the page."""
+
+        def collect() -> None:
+            with self._collector_lock:
+                if self._collector is timer:  # (not paused by a rebuild meanwhile)
+                    self._collector, self._paused = None, False
+                    gc.collect()
+                    gc.enable()
+
+        with self._collector_lock:
+            if not self._paused or self._collector is not None:
+                return
+            timer = threading.Timer(COLLECT_AFTER_S, collect)
+            timer.daemon = True
+            self._collector = timer
+            timer.start()
+
+    def on_shutdown(self) -> None:
+        with self._collector_lock:
+            if self._collector is not None:
+                self._collector.cancel()
+                self._collector = None
+            if self._paused:
+                self._paused = False
+                gc.enable()
+
     def on_build_error(self, *, error: Exception) -> None:
+        self._collect_later()
         # A build that failed after on_files may have left pages of changed datasets unwritten: rebuild all next
         # time. (An invalid catalogue fails in on_config, before anything is written, and keeps the fast path.)
         if self._files_done:
@@ -273,6 +321,7 @@ class OpenEMPlugin(BasePlugin[OpenEMConfig]):
             catalogue = catalogue.__class__(tuple(d for d in catalogue.datasets if self._changed.get(d.id, True)),
                                             catalogue.facilities, catalogue.root)
         gallery.copy_to_site(catalogue, site)
+        self._collect_later()
 
 
 def _head(root: Path) -> str:
