@@ -5,7 +5,7 @@
 For each size N: writes a synthetic catalogue (``benchmarks/synth.py``), then times, each as its own
 subprocess, ``openem validate`` and ``openem build`` (everything ``make site`` produces), and a plain
 ``mkdocs build`` of N equivalent hand-written Markdown pages with the same theme and plugins minus openem
-(the reference). Validate and build run cold (empty validation cache), then again after one dataset's title
+(the reference). Validate and build run cold (each from an empty cache), then again after one dataset's title
 was edited (warm: the other entries come from the cache). Prints one table: times, peak memory (largest
 resident set of the command or any process it waited for; and "all": the largest sum over the command and
 all its processes at one moment, sampled every 0.2 s as PSS, so pages shared after a fork count once), output
@@ -180,11 +180,13 @@ def run(sizes: list[int], work: Path, reference: bool, keep: bool) -> list[dict]
         t = time.perf_counter()
         synth.write(n, cat)
         print(f"N={n}: synthetic catalogue written in {time.perf_counter() - t:.1f} s; measuring …", flush=True)
-        # A fresh validation cache per size: the first runs are cold, the second ones warm (one entry edited).
+        # A fresh cache per size: the first runs are cold, the second ones warm (one entry edited).
         cache = work / f"cache-{n}"
         shutil.rmtree(cache, ignore_errors=True)
         os.environ["OPENEM_CACHE_DIR"] = str(cache)
         v = measure([str(BIN / "openem"), "validate"], cat)
+        # The cold build from an empty cache too (after the validate above, its loading would be warm).
+        shutil.rmtree(cache, ignore_errors=True)
         b = measure([str(BIN / "openem"), "build"], cat)
         edit_one(cat)
         vw = measure([str(BIN / "openem"), "validate"], cat)
