@@ -1,10 +1,11 @@
 """Each dataset's landing page and files, rendered outside MkDocs' serial page loop, across processes.
 
 A dataset page is the same for every dataset but its content: the plugin renders it here with the theme's own
-template and template context (as MkDocs' ``_build_page`` would, plugin events included), together with the
-dataset's files (JSON-LD, citations, DataCite, exports, linkset). With more than one CPU the datasets are split
-over forked worker processes, which write their files straight into the site folder and send back only the
-content-free list of labelled files the catalogue-wide outputs need.
+template and template context (as MkDocs' ``_build_page`` would, plugin events included; or, when that gives
+the same pages, by filling each dataset's parts into the theme's page rendered once: see ``shell.py``),
+together with the dataset's files (JSON-LD, citations, DataCite, exports, linkset). With more than one CPU the
+datasets are split over forked worker processes, which write their files straight into the site folder and send
+back only the content-free list of labelled files the catalogue-wide outputs need.
 """
 
 from __future__ import annotations

@@ -34,6 +34,7 @@ log = logging.getLogger("mkdocs.plugins.openem")
 
 #: Seconds after a rebuild under `mkdocs serve` at which its garbage is collected (see _pause_collector).
 COLLECT_AFTER_S = 2.0
+
 FIELD_REFERENCE_MARKER = "<!-- openem:field-reference -->"
 
 

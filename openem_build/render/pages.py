@@ -45,12 +45,10 @@ def file_rows(files: Iterable[ManifestFile]) -> Markup:
     the up to thousands of files a page lists."""
     out = []
     for f in files:
-        path = escape(f.path)
-        url = next((u for u in f.urls if u.startswith(("https://", "http://"))), None)
-        name = f'<a href="{escape(url)}" download>{path}</a>' if url else f"<code>{path}</code>"
-        checksum = f'<code class="openem-checksum">{escape(f.checksums[0][0])}:{escape(f.checksums[0][1])}</code>' \
-            if f.checksums else ""
-        out.append(f'<tr data-path="{path}"><td>{name}</td><td>{escape(human_size(f.size))}</td><td>{checksum}</td>'
+        path, web, checksum = escape(f.path), f.web_urls, f.checksum
+        name = f'<a href="{escape(web[0])}" download>{path}</a>' if web else f"<code>{path}</code>"
+        check = f'<code class="openem-checksum">{escape(checksum[0])}:{escape(checksum[1])}</code>' if checksum else ""
+        out.append(f'<tr data-path="{path}"><td>{name}</td><td>{escape(human_size(f.size))}</td><td>{check}</td>'
                    "</tr>\n")
     return Markup("".join(out))
 
@@ -70,8 +68,7 @@ def env() -> jinja2.Environment:
                            undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                            keep_trailing_newline=True)
     e.filters.update(size=human_size, file_rows=file_rows, num=num, doi_url=doi_url, archive_url=archive_url,
-                     http_only=http_only,
-                     license_name=license_name, license_url=license_url, shell=shlex.quote,
+                     http_only=http_only, license_name=license_name, license_url=license_url, shell=shlex.quote,
                      technique=lambda t: TECHNIQUE_LABELS.get(t, t),
                      enum_title=_enum_title, oneline=one_line)
     e.tests["http_only"] = lambda url: bool(http_only(url))
