@@ -101,11 +101,12 @@ def _apart(fn: Callable[..., T], *args: Any) -> T:
     unsafe (other threads) or impossible.
     """
     import multiprocessing
-    import threading
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
-    if threading.active_count() > 1 or "fork" not in multiprocessing.get_all_start_methods():
+    from .parallel import can_fork
+
+    if not can_fork():
         return fn(*args)
     try:
         with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:

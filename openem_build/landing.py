@@ -54,6 +54,9 @@ class Job:
     pages: pagecache.PageStore | None = None
     #: The theme's page around a dataset page, when filling it in gives the same pages (see shell.py).
     shell: shell.Shell | None = None
+    #: Whether this process has yet to compare a page filled into the shell with one rendered in full (forked
+    #: workers inherit their own copy of the job, so each compares its first page).
+    unproven: bool = False
 
 
 @dataclass(frozen=True)
@@ -79,9 +82,7 @@ def render(job: Job, datasets: Sequence[Dataset]) -> list[Done]:
     """Render the landing page and files of every dataset in ``datasets`` into ``job.site``, in order."""
     # (Making the shell renders two pages in full: worth it from a few pages on.)
     job.shell = shell.make(functools.partial(_full_page, job)) if len(datasets) > 3 and _only_ours(job) else None
-    _unproven.clear()
-    if job.shell is not None:
-        _unproven[id(job.shell)] = job.shell
+    job.unproven = job.shell is not None
     if len(datasets) < PARALLEL_MIN:
         return [render_one(job, d) for d in datasets]
     size = max(20, len(datasets) // (workers() * 8))
@@ -158,7 +159,8 @@ def render_one(job: Job, d: Dataset) -> Done:
         themed = theme_page(job, file, _meta(title, head), body)
     else:
         themed = job.shell.fill(title, head, body, d.id)
-        if _unproven.pop(id(job.shell), None) is job.shell:  # this process's first page: also in full
+        if job.unproven:  # this process's first page: also in full
+            job.unproven = False
             full = theme_page(job, file, _meta(title, head), body)
             if themed != full:
                 log.info("openem: dataset pages rendered one by one through the theme (it shows more of a page's "
@@ -187,9 +189,6 @@ def _full_page(job: Job, title: str, head: str, body: str, id: str) -> str:  # n
     return theme_page(job, File.generated(job.config, f"datasets/{id}/index.md", content=""), _meta(title, head),
                       body)
 
-
-#: Shells not yet compared with a real page rendered in full, in this process (forked workers compare their own).
-_unproven: dict[int, shell.Shell] = {}
 
 _PAGE_EVENTS = ("pre_page", "page_content", "page_context", "post_page")
 

@@ -23,7 +23,7 @@ from .cache import open_session
 from .crosscheck import check_manifest
 from .manifest import check_entry
 from .model import Catalogue, Dataset, Facility, Manifest, build
-from .parallel import no_gc, workers
+from .parallel import can_fork, no_gc, workers
 from .problems import ERROR, Problem, errors, relpath, sort_problems
 from .yamlsafe import Located, YamlError, decode, parse
 
@@ -312,12 +312,10 @@ def _load_all(paths: list[Path], root: Path, facilities: dict | None) -> list[tu
     if count < 2 or len(paths) < PARALLEL_MIN:
         return _load_chunk(paths, root, facilities)
     import multiprocessing
-    import threading
     from concurrent.futures import ProcessPoolExecutor
 
     # fork is cheapest, but unsafe once other threads run (mkdocs serve): then fresh interpreters.
-    method = "fork" if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods() \
-        else "spawn"
+    method = "fork" if can_fork() else "spawn"
     size = max(25, len(paths) // (count * 6))
     chunks = [paths[i:i + size] for i in range(0, len(paths), size)]
     try:

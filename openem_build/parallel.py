@@ -22,6 +22,12 @@ def workers() -> int:
     return max(1, int(wanted)) if wanted.isdigit() else min(cpus, 8)
 
 
+def can_fork() -> bool:
+    """Whether this process may fork: the platform has it, and no other thread runs (a thread holding a lock at
+    the fork, as under ``mkdocs serve``, would leave the child deadlocked)."""
+    return threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods()
+
+
 @contextlib.contextmanager
 def no_gc() -> Iterator[None]:
     """The cyclic garbage collector paused. Reading thousands of records (unpickling them, or checking their
@@ -47,7 +53,7 @@ def fork_map(fn: Callable[[Any, Any], Any], items: Sequence[Any], shared: Any) -
     (forking is unsafe then, as under ``mkdocs serve``) or no processes to be had.
     """
     n = min(workers(), len(items))
-    if n < 2 or threading.active_count() > 1 or "fork" not in multiprocessing.get_all_start_methods():
+    if n < 2 or not can_fork():
         return [fn(item, shared) for item in items]
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
