@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 # git-annex (from its PyPI wheel) and openem live in the venv; datalad finds them on PATH.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: site serve test validate lint clean
+.PHONY: examples site serve test validate lint clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (found %s)" % sys.version.split()[0])'
@@ -15,10 +15,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	@touch $(STAMP)
 
-site: $(STAMP)  ## validate and build the example catalogue into site/
-	$(BIN)/openem build
+examples: $(STAMP)  ## the example entries' DataLad datasets, published into the store (store/)
+	$(BIN)/python examples/build.py
 
-serve: $(STAMP)  ## live preview on http://127.0.0.1:8000 (rebuilds only what an edit changed)
+site: examples  ## validate and build the example catalogue, its store included, into site/ (for SITE_URL if given)
+	$(BIN)/openem build $(if $(SITE_URL),--site-url $(SITE_URL))
+
+serve: examples  ## live preview on http://127.0.0.1:8000 (rebuilds only what an edit changed), store included
 	$(BIN)/mkdocs serve --dirty
 
 validate: $(STAMP)
@@ -31,4 +34,4 @@ lint: $(STAMP)
 	$(BIN)/ruff check openem_build tests benchmarks
 
 clean:
-	rm -rf site .venv .pytest_cache
+	rm -rf site store .venv .pytest_cache

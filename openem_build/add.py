@@ -62,6 +62,8 @@ class AddResult:
     url: str | None  # the clone URL recorded in .gitmodules and dataset.yaml (None: still to be published)
     manifest: Manifest
     catalogue_commit: str | None  # the catalogue commit made, None with commit=False
+    #: Whether the DataLad dataset is new (made from a plain folder, in one commit: ``manifest.commit``).
+    created: bool = False
 
 
 def _quiet(_message: str) -> None:
@@ -280,9 +282,8 @@ def stub_text(ident: str, manifest: Manifest, url: str | None) -> str:
     if url:
         out.append(f"  datalad: {_yaml_str(url)}")
     else:
-        out.append(f"  datalad: TODO  # publish datasets/{ident}/data (e.g. `datalad create-sibling-ria` and "
-                   f"`datalad push`), put its clone URL here and in .gitmodules (submodule "
-                   f"\"datasets/{ident}/data\", url)")
+        out.append(f"  datalad: TODO  # `openem publish {ident}` puts datasets/{ident}/data into the OpenEM store "
+                   "and writes its clone URL here (and in .gitmodules)")
     out += ["  # Commit (optional): The exact version of the DataLad dataset described; manifest.json lists its "
             "files.",
             f"  commit: {_yaml_str(manifest.commit or '')}",
@@ -430,6 +431,7 @@ def add_dataset(root: Path, source: str, ident: str, *, url: str | None = None, 
         data = folder / M.SUBDATASET
         folder.mkdir()
         content = prepare_data(source, data, ident, log)
+        created = content == data
         log("listing the files (git-annex keys, sizes, checksums, URLs)")
         manifest = M.from_repo(data, read_headers=read_headers if content is not None else None, content=content)
         write_entry(folder, ident, manifest, clone_url)
@@ -448,4 +450,4 @@ def add_dataset(root: Path, source: str, ident: str, *, url: str | None = None, 
         annex.remove_tree(stage)
         with contextlib.suppress(OSError):  # another `openem add` may be staging there
             (gitdir / STAGING).rmdir()
-    return AddResult(ident, root / DATASETS / ident, clone_url, manifest, made)
+    return AddResult(ident, root / DATASETS / ident, clone_url, manifest, made, created=created)

@@ -22,8 +22,10 @@ class BuildError(Exception):
     """The build failed; the message says why (located validation messages included)."""
 
 
-def build_site(root: Path, site_dir: Path | None = None, config: str = "mkdocs.yml") -> Path:
-    """Build the site of the catalogue at ``root`` into ``site_dir`` (default ``root/site``).
+def build_site(root: Path, site_dir: Path | None = None, config: str = "mkdocs.yml", site_url: str | None = None
+               ) -> Path:
+    """Build the site of the catalogue at ``root`` into ``site_dir`` (default ``root/site``), for ``site_url``
+    (default: mkdocs.yml's; every absolute URL follows it, the store's included).
 
     The previous site stays untouched unless the new one is complete.
     """
@@ -42,8 +44,8 @@ def build_site(root: Path, site_dir: Path | None = None, config: str = "mkdocs.y
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.building-", dir=target.parent))
     try:
         apart = len(list((root / "datasets").glob("*/dataset.yaml"))) >= APART_MIN
-        failure = _apart(_mkdocs_build, str(config_file), str(staging)) if apart else \
-            _mkdocs_build(str(config_file), str(staging))
+        failure = _apart(_mkdocs_build, str(config_file), str(staging), site_url) if apart else \
+            _mkdocs_build(str(config_file), str(staging), site_url)
         if failure is None:
             # The search index reads the finished HTML (Pagefind, offline, deterministic): see search.py.
             from .search import SearchIndexError, index_site
@@ -69,7 +71,7 @@ def build_site(root: Path, site_dir: Path | None = None, config: str = "mkdocs.y
 APART_MIN = 200
 
 
-def _mkdocs_build(config_file: str, staging: str) -> str | None:
+def _mkdocs_build(config_file: str, staging: str, site_url: str | None = None) -> str | None:
     """MkDocs' build of the site into ``staging``: None, or why it failed (the errors MkDocs logged)."""
     from mkdocs.commands.build import build
     from mkdocs.config import load_config
@@ -80,7 +82,7 @@ def _mkdocs_build(config_file: str, staging: str) -> str | None:
     mkdocs_log = logging.getLogger("mkdocs")
     mkdocs_log.addHandler(errors)
     try:
-        cfg = load_config(config_file=config_file, site_dir=staging)
+        cfg = load_config(config_file=config_file, site_dir=staging, **({"site_url": site_url} if site_url else {}))
         cfg.plugins.on_startup(command="build", dirty=False)
         try:
             build(cfg)

@@ -106,8 +106,16 @@ def cmd_build(args: argparse.Namespace) -> int:
     before = os.environ.get(ENV_SWITCH)
     if args.no_cache:
         os.environ[ENV_SWITCH] = "off"
+    site_url = None
+    if args.site_url:
+        from .context import SettingsError, check_site_url
+
+        try:
+            site_url = check_site_url(args.site_url)
+        except SettingsError as exc:
+            raise UsageError(str(exc)) from None
     try:
-        build_site(root, Path(args.site_dir) if args.site_dir else None, config=args.config)
+        build_site(root, Path(args.site_dir) if args.site_dir else None, config=args.config, site_url=site_url)
     except BuildError as exc:
         print(f"openem: {exc}", file=sys.stderr)
         return EXIT_INVALID
@@ -252,10 +260,67 @@ def cmd_add(args: argparse.Namespace) -> int:
     finally:
         signal.signal(signal.SIGTERM, old)
     rel = result.folder.relative_to(root)
-    done = f"committed as {result.catalogue_commit[:12]}" if result.catalogue_commit else "staged, not committed"
-    print(f"added {rel}: {len(result.manifest.files)} files, {result.manifest.total_size} bytes ({done})")
-    todo = "" if result.url else f" and publish {rel}/data, then put its URL in data.datalad and .gitmodules"
+    print(f"added {rel}: {len(result.manifest.files)} files, {result.manifest.total_size} bytes")
+    if result.created:
+        print(f"  commit {result.manifest.commit[:12]} in {rel}/data: the new DataLad dataset with the files "
+              f"(\"Add the files of {args.id}\")")
+    if result.catalogue_commit:
+        print(f"  commit {result.catalogue_commit[:12]} in the catalogue: {rel}/ and .gitmodules (\"Add dataset "
+              f"{args.id} (openem add)\")")
+    else:
+        print(f"  staged in the catalogue, not committed: {rel}/ and .gitmodules")
+    if args.publish:
+        from .publish import PublishError, publish_entry, store_for
+
+        try:
+            done = publish_entry(root, args.id, store_for(root), commit=not args.no_commit,
+                                 log=lambda m: print(f"openem add: {m}", file=sys.stderr))
+        except PublishError as exc:
+            print(f"openem add: the entry was added, but publishing it failed: {exc}\nrun `openem publish "
+                  f"{args.id}` again once that is fixed", file=sys.stderr)
+            return EXIT_INVALID
+        print(f"published to the store: `datalad clone {done.store.clone_url}`")
+        if done.catalogue_commit:
+            print(f"  commit {done.catalogue_commit[:12]} in the catalogue: {', '.join(done.changed)} (\"Publish "
+                  f"{args.id} to the OpenEM store (openem publish)\")")
+    todo = "" if result.url or args.publish else f", publish the files with `openem publish {args.id}`"
     print(f"next: fill in every TODO in {rel}/{DATASET_FILE}{todo}, then run `openem validate {rel}`")
+    return EXIT_OK
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    """Put an entry's DataLad dataset (datasets/<id>/data, with its content) into the OpenEM store.
+
+    Checks first that manifest.json describes the dataset; sends the git history and every file's content not
+    yet in the store (an interrupted run continues where it stopped); then clones it back from the store's public
+    URL and checks the content; only then points the entry at the store (data.datalad, .gitmodules, the
+    manifest's download URLs) in one catalogue commit. The store is the openem plugin's `store` in mkdocs.yml,
+    $OPENEM_STORE or --store: a folder (served by the site, or by any static web server) or s3://bucket/prefix
+    (credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, never from the catalogue).
+    """
+    from .context import read_settings
+    from .publish import PublishError, publish_entry, store_for
+
+    root = _root(args)
+    try:
+        settings = read_settings(root, args.config)
+        store = store_for(root, settings, location=args.store, public_url=args.store_url, endpoint=args.endpoint_url)
+        done = publish_entry(root, args.id, store, verify=args.verify, commit=not args.no_commit,
+                             log=lambda m: print(f"openem publish: {m}", file=sys.stderr))
+    except PublishError as exc:
+        print(f"openem publish {args.id}: {exc}", file=sys.stderr)
+        return EXIT_INVALID
+    except ValueError as exc:  # SettingsError
+        raise UsageError(str(exc)) from None
+    r = done.store
+    print(f"published {args.id}: {r.files} files ({r.uploaded} sent, {r.uploaded_bytes} bytes; {r.present} already "
+          f"in the store), clone with `datalad clone {r.clone_url}`")
+    if done.catalogue_commit:
+        print(f"catalogue commit {done.catalogue_commit[:12]}: {', '.join(done.changed)}")
+    elif done.changed:
+        print(f"staged, not committed: {', '.join(done.changed)}")
+    else:
+        print("the catalogue already pointed at the store: nothing to commit")
     return EXIT_OK
 
 
@@ -289,6 +354,8 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("-d", "--site-dir", help="output folder (default: site/)")
     b.add_argument("-f", "--config", default="mkdocs.yml", help="MkDocs configuration (default: mkdocs.yml)")
     b.add_argument("-v", "--verbose", action="store_true", help="show MkDocs' progress messages")
+    b.add_argument("--site-url", help="build the site for this URL instead of mkdocs.yml's site_url (every absolute "
+                   "URL follows it, the store's included), e.g. http://127.0.0.1:8000/ to serve it locally")
     b.add_argument("--no-cache", action="store_true", help="check every dataset again: neither read nor write the "
                    "cache of earlier results (also: OPENEM_CACHE=off)")
 
@@ -316,6 +383,23 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("--url", help="the public clone URL of the DataLad dataset, when SOURCE is a local folder "
                    "(recorded in .gitmodules and data.datalad)")
     a.add_argument("--no-commit", action="store_true", help="stage the new entry without committing it")
+    a.add_argument("--publish", action="store_true", help="then publish the files into the OpenEM store "
+                   "(`openem publish`), when SOURCE is a folder or a local DataLad dataset")
+
+    pb = add("publish", cmd_publish, "put an entry's DataLad dataset into the OpenEM store and point the entry at it")
+    pb.add_argument("id", help="the dataset's id")
+    pb.add_argument("--store", help="where to write: a folder, or s3://bucket/prefix (default: mkdocs.yml's store, "
+                    "or $OPENEM_STORE)")
+    pb.add_argument("--store-url", help="the store's public http(s) URL (default: mkdocs.yml's store_url under the "
+                    "site, or $OPENEM_STORE_URL)")
+    pb.add_argument("--endpoint-url", help="S3 endpoint, for S3-compatible storage other than AWS (default: "
+                    "$OPENEM_S3_ENDPOINT)")
+    pb.add_argument("--verify", choices=["content", "presence", "no"], default="content",
+                    help="after publishing, clone from the public URL and download and check every file (content, "
+                    "the default), only check that the store has each file (presence), or not (no)")
+    pb.add_argument("--no-commit", action="store_true", help="stage the catalogue's changes without committing them")
+    pb.add_argument("-f", "--config", default="mkdocs.yml", help="MkDocs configuration giving the store (default: "
+                    "mkdocs.yml)")
 
     x = add("export", cmd_export, "write EMPIAR (JSON) and OneDep (PDBx/mmCIF) deposition files")
     x.add_argument("kind", choices=["empiar", "mmcif", "all"], help="empiar: EMPIAR deposition JSON; mmcif: "
@@ -354,6 +438,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from .data.annex import use_own_tools
+
+    use_own_tools()  # git-annex and DataLad's helpers of this environment, whatever PATH says
     args = parser().parse_args(argv)
     try:
         return args.func(args)

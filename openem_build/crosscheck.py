@@ -54,6 +54,21 @@ def _under(path: str, directory: str) -> bool:
     return directory in ("", ".") or path.startswith(directory + "/")
 
 
+def is_navigation(path: str, meta: FileMetadata) -> bool:
+    """Whether the file is an EPU navigation image (atlas, grid square, foil hole), not an exposure of the data:
+    EPU names them ``Atlas…``, ``GridSquare_<…>`` and ``FoilHole_<hole>_<date>``, and exposures
+    ``FoilHole_<hole>_Data_<…>``. Navigation images are taken at other magnifications, pixel sizes and doses, so
+    they say nothing about the data's acquisition."""
+    if meta.type != "epu":
+        return False
+    name = path.rsplit("/", 1)[-1]
+    return name.startswith(("Atlas", "GridSquare_")) or (name.startswith("FoilHole_") and "_Data" not in name)
+
+
+def _data_files(files: dict[str, FileMetadata]) -> dict[str, FileMetadata]:
+    return {p: m for p, m in files.items() if not is_navigation(p, m)}
+
+
 def _files(files: Files) -> dict[str, FileMetadata]:
     out = {}
     for path, value in sorted(files.items()):
@@ -298,12 +313,13 @@ def crosscheck(doc: Mapping[str, Any], files: Files, where: Where, path: str, *,
     if not isinstance(doc, Mapping):
         return []
     metadata = _files(files)
+    acquired = _data_files(metadata)
     rep = _Reporter(path, where)
     _check_voxel_sizes(doc, metadata, rep, pixel_tolerance)
-    _check_metadata_pixels(doc, metadata, rep, pixel_tolerance)
+    _check_metadata_pixels(doc, acquired, rep, pixel_tolerance)
     _check_frames(doc, metadata, rep)
-    _check_voltage(doc, metadata, rep, voltage_tolerance_kV)
-    _check_magnification(doc, metadata, rep)
+    _check_voltage(doc, acquired, rep, voltage_tolerance_kV)
+    _check_magnification(doc, acquired, rep)
     if counts:
         _check_counts(doc, files.keys(), rep)
     if file_problems:
@@ -360,7 +376,7 @@ def prefill(files: Files, categories: Mapping[str, str | None] | None = None) ->
     ``categories`` maps image-set directories to their (guessed) category; without it, top-level folders
     are the sets and a folder counts as movies when its name says so.
     """
-    meta = _files(files)
+    meta = _data_files(_files(files))
     out = Prefill()
     simple = [("acceleration_voltage_kV", "instrument.acceleration_voltage_kV", " kV"),
               ("microscope", "instrument.microscope", ""), ("manufacturer", "instrument.manufacturer", ""),

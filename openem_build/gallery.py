@@ -30,7 +30,7 @@ PREVIEWS_FILE = "previews.json"
 PREVIEWS_VERSION = 1
 MAX_FILES = 3
 #: Image-set categories worth a preview, in the order files are chosen from them.
-CATEGORIES = ("maps", "tomograms", "micrographs", "tilt-series")
+CATEGORIES = ("maps", "tomograms", "micrographs", "tilt-series", "volume-images")
 MAX_BYTES = 1 << 20  # previews.json larger than this is not read
 _FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}\.png$")
 _HINT = "regenerate the previews with `openem manifest {ident}` instead of editing previews.json by hand"
@@ -49,7 +49,8 @@ def _under(path: str, directory: str) -> bool:
 def choose(sets: Iterable[SetInfo], paths: Iterable[str], available: Callable[[str], bool],
            limit: int = MAX_FILES) -> list[str]:
     """The data files to preview: the first MRC file (by path) of each image set in :data:`CATEGORIES` whose
-    content is ``available``, maps first, then tomograms, micrographs and tilt series; at most ``limit``."""
+    content is ``available``, maps first, then tomograms, micrographs, tilt series and volume stacks; at most
+    ``limit``."""
     ordered = sorted(paths)
     sets = list(sets)
     chosen: list[str] = []

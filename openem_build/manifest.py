@@ -62,6 +62,12 @@ FORMAT_EXTENSIONS: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "jpeg": (".jpg", ".jpeg"), "star": (".star",), "mdoc": (".mdoc",), "xml": (".xml",), "cbf": (".cbf",),
     "smv": (".smv", ".img"), "img": (".img",), "spe": (".spe",),
 })
+#: Media types of the formats that have one (IANA, or in common use); the rest are application/octet-stream.
+MEDIA_TYPES: Mapping[str, str] = MappingProxyType({
+    "tiff": "image/tiff", "tif": "image/tiff", "ome-tiff": "image/tiff", "png": "image/png", "jpeg": "image/jpeg",
+    "xml": "application/xml", "hdf5": "application/x-hdf5", "emd": "application/x-hdf5", "star": "text/plain",
+    "mdoc": "text/plain",
+})
 #: Formats whose unit is a folder (``x.zarr/…``) rather than a file.
 FOLDER_FORMATS = frozenset({"zarr", "ome-zarr"})
 _COMPRESSION = (".gz", ".bz2", ".xz", ".zst")
@@ -93,6 +99,20 @@ def format_of(path: str) -> str:
         if fmt not in FOLDER_FORMATS and name.endswith(FORMAT_EXTENSIONS[fmt]):
             return fmt
     return "other"
+
+
+def media_type(path: str) -> str:
+    """The media type of a data file, from its name; compressed files are what compresses them."""
+    name = path.lower()
+    for suffix, kind in ((".gz", "application/gzip"), (".bz2", "application/x-bzip2"), (".xz", "application/x-xz"),
+                         (".zst", "application/zstd")):
+        if name.endswith(suffix):
+            return kind
+    if name.endswith((".txt", ".md")):
+        return "text/plain"
+    if name.endswith(".json"):
+        return "application/json"
+    return MEDIA_TYPES.get(format_of(path), "application/octet-stream")
 
 
 def _inside(paths: Sequence[str], directory: str, ordered: bool = False) -> list[str]:
@@ -741,6 +761,12 @@ def datalad_commands(url: str, ident: str, paths: Sequence[str] = ()) -> list[st
 
 # ------------------------------------------------------------------------------------------ against the catalogue
 
+def _ria_id(url: str | None) -> str | None:
+    """The dataset id of a ``ria+…#<id>`` clone URL."""
+    m = re.fullmatch(r"ria\+[^#]+#([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})", url or "")
+    return m[1] if m else None
+
+
 def check_entry(folder: Path, root: Path, doc: Located, shown: str) -> tuple[Manifest | None, list[Problem]]:
     """Every manifest and subdataset check of the entry in ``folder`` (``datasets/<id>``).
 
@@ -762,6 +788,17 @@ def check_entry(folder: Path, root: Path, doc: Located, shown: str) -> tuple[Man
             problems += check_checksums(manifest, mdoc)
     url = lookup(doc.data, "data", "datalad")
     url = url if isinstance(url, str) and not is_placeholder(url) else None
+    ria = _ria_id(url)
+    if manifest is not None and ria and manifest.datalad_id and ria != manifest.datalad_id:
+        problems.append(_located(shown, doc, ("data", "datalad"),
+                                 f"names the DataLad dataset {ria}, but {mshown} lists the files of "
+                                 f"{manifest.datalad_id}", f"run `openem publish {ident}` to point the entry at its "
+                                 "dataset, or `openem manifest` if the subdataset was replaced"))
+    if manifest is not None and lookup(doc.data, "data", "datalad") is None and manifest.files:
+        problems.append(_located(shown, doc, ("data",),
+                                 f"{mshown} lists {len(manifest.files)} files, but data.datalad does not say where "
+                                 "they are: readers cannot get them", f"publish them with `openem publish {ident}` "
+                                 "(or give the DataLad dataset's clone URL)", WARNING, field="data.datalad"))
     if not annex.is_repo(root):
         # Outside a git work tree (a plain copy of the catalogue) registration cannot be checked.
         return manifest, problems
@@ -773,7 +810,7 @@ def check_entry(folder: Path, root: Path, doc: Located, shown: str) -> tuple[Man
     register = (f"register it with `datalad clone -d . {url} {sub_path}`" if url else
                 f"register it with `openem add <url> --id {ident}`")
     if not present and sub is None:
-        if MISSING_DATA_SEVERITY:
+        if MISSING_DATA_SEVERITY and url:
             problems.append(_located(shown, doc, ("data", "datalad"),
                                      f"no {MANIFEST_FILE} and no subdataset {sub_path}: the page cannot list "
                                      "files or offer `datalad get`", f"{register}, then run `openem manifest "
@@ -788,11 +825,17 @@ def check_entry(folder: Path, root: Path, doc: Located, shown: str) -> tuple[Man
                                  f"missing subdataset: {sub_path} is not registered in .gitmodules, so "
                                  f"`datalad get` cannot deliver the files {mshown} lists", register))
         return manifest, problems
-    if url and sub.url != url:
+    if url and url not in (sub.url, sub.datalad_url):
+        recorded = sub.datalad_url or sub.url
         problems.append(_located(shown, doc, ("data", "datalad"),
-                                 f"differs from the URL .gitmodules records for {sub_path} ({sub.url})",
-                                 f"make them the same, e.g. `git config -f .gitmodules submodule.{sub.name}.url "
-                                 f"{url}`"))
+                                 f"differs from the URL .gitmodules records for {sub_path} ({recorded})",
+                                 f"make them the same, e.g. `git config -f .gitmodules submodule.{sub.name}."
+                                 f"{'datalad-url' if sub.datalad_url else 'url'} {url}` (`openem publish {ident}` "
+                                 "records its store's URL in both)"))
+    if ria and sub.datalad_id and ria != sub.datalad_id:
+        problems.append(_located(shown, doc, ("data", "datalad"),
+                                 f"names the DataLad dataset {ria}, but .gitmodules records {sub.datalad_id} for "
+                                 f"{sub_path}", f"run `openem publish {ident}` to point the entry at its dataset"))
     pinned = annex.gitlink(root, sub_path)
     if pinned is None:
         problems.append(_located(shown, doc, ("data", "datalad"),

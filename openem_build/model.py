@@ -177,10 +177,21 @@ class ImageSet:
 
 
 @dataclass(frozen=True)
+class Provenance:
+    """Where an entry's files come from when they are not (all) its authors' own recordings."""
+
+    statement: str
+    simulated: bool = False
+    url: str | None = None
+
+
+@dataclass(frozen=True)
 class Data:
-    datalad: str
+    #: The DataLad dataset's clone URL; None: no files are available (yet), or withheld under embargo.
+    datalad: str | None = None
     image_sets: tuple[ImageSet, ...] = ()
     commit: str | None = None
+    provenance: Provenance | None = None
 
 
 @dataclass(frozen=True)
@@ -248,6 +259,13 @@ class ManifestFile:
     def web_urls(self) -> tuple[str, ...]:
         """The URLs a browser can download directly (http and https)."""
         return tuple(u for u in self.urls if u.startswith(("https://", "http://")))
+
+    @property
+    def download_urls(self) -> tuple[str, ...]:
+        """:attr:`web_urls`, a RIA store's own copy first (``…/annex/objects/…``: the store the entry lives in, which
+        serves every file), then the others."""
+        web = self.web_urls
+        return tuple(sorted(web, key=lambda u: "/annex/objects/" not in u)) if len(web) > 1 else web
 
 
 class ManifestFiles(Sequence[ManifestFile]):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import gc
 import html
 import json
 import logging
+import os
 import subprocess
 import threading
 import time
@@ -21,9 +23,19 @@ from mkdocs.plugins import BasePlugin
 from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
 
+from . import access, gallery, history, landing, pagecache
 from . import artefacts as A
-from . import gallery, history, landing, pagecache
-from .context import DEFAULT_SITE_URL, PUBLISHER, SiteContext, build_date
+from .context import (
+    DEFAULT_STORE_URL,
+    PUBLISHER,
+    SITE_URL_ENV,
+    SettingsError,
+    SiteContext,
+    build_date,
+    check_site_url,
+    read_settings,
+)
+from .data import annex, store
 from .load import LoadCache, load_catalogue
 from .manifest import ManifestChanged
 from .problems import ERROR
@@ -43,6 +55,12 @@ class OpenEMConfig(base.Config):
     """The catalogue's root folder (holding datasets/); default: the folder of mkdocs.yml."""
     publisher = c.Type(str, default=PUBLISHER)
     publisher_ror = c.Optional(c.Type(str))
+    store = c.Optional(c.Type(str))
+    """Where `openem publish` writes the OpenEM store: a folder (relative to the catalogue) or s3://bucket/prefix."""
+    store_url = c.Type(str, default=DEFAULT_STORE_URL)
+    """The store's public URL; a relative one is under the site, which then serves the store's public datasets."""
+    store_endpoint = c.Optional(c.Type(str))
+    """The S3 endpoint URL, for S3-compatible storage other than AWS."""
 
 
 class OpenEMPlugin(BasePlugin[OpenEMConfig]):
@@ -75,8 +93,11 @@ class OpenEMPlugin(BasePlugin[OpenEMConfig]):
         self._collector: threading.Timer | None = None
         self._collector_lock = threading.Lock()
         self._paused = False
+        self._settings: Any = None
+        self._views: dict[str, Any] = {}  # access.public_site's memo, for the builds of one `mkdocs serve`
 
     def on_startup(self, *, command: str, dirty: bool) -> None:
+        annex.use_own_tools()
         self._serve = command == "serve"
         self._dirty = self._serve and dirty
         self._cache = LoadCache() if self._serve else None
@@ -102,10 +123,23 @@ class OpenEMPlugin(BasePlugin[OpenEMConfig]):
             raise PluginError(f"the catalogue is invalid:\n{messages}")
         log.info(f"openem: {len(result.catalogue.datasets)} datasets loaded and validated in "
                  f"{time.perf_counter() - start:.1f} s")
-        self.ctx = SiteContext(result.catalogue, site_url=config.site_url or DEFAULT_SITE_URL,
-                               build_date=build_date(root), publisher=self.config.publisher,
-                               publisher_ror=self.config.publisher_ror, site_name=config.site_name,
-                               histories=self._histories(root))
+        try:
+            settings = read_settings(root, Path(config.config_file_path).name)
+            override = os.environ.get(SITE_URL_ENV)
+            if override:
+                config.site_url = check_site_url(override)
+            site_url = check_site_url(config.site_url or settings.site_url)
+        except SettingsError as exc:
+            raise PluginError(str(exc)) from exc
+        today = build_date(root)
+        ctx = SiteContext(result.catalogue, site_url=site_url, build_date=today, publisher=self.config.publisher,
+                          publisher_ror=self.config.publisher_ror, site_name=config.site_name,
+                          canonical_url=settings.site_url, store_url=settings.store_public_url)
+        # What may be shown on the build's day (embargoes), with the URLs this build serves.
+        catalogue, histories = access.public_site(result.catalogue, self._histories(root), today, ctx.rebase,
+                                                  self._views)
+        self.ctx = dataclasses.replace(ctx, catalogue=catalogue, histories=histories)
+        self._settings = settings
         # Under `mkdocs serve`, editing a dataset YAML triggers a rebuild.
         datasets = str(root / "datasets")
         if datasets not in config.watch:
@@ -135,8 +169,8 @@ class OpenEMPlugin(BasePlugin[OpenEMConfig]):
         for name in ("dataset", "facilities"):
             uri = f"schema/{name}.schema.json"
             if files.get_file_from_path(uri) is None:
-                files.append(File.generated(config, uri, content=json.dumps(
-                    schema(name), ensure_ascii=False, indent=2) + "\n"))
+                text = json.dumps(schema(name), ensure_ascii=False, indent=2) + "\n"
+                files.append(File.generated(config, uri, content=_rebase_text(ctx, text)))
         add("index.md", "home")
         add("browse.md", "browse")
         add("search.md", "search")
@@ -169,7 +203,8 @@ class OpenEMPlugin(BasePlugin[OpenEMConfig]):
         taken = frozenset(f.dest_uri for f in files)
         custom = config.theme.custom_dir
         store = pagecache.open_store(Path(ctx.catalogue.root), config.config_file_path, [custom] if custom else [],
-                                     config.docs_dir, (ctx.site_url, ctx.publisher, ctx.publisher_ror, ctx.site_name))
+                                     config.docs_dir, (ctx.site_url, ctx.publisher, ctx.publisher_ror, ctx.site_name,
+                                                       ctx.canonical_url, ctx.store_url))
         job = landing.Job(ctx, config, self._nav, env, files, Path(config.site_dir), taken, store)
         todo = [d for d in ctx.catalogue.datasets if self._changed.get(d.id, True)]
         try:
@@ -221,8 +256,8 @@ class OpenEMPlugin(BasePlugin[OpenEMConfig]):
 
     def on_page_content(self, html_: str, page: Page, config: MkDocsConfig, files: Files) -> str:
         entry = self._pages.get(page.file.src_uri)
-        if entry is None:
-            return html_
+        if entry is None:  # a page of docs/: its examples name the site's own URLs, which move with it
+            return _rebase_text(self.ctx, html_) if self.ctx is not None else html_
         ctx = self.ctx
         assert ctx is not None
         kind, obj = entry
@@ -322,7 +357,36 @@ class OpenEMPlugin(BasePlugin[OpenEMConfig]):
             catalogue = catalogue.__class__(tuple(d for d in catalogue.datasets if self._changed.get(d.id, True)),
                                             catalogue.facilities, catalogue.root)
         gallery.copy_to_site(catalogue, site)
+        self._copy_store(Path(self.ctx.catalogue.root), site)
         self._collect_later()
+
+    def _copy_store(self, root: Path, site: Path) -> None:
+        """A store the site serves (``store_url`` relative): its published datasets that the site may show (none
+        under embargo) into the site, hard-linked where the file system allows."""
+        settings, ctx = self._settings, self.ctx
+        if settings is None or ctx is None or not settings.store or not settings.store_served_by_site:
+            return
+        folder = Path(settings.store) if Path(settings.store).is_absolute() else root / settings.store
+        if not folder.is_dir():
+            log.warning(f"openem: the store {folder} does not exist yet: the site serves no data (`openem publish`)")
+            return
+        served = ctx.rebase(ctx.store_url or "")
+        dsids = []
+        for d in ctx.catalogue.datasets:
+            found = store.parse_clone_url(d.data.datalad) if d.data.datalad else None
+            if found and found[0].rstrip("/") == served.rstrip("/"):
+                dsids.append(found[1])
+        target = store.Store(str(folder.absolute()), ctx.store_url or "", served_by_site=True)
+        copied = store.copy_public(target, dsids, site / settings.store_url.strip("/"), url=served)
+        log.info(f"openem: {len(copied)} datasets of the store {folder} served at {served}/")
+
+
+def _rebase_text(ctx: SiteContext, text: str) -> str:
+    """``text`` with the site's own URL (mkdocs.yml's) replaced by the one this build serves, where they differ."""
+    base = ctx.canonical_url
+    if not base or base == ctx.site_url:
+        return text
+    return text.replace(base, ctx.site_url).replace(base.rstrip("/") + "#", ctx.site_url.rstrip("/") + "#")
 
 
 def _head(root: Path) -> str:

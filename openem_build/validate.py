@@ -449,7 +449,7 @@ def check_dataset(doc: Located, path: str, folder_id: str | None,
                 "write the real host name: git and ssh would read this one as an option")
 
     seen_names: dict[str, int] = {}
-    seen_dirs: dict[str, int] = {}
+    seen_dirs: dict[tuple[str, object], int] = {}
     for i, image_set in enumerate(_items(lookup(d, "data", "image_sets"))):
         name, directory = lookup(image_set, "name"), lookup(image_set, "directory")
         if isinstance(name, str):
@@ -458,11 +458,13 @@ def check_dataset(doc: Located, path: str, folder_id: str | None,
                         f"give image set {i} a name different from image set {seen_names[name]}")
             seen_names.setdefault(name, i)
         if isinstance(directory, str):
-            norm = directory.strip("/")
+            # One folder may hold sets of different formats (a tilt series and its .mdoc); of one format, the sets
+            # would count the same files.
+            norm = (directory.strip("/"), lookup(image_set, "format"))
             if norm in seen_dirs:
                 rep.add(("data", "image_sets", i, "directory"), f"directory '{directory}' is also used by "
-                        f"image set {seen_dirs[norm]}", "merge the two sets or split the files into "
-                        "separate directories", WARNING)
+                        f"image set {seen_dirs[norm]} for {norm[1]} files", "merge the two sets or split the "
+                        "files into separate directories", WARNING)
             seen_dirs.setdefault(norm, i)
             _check_directory(directory, ("data", "image_sets", i, "directory"), rep)
 

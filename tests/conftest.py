@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import http.server
 import os
@@ -45,6 +46,53 @@ def catalogue(tmp_path: Path) -> Path:
     if (ROOT / "mkdocs.yml").exists():
         shutil.copy(ROOT / "mkdocs.yml", dest / "mkdocs.yml")
     return dest
+
+
+def record_subdatasets(root: Path) -> None:
+    """In a git repository made from a copy of the catalogue (after ``git init``): the example entries'
+    subdataset records, ``.gitmodules`` and the gitlinks at the commits the catalogue pins, as a clone has them."""
+    import subprocess
+
+    def git(cwd: Path, *args: str) -> str:
+        return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout
+
+    if not (ROOT / ".gitmodules").is_file():
+        return
+    shutil.copy(ROOT / ".gitmodules", root / ".gitmodules")
+    for line in git(ROOT, "ls-files", "-s", "--", "datasets").splitlines():
+        meta, path = line.split("\t", 1)
+        mode, oid, _stage = meta.split()
+        if mode == "160000" and (root / path).parent.is_dir():
+            (root / path).mkdir(exist_ok=True)  # (an empty folder: a subdataset not installed, as in a clone)
+            git(root, "update-index", "--add", "--cacheinfo", f"160000,{oid},{path}")
+    git(root, "add", "--", ".gitmodules")
+
+
+def git_catalogue(dest: Path) -> Path:
+    """A git repository holding the catalogue as the working tree has it (datasets, docs, theme, examples,
+    mkdocs.yml), subdataset records included, in one commit: a stand-in for a fresh clone."""
+    import subprocess
+
+    for name in ("datasets", "docs", "overrides", "examples"):
+        shutil.copytree(ROOT / name, dest / name, ignore=shutil.ignore_patterns("data", ".data.building",
+                                                                                "__pycache__"))
+    for name in ("mkdocs.yml", ".gitattributes", "Makefile"):
+        shutil.copy(ROOT / name, dest / name)
+    shutil.copytree(ROOT / ".datalad", dest / ".datalad")
+    subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
+    record_subdatasets(dest)
+    subprocess.run(["git", "add", "-A"], cwd=dest, check=True)
+    subprocess.run(["git", "commit", "-q", "-m", "Catalogue"], cwd=dest, check=True)
+    return dest
+
+
+FROZEN = Path(__file__).resolve().parent / "fixtures" / "catalogue"
+
+
+def frozen_document(ident: str = EXAMPLE) -> dict:
+    """A parsed dataset.yaml of the frozen example records (tests/fixtures/catalogue/README.md): a stable base for
+    tests that change many fields (its entries have three or four image sets and a DataLad URL, no manifest)."""
+    return yaml.safe_load((FROZEN / "datasets" / ident / "dataset.yaml").read_text("utf-8"))
 
 
 def example_document(ident: str = EXAMPLE) -> dict:
@@ -97,6 +145,21 @@ def serve(directory: Path) -> Iterator[str]:
         yield f"http://127.0.0.1:{server.server_address[1]}/"
     finally:
         server.shutdown()
+
+
+@contextlib.contextmanager
+def serve_on(directory: Path, port: int) -> Iterator[str]:
+    """Serve ``directory`` on 127.0.0.1:``port`` for as long as the block runs; yields the base URL."""
+    handler = functools.partial(QuietHandler, directory=str(directory))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
 
 
 @pytest.fixture(scope="module")

@@ -412,7 +412,7 @@ def test_build_no_cache_switches_the_cache_off_for_the_plugin(tmp_path, monkeypa
 
     seen = []
 
-    def fake_build(root, site_dir=None, config="mkdocs.yml"):
+    def fake_build(root, site_dir=None, config="mkdocs.yml", site_url=None):
         seen.append(os.environ.get(cache.ENV_SWITCH))
         return tmp_path / "site"
 

@@ -23,6 +23,8 @@ from openem_build.cli import main
 from openem_build.context import SiteContext
 from openem_build.load import load_catalogue
 
+from .conftest import record_subdatasets
+
 EXAMPLE = "apoferritin-krios-2024"
 PREFIX = "10.80001"
 REPO, PASSWORD = "OPENEM.TEST", "s3cret-pw"
@@ -554,6 +556,7 @@ def test_version_history_from_git(catalogue: Path) -> None:
         subprocess.run(["git", "-C", str(catalogue), *args], check=True, capture_output=True)
 
     git("init", "-q")
+    record_subdatasets(catalogue)
     git("add", "-A")
     git("commit", "-q", "-m", "v1")
     path = yaml_path(catalogue)
@@ -594,6 +597,7 @@ def bump(root: Path, version: str) -> None:
 def two_versions(root: Path, endpoint: str, *, publish_first: bool = True) -> None:
     """A catalogue whose git history has the dataset at 1.0 (published then, if asked), then at 2.0."""
     git(root, "init", "-q")
+    record_subdatasets(root)
     git(root, "add", "-A")
     git(root, "commit", "-q", "-m", "1.0")
     if publish_first:
@@ -605,6 +609,7 @@ def two_versions(root: Path, endpoint: str, *, publish_first: bool = True) -> No
 def test_publish_a_new_version(catalogue: Path, fake) -> None:
     api, endpoint = fake
     git(catalogue, "init", "-q")
+    record_subdatasets(catalogue)
     git(catalogue, "add", "-A")
     git(catalogue, "commit", "-q", "-m", "1.0")
     run("publish", catalogue, endpoint)

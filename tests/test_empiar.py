@@ -21,6 +21,7 @@ from openem_build.model import Affiliation, Manifest, ManifestFile, Person, Prin
 from openem_build.render import empiar
 
 ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "catalogue"
 
 try:
     _SCHEMA_TEXT = resources.files("empiar_depositor").joinpath("empiar_deposition.schema.json").read_text("utf-8")
@@ -43,7 +44,8 @@ def schema():
 
 @pytest.fixture(scope="module")
 def catalogue():
-    return load_catalogue(ROOT).catalogue
+    # The frozen example records (tests/fixtures/catalogue/README.md): these mappings are tested on them.
+    return load_catalogue(FIXTURES).catalogue
 
 
 @pytest.fixture(scope="module")
@@ -264,7 +266,7 @@ def test_orcid_check_digit():
 
 def test_cli_export_refuses_incomplete_and_writes_complete(tmp_path, capsys):
     root = tmp_path / "catalogue"
-    shutil.copytree(ROOT / "datasets", root / "datasets", ignore=shutil.ignore_patterns("data"))
+    shutil.copytree(FIXTURES / "datasets", root / "datasets")
     shutil.copy(ROOT / "mkdocs.yml", root / "mkdocs.yml")
     yml = root / "datasets" / "apoferritin-krios-2024" / "dataset.yaml"
     yml.write_text("".join(line for line in yml.read_text("utf-8").splitlines(keepends=True)
@@ -275,17 +277,17 @@ def test_cli_export_refuses_incomplete_and_writes_complete(tmp_path, capsys):
     assert "data.image_sets[0].data_type: is missing" in err and not out.exists()
     assert cli.main(["--root", str(root), "export", "empiar", "zif8-lowdose-hrtem-2022", "-o", str(out)]) == 1
     assert "not exported to EMPIAR" in capsys.readouterr().err and not out.exists()
-    assert cli.main(["--root", str(ROOT), "export", "empiar", "apoferritin-krios-2024", "-o", str(out)]) == 0
+    assert cli.main(["--root", str(FIXTURES), "export", "empiar", "apoferritin-krios-2024", "-o", str(out)]) == 0
     assert json.loads(out.read_text("utf-8"))["title"].startswith("Cryo-EM")
     cif_out = tmp_path / "em.cif"
-    assert cli.main(["--root", str(ROOT), "export", "mmcif", "trpv1-nanodisc-krios-2023", "-o", str(cif_out)]) == 0
+    assert cli.main(["--root", str(FIXTURES), "export", "mmcif", "trpv1-nanodisc-krios-2023", "-o", str(cif_out)]) == 0
     assert cif_out.read_text().startswith("data_trpv1-nanodisc-krios-2023")
     site = tmp_path / "site"
-    assert cli.main(["--root", str(ROOT), "export", "all", "-d", str(site)]) == 0
+    assert cli.main(["--root", str(FIXTURES), "export", "all", "-d", str(site)]) == 0
     written = sorted(p.relative_to(site).as_posix() for p in site.rglob("*") if p.is_file())
     assert {"datasets/apoferritin-krios-2024/em.cif", "datasets/apoferritin-krios-2024/empiar.json"} <= set(written)
     assert not [p for p in written if "zif8" in p]
-    assert cli.main(["--root", str(ROOT), "export", "empiar"]) == cli.EXIT_USAGE
+    assert cli.main(["--root", str(FIXTURES), "export", "empiar"]) == cli.EXIT_USAGE
 
 
 def test_site_artefacts_only_when_possible(ctx, catalogue):

@@ -16,7 +16,7 @@ from openem_build.build import build_site
 from openem_build.load import load_catalogue
 from openem_build.problems import ERROR, WARNING
 
-from .conftest import EXAMPLE
+from .conftest import EXAMPLE, ROOT
 
 ENTRY = f"datasets/{EXAMPLE}"
 
@@ -83,7 +83,8 @@ def test_previews_are_written_with_the_entry_and_regenerated_byte_identically(ca
     gallery.write(folder, content, SETS, PATHS, "a" * 40)
     assert {p.name: p.read_bytes() for p in sorted((folder / "previews").iterdir())} == first
     assert (folder / "previews.json").read_text("utf-8") == listing
-    assert sorted(p.name for p in folder.iterdir()) == ["dataset.yaml", "previews", "previews.json"]
+    assert sorted(p.name for p in folder.iterdir()) == sorted({"dataset.yaml", "previews", "previews.json"} | {
+        name for name in ("manifest.json",) if (ROOT / ENTRY / name).exists()})
     # Without local content the previews are kept as they are.
     assert gallery.write(folder, content, [("movies", "movies", "eer")], PATHS) == (None, [])
     assert (folder / "previews.json").read_text("utf-8") == listing

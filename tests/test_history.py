@@ -12,7 +12,7 @@ from bs4 import BeautifulSoup
 from openem_build.build import build_site
 from openem_build.history import histories
 
-from .conftest import EXAMPLE
+from .conftest import EXAMPLE, record_subdatasets
 
 
 def git(root: Path, *args: str, when: str | None = None) -> None:
@@ -26,6 +26,7 @@ def git(root: Path, *args: str, when: str | None = None) -> None:
 
 def test_versions_from_git_history(catalogue: Path) -> None:
     git(catalogue, "init", "-q")
+    record_subdatasets(catalogue)
     git(catalogue, "add", "-A")
     git(catalogue, "commit", "-qm", "v1", when="2024-06-03T12:00:00+00:00")
     yml = catalogue / "datasets" / EXAMPLE / "dataset.yaml"

@@ -32,7 +32,7 @@ from openem_build.build import BuildError, build_site
 from openem_build.load import load_catalogue
 from openem_build.yamlsafe import MAX_BYTES
 
-from .conftest import ROOT, example_document
+from .conftest import ROOT, frozen_document
 from .hostile import html_problems
 
 CORPUS = Path(__file__).parent / "hostile"
@@ -56,7 +56,7 @@ def _assign(doc: Any, path: str, value: Any) -> None:
 
 def _text(name: str, case: dict) -> bytes:
     folder = case.get("folder", name)
-    doc = example_document()
+    doc = frozen_document()
     doc["id"] = folder
     for path, value in case.get("set", {}).items():
         _assign(doc, path, value)
@@ -354,7 +354,7 @@ def test_crlf_and_bom_entries_are_read_like_the_plain_one(built: tuple[Path, Pat
     _, _, docs, _ = built
     for name in ("yaml-bom", "yaml-crlf"):
         d = docs[name]
-        assert "\r" not in d.description and d.title == example_document()["title"]
+        assert "\r" not in d.description and d.title == frozen_document()["title"]
         assert dict(d.raw, id="x") == dict(docs["yaml-bom"].raw, id="x")
 
 

@@ -324,7 +324,7 @@ def test_registered_but_not_recorded_and_url_mismatch(cat: Path):
     assert found == [
         f"{YML}:{line}:12: data.datalad: differs from the URL .gitmodules records for {SUB} "
         f"(https://elsewhere.example.org/x.git) — make them the same, e.g. `git config -f .gitmodules "
-        f"submodule.{SUB}.url {URL}`",
+        f"submodule.{SUB}.url {URL}` (`openem publish {IDENT}` records its store's URL in both)",
         f"{YML}:{line}:12: data.datalad: missing subdataset: .gitmodules lists {SUB} but the catalogue does not "
         f"record it — register it with `datalad clone -d . {URL} {SUB}`, or `datalad save -d . {SUB}` if it is "
         "there"]

@@ -73,13 +73,17 @@ def test_dataset_jsonld(site: Path, ident: str) -> None:
     assert data["version"] == str(d.get("version", "1.0"))
     assert data["license"].startswith("https://")
     assert data["datePublished"] == str(d["dates"]["published"])
-    assert data["isAccessibleForFree"] is True
+    assert data["isAccessibleForFree"] is (d.get("status") != "embargoed")
     assert data["includedInDataCatalog"]["@type"] == "DataCatalog"
     assert data["publisher"]["@type"] == "Organization"
     assert data["measurementTechnique"]
     assert data["keywords"] == d.get("keywords", [])
-    assert any(x["@type"] == "DataDownload" and x["contentUrl"] == d["data"]["datalad"]
-               for x in data["distribution"])
+    datalad = d["data"].get("datalad")
+    if datalad and d.get("status") != "embargoed":
+        assert any(x["@type"] == "DataDownload" and x["contentUrl"] == datalad for x in data["distribution"])
+    else:  # no files (yet), or withheld: no DataLad distribution, and the page says why
+        assert not any(x.get("name", "").startswith("DataLad") for x in data["distribution"])
+        assert page.select_one("pre.openem-commands") is None
     for person, creator in zip(d["authors"], data["creator"], strict=True):
         assert creator["@type"] == "Person"
         assert creator["familyName"] == person["name"].split(",")[0]
@@ -148,7 +152,7 @@ def test_get_the_data_commands(site: Path) -> None:
     d = example_document()
     page = soup(site / "datasets" / d["id"] / "index.html")
     commands = page.select_one("pre.openem-commands").get_text()
-    assert f"datalad clone {d['data']['datalad']} {d['id']}" in commands
+    assert f"datalad clone '{d['data']['datalad']}' {d['id']}" in commands  # (the URL has a '#': quoted)
     for s in d["data"]["image_sets"]:
         assert f"datalad get {s['directory']}/" in commands
 
@@ -242,7 +246,8 @@ def test_hostile_strings_are_escaped_everywhere(catalogue: Path) -> None:
     assert page.find("meta", attrs={"name": "citation_title"})["content"] == d["title"]
     assert page.find("meta", attrs={"name": "citation_author"})["content"] == d["authors"][0]["name"]
     commands = page.select_one("pre.openem-commands").get_text()
-    assert "datalad get movies/   # set $(rm -rf /) `reboot`" in commands  # in a comment, on one line
+    directory = d["data"]["image_sets"][0]["directory"]
+    assert f"datalad get {directory}/   # set $(rm -rf /) `reboot`" in commands  # in a comment, on one line
     browse = (site / "browse" / "index.html").read_text("utf-8")
     assert "<script>alert(1)" not in browse
 

@@ -68,6 +68,12 @@ def tool_env() -> dict[str, str]:
     return env
 
 
+def use_own_tools() -> None:
+    """Put this environment's git-annex and DataLad helpers (``git-annex-remote-ora``, next to this interpreter)
+    on PATH for what runs inside this process too: DataLad's API starts them from ``os.environ``."""
+    os.environ["PATH"] = tool_env()["PATH"]
+
+
 def run(args: Sequence[str], cwd: Path | str, *, input: bytes | None = None, check: bool = True,
         timeout: float | None = None) -> subprocess.CompletedProcess[bytes]:
     """Run a command in ``cwd``; raise AnnexError with its stderr when ``check`` and it fails."""
@@ -251,12 +257,51 @@ def annexed_keys(repo: Path, commit: str) -> dict[str, str]:
     return {rec["file"]: rec["key"] for rec in _json_lines(out) if rec.get("key") and rec.get("file")}
 
 
+def ria_object_url(store_url: str, dsid: str, location: str) -> str:
+    """The plain download URL of a key's content in a RIA store served over http(s): ``location`` is the key's
+    ``<hashdirmixed><key>/<key>`` under ``annex/objects/`` of the dataset's folder ``<id[:3]>/<id[3:]>``."""
+    return f"{store_url.rstrip('/')}/{dsid[:3]}/{dsid[3:]}/annex/objects/{location}"
+
+
+def key_locations(repo: Path, keys: Iterable[str]) -> dict[str, str]:
+    """key → ``<hashdirmixed><key>/<key>``, its place under a RIA store's ``annex/objects/`` (git-annex's own
+    answer, ``git annex examinekey``)."""
+    ordered = sorted(set(keys))
+    if not ordered:
+        return {}
+    out = run(["git", "annex", "examinekey", "--batch", "--format=${hashdirmixed}${key}/${key}\\n"], repo,
+              input="".join(f"{k}\n" for k in ordered).encode()).stdout.decode("utf-8", "surrogateescape")
+    found = out.splitlines()
+    if len(found) != len(ordered) or any(not line.endswith(f"{k}/{k}") for k, line in zip(ordered, found,
+                                                                                           strict=False)):
+        raise AnnexError("git annex examinekey did not give a location for every key")
+    return dict(zip(ordered, found, strict=True))
+
+
+def ria_stores(repo: Path) -> dict[str, tuple[str, str]]:
+    """uuid → (http(s) base URL, dataset id) of each RIA store (ORA special remote) the git-annex branch knows
+    with a web URL: their content has plain download URLs."""
+    text = git(repo, "cat-file", "-p", "refs/heads/git-annex:remote.log", check=False)
+    out = {}
+    for line in text.splitlines():
+        uuid, _, rest = line.partition(" ")
+        conf = dict(part.split("=", 1) for part in rest.split() if "=" in part)
+        m = re.fullmatch(r"ria\+(https?://[^\s#?]+?)/?", conf.get("url", ""))
+        dsid = conf.get("archive-id", "")
+        if conf.get("externaltype") == "ora" and m and re.fullmatch(r"[0-9a-f-]{36}", dsid):
+            out[uuid] = (m[1], dsid)
+    return out
+
+
 def known_urls(repo: Path, commit: str) -> dict[str, tuple[str, ...]]:
-    """git-annex key → every URL git-annex has recorded for it (web and other special remotes), sorted."""
+    """git-annex key → every URL git-annex has recorded for it (web and other special remotes), and the download
+    URL in each RIA store over http(s) that holds it, sorted."""
     if not has_annex(repo):
         return {}
     proc = run(["git", "annex", "whereis", f"--branch={commit}", "--include=*", "--json"], repo, check=False)
     found: dict[str, set[str]] = {}
+    stores = ria_stores(repo)
+    held: dict[str, list[tuple[str, str]]] = {}
     for rec in _json_lines(proc.stdout):
         key = rec.get("key")
         if not key:
@@ -264,6 +309,12 @@ def known_urls(repo: Path, commit: str) -> dict[str, tuple[str, ...]]:
         urls = found.setdefault(key, set())
         for where in rec.get("whereis", []) + rec.get("untrusted", []):
             urls.update(u for u in where.get("urls", []) if isinstance(u, str))
+            if where.get("uuid") in stores:
+                held.setdefault(key, []).append(stores[where["uuid"]])
+    if held:
+        locations = key_locations(repo, held)
+        for key, places in held.items():
+            found[key].update(ria_object_url(base, dsid, locations[key]) for base, dsid in places)
     if proc.returncode != 0 and not found:
         err = proc.stderr.decode("utf-8", "replace").strip()
         if err:
@@ -326,6 +377,7 @@ def register_urls(repo: Path, urls: Mapping[str, str | Iterable[str]]) -> None:
 # --------------------------------------------------------------------------------------------- DataLad
 
 def _datalad(command: str, **kwargs):
+    use_own_tools()
     import datalad.api as dl
     from datalad.support.exceptions import IncompleteResultsError
 
@@ -369,6 +421,7 @@ class Submodule:
     path: str
     url: str | None
     datalad_id: str | None = None
+    datalad_url: str | None = None  # what `datalad clone` took (e.g. a ria+https:// URL), when not ``url``
 
 
 def read_gitmodules(root: Path) -> dict[str, Submodule]:
@@ -390,7 +443,7 @@ def read_gitmodules(root: Path) -> dict[str, Submodule]:
     for sub, conf in values.items():
         if "path" in conf:
             found[conf["path"].strip("/")] = Submodule(sub, conf["path"].strip("/"), conf.get("url"),
-                                                       conf.get("datalad-id"))
+                                                       conf.get("datalad-id"), conf.get("datalad-url"))
     return found
 
 

@@ -42,7 +42,7 @@ def links(ctx: SiteContext, d: Dataset, files: list[Artefact]) -> dict[str, Any]
         "license": license_url(d.license),
         "schema": ctx.url(SCHEMA_PATH),
         "linkset": ctx.url(signposting.path(ctx, d)),
-        "data": d.data.datalad,
+        "data": d.data.datalad,  # None: no files available (yet), or embargoed
     }
     out["formats"] = [{"title": a.label, "href": ctx.url(a.path), "type": a.media_type} for a in files if a.label]
     return out

@@ -96,10 +96,10 @@ def _publisher(ctx: SiteContext, d: Dataset) -> dict[str, Any]:
     return out
 
 
-def _subjects(d: Dataset) -> list[dict[str, Any]]:
+def _subjects(ctx: SiteContext, d: Dataset) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = [{"subject": one_line(k), "lang": "en"} for k in d.keywords]
     out.append({"subject": TECHNIQUE_LABELS.get(d.technique, d.technique),
-                "subjectScheme": "OpenEM technique", "schemeUri": "https://catalogue.openem.ch/schema/dataset.schema.json",
+                "subjectScheme": "OpenEM technique", "schemeUri": ctx.url("schema/dataset.schema.json"),
                 "classificationCode": d.technique, "lang": "en"})
     organism = d.sample.organism
     if organism:
@@ -153,7 +153,8 @@ def _related(d: Dataset, doi: str | None, versions: Versions | None) -> list[dic
     out += [rel(archive_url(a), "URL", "IsSourceOf") for a in (*d.related.emdb, *d.related.pdb)]
     out += [rel(archive_url(a), "URL", "IsIdenticalTo") for a in d.related.empiar]
     # The files themselves: the same data packaged as a DataLad dataset (git-annex).
-    out.append(rel(d.data.datalad, "URL", "IsVariantFormOf"))
+    if d.data.datalad:
+        out.append(rel(d.data.datalad, "URL", "IsVariantFormOf"))
     out += [rel(r.identifier, r.identifier_type, r.relation_type) for r in d.related.related_identifiers]
     if versions:
         if versions.concept and versions.concept.lower() != (doi or "").lower():
@@ -293,7 +294,7 @@ def attributes(ctx: SiteContext, d: Dataset, *, doi: str | None = None,
         "titles": [{"title": one_line(d.title), "lang": "en"}],
         "publisher": _publisher(ctx, d),
         "publicationYear": str(d.year),
-        "subjects": _subjects(d),
+        "subjects": _subjects(ctx, d),
         "contributors": _contributors(ctx, d),
         "dates": _dates(d),
         "language": "en",

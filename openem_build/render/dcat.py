@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import re
 from functools import cache
+from itertools import islice
 from typing import Any, BinaryIO
 
 from rdflib import XSD, Graph, Literal, Namespace, URIRef
@@ -26,7 +27,7 @@ from ..licenses import license_url
 from ..model import Dataset
 from ..urls import doi_url
 from .citation import one_line, publisher
-from .jsonld import TECHNIQUE_LABELS
+from .jsonld import MAX_FILES, TECHNIQUE_LABELS
 from .markdown import to_text
 
 VCARD = Namespace("http://www.w3.org/2006/vcard/ns#")
@@ -149,29 +150,31 @@ def add_dataset(g: Graph, ctx: SiteContext, d: Dataset, catalog: URIRef) -> URIR
     return ds
 
 
-def _distributions(g: Graph, ctx: SiteContext, d: Dataset, ds: URIRef) -> None:
+def _data_distribution(g: Graph, ctx: SiteContext, d: Dataset, ds: URIRef, issued: Literal) -> None:
     url = ctx.dataset_url(d)
-    issued = Literal(d.dates.published.isoformat(), datatype=XSD.date)
-    # The files: a DataLad dataset, under the dataset's own licence.
     data = URIRef(url + "#data")
     g.add((ds, DCAT.distribution, data))
     g.add((data, RDF.type, DCAT.Distribution))
     g.add((data, DCTERMS.title, _en("DataLad dataset (git-annex)")))
-    how = f"Clone with `datalad clone {d.data.datalad}`, then `datalad get` the files you need."
+    how = (f"Clone with `datalad clone {d.data.datalad}`, then `datalad get` the files you need."
+           if d.data.datalad else "")
     formats = sorted({s.format for s in d.data.image_sets})
     if formats:
-        how += " File formats: " + ", ".join(formats) + "."
-    if d.is_embargoed and d.embargo_until:
-        how = (f"Access restricted: the files are under embargo until {d.embargo_until.isoformat()}; "
-               "the metadata are public. " + how)
-    g.add((data, DCTERMS.description, _en(how)))
-    g.add((data, DCAT.accessURL, _iri(d.data.datalad)))
+        how += (" " if how else "") + "File formats: " + ", ".join(formats) + "."
+    if d.is_embargoed:
+        until = f" until {d.embargo_until.isoformat()}" if d.embargo_until else ""
+        how = f"Access restricted: the files are under embargo{until}; the metadata are public. " + how
+    g.add((data, DCTERMS.description, _en(how.strip())))
+    g.add((data, DCAT.accessURL, _iri(d.data.datalad) if d.data.datalad else URIRef(url)))
+    manifest = getattr(d, "manifest", None)
+    files = manifest.files if manifest is not None else ()
+    for f in islice((f for f in files if f.download_urls), MAX_FILES):
+        g.add((data, DCAT.downloadURL, _iri(ctx.rebase(f.download_urls[0]))))
     g.add((data, DCTERMS.license, URIRef(license_url(d.license))))
     terms = terms_of_use(d.license)
     if terms is not None:
         g.add((data, DCTERMS.rights, terms))
     g.add((data, DCTERMS.issued, issued))
-    manifest = getattr(d, "manifest", None)
     if manifest is not None and manifest.files and manifest.sizes_complete:
         g.add((data, DCAT.byteSize, Literal(manifest.total_size, datatype=XSD.nonNegativeInteger)))
     if d.is_embargoed and d.embargo_until:
@@ -180,6 +183,14 @@ def _distributions(g: Graph, ctx: SiteContext, d: Dataset, ds: URIRef) -> None:
         g.add((embargo, RDF.type, DCTERMS.RightsStatement))
         g.add((embargo, RDFS.label, _en(f"Embargoed until {d.embargo_until.isoformat()}")))
         g.add((embargo, DCTERMS.available, Literal(d.embargo_until.isoformat(), datatype=XSD.date)))
+
+
+def _distributions(g: Graph, ctx: SiteContext, d: Dataset, ds: URIRef) -> None:
+    url = ctx.dataset_url(d)
+    issued = Literal(d.dates.published.isoformat(), datatype=XSD.date)
+    # The files: a DataLad dataset, under the dataset's own licence (under embargo: where they will be).
+    if d.data.datalad or d.is_embargoed:
+        _data_distribution(g, ctx, d, ds, issued)
     # The metadata, as files of the site (CC0, like all OpenEM metadata).
     for key, title, path, media_type in (
         ("json", "Metadata (JSON)", f"api/{d.id}.json", "application/json"),

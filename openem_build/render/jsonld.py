@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+from itertools import islice
 from typing import Any
 
 from ..artefacts import Artefact
 from ..context import SiteContext
 from ..licenses import license_url
+from ..manifest import media_type
 from ..model import Dataset, Person
 from ..urls import archive_url, doi_url
 from .markdown import to_text
+
+#: Files listed one by one in ``distribution`` (like Signposting's items): the DataLad dataset holds them all.
+MAX_FILES = 50
 
 TECHNIQUE_LABELS = {
     "single-particle": "Single-particle cryo-electron microscopy",
@@ -72,7 +77,7 @@ def dataset_jsonld(ctx: SiteContext, d: Dataset) -> dict[str, Any]:
         "url": url,
         "version": d.version,
         "license": license_url(d.license),
-        "isAccessibleForFree": True,
+        "isAccessibleForFree": not d.is_embargoed,
         "creator": [_person(p) for p in d.authors],
         "publisher": _org(ctx.publisher, ctx.publisher_ror, ctx.site_url),
         "provider": _org(fac.name, fac.ror, fac.url),
@@ -96,8 +101,10 @@ def dataset_jsonld(ctx: SiteContext, d: Dataset) -> dict[str, Any]:
         out["dateModified"] = d.dates.modified.isoformat()
     if d.dates.collected:
         out["temporalCoverage"] = d.dates.collected.isoformat()
-    if d.is_embargoed and d.embargo_until:
-        out["conditionsOfAccess"] = f"Embargoed until {d.embargo_until.isoformat()}"
+    if d.is_embargoed:
+        until = f" until {d.embargo_until.isoformat()}" if d.embargo_until else ""
+        out["conditionsOfAccess"] = (f"The files are under embargo{until}; the metadata are public. Ask the contact "
+                                     f"({d.contact.email}) about earlier access.")
     citations = [doi_url(p.doi) for p in d.related.publications if p.doi]
     if citations:
         out["citation"] = citations
@@ -146,18 +153,28 @@ def _variables(d: Dataset) -> list[dict[str, Any]]:
 
 
 def _distribution(ctx: SiteContext, d: Dataset) -> list[dict[str, Any]]:
-    dist: list[dict[str, Any]] = [{
-        "@type": "DataDownload",
-        "name": "DataLad dataset (git-annex)",
-        "contentUrl": d.data.datalad,
-        "encodingFormat": "application/x-git",
-        "description": f"datalad clone {d.data.datalad}",
-    }]
+    """The DataLad dataset and each file with a download URL (the first :data:`MAX_FILES`), then the metadata."""
+    dist: list[dict[str, Any]] = []
     manifest = getattr(d, "manifest", None)
-    if manifest is not None:
-        total = manifest.total_size
-        if total:
-            dist[0]["contentSize"] = f"{total} B"
+    if d.data.datalad:
+        clone: dict[str, Any] = {
+            "@type": "DataDownload",
+            "name": "DataLad dataset (git-annex)",
+            "contentUrl": d.data.datalad,
+            "encodingFormat": "application/x-git",
+            "description": f"datalad clone {d.data.datalad}",
+        }
+        if manifest is not None and manifest.total_size:
+            clone["contentSize"] = f"{manifest.total_size} B"
+        dist.append(clone)
+        files = manifest.files if manifest is not None else ()
+        for f in islice((f for f in files if f.download_urls), MAX_FILES):
+            item: dict[str, Any] = {"@type": "DataDownload", "name": f.path,
+                                    "contentUrl": ctx.rebase(f.download_urls[0]),
+                                    "encodingFormat": media_type(f.path)}
+            if f.size is not None:
+                item["contentSize"] = f"{f.size} B"
+            dist.append(item)
     dist.append({"@type": "DataDownload", "name": "Metadata (JSON)", "encodingFormat": "application/json",
                  "contentUrl": ctx.url(f"datasets/{d.id}/dataset.json")})
     return dist

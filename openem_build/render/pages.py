@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shlex
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -39,14 +39,15 @@ def human_size(n: int | None) -> str:
     return f"{n} B"
 
 
-def file_rows(files: Iterable[ManifestFile]) -> Markup:
-    """The rows of a file table (``templates/dataset.html``): path (a download link when the file has a web
-    URL), size and checksum. Made here rather than in the template's loop, which took most of a page's time for
-    the up to thousands of files a page lists."""
+def file_rows(files: Iterable[ManifestFile], href: Callable[[str], str] = str) -> Markup:
+    """The rows of a file table (``templates/dataset.html``): path (a download link, ``href`` of the file's URL,
+    when it has a web URL, saved under the file's own name), size and checksum. Made here rather than in the
+    template's loop, which took most of a page's time for the up to thousands of files a page lists."""
     out = []
     for f in files:
-        path, web, checksum = escape(f.path), f.web_urls, f.checksum
-        name = f'<a href="{escape(web[0])}" download>{path}</a>' if web else f"<code>{path}</code>"
+        path, web, checksum = escape(f.path), f.download_urls, f.checksum
+        name = (f'<a href="{escape(href(web[0]))}" download="{escape(f.name)}">{path}</a>' if web
+                else f"<code>{path}</code>")
         check = f'<code class="openem-checksum">{escape(checksum[0])}:{escape(checksum[1])}</code>' if checksum else ""
         out.append(f'<tr data-path="{path}"><td>{name}</td><td>{escape(human_size(f.size))}</td><td>{check}</td>'
                    "</tr>\n")
@@ -96,6 +97,14 @@ def _tree(files: Sequence[Any]) -> list[tuple[str, list[Any], int]]:
     return [(k, v, sum(x.size or 0 for x in v)) for k, v in sorted(groups.items())]
 
 
+def _get_sets(d: Dataset) -> list[tuple[str, str]]:
+    """(directory, names of its image sets) for the page's `datalad get` lines, one line per directory."""
+    out: dict[str, list[str]] = {}
+    for s in d.data.image_sets:
+        out.setdefault(s.directory.strip("/") or ".", []).append(s.name)
+    return [(directory, "; ".join(names)) for directory, names in out.items()]
+
+
 def dataset_page(ctx: SiteContext, d: Dataset, links: Sequence[Artefact], citation_text: str) -> str:
     """The body of a dataset's landing page."""
     manifest = _manifest(d)
@@ -105,16 +114,23 @@ def dataset_page(ctx: SiteContext, d: Dataset, links: Sequence[Artefact], citati
         for a in person.affiliations:
             if (a.name, a.ror) not in affiliations:
                 affiliations.append((a.name, a.ror))
+    def href(url: str) -> str:
+        # A file in the store the site serves is linked relative to the page: the link works wherever the
+        # site's folder is served, as the page's own links do.
+        url = ctx.rebase(url)
+        return "../../" + url[len(ctx.site_url):] if url.startswith(ctx.site_url) else url
+
     return env().get_template("dataset.html").render(
-        ctx=ctx, d=d, base="../../", facility=ctx.facility(d), description=to_html(d.description),
+        ctx=ctx, d=d, base="../../", href=href, facility=ctx.facility(d), description=to_html(d.description),
         links=[a for a in links if a.label], affiliations=affiliations, files=files, tree=_tree(files),
         total_size=manifest.total_size if files else None, citation=citation_text,
+        web_files=any(f.download_urls for f in files), get_sets=_get_sets(d),
         clone_dir=d.id, versions=list(reversed(ctx.histories.get(d.id, ()))))
 
 
 def dataset_head(ctx: SiteContext, d: Dataset, links: Sequence[Artefact]) -> str:
     """What goes in the landing page's ``<head>``: JSON-LD, citation meta tags, Signposting links."""
-    items = signposting.items(d)
+    items = signposting.items(ctx, d)
     return env().get_template("dataset_head.html").render(
         ctx=ctx, d=d, jsonld=script_json(dataset_jsonld(ctx, d)), summary=to_text(d.description)[:300],
         links=[a for a in links if a.label], facility=ctx.facility(d), items=items)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 from ..artefacts import Artefact
 from ..context import SiteContext
 from ..history import Version
+from ..manifest import dumps
 from ..model import Dataset
 
 
@@ -25,8 +27,20 @@ def version_json(ctx: SiteContext, d: Dataset, v: Version) -> str:
     return json.dumps(body, ensure_ascii=False, indent=2) + "\n"
 
 
+def manifest_json(ctx: SiteContext, d: Dataset) -> str | None:
+    """The entry's file list (``manifest.json``) with its download URLs as this build serves them."""
+    manifest = getattr(d, "manifest", None)
+    if manifest is None or not manifest.files:
+        return None
+    files = tuple(dataclasses.replace(f, urls=tuple(ctx.rebase(u) for u in f.urls)) for f in manifest.files)
+    return dumps(dataclasses.replace(manifest, files=files))
+
+
 def artefacts(ctx: SiteContext, d: Dataset) -> list[Artefact]:
     out = [Artefact(f"datasets/{d.id}/dataset.json", record_json(ctx, d), "JSON", "application/json")]
+    listing = manifest_json(ctx, d)
+    if listing is not None:
+        out.append(Artefact(f"datasets/{d.id}/manifest.json", listing, "File list (JSON)", "application/json"))
     for v in ctx.histories.get(d.id, ()):
         out.append(Artefact(f"datasets/{d.id}/versions/{v.version}.json", version_json(ctx, d, v),
                             media_type="application/json"))

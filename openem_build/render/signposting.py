@@ -16,7 +16,7 @@ from ..artefacts import Artefact
 from ..context import SiteContext
 from ..licenses import license_url
 from ..model import Dataset
-from ..urls import doi_url, http_only
+from ..urls import doi_url
 
 MEDIA_TYPE = "application/linkset+json"
 TYPES = ("https://schema.org/Dataset", "https://schema.org/AboutPage")
@@ -27,11 +27,11 @@ def path(ctx: SiteContext, d: Dataset) -> str:
     return ctx.dataset_path(d) + "linkset.json"
 
 
-def items(d: Dataset) -> list[str]:
-    """The content resources linked as ``item``: each file's first web URL, at most 50 (as in the head)."""
+def items(ctx: SiteContext, d: Dataset) -> list[str]:
+    """The content resources linked as ``item``: each file's download URL, at most 50 (as in the head)."""
     manifest = getattr(d, "manifest", None)
     files = manifest.files if manifest is not None else ()
-    return list(islice((u for f in files for u in f.urls[:1] if http_only(u)), MAX_ITEMS))
+    return list(islice((ctx.rebase(u) for f in files for u in f.download_urls[:1]), MAX_ITEMS))
 
 
 def links(ctx: SiteContext, d: Dataset, described_by: Sequence[Artefact]) -> list[tuple[str, str, str]]:
@@ -43,7 +43,7 @@ def links(ctx: SiteContext, d: Dataset, described_by: Sequence[Artefact]) -> lis
     out += [("author", p.orcid_url, "") for p in d.authors if p.orcid_url]
     out.append(("license", license_url(d.license), ""))
     out += [("describedby", ctx.url(a.path), a.media_type) for a in described_by if a.label]
-    out += [("item", u, "") for u in items(d)]
+    out += [("item", u, "") for u in items(ctx, d)]
     return out
 
 
