@@ -36,6 +36,7 @@ import fcntl
 import functools
 import hashlib
 import http.server
+import logging
 import os
 import re
 import shutil
@@ -800,6 +801,7 @@ def check_published(store: Store, dsid: str, commit: str, *, content: bool = Tru
             # The clone's git-annex then reaches the store at once, instead of first trying (and retrying, for
             # seconds) the public URL its git-annex branch records.
             stack.enter_context(_git_config({f"remote.{REMOTE}.ora-url": f"ria+{base}"}))
+        stack.enter_context(_quiet_datalad())
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="openem-verify-")))
         clone = tmp / "clone"
         log(f"checking: datalad clone {clone_url(base, dsid)}")
@@ -827,6 +829,20 @@ def check_published(store: Store, dsid: str, commit: str, *, content: bool = Tru
             if absent:
                 raise StoreError(f"a clone from the store does not get every file's content: not {absent}")
         annex.remove_tree(clone)
+
+
+@contextlib.contextmanager
+def _quiet_datalad() -> Iterator[None]:
+    """DataLad's progress messages (clone attempts, remote reconfiguration) kept out of the publisher's output."""
+    import datalad  # noqa: F401  (its import sets the logger up: then it can be told to be quiet)
+
+    logger = logging.getLogger("datalad")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 @contextlib.contextmanager
