@@ -13,10 +13,11 @@ Sources:
 * a DataLad dataset URL: cloned (no content is downloaded; keys carry sizes and checksums);
 * a local DataLad dataset: cloned from it, so the contributor's dataset is not touched (it must be clean:
   unsaved files would silently be missing from the entry);
-* a plain directory: a new DataLad dataset is created in a staging area and the files are *copied* into it and
-  saved into git-annex. Saving in place would turn the contributor's files into read-only symlinks into
-  ``.git/annex`` and add a ``.git`` folder to their directory, and a failure half-way would leave their folder
-  half-converted; copying costs disk space (and time) but the original directory is only ever read.
+* a plain directory: read once (checksums and header facts, in parallel, journalled so that an interrupted add
+  goes on where it stopped) and made into a new DataLad dataset whose annex takes the files without a second copy
+  (hard links, copy-on-write clones, or left in place for ``openem publish`` to send from there; or copies when
+  asked): see :mod:`openem_build.data.ingest`. The original folder is only ever read; anything under a ``.git`` in
+  it is left out, and said so.
 
 All work happens in a staging folder inside the catalogue's git directory (same file system, invisible to
 ``git status``); the finished folder is moved into ``datasets/`` in one rename and committed. Any failure or
@@ -30,19 +31,19 @@ import contextlib
 import json
 import os
 import re
-import shutil
-import stat
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from . import gallery
 from . import manifest as M
 from .crosscheck import MRC_FORMATS, Prefill, prefill
-from .data import annex
+from .data import annex, ingest
 from .load import DATASET_FILE, DATASETS
 from .model import Manifest
+from .progress import Progress
 from .scaffold import dataset_stub
 from .validate import schema
 
@@ -64,6 +65,10 @@ class AddResult:
     catalogue_commit: str | None  # the catalogue commit made, None with commit=False
     #: Whether the DataLad dataset is new (made from a plain folder, in one commit: ``manifest.commit``).
     created: bool = False
+    way: str = "clone"  # how the content entered the dataset (see openem_build.data.ingest)
+    left_out: tuple[str, ...] = ()
+    files: int = 0
+    bytes: int = 0
 
 
 def _quiet(_message: str) -> None:
@@ -108,64 +113,27 @@ def _inside(a: Path, b: Path) -> bool:
     return a == b or b in a.parents
 
 
-def _scan(directory: Path) -> list[str]:
-    """The relative paths of the files to copy; refuses links leaving the folder and special files."""
-    files, bad = [], []
-    for folder, dirs, names in os.walk(directory):
-        dirs.sort()
-        here = Path(folder)
-        for d in list(dirs):
-            if (here / d).is_symlink():
-                bad.append(f"{(here / d).relative_to(directory)} (a symbolic link to a folder)")
-                dirs.remove(d)
-        for name in sorted(names):
-            if name in JUNK:
-                continue
-            path = here / name
-            rel = path.relative_to(directory).as_posix()
-            if path.is_symlink():
-                target = path.resolve()
-                if ".git/annex/objects/" in os.readlink(path):
-                    bad.append(f"{rel} (a git-annex file of the DataLad dataset around this folder: pass that "
-                               "dataset's root folder instead)")
-                elif not target.is_file():
-                    bad.append(f"{rel} (a broken symbolic link)")
-                elif not _inside(target, directory):
-                    bad.append(f"{rel} (a symbolic link to a file outside the folder)")
-                else:
-                    files.append(rel)
-            elif stat.S_ISREG(path.lstat().st_mode):
-                files.append(rel)
-            else:
-                bad.append(f"{rel} (not a regular file)")
-    if bad:
-        listing = "; ".join(bad[:5]) + (f"; and {len(bad) - 5} more" if len(bad) > 5 else "")
-        raise AddError(f"{directory} holds what cannot be added: {listing}. Replace links by the files "
-                       "themselves or remove them")
-    if not files:
-        raise AddError(f"{directory} holds no files")
-    return files
+@dataclass
+class Prepared:
+    """The entry's DataLad dataset, made: where its content can be read, and what the files' headers said."""
+
+    content: Path | None  # None: nowhere local (a clone of a URL)
+    headers: dict[str, Any] | None = None  # path → header facts, when read while the files were checksummed
+    way: str = "clone"  # clone, link, reflink, in-place or copy (see openem_build.data.ingest)
+    left_out: tuple[str, ...] = ()
+    files: int = 0
+    bytes: int = 0
 
 
-def _copy(directory: Path, files: list[str], target: Path) -> None:
-    """Copy the files (content only, following links inside the folder) without touching the originals."""
-    for rel in files:
-        dest = target / rel
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(directory / rel, dest)
-        shutil.copystat(directory / rel, dest, follow_symlinks=True)
-        os.chmod(dest, 0o644)
-
-
-def prepare_data(source: str, data: Path, ident: str, log: Log) -> Path | None:
-    """Make the DataLad dataset of the entry at ``data`` (inside the staging folder).
-
-    Returns where file content can be read for headers (None: nowhere local)."""
+def prepare_data(source: str, data: Path, ident: str, log: Log, *, mode: str = "link",
+                 read_headers: M.HeaderReader | None = None, journal: Path | None = None,
+                 progress: Progress | None = None) -> Prepared:
+    """Make the DataLad dataset of the entry at ``data`` (inside the staging folder)."""
     description = f"{ident} (openem add)"
     if is_url(source):
         log(f"cloning {source}")
         annex.clone(source, data, description=description)
-        return None
+        return Prepared(None)
     directory = Path(source).expanduser()
     if not directory.is_dir():
         raise AddError(f"{source} is neither a folder nor a URL")
@@ -178,17 +146,41 @@ def prepare_data(source: str, data: Path, ident: str, log: Log) -> Path | None:
                            "the entry describes every file")
         log(f"cloning the DataLad dataset {directory} (the original is left as it is)")
         annex.clone(str(directory), data, description=description)
-        return directory
+        return Prepared(directory)
     if (directory / ".git").exists():
         raise AddError(f"{directory} is a git repository but not a DataLad dataset: run `datalad create --force` "
                        "in it (this keeps its history), or pass a folder without .git")
-    files = _scan(directory)
-    log(f"creating a DataLad dataset and copying {len(files)} files from {directory} (the originals are not "
-        "changed)")
+    try:
+        sources, left_out = ingest.scan(directory)
+    except ingest.IngestError as exc:
+        raise AddError(str(exc)) from None
+    for note in left_out[:20]:
+        log(f"left out: {note}")
+    if len(left_out) > 20:
+        log(f"left out: and {len(left_out) - 20} more")
+    total = sum(s.size for s in sources)
+    progress = progress or Progress()
+    done = ingest.Journal(journal) if journal is not None else None
+    try:
+        with progress.phase("reading", len(sources), total) as phase:
+            reads = ingest.read_all(directory, sources, done, read_headers, advance=phase.advance)
+    except ingest.IngestError as exc:
+        raise AddError(str(exc)) from None
+    finally:
+        if done is not None:
+            done.close()
     annex.create(data, description=description)
-    _copy(directory, files, data)
-    annex.save(data, f"Add the files of {ident}")
-    return data
+    keys = ingest.keys_of(data, reads.values())
+    with progress.phase("placing", len(keys)) as phase:
+        way = ingest.place(directory, data, keys, mode, advance=phase.advance)
+    annex.git(data, "commit", "-q", "--no-verify", "-m", f"Add the files of {ident}")
+    log({"link": f"{len(sources)} files recorded as hard links of the originals (no extra space)",
+         "reflink": f"{len(sources)} files recorded as copy-on-write clones of the originals (no extra space)",
+         "in-place": f"{len(sources)} files recorded in place: the content stays in {directory}, from where "
+                     "`openem publish` sends it to the store",
+         "copy": f"{len(sources)} files copied into the dataset"}[way])
+    return Prepared(directory, {r.rel: r.headers for r in reads.values() if r.headers}, way, tuple(left_out),
+                    len(sources), total)
 
 
 def _yaml_str(value: str) -> str:
@@ -404,7 +396,8 @@ def _rollback(root: Path, rel: str, target: Path | None, gitmodules_before: byte
 
 
 def add_dataset(root: Path, source: str, ident: str, *, url: str | None = None, commit: bool = True,
-                read_headers: M.HeaderReader | None = None, previews: bool = True, log: Log = _quiet) -> AddResult:
+                read_headers: M.HeaderReader | None = None, previews: bool = True, log: Log = _quiet,
+                mode: str = "link", progress: Progress | None = None) -> AddResult:
     """Add the data at ``source`` (a directory or a DataLad dataset URL) to the catalogue at ``root`` as
     ``datasets/<ident>``; see the module documentation. With ``previews``, PNG previews of a few maps, tomograms,
     micrographs or tilt series whose content is local go into ``datasets/<ident>/previews/`` (see
@@ -424,16 +417,28 @@ def add_dataset(root: Path, source: str, ident: str, *, url: str | None = None, 
         if _inside(root, directory) or _inside(directory, root):
             raise AddError(f"{directory} and the catalogue {root} lie inside one another: move the data "
                            "elsewhere first")
+    if mode not in ingest.MODES:
+        raise AddError(f"--mode must be one of {', '.join(ingest.MODES)}, not {mode!r}")
     (gitdir / STAGING).mkdir(exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f"{ident}-", dir=gitdir / STAGING))
+    # What was read survives an interruption (the next run reads only the rest); it goes when the entry is made.
+    journal = gitdir / STAGING / f"{ident}.journal"
     try:
         folder = stage / ident
         data = folder / M.SUBDATASET
         folder.mkdir()
-        content = prepare_data(source, data, ident, log)
-        created = content == data
+        prepared = prepare_data(source, data, ident, log, mode=mode, read_headers=read_headers, journal=journal,
+                                progress=progress)
+        content, created = prepared.content, prepared.way != "clone"
         log("listing the files (git-annex keys, sizes, checksums, URLs)")
-        manifest = M.from_repo(data, read_headers=read_headers if content is not None else None, content=content)
+        if prepared.headers is not None:  # (read already, with the checksums)
+            known = prepared.headers
+
+            def reader(rel: str, _path: Path) -> Any:
+                return known.get(rel)
+        else:
+            reader = read_headers  # type: ignore[assignment]
+        manifest = M.from_repo(data, read_headers=reader if content is not None else None, content=content)
         write_entry(folder, ident, manifest, clone_url)
         if content is not None and previews:
             sets = [(s.directory, s.category, s.format) for s in M.guess_image_sets(manifest)]
@@ -444,10 +449,12 @@ def add_dataset(root: Path, source: str, ident: str, *, url: str | None = None, 
                 log(note)
         log(f"registering {DATASETS}/{ident}/{M.SUBDATASET}")
         made = install(root, folder, ident, clone_url or f"./{DATASETS}/{ident}/{M.SUBDATASET}", manifest, commit)
+        journal.unlink(missing_ok=True)
     except annex.AnnexError as exc:
         raise AddError(str(exc)) from exc
     finally:
         annex.remove_tree(stage)
-        with contextlib.suppress(OSError):  # another `openem add` may be staging there
+        with contextlib.suppress(OSError):  # another `openem add` may be staging there, or a journal waits
             (gitdir / STAGING).rmdir()
-    return AddResult(ident, root / DATASETS / ident, clone_url, manifest, made, created=created)
+    return AddResult(ident, root / DATASETS / ident, clone_url, manifest, made, created=created, way=prepared.way,
+                     left_out=prepared.left_out, files=len(manifest.files), bytes=manifest.total_size)

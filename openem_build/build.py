@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from . import progress
 from .context import build_date
 
 T = TypeVar("T")
@@ -52,7 +53,8 @@ def build_site(root: Path, site_dir: Path | None = None, config: str = "mkdocs.y
 
             try:
                 start = time.perf_counter()
-                stats = index_site(staging)
+                with progress.current().phase("search index"):
+                    stats = index_site(staging)
                 logging.getLogger("mkdocs.plugins.openem").info(
                     f"openem: search index of {stats.pages} pages made in {time.perf_counter() - start:.1f} s")
             except SearchIndexError as exc:

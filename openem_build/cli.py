@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -38,9 +39,12 @@ def _root(args: argparse.Namespace, paths: Sequence[str] = ()) -> Path:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Validate the catalogue (or the given dataset files) and report every problem."""
+    from .progress import Progress, active, wanted
+
     root = _root(args, args.paths)
     only = [Path(p) for p in args.paths] or None
-    result = load_catalogue(root, only, disk_cache=False if args.no_cache else None)
+    with active(Progress(wanted(args.progress))):
+        result = load_catalogue(root, only, disk_cache=False if args.no_cache else None)
     found = result.problems
     fmt = args.format or ("github" if os.environ.get("GITHUB_ACTIONS") == "true" else "text")
     sys.stdout.write(P.render(found, fmt))
@@ -114,8 +118,14 @@ def cmd_build(args: argparse.Namespace) -> int:
             site_url = check_site_url(args.site_url)
         except SettingsError as exc:
             raise UsageError(str(exc)) from None
+    from .progress import Progress, active, wanted
+    from .render.pages import human_size
+
+    started = time.monotonic()
+    progress = Progress(wanted(args.progress))
     try:
-        build_site(root, Path(args.site_dir) if args.site_dir else None, config=args.config, site_url=site_url)
+        with active(progress):
+            build_site(root, Path(args.site_dir) if args.site_dir else None, config=args.config, site_url=site_url)
     except BuildError as exc:
         print(f"openem: {exc}", file=sys.stderr)
         return EXIT_INVALID
@@ -124,7 +134,10 @@ def cmd_build(args: argparse.Namespace) -> int:
             os.environ.pop(ENV_SWITCH, None)
         else:
             os.environ[ENV_SWITCH] = before
-    print(f"site written to {Path(args.site_dir or root / 'site')}", file=sys.stderr)
+    pages = [ph for ph in progress.phases if ph.name == "pages"]
+    made = f": {pages[-1].files:,} dataset pages with their files, {human_size(pages[-1].bytes)}," if pages else ""
+    print(f"site written to {Path(args.site_dir or root / 'site')}{made} in {time.monotonic() - started:.1f} s",
+          file=sys.stderr)
     return EXIT_OK
 
 
@@ -236,10 +249,13 @@ def _write_previews(root: Path, folder: Path, data: Path, manifest: Manifest) ->
 def cmd_add(args: argparse.Namespace) -> int:
     """Add a dataset: a data directory or a DataLad dataset (URL or folder) becomes datasets/<id>.
 
-    Creates or reuses a DataLad dataset for the files (a plain directory is copied into a new one, so the
-    originals are never changed), registers it as the subdataset datasets/<id>/data, writes manifest.json
-    and a dataset.yaml stub pre-filled from the files, and commits the three together. Refuses to overwrite an
-    entry; on any failure the catalogue is left as it was.
+    Creates or reuses a DataLad dataset for the files, registers it as the subdataset datasets/<id>/data, writes
+    manifest.json and a dataset.yaml stub pre-filled from the files, and commits the three together. A plain
+    directory is read once (checksums and header facts, in parallel) and its files enter the new dataset without a
+    second copy (--mode link: hard links, else copy-on-write clones, else left in place for `openem publish` to
+    send from there) or as copies (--mode copy); the originals are never modified, moved or made read-only. An
+    interrupted add run again reads only the files it had not finished. Refuses to overwrite an entry; on any
+    failure the catalogue is left as it was.
     """
     import signal
 
@@ -251,16 +267,28 @@ def cmd_add(args: argparse.Namespace) -> int:
     def interrupted(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
+    from .progress import Progress, wanted
+    from .render.pages import human_size
+
     old = signal.signal(signal.SIGTERM, interrupted)
+    started = time.monotonic()
+    progress = Progress(wanted(args.progress))
     try:
         result = add_dataset(root, args.source, args.id, url=args.url, commit=not args.no_commit,
-                             read_headers=read_headers, log=lambda m: print(f"openem add: {m}", file=sys.stderr))
+                             read_headers=read_headers, log=lambda m: print(f"openem add: {m}", file=sys.stderr),
+                             mode=args.mode, progress=progress)
     except AddError as exc:
         raise UsageError(str(exc)) from exc
     finally:
         signal.signal(signal.SIGTERM, old)
     rel = result.folder.relative_to(root)
-    print(f"added {rel}: {len(result.manifest.files)} files, {result.manifest.total_size} bytes")
+    print(f"added {rel}: {len(result.manifest.files):,} files, {human_size(result.manifest.total_size)} "
+          f"({result.manifest.total_size:,} bytes) in {time.monotonic() - started:.1f} s"
+          + (f"; content {result.way}" if result.created else ""))
+    for phase in progress.phases:
+        if phase.name == "reading" and phase.seconds > 0:
+            print(f"  read {phase.files:,} files, {human_size(phase.bytes)} in {phase.seconds:.1f} s "
+                  f"({phase.bytes / phase.seconds / 1e6:,.0f} MB/s)")
     if result.created:
         print(f"  commit {result.manifest.commit[:12]} in {rel}/data: the new DataLad dataset with the files "
               f"(\"Add the files of {args.id}\")")
@@ -299,22 +327,27 @@ def cmd_publish(args: argparse.Namespace) -> int:
     (credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, never from the catalogue).
     """
     from .context import read_settings
+    from .progress import Progress, wanted
     from .publish import PublishError, publish_entry, store_for
+    from .render.pages import human_size
 
     root = _root(args)
+    started = time.monotonic()
     try:
         settings = read_settings(root, args.config)
         store = store_for(root, settings, location=args.store, public_url=args.store_url, endpoint=args.endpoint_url)
         done = publish_entry(root, args.id, store, verify=args.verify, commit=not args.no_commit,
-                             log=lambda m: print(f"openem publish: {m}", file=sys.stderr))
+                             log=lambda m: print(f"openem publish: {m}", file=sys.stderr),
+                             progress=Progress(wanted(args.progress)))
     except PublishError as exc:
         print(f"openem publish {args.id}: {exc}", file=sys.stderr)
         return EXIT_INVALID
     except ValueError as exc:  # SettingsError
         raise UsageError(str(exc)) from None
     r = done.store
-    print(f"published {args.id}: {r.files} files ({r.uploaded} sent, {r.uploaded_bytes} bytes; {r.present} already "
-          f"in the store), clone with `datalad clone {r.clone_url}`")
+    print(f"published {args.id}: {r.files:,} files ({r.uploaded:,} sent, {human_size(r.uploaded_bytes)}; "
+          f"{r.present:,} already in the store) in {time.monotonic() - started:.1f} s; clone with "
+          f"`datalad clone {r.clone_url}`")
     if done.catalogue_commit:
         print(f"catalogue commit {done.catalogue_commit[:12]}: {', '.join(done.changed)}")
     elif done.changed:
@@ -322,6 +355,14 @@ def cmd_publish(args: argparse.Namespace) -> int:
     else:
         print("the catalogue already pointed at the store: nothing to commit")
     return EXIT_OK
+
+
+def _progress_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--progress", action="store_true", default=None, help="show progress bars even when not on a "
+                   "terminal (default: on a terminal, outside CI)")
+    g.add_argument("--quiet", dest="progress", action="store_false", help="no progress bars (the summary is "
+                   "printed still)")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -343,6 +384,7 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--strict", action="store_true", help="fail on warnings too")
     v.add_argument("--no-cache", action="store_true", help="check every dataset again: neither read nor write the "
                    "cache of earlier results (also: OPENEM_CACHE=off)")
+    _progress_options(v)
 
     n = add("new", cmd_new, "start a new dataset from a commented template")
     n.add_argument("id", help="the new dataset's id (lowercase slug)")
@@ -358,6 +400,7 @@ def parser() -> argparse.ArgumentParser:
                    "URL follows it, the store's included), e.g. http://127.0.0.1:8000/ to serve it locally")
     b.add_argument("--no-cache", action="store_true", help="check every dataset again: neither read nor write the "
                    "cache of earlier results (also: OPENEM_CACHE=off)")
+    _progress_options(b)
 
     d = add("doi", cmd_doi, "reserve, publish or update a dataset's DataCite DOI")
     d.add_argument("action", choices=["reserve", "publish", "update"],
@@ -385,6 +428,10 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("--no-commit", action="store_true", help="stage the new entry without committing it")
     a.add_argument("--publish", action="store_true", help="then publish the files into the OpenEM store "
                    "(`openem publish`), when SOURCE is a folder or a local DataLad dataset")
+    a.add_argument("--mode", choices=["link", "copy"], default="link", help="how a plain folder's files enter the "
+                   "dataset: link (default: hard links, else copy-on-write clones, else left in place; no second "
+                   "copy) or copy")
+    _progress_options(a)
 
     pb = add("publish", cmd_publish, "put an entry's DataLad dataset into the OpenEM store and point the entry at it")
     pb.add_argument("id", help="the dataset's id")
@@ -398,6 +445,7 @@ def parser() -> argparse.ArgumentParser:
                     help="after publishing, clone from the public URL and download and check every file (content, "
                     "the default), only check that the store has each file (presence), or not (no)")
     pb.add_argument("--no-commit", action="store_true", help="stage the catalogue's changes without committing them")
+    _progress_options(pb)
     pb.add_argument("-f", "--config", default="mkdocs.yml", help="MkDocs configuration giving the store (default: "
                     "mkdocs.yml)")
 

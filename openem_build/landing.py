@@ -26,7 +26,7 @@ from mkdocs.structure.pages import Page
 from mkdocs.structure.toc import get_toc
 
 from . import artefacts as A
-from . import pagecache, shell
+from . import pagecache, progress, shell
 from .context import SiteContext
 from .model import Dataset
 from .parallel import fork_map, workers
@@ -67,6 +67,7 @@ class Done:
     labelled: list[A.Artefact]  # without content
     deferred: list[A.Artefact]  # with content, for the plugin to write at the end
     cached: bool = False  # taken from the page cache
+    bytes: int = 0  # written into the site
 
 
 def page_uri(d: Dataset) -> str:
@@ -83,11 +84,18 @@ def render(job: Job, datasets: Sequence[Dataset]) -> list[Done]:
     # (Making the shell renders two pages in full: worth it from a few pages on.)
     job.shell = shell.make(functools.partial(_full_page, job)) if len(datasets) > 3 and _only_ours(job) else None
     job.unproven = job.shell is not None
-    if len(datasets) < PARALLEL_MIN:
-        return [render_one(job, d) for d in datasets]
-    size = max(20, len(datasets) // (workers() * 8))
-    chunks = [datasets[i:i + size] for i in range(0, len(datasets), size)]
-    return [done for part in fork_map(_render_chunk, chunks, job) for done in part]
+    with progress.current().phase("pages", len(datasets), in_bytes=True) as phase:
+        if len(datasets) < PARALLEL_MIN:
+            out = []
+            for d in datasets:
+                out.append(render_one(job, d))
+                phase.advance(1, out[-1].bytes)
+            return out
+        size = max(20, len(datasets) // (workers() * 8))
+        chunks = [datasets[i:i + size] for i in range(0, len(datasets), size)]
+        out = [done for part in fork_map(_render_chunk, chunks, job) for done in part]
+        phase.advance(len(out), sum(d.bytes for d in out))
+        return out
 
 
 def _render_chunk(chunk: Sequence[Dataset], job: Job) -> list[Done]:
@@ -140,7 +148,7 @@ def render_one(job: Job, d: Dataset) -> Done:
         if hit is not None and not any(path in job.taken for path, _ in hit.files):
             for path, data in hit.files:
                 write(job.site, A.Artefact(path, data))
-            return Done(d.id, hit.labelled, [], cached=True)
+            return Done(d.id, hit.labelled, [], cached=True, bytes=sum(len(data) for _, data in hit.files))
     made = A.for_dataset(ctx, d)
     deferred = []
     written: list[tuple[str, bytes]] = []
@@ -170,7 +178,7 @@ def render_one(job: Job, d: Dataset) -> Done:
     written.append((file.dest_uri, write(job.site, A.Artefact(file.dest_uri, output))))
     if key is not None and store is not None and not deferred:
         store.put(key, pagecache.Entry(labelled, written))
-    return Done(d.id, labelled, deferred)
+    return Done(d.id, labelled, deferred, bytes=sum(len(data) for _, data in written))
 
 
 def _meta(title: str, head: str) -> dict[str, Any]:

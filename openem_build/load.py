@@ -7,6 +7,7 @@ documents that are valid.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import copyreg
 import hashlib
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
-from . import gallery, validate
+from . import gallery, progress, validate
 from .cache import Session as DiskSession
 from .cache import open_session
 from .crosscheck import check_manifest
@@ -25,6 +26,7 @@ from .manifest import check_entry
 from .model import Catalogue, Dataset, Facility, Manifest, build
 from .parallel import can_fork, no_gc, workers
 from .problems import ERROR, Problem, errors, relpath, sort_problems
+from .progress import Advance
 from .yamlsafe import Located, YamlError, decode, parse
 
 DATASETS = "datasets"
@@ -222,12 +224,22 @@ _ENTRY_INPUTS = (DATASET_FILE, "manifest.json", "previews.json", "previews", "da
 _SHARED_INPUTS = (FACILITIES, ".gitmodules", ".git/index", ".git/HEAD")
 
 
+def _input_bytes(paths: Sequence[Path]) -> int:
+    """The bytes the checks read: each dataset file and the manifest beside it."""
+    total = 0
+    for path in paths:
+        for name in (path, path.parent / MANIFEST_FILE):
+            with contextlib.suppress(OSError):
+                total += name.stat().st_size
+    return total
+
+
 def _cached_load(paths: list[Path], root: Path, facilities: dict | None, cache: LoadCache | None,
-                 disk: DiskSession | None = None) -> list[tuple]:
+                 disk: DiskSession | None = None, advance: Advance | None = None) -> list[tuple]:
     def fresh_results(todo: list[Path]) -> list[tuple]:
         if disk is None or not todo:
-            return _load_all(todo, root, facilities)
-        return disk.load(todo, lambda missing: _load_all(missing, root, facilities))
+            return _load_all(todo, root, facilities, advance)
+        return disk.load(todo, lambda missing: _load_all(missing, root, facilities, advance))
 
     if cache is None:
         return fresh_results(paths)
@@ -270,7 +282,10 @@ def load_catalogue(root: Path, only: Sequence[Path] | None = None, cache: LoadCa
         paths = [p.absolute() / DATASET_FILE if p.is_dir() else p.absolute() for p in only]
     datasets: list[Dataset] = []
     documents: dict[str, Spots] = {}
-    for path, (record, doc, found) in zip(paths, _cached_load(paths, root, facilities, cache, disk), strict=True):
+    with progress.current().phase("checking", len(paths), _input_bytes(paths)) as phase:
+        results = _cached_load(paths, root, facilities, cache, disk, phase.advance)
+        phase.advance(len(paths) - phase.files, (phase.total_bytes or 0) - phase.bytes)  # (the cached ones)
+    for path, (record, doc, found) in zip(paths, results, strict=True):
         problems += found
         if doc is not None:
             documents[relpath(path, root)] = doc
@@ -306,11 +321,21 @@ def _load_chunk(paths: list[Path], root: Path, facilities: dict | None) -> list[
         return [_load_one(path, root, facilities) for path in paths]
 
 
-def _load_all(paths: list[Path], root: Path, facilities: dict | None) -> list[tuple]:
-    """``load_dataset`` of every path, in order: across worker processes for a large catalogue."""
+def _load_all(paths: list[Path], root: Path, facilities: dict | None, advance: Advance | None = None
+              ) -> list[tuple]:
+    """``load_dataset`` of every path, in order: across worker processes for a large catalogue.
+    ``advance(files, bytes)`` hears of each chunk done."""
+    def done(part: list[Path]) -> None:
+        if advance is not None:
+            advance(len(part), _input_bytes(part))
+
     count = workers()
     if count < 2 or len(paths) < PARALLEL_MIN:
-        return _load_chunk(paths, root, facilities)
+        out = []
+        for path in paths:
+            out += _load_chunk([path], root, facilities)
+            done([path])
+        return out
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
@@ -320,7 +345,11 @@ def _load_all(paths: list[Path], root: Path, facilities: dict | None) -> list[tu
     chunks = [paths[i:i + size] for i in range(0, len(paths), size)]
     try:
         with no_gc(), ProcessPoolExecutor(count, mp_context=multiprocessing.get_context(method)) as pool:
-            parts = list(pool.map(_load_chunk, chunks, [root] * len(chunks), [facilities] * len(chunks)))
+            parts = []
+            for chunk, part in zip(chunks, pool.map(_load_chunk, chunks, [root] * len(chunks),
+                                                    [facilities] * len(chunks)), strict=True):
+                parts.append(part)
+                done(chunk)
     except (OSError, RuntimeError):  # no processes to be had (sandbox, limits): read them here
         return _load_chunk(paths, root, facilities)
     return [item for part in parts for item in part]

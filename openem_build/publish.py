@@ -28,6 +28,7 @@ from .data.headers import read_headers
 from .data.store import PublishResult, Store, StoreError
 from .data.store import publish as publish_dataset
 from .load import DATASET_FILE, DATASETS, read_yaml
+from .progress import Progress
 from .yamlsafe import lookup
 
 Log = Callable[[str], None]
@@ -76,7 +77,7 @@ def store_for(root: Path, settings: Settings | None = None, *, location: str | N
 
 
 def publish_entry(root: Path, ident: str, store: Store, *, verify: str = "content", commit: bool = True,
-                  today: date | None = None, log: Log = _quiet) -> Published:
+                  today: date | None = None, log: Log = _quiet, progress: Progress | None = None) -> Published:
     """Publish ``datasets/<ident>/data`` into ``store`` and update the entry; see the module documentation."""
     root = root.absolute()
     folder = root / DATASETS / ident
@@ -112,8 +113,12 @@ def publish_entry(root: Path, ident: str, store: Store, *, verify: str = "conten
         raise PublishError(f"{rel}/{M.MANIFEST_FILE} does not describe {rel}/{M.SUBDATASET}: {serious[0].text}"
                            f"{f' (and {len(serious) - 1} more)' if len(serious) > 1 else ''}: run `openem manifest "
                            f"{ident}` and check the entry again")
+    progress = progress or Progress()
     try:
-        result = publish_dataset(store, data, recorded.commit or "HEAD", log=log, verify=verify)
+        annexed = [f for f in recorded.files if f.key]
+        with progress.phase("sending", len(annexed), sum(f.size or 0 for f in annexed)) as phase:
+            result = publish_dataset(store, data, recorded.commit or "HEAD", log=log if not progress.enabled else
+                                     _quiet, verify=verify, advance=phase.advance)
     except (StoreError, annex.AnnexError) as exc:
         raise PublishError(str(exc)) from None
     changed, made = _point_entry(root, ident, store, result, recorded, commit, log)

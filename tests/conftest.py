@@ -150,16 +150,10 @@ def serve(directory: Path) -> Iterator[str]:
 @contextlib.contextmanager
 def serve_on(directory: Path, port: int) -> Iterator[str]:
     """Serve ``directory`` on 127.0.0.1:``port`` for as long as the block runs; yields the base URL."""
-    handler = functools.partial(QuietHandler, directory=str(directory))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    from openem_build.data.store import serve_folder
+
+    with serve_folder(directory, port) as url:
+        yield url + "/"
 
 
 @pytest.fixture(scope="module")

@@ -846,3 +846,31 @@ def test_concurrent_publish_fails_fast(source: Path, other: Path, site_url: str,
     assert proc.returncode == 0, err
     store.check_published(folder, dsid_of(source), git(source, "rev-parse", "HEAD").strip())
     assert visible(root)[f"{store.dataset_dir(dsid_of(other))}/HEAD"]
+
+
+def test_s3_large_files_go_as_multipart_uploads_shown_only_when_checked(s3_env: S3Server, tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file larger than a part is read once and sent in parts, completed only when its checksum checked out:
+    damaged content leaves neither an object nor an unfinished upload behind."""
+    server = s3_env
+    monkeypatch.setattr(store, "_PART", 5 << 20)  # (S3's smallest part): a 12 MiB file goes in 3 parts
+    dataset = make_dataset(tmp_path / "big", big=12 << 20, seed=7)
+    bucket = s3_store(server, "multipart")
+    result = store.publish(bucket, dataset, verify="no")
+    big = next(p for p in result.urls if (dataset / p).stat().st_size >= 12 << 20)
+    assert fetch(result.urls[big]) == (dataset / big).read_bytes()
+    client = server.client()
+    assert not client.list_multipart_uploads(Bucket=server.bucket, Prefix="multipart/").get("Uploads")
+    # The same content damaged locally (same size): refused, nothing at the final key, no upload left.
+    other = make_dataset(tmp_path / "other", big=12 << 20, seed=8)
+    target = (other / big).resolve()
+    os.chmod(target, 0o644)
+    data = bytearray(target.read_bytes())
+    data[-1] ^= 0xFF
+    target.write_bytes(bytes(data))
+    before = set(server.objects("damaged/"))
+    with pytest.raises(store.StoreError, match="does not match its checksum"):
+        store.publish(s3_store(server, "damaged"), other, verify="no")
+    after = server.objects("damaged/")
+    assert not [k for k in set(after) - before if "/annex/objects/" in k and k.endswith(Path(big).suffix)]
+    assert not client.list_multipart_uploads(Bucket=server.bucket, Prefix="damaged/").get("Uploads")

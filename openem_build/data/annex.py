@@ -278,14 +278,22 @@ def key_locations(repo: Path, keys: Iterable[str]) -> dict[str, str]:
     return dict(zip(ordered, found, strict=True))
 
 
+def special_remotes(repo: Path) -> dict[str, dict[str, str]]:
+    """uuid → configuration of each special remote the git-annex branch knows (``remote.log``)."""
+    text = git(repo, "cat-file", "-p", "refs/heads/git-annex:remote.log", check=False)
+    out: dict[str, dict[str, str]] = {}
+    for line in text.splitlines():
+        uuid, _, rest = line.partition(" ")
+        if uuid:
+            out[uuid] = dict(part.split("=", 1) for part in rest.split() if "=" in part)
+    return out
+
+
 def ria_stores(repo: Path) -> dict[str, tuple[str, str]]:
     """uuid → (http(s) base URL, dataset id) of each RIA store (ORA special remote) the git-annex branch knows
     with a web URL: their content has plain download URLs."""
-    text = git(repo, "cat-file", "-p", "refs/heads/git-annex:remote.log", check=False)
     out = {}
-    for line in text.splitlines():
-        uuid, _, rest = line.partition(" ")
-        conf = dict(part.split("=", 1) for part in rest.split() if "=" in part)
+    for uuid, conf in special_remotes(repo).items():
         m = re.fullmatch(r"ria\+(https?://[^\s#?]+?)/?", conf.get("url", ""))
         dsid = conf.get("archive-id", "")
         if conf.get("externaltype") == "ora" and m and re.fullmatch(r"[0-9a-f-]{36}", dsid):

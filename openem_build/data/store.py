@@ -49,16 +49,19 @@ from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO, Protocol
 from urllib.parse import urlsplit
 
-from . import annex
+from . import annex, ingest
 
 STORE_LAYOUT = "1\n"
 DATASET_LAYOUT = "2\n"
 REMOTE = "openem-store"  # the ORA special remote's name in published datasets
 PRIVATE = ".openem"  # in a folder store: locks and staged uploads (never to be served)
 _CHUNK = 1 << 20
+_ZEROS = bytes(_CHUNK)
+_PART = 64 << 20  # bytes per part of an S3 multipart upload (memory per upload)
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 Log = Callable[[str], None]
+Advance = Callable[[int, int], None]  # (files done, bytes done) since the last call
 
 
 class StoreError(RuntimeError):
@@ -175,9 +178,9 @@ class _Target(Protocol):
 class _Verify:
     """A reader that hashes what passes through it and, at the end, checks size and checksum against a key."""
 
-    def __init__(self, raw: BinaryIO, key: str, what: str):
+    def __init__(self, raw: BinaryIO, key: str, what: str, advance: Advance | None = None):
         info = annex.parse_key(key)
-        self.raw, self.what = raw, what
+        self.raw, self.what, self.advance = raw, what, advance
         self.size = info.size if info else None
         algo = info.checksums[0] if info and info.checksums else None
         self.expected = algo[1] if algo else None
@@ -189,6 +192,8 @@ class _Verify:
         self.count += len(data)
         if self.hash is not None:
             self.hash.update(data)
+        if self.advance is not None:
+            self.advance(0, len(data))
         return data
 
     def check(self) -> None:
@@ -325,10 +330,15 @@ class _FolderArea:
         with open(source, "rb") as raw, open(part, "wb") as out:
             reader = check(raw)
             while chunk := reader.read(_CHUNK):
-                out.write(chunk)
+                if chunk == _ZEROS[:len(chunk)]:
+                    out.seek(len(chunk), os.SEEK_CUR)  # a hole stays a hole (sparse files: no disk for zeros)
+                else:
+                    out.write(chunk)
+            out.truncate()
             reader.check()  # type: ignore[attr-defined]
             out.flush()
-            os.fsync(out.fileno())
+            if out.tell() >= _CHUNK:  # (small files are synced all at once before anything is revealed)
+                os.fsync(out.fileno())
         os.chmod(part, 0o444)
         os.replace(part, target)
         return target.stat().st_size
@@ -363,6 +373,7 @@ class _FolderArea:
 
     def reveal(self, pointers: list[tuple[str, bytes]]) -> None:
         """Make the staged files visible: content and git objects first, then ``pointers`` in their order."""
+        os.sync()  # everything staged is on disk before anything points at it (one sync, not one per file)
         for rel, data in pointers:
             _atomic_write(self.staging / rel, data)
         if not self.live.exists():
@@ -466,27 +477,32 @@ class _S3Area:
         self.t.call("put_object", Key=self._key(rel), Body=data)
 
     def upload(self, rel: str, source: Path, check: Callable[[BinaryIO], BinaryIO]) -> int:
-        """Send one key's content to its final key. It is checked against its key before anything is sent (an
-        object at its final key, of the right size, counts as stored in any later run, so damaged bytes must
-        never get there, even for a moment), and again while it is sent."""
-        from boto3.s3.transfer import TransferConfig
-
+        """Send one key's content to its final key, reading it once. Damaged bytes must never get there, even for
+        a moment (an object at its final key, of the right size, counts as stored in any later run): a small file
+        is checked in memory before it is sent; a large one goes as a multipart upload, which S3 shows only when
+        it is completed, and it is completed only once the whole content checked out."""
+        key = self._key(rel)
+        part = max(_PART, -(-source.stat().st_size // 9000))  # (S3 takes at most 10,000 parts)
         with open(source, "rb") as raw:
-            first = check(raw)
-            while first.read(_CHUNK):
-                pass
-            first.check()  # type: ignore[attr-defined]
-            raw.seek(0)
             reader = check(raw)
-            try:
-                self.t.client.upload_fileobj(reader, self.t.bucket, self._key(rel),
-                                             Config=TransferConfig(use_threads=False))
-            except Exception as exc:
-                raise StoreError(f"S3 upload of {rel} failed: {type(exc).__name__}: {exc}") from None
-            try:
+            chunk = reader.read(part)
+            if len(chunk) < part:
                 reader.check()  # type: ignore[attr-defined]
-            except StoreError:  # changed while it was sent
-                self.t.call("delete_object", Key=self._key(rel))
+                self.t.call("put_object", Key=key, Body=chunk)
+                return reader.count  # type: ignore[attr-defined]
+            upload = self.t.call("create_multipart_upload", Key=key)["UploadId"]
+            try:
+                parts, number = [], 1
+                while chunk:
+                    done = self.t.call("upload_part", Key=key, UploadId=upload, PartNumber=number, Body=chunk)
+                    parts.append({"ETag": done["ETag"], "PartNumber": number})
+                    number += 1
+                    chunk = reader.read(part)
+                reader.check()  # type: ignore[attr-defined]
+                self.t.call("complete_multipart_upload", Key=key, UploadId=upload, MultipartUpload={"Parts": parts})
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    self.t.call("abort_multipart_upload", Key=key, UploadId=upload)
                 raise
             return reader.count  # type: ignore[attr-defined]
 
@@ -526,11 +542,13 @@ class PublishResult:
     verified: str = "no"  # "content", "presence" or "no"
 
 
-def publish(store: Store, dataset: Path, commit: str = "HEAD", *, log: Log = _quiet,
-            verify: str = "content") -> PublishResult:
+def publish(store: Store, dataset: Path, commit: str = "HEAD", *, log: Log = _quiet, verify: str = "content",
+            advance: Advance | None = None) -> PublishResult:
     """Put ``commit`` of the DataLad dataset at ``dataset`` (its git history and annexed content) into ``store``.
 
-    Content must be present in ``dataset``. Raises :class:`StoreError` without changing what the store shows.
+    Content must be present in ``dataset``, or in the folder a dataset made in place by ``openem add`` records
+    (:func:`openem_build.data.ingest.source_copies`), from where it goes straight to the store. Raises
+    :class:`StoreError` without changing what the store shows. ``advance(files, bytes)`` reports progress.
     ``verify``: after publishing, clone from the store's public URL and get every file's content and check it
     (``content``), check only that the store has each file (``presence``), or not at all (``no``).
     """
@@ -549,6 +567,9 @@ def publish(store: Store, dataset: Path, commit: str = "HEAD", *, log: Log = _qu
     keys = annex.annexed_keys(dataset, commit)  # path → key
     locations = key_locations(dataset, keys.values())
     sources = _content(dataset, set(keys.values()))
+    if len(sources) < len(set(keys.values())):
+        originals = ingest.source_copies(dataset, {p: k for p, k in keys.items() if k not in sources})
+        sources.update({k: v for k, v in originals.items() if k not in sources})
     missing = sorted(p for p, k in keys.items() if k not in sources)
     target = store.target()
     target.ensure_layout()
@@ -574,14 +595,19 @@ def publish(store: Store, dataset: Path, commit: str = "HEAD", *, log: Log = _qu
             if rel in have and (info is None or info.size is None or have[rel] == info.size):
                 present += 1
                 stored.add(key)
+                if advance:
+                    advance(1, have[rel])
                 continue
             source = sources.get(key)
             if source is None:
                 continue  # reported below, after the rest has been staged
             log(f"[{n}/{len(locations)}] {first_path[key]}")
-            uploaded_bytes += area.upload(rel, source, functools.partial(_Verify, key=key, what=first_path[key]))
+            uploaded_bytes += area.upload(rel, source, functools.partial(_Verify, key=key, what=first_path[key],
+                                                                         advance=advance))
             uploaded += 1
             stored.add(key)
+            if advance:
+                advance(1, 0)
         if missing:
             absent = [p for p in missing if keys[p] not in stored]
             if absent:
@@ -776,13 +802,7 @@ def _with_fake_store(work: Path, base: Path, dsid: str, args: list[str], name: s
 
 def _remote_log(repo: Path) -> dict[str, dict[str, str]]:
     """uuid → configuration of each special remote in the git-annex branch (``remote.log``)."""
-    text = annex.git(repo, "cat-file", "-p", "refs/heads/git-annex:remote.log", check=False)
-    out: dict[str, dict[str, str]] = {}
-    for line in text.splitlines():
-        uuid, _, rest = line.partition(" ")
-        conf = dict(part.split("=", 1) for part in rest.split() if "=" in part)
-        out[uuid] = conf
-    return out
+    return annex.special_remotes(repo)
 
 
 # ----------------------------------------------------------------------------------------------- reading
@@ -878,14 +898,15 @@ def _trust_remote(clone: Path) -> None:
 
 
 @contextlib.contextmanager
-def serve_folder(folder: Path) -> Iterator[str]:
-    """A static web server on 127.0.0.1 serving ``folder`` for as long as the block runs; yields its URL."""
+def serve_folder(folder: Path, port: int = 0) -> Iterator[str]:
+    """A static web server on 127.0.0.1 (``port``, or any free one) serving ``folder`` for as long as the block
+    runs; yields its URL (no trailing slash)."""
 
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def log_message(self, format: str, *args: object) -> None:  # noqa: A002
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), functools.partial(Quiet, directory=str(folder)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -1,0 +1,329 @@
+"""A contributor's folder into a new DataLad dataset, without a second copy of the data (an I/O edge).
+
+Each file is read once: its checksum (hence its git-annex key) and its header facts come from one streamed pass,
+in parallel up to the machine's cores, with memory bounded by the chunk size whatever the files' sizes. What was
+read is written to a journal as it goes, so an interrupted ``openem add`` that is run again reads only the files
+it had not finished (a file counts as read while its size, modification time and inode are unchanged).
+
+The content then enters the dataset's annex without being copied, in the first way the file systems allow:
+
+* ``link``: a hard link of the original (same inode: no extra space; the original's permissions are left as
+  they are: git-annex is not asked to write-protect it);
+* ``reflink``: a copy-on-write clone (btrfs, XFS, …), an independent file that shares the original's blocks;
+* ``in-place``: nothing is placed: the dataset records the original folder as a git-annex directory special
+  remote (``openem-source``, ``importtree=yes``; its folder is kept in the dataset's own configuration, never
+  in its git-annex branch), and ``openem publish`` sends each file from there, checked against its key,
+  straight to the store;
+
+or, when asked for, ``copy``: a plain copy. The originals are never modified, moved or made read-only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import stat
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import annex
+
+CHUNK = 8 << 20
+JUNK = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
+SOURCE_REMOTE = "openem-source"
+MODES = ("link", "copy")  # what a contributor chooses; link falls back to reflink, then in-place
+FICLONE = 0x40049409  # the Linux ioctl that makes a reflink
+
+HeaderReader = Callable[[str, Path], "Mapping[str, Any] | None"]
+
+
+class IngestError(RuntimeError):
+    """The folder cannot be added as it is; the message says what to change."""
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """One file of the contributor's folder, as found by :func:`scan`."""
+
+    rel: str  # POSIX path relative to the folder
+    size: int
+    mtime_ns: int
+    ino: int
+    dev: int
+
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    """What one pass over a file gave."""
+
+    rel: str
+    size: int
+    md5: str
+    headers: Mapping[str, Any] | None
+
+
+def _inside(a: Path, b: Path) -> bool:
+    a, b = a.resolve(), b.resolve()
+    return a == b or b in a.parents
+
+
+def scan(directory: Path) -> tuple[list[Source], list[str]]:
+    """The files to add (sorted), and what is left out on purpose (anything under a ``.git``, junk files).
+
+    Refuses (IngestError) what cannot be added: links leaving the folder or to folders, broken links, special
+    files, git-annex links of a dataset around the folder."""
+    files, bad, left = [], [], []
+    for folder, dirs, names in os.walk(directory):
+        dirs.sort()
+        here = Path(folder)
+        for d in list(dirs):
+            rel = (here / d).relative_to(directory).as_posix()
+            if d == ".git" or d.startswith(".git"):
+                left.append(f"{rel}/ (a git repository's own files)")
+                dirs.remove(d)
+            elif (here / d).is_symlink():
+                bad.append(f"{rel} (a symbolic link to a folder)")
+                dirs.remove(d)
+        for name in sorted(names):
+            path = here / name
+            rel = path.relative_to(directory).as_posix()
+            if name in JUNK:
+                left.append(f"{rel} (a file the operating system made)")
+                continue
+            if name == ".git" or name.startswith(".git"):
+                left.append(f"{rel} (git's own file)")
+                continue
+            st = path.lstat()
+            if stat.S_ISLNK(st.st_mode):
+                target = path.resolve()
+                if ".git/annex/objects/" in os.readlink(path):
+                    bad.append(f"{rel} (a git-annex file of the DataLad dataset around this folder: pass that "
+                               "dataset's root folder instead)")
+                elif not target.is_file():
+                    bad.append(f"{rel} (a broken symbolic link)")
+                elif not _inside(target, directory):
+                    bad.append(f"{rel} (a symbolic link to a file outside the folder)")
+                else:
+                    st = target.stat()
+                    files.append(Source(rel, st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev))
+            elif stat.S_ISREG(st.st_mode):
+                files.append(Source(rel, st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev))
+            else:
+                bad.append(f"{rel} (not a regular file)")
+    if bad:
+        listing = "; ".join(bad[:5]) + (f"; and {len(bad) - 5} more" if len(bad) > 5 else "")
+        raise IngestError(f"{directory} holds what cannot be added: {listing}. Replace links by the files "
+                          "themselves or remove them")
+    if not files:
+        raise IngestError(f"{directory} holds no files")
+    return files, left
+
+
+class Journal:
+    """What was read already, one JSON line per file, appended as files are done (a torn last line is ignored)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.done: dict[str, dict[str, Any]] = {}
+        if path.is_file():
+            for line in path.read_text("utf-8", "replace").splitlines():
+                with contextlib.suppress(ValueError, TypeError, KeyError):
+                    entry = json.loads(line)
+                    self.done[entry["rel"]] = entry
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._out = open(path, "a", encoding="utf-8")  # noqa: SIM115  (closed in close())
+
+    @staticmethod
+    def _same(entry: Mapping[str, Any], src: Source) -> bool:
+        return [entry.get(k) for k in ("size", "mtime_ns", "ino")] == [src.size, src.mtime_ns, src.ino]
+
+    def get(self, src: Source) -> Read | None:
+        entry = self.done.get(src.rel)
+        if entry is None or not self._same(entry, src) or not isinstance(entry.get("md5"), str):
+            return None
+        return Read(src.rel, src.size, entry["md5"], entry.get("headers"))
+
+    def add(self, src: Source, read: Read) -> None:
+        entry = {"rel": src.rel, "size": src.size, "mtime_ns": src.mtime_ns, "ino": src.ino, "md5": read.md5,
+                 "headers": read.headers}
+        self._out.write(json.dumps(entry, default=_plain) + "\n")
+        self._out.flush()
+
+    def close(self) -> None:
+        self._out.close()
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(type(value).__name__)
+
+
+def read_all(directory: Path, sources: list[Source], journal: Journal | None = None,
+             read_headers: HeaderReader | None = None, jobs: int | None = None,
+             advance: Callable[[int, int], None] | None = None) -> dict[str, Read]:
+    """Each file's md5 and header facts, reading every file not in ``journal`` once, ``jobs`` at a time
+    (default: the CPUs); ``advance(files, bytes)`` reports progress as bytes go by."""
+    out: dict[str, Read] = {}
+    todo = []
+    for src in sources:
+        known = journal.get(src) if journal is not None else None
+        if known is not None:
+            out[src.rel] = known
+            if advance:
+                advance(1, src.size)
+        else:
+            todo.append(src)
+
+    def one(src: Source) -> Read:
+        path = directory / src.rel
+        digest = hashlib.md5(usedforsecurity=False)
+        size = 0
+        with open(path, "rb", buffering=0) as f:
+            while chunk := f.read(CHUNK):
+                digest.update(chunk)  # (hashlib releases the GIL: threads hash in parallel)
+                size += len(chunk)
+                if advance:
+                    advance(0, len(chunk))
+        if size != src.size:
+            raise IngestError(f"{src.rel} changed while it was read ({src.size} bytes, then {size}): add the "
+                              "folder once nothing writes to it any more")
+        headers = None
+        if read_headers is not None:
+            with contextlib.suppress(Exception):  # a damaged file still gets its key; it just has no header facts
+                headers = read_headers(src.rel, path)
+        read = Read(src.rel, size, digest.hexdigest(), dict(headers) if headers else None)
+        if journal is not None:
+            journal.add(src, read)
+        if advance:
+            advance(1, 0)
+        return read
+
+    workers = max(1, min(jobs or os.cpu_count() or 1, len(todo) or 1))
+    with ThreadPoolExecutor(workers) as pool:
+        for read in _in_order(pool, one, todo, 4 * workers):
+            out[read.rel] = read
+    return out
+
+
+def _in_order(pool: ThreadPoolExecutor, func: Callable[[Source], Read], items: Iterable[Source],
+              window: int) -> Iterator[Read]:
+    """``pool.map`` with at most ``window`` calls queued: memory stays flat however many files there are."""
+    pending: deque[Future[Read]] = deque()
+    for item in items:
+        pending.append(pool.submit(func, item))
+        if len(pending) >= window:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
+def keys_of(repo: Path, reads: Iterable[Read]) -> dict[str, str]:
+    """rel → the MD5E git-annex key of each file, with git-annex's own rule for the extension
+    (``git annex examinekey --migrate-to-backend``), one git-annex call per kind of file name."""
+    groups: dict[tuple[str, ...], list[Read]] = {}
+    for r in reads:
+        name = r.rel.rsplit("/", 1)[-1]
+        groups.setdefault(tuple(name.split(".")[1:]), []).append(r)
+    out: dict[str, str] = {}
+    for parts, members in sorted(groups.items()):
+        example = ".".join(("x", *parts))
+        lines = "".join(f"MD5-s{r.size}--{r.md5}\n" for r in members)
+        proc = annex.run(["git", "annex", "examinekey", "--batch", "--migrate-to-backend=MD5E",
+                          f"--filename={example}"], repo, input=lines.encode())
+        keys = proc.stdout.decode("utf-8", "surrogateescape").split()
+        if len(keys) != len(members):
+            raise annex.AnnexError("git annex examinekey gave no key for every file")
+        for r, key in zip(members, keys, strict=True):
+            out[r.rel] = key
+    return out
+
+
+def _reflink(source: Path, target: Path) -> None:
+    with open(source, "rb") as src, open(target, "wb") as dst:
+        fcntl.ioctl(dst.fileno(), FICLONE, src.fileno())
+
+
+def place(directory: Path, repo: Path, keys: Mapping[str, str], mode: str = "link",
+          advance: Callable[[int, int], None] | None = None) -> str:
+    """Put each file's content into the annex of the (new) dataset at ``repo`` and its symlink into the work
+    tree; returns the way used (link, reflink, in-place or copy; see the module documentation)."""
+    locations = annex.key_locations(repo, keys.values())
+    objects = repo / ".git" / "annex" / "objects"
+    used = mode if mode == "copy" else "link"
+    placed: list[str] = []
+    for rel, key in sorted(keys.items()):
+        source = (directory / rel).resolve()
+        target = objects / locations[key]
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if used == "copy":
+                shutil.copyfile(source, target)
+            else:
+                used = _link_or_clone(source, target, used)
+            if used == "in-place":
+                break
+        placed.append(key)
+        if advance:
+            advance(1, 0)
+    lines = "".join(f"{key} {rel}\n" for rel, key in sorted(keys.items()))
+    annex.run(["git", "annex", "fromkey", "--batch", "--force", "-q"], repo, input=lines.encode())
+    if used == "in-place":
+        for key in placed:  # (what was linked before a link failed: in-place like the rest)
+            with contextlib.suppress(OSError):
+                (objects / locations[key]).unlink()
+        annex.run(["git", "annex", "initremote", SOURCE_REMOTE, "type=directory", f"directory={directory}",
+                   "encryption=none", "importtree=yes", "autoenable=false"], repo)
+    else:
+        uuid = annex.git(repo, "config", "annex.uuid").strip()
+        annex.run(["git", "annex", "setpresentkey", "--batch"], repo,
+                  input="".join(f"{k} {uuid} 1\n" for k in sorted(set(keys.values()))).encode())
+    return used
+
+
+def _link_or_clone(source: Path, target: Path, way: str) -> str:
+    """Link (or reflink) ``source`` at ``target``; the way that worked, or ``in-place`` when neither can."""
+    if way == "link":
+        try:
+            os.link(source, target)
+            return "link"
+        except OSError as exc:
+            if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.EACCES, errno.ENOTSUP):
+                raise
+            way = "reflink"
+    if way == "reflink":
+        try:
+            _reflink(source, target)
+            return "reflink"
+        except OSError:
+            with contextlib.suppress(OSError):
+                target.unlink()
+    return "in-place"
+
+
+def source_copies(repo: Path, keys: Mapping[str, str]) -> dict[str, Path]:
+    """key → the original file that holds its content, for a dataset made ``in-place`` (its ``openem-source``
+    remote's folder); only files that are still there with the key's size."""
+    # (git-annex keeps a directory remote's folder in the repository's own configuration, not in the git-annex
+    # branch: the path of the contributor's folder is never published.)
+    where = annex.git(repo, "config", "--get", f"remote.{SOURCE_REMOTE}.annex-directory", check=False).strip()
+    if not where:
+        return {}
+    folder = Path(where)
+    out = {}
+    for rel, key in keys.items():
+        path = folder / rel
+        info = annex.parse_key(key)
+        with contextlib.suppress(OSError):
+            if path.is_file() and (info is None or info.size is None or path.stat().st_size == info.size):
+                out.setdefault(key, path)
+    return out
