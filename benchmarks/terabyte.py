@@ -3,6 +3,8 @@ small ones (run by hand, not by `make test`; it needs a few GB of disk and tens 
 
     .venv/bin/python benchmarks/terabyte.py [--sparse-gib 200] [--small 100000] [--work DIR] [--memory]
 
+(``--sparse-gib 0 --small 0 --memory`` measures only the memory.)
+
 For each command it prints the wall time, the bytes the command read (``rchar`` of its process: the hashing and
 uploads run in it), its peak memory (the largest process, git-annex's included), the extra disk it took, and
 the checksum rate beside ``sha256sum``'s on the same files. ``--memory`` adds the peak memory of `openem add`
@@ -136,7 +138,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="openem-terabyte-", dir=a.work) as tmp:
         work = Path(tmp)
         print(f"machine: {os.cpu_count()} CPUs; {shutil.disk_usage(work).free / (1 << 30):.0f} GiB free in {work}")
-        run(work / "big", a.sparse_gib, a.small)
+        if a.sparse_gib or a.small:
+            run(work / "big", a.sparse_gib, a.small)
         if a.memory:
             memory(work / "memory")
 

@@ -169,18 +169,21 @@ def prepare_data(source: str, data: Path, ident: str, log: Log, *, mode: str = "
     finally:
         if done is not None:
             done.close()
+    count = len(sources)
+    del sources  # (what 100,000 files take in memory is kept to what the next steps need)
     annex.create(data, description=description)
     keys = ingest.keys_of(data, reads.values())
+    headers = {r.rel: r.headers for r in reads.values() if r.headers}
+    del reads
     with progress.phase("placing", len(keys)) as phase:
         way = ingest.place(directory, data, keys, mode, advance=phase.advance)
     annex.git(data, "commit", "-q", "--no-verify", "-m", f"Add the files of {ident}")
-    log({"link": f"{len(sources)} files recorded as hard links of the originals (no extra space)",
-         "reflink": f"{len(sources)} files recorded as copy-on-write clones of the originals (no extra space)",
-         "in-place": f"{len(sources)} files recorded in place: the content stays in {directory}, from where "
+    log({"link": f"{count} files recorded as hard links of the originals (no extra space)",
+         "reflink": f"{count} files recorded as copy-on-write clones of the originals (no extra space)",
+         "in-place": f"{count} files recorded in place: the content stays in {directory}, from where "
                      "`openem publish` sends it to the store",
-         "copy": f"{len(sources)} files copied into the dataset"}[way])
-    return Prepared(directory, {r.rel: r.headers for r in reads.values() if r.headers}, way, tuple(left_out),
-                    len(sources), total)
+         "copy": f"{count} files copied into the dataset"}[way])
+    return Prepared(directory, headers, way, tuple(left_out), count, total)
 
 
 def _yaml_str(value: str) -> str:

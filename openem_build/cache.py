@@ -14,8 +14,9 @@ The key of an entry (:meth:`Session.key`) covers:
 * the catalogue: its absolute and its resolved path (records and messages hold paths; the symbolic-link check
   compares against the resolved root) and the bytes of ``datasets/facilities.yaml``;
 * the entry: its absolute path, the bytes (and kind: file, directory, missing, symbolic link and its target) of
-  ``dataset.yaml``, ``manifest.json`` and ``previews.json``, and the names, kinds and bytes of everything in
-  ``previews/``;
+  ``dataset.yaml``, ``manifest.json`` and ``previews.json``, the names, kinds and bytes of everything in
+  ``previews/``, and every symbolic link in its folder (``data`` among them) with its target; a link that leads
+  outside the catalogue is never followed (the checks refuse it without reading it);
 * what git says about the entry, as the check asks it (:func:`openem_build.manifest.check_entry`): whether the
   catalogue is a git work tree, the entry's subdataset record in ``.gitmodules`` (or why ``.gitmodules`` cannot
   be read), and the commit git's index records for ``datasets/<id>/data``. These are the *answers* of git, so
@@ -36,6 +37,12 @@ request could plant files), not owned by the user or writable by everyone is ref
 run goes on uncached. ``OPENEM_CACHE=off`` (or ``openem validate --no-cache``, ``openem build --no-cache``)
 neither reads nor writes it.
 
+A value read back is used only when it is what a check returns, checked deeply (:func:`valid_result`): a
+tuple of the entry's record (a :class:`~openem_build.model.Dataset` whose every field has the type its class
+declares, whose source is the entry read and whose manifest is the entry's own) or None, the places of its id and
+DOI, and a list of problems, with a record exactly when there is no error. Anything else — another shape, a
+wrong type anywhere, an exception while looking — is a miss: a cache can only ever cost time.
+
 Layout: ``<folder>/results-v1/<first two hex digits of the key>/<the rest of the key>``, each file a header,
 the sha256 of the pickle and the pickle (a damaged, truncated or unreadable entry is a miss). Written atomically
 (a temporary file in the same folder, then ``os.replace``). An entry's modification time is its last use (
@@ -49,6 +56,7 @@ import contextlib
 import errno
 import functools
 import hashlib
+import json
 import logging
 import os
 import pickle
@@ -208,9 +216,10 @@ def _status(st: os.stat_result) -> tuple:
     return (st.st_mode, st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
 
 
-def file_state(path: str, witness: list | None = None) -> tuple:
+def file_state(path: str, witness: list | None = None, inside: str | None = None) -> tuple:
     """What a check can learn from reading ``path``: missing, a directory, a file and its bytes' hash, or a
     symbolic link (its target text and resolved path) to one of those; raises :class:`Uncacheable` otherwise.
+    A link that leads outside the folder ``inside`` (resolved) is not followed: the checks refuse it unread.
 
     ``witness`` collects the file's status (inode, times, size) as it was before it was read: see
     :meth:`Session.load`."""
@@ -229,6 +238,8 @@ def file_state(path: str, witness: list | None = None) -> tuple:
         resolved = os.path.realpath(path)
     except OSError as exc:
         raise Uncacheable(path) from exc
+    if inside is not None and not (resolved == inside or resolved.startswith(inside.rstrip(os.sep) + os.sep)):
+        return ("link", target, resolved, "outside")
     try:
         followed = os.stat(path)
     except OSError as exc:
@@ -240,16 +251,28 @@ def file_state(path: str, witness: list | None = None) -> tuple:
     return ("link", target, resolved, *_content(path, followed))
 
 
-def folder_state(path: str, witness: list | None = None) -> tuple:
+def folder_state(path: str, witness: list | None = None, inside: str | None = None) -> tuple:
     """:func:`file_state` of a folder, and when it is one, of everything directly in it (by name)."""
-    top = file_state(path, witness)
+    top = file_state(path, witness, inside)
     if top[-1] != "dir":
         return top
     try:
         names = sorted(os.listdir(path))
     except OSError as exc:
         raise Uncacheable(path) from exc
-    return (*top, tuple((name, file_state(os.path.join(path, name), witness)) for name in names))
+    return (*top, tuple((name, file_state(os.path.join(path, name), witness, inside)) for name in names))
+
+
+def links_state(folder: str) -> tuple:
+    """The symbolic links directly in ``folder``: name, target text and resolved path of each (what the check of
+    an entry's links looks at, :func:`openem_build.manifest.check_links`), without following them."""
+    try:
+        with os.scandir(folder) as it:
+            links = sorted(e.name for e in it if e.is_symlink())
+        return tuple((name, os.readlink(os.path.join(folder, name)), os.path.realpath(os.path.join(folder, name)))
+                     for name in links)
+    except OSError as exc:
+        raise Uncacheable(folder) from exc
 
 
 # ------------------------------------------------------------------------------------------ git's answers
@@ -299,6 +322,7 @@ class Session:
         self.folder = folder
         self.results = folder / RESULTS
         self.root = root
+        self._inside = os.path.realpath(root)
         self.workers = workers
         self._shared = self._shared_inputs()
         self._digest = hashlib.sha256(repr(self._shared[0]).encode()).hexdigest()
@@ -352,11 +376,12 @@ class Session:
         try:
             if os.path.lexists(os.path.join(folder, SUBDATASET, ".git")):
                 raise Uncacheable(folder)  # an installed subdataset: its file list is read
-            parts = (self._digest, str(path), file_state(str(path), witness),
-                     file_state(os.path.join(folder, MANIFEST_FILE), witness),
-                     file_state(os.path.join(folder, PREVIEWS_FILE), witness),
-                     folder_state(os.path.join(folder, PREVIEWS_DIR), witness),
-                     self._about_git(folder))
+            inside = self._inside
+            parts = (self._digest, str(path), file_state(str(path), witness, inside),
+                     file_state(os.path.join(folder, MANIFEST_FILE), witness, inside),
+                     file_state(os.path.join(folder, PREVIEWS_FILE), witness, inside),
+                     folder_state(os.path.join(folder, PREVIEWS_DIR), witness, inside),
+                     links_state(folder), self._about_git(folder))
         except Uncacheable:
             return None, ()
         return hashlib.sha256(repr(parts).encode()).hexdigest(), tuple(witness)
@@ -405,7 +430,8 @@ class Session:
         keys = [key for key, _ in before]
         with no_gc():
             values = [self.get(k) if k else None for k in keys]
-        values = [v if isinstance(v, tuple) and len(v) == 3 else None for v in values]
+        values = [v if v is not None and valid_result(v, path, self.root) else None
+                  for v, path in zip(values, paths, strict=True)]
         missing = [i for i, v in enumerate(values) if v is None]
         stats.hits += len(paths) - len(missing)
         stats.misses += len(missing)
@@ -443,6 +469,198 @@ class Session:
         except OSError:
             return 0
         return prune_folder(self.folder, self.results, now)
+
+
+# ------------------------------------------------------------------------------------------ checking values
+
+Check = Callable[[Any], bool]
+_PLAIN_DEPTH = 64  # (YAML documents are far shallower: yamlsafe refuses deep nesting)
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+_HEX64 = frozenset("0123456789abcdef")
+
+
+def _plain(value: Any) -> bool:
+    """Whether ``value`` is plain data as parsed documents hold it: text, numbers, booleans, null, lists and
+    (read-only) mappings with text keys, nested at most _PLAIN_DEPTH deep. Iterative (no recursion)."""
+    from types import MappingProxyType
+
+    level = [value]
+    for _ in range(_PLAIN_DEPTH):
+        below = []
+        for v in level:
+            t = type(v)
+            if t in _SCALARS:
+                continue
+            if t is list or t is tuple:
+                below += v
+            elif t is dict or t is MappingProxyType:
+                if not all(type(k) is str for k in v):
+                    return False
+                below += v.values()
+            else:
+                return False
+        if not below:
+            return True
+        level = below
+    return False
+
+
+def _as_dict(value: Any) -> dict:
+    from types import MappingProxyType
+
+    if type(value) is MappingProxyType:
+        return dict(value)
+    raise TypeError(type(value).__name__)
+
+
+def _json_ready(value: Any) -> bool:
+    """Whether JSON can hold ``value`` (text, finite numbers, booleans, null, lists, mappings), as the outputs made
+    from a parsed document need; at C speed, without recursion in Python."""
+    try:
+        json.dumps(value, default=_as_dict, allow_nan=False)
+    except (TypeError, ValueError, RecursionError):
+        return False
+    return True
+
+
+def _lazy_files(value: Any) -> bool:
+    from .model import ManifestFiles
+
+    return (type(value) is ManifestFiles and type(value.path) is str and os.path.isabs(value.path)
+            and type(value.digest) is str and len(value.digest) == 64 and set(value.digest) <= _HEX64
+            and type(value.count) is int and value.count >= 0 and type(value.total_size) is int
+            and value.total_size >= 0 and type(value.sizes_complete) is bool)
+
+
+def _headers(value: Any) -> bool:
+    from types import MappingProxyType
+
+    from .data.headers import is_valid
+
+    return value is None or (type(value) in (dict, MappingProxyType) and _plain(value) and is_valid(dict(value)))
+
+
+def _simple(hint: Any) -> frozenset[type] | None:
+    """The exact types a value of ``hint`` may have when that settles it (no contents to look into), else None."""
+    import types
+    import typing
+    from datetime import date
+
+    if hint is type(None) or hint in (str, int, bool, date):
+        return frozenset({hint})
+    if hint is float:
+        return frozenset({int, float})  # (a YAML number without a point is an int)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        parts = [_simple(a) for a in typing.get_args(hint)]
+        return frozenset().union(*parts) if all(p is not None for p in parts) else None  # type: ignore[arg-type]
+    return None
+
+
+@functools.cache
+def _checker(hint: Any) -> Check:
+    """A predicate for "``value`` has type ``hint``", deeply: each field of a record its declared type, each item
+    of a tuple or list, each key and value of a mapping (exact types: what the loader builds, never a subclass)."""
+    import dataclasses
+    import types
+    import typing
+    from collections import abc
+
+    from . import model
+
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    simple = _simple(hint)
+    if simple is not None:
+        return lambda v: type(v) in simple
+    if hint is Any:
+        return _plain
+    if origin in (typing.Union, types.UnionType):
+        rest = [a for a in args if a is not type(None)]
+        if len(rest) == 1:  # (X | None: the usual union)
+            sub = _checker(rest[0])
+            return lambda v: v is None or sub(v)
+        subs = tuple(_checker(a) for a in args)
+        return lambda v: any(s(v) for s in subs)
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        kinds = _simple(args[0])
+        if kinds is not None:
+            return lambda v: type(v) is tuple and all(type(x) in kinds for x in v)
+        item = _checker(args[0])
+        return lambda v: type(v) is tuple and all(map(item, v))
+    if origin is tuple:
+        subs = tuple(_checker(a) for a in args)
+        return lambda v: type(v) is tuple and len(v) == len(subs) and all(s(x) for s, x in zip(subs, v, strict=True))
+    if origin is list:
+        item = _checker(args[0])
+        return lambda v: type(v) is list and all(map(item, v))
+    if origin in (abc.Mapping, dict):
+        kinds = frozenset({dict, types.MappingProxyType})
+        if args == (str, Any):  # (a parsed document: whatever JSON can write, checked at C speed)
+            return lambda v: type(v) in kinds and _json_ready(v)
+        key, val = (_checker(a) for a in args)
+        return lambda v: type(v) in kinds and all(map(key, v.keys())) and all(map(val, v.values()))
+    if origin is abc.Sequence and args == (model.ManifestFile,):  # (Manifest.files: a tuple, or read on use)
+        item = _checker(model.ManifestFile)
+        return lambda v: (type(v) is tuple and all(map(item, v))) or _lazy_files(v)
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        # One generated function per record type, with the simple fields' type tests written out (several times
+        # faster than a predicate per field; records are most of what a cached result holds).
+        names: dict[str, Any] = {"cls": hint}
+        tests = []
+        for i, (name, field_hint) in enumerate(model._fields(hint)):
+            kinds = _simple(field_hint)
+            if kinds is not None:
+                names[f"k{i}"] = kinds
+                tests.append(f"type(d[{name!r}]) in k{i}")
+            else:
+                special = (hint, name) == (model.ManifestFile, "headers")
+                # (looked up when called: a record type may refer to itself)
+                names[f"c{i}"] = _headers if special else _Deferred(field_hint)
+                tests.append(f"c{i}(d[{name!r}])")
+        body = " and ".join(tests) or "True"
+        code = (f"def check(v):\n    if type(v) is not cls:\n        return False\n    d = v.__dict__\n"
+                f"    return {body}\n")
+        exec(compile(code, f"<check {hint.__name__}>", "exec"), names)  # (the text is ours: names and indices)
+        return names["check"]
+    raise TypeError(f"no check for {hint!r}")  # a new field type: teach _checker (tests load every example)
+
+
+class _Deferred:
+    """The check of a type, compiled when first used (so that record types may refer to each other)."""
+
+    def __init__(self, hint: Any) -> None:
+        self.hint = hint
+        self.check: Check | None = None
+
+    def __call__(self, value: Any) -> bool:
+        if self.check is None:
+            self.check = _checker(self.hint)
+        return self.check(value)
+
+
+def valid_result(value: Any, path: Path, root: Path) -> bool:
+    """Whether ``value`` is what checking the dataset file ``path`` can give (see the module's description);
+    never raises."""
+    from .load import MANIFEST_FILE, Spots
+    from .model import Dataset
+    from .problems import ERROR, WARNING, Problem, relpath
+
+    try:
+        if type(value) is not tuple or len(value) != 3:
+            return False
+        record, spots, problems = value
+        if not (_checker(list[Problem])(problems) and _checker(Spots | None)(spots)):
+            return False
+        if not all(p.severity in (ERROR, WARNING) for p in problems):
+            return False
+        failed = any(p.severity == ERROR for p in problems)
+        if record is None:
+            return failed  # (no record: the check found an error)
+        if failed or spots is None or not _checker(Dataset)(record) or record.source != relpath(path, root):
+            return False
+        files = record.manifest.files if record.manifest is not None else ()
+        return not _lazy_files(files) or files.path == os.path.join(os.path.dirname(path), MANIFEST_FILE)
+    except Exception:  # (whatever a damaged value does when looked at: a miss)
+        return False
 
 
 def write_entry(path: Path, magic: bytes, data: bytes) -> bool:

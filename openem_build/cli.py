@@ -37,6 +37,16 @@ def _root(args: argparse.Namespace, paths: Sequence[str] = ()) -> Path:
     return root
 
 
+def _check_id(ident: str) -> str:
+    """``ident`` if it is a valid dataset id (so it can be shown and used in paths as it is), else a UsageError."""
+    import re
+
+    if not re.fullmatch(load_schema("dataset")["properties"]["id"]["pattern"].strip("^$"), ident):
+        raise UsageError(f"{P.clean(repr(ident))} is not a valid id: use 3 to 64 lowercase letters, digits and "
+                         "hyphens, starting with a letter or digit")
+    return ident
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     """Validate the catalogue (or the given dataset files) and report every problem."""
     from .progress import Progress, active, wanted
@@ -47,7 +57,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         result = load_catalogue(root, only, disk_cache=False if args.no_cache else None)
     found = result.problems
     fmt = args.format or ("github" if os.environ.get("GITHUB_ACTIONS") == "true" else "text")
-    sys.stdout.write(P.render(found, fmt))
+    P.emit(found, fmt, sys.stdout)
     n_err = len(P.errors(found))
     n_warn = len(found) - n_err
     checked = len(result.documents)
@@ -62,14 +72,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_new(args: argparse.Namespace) -> int:
     """Write a commented dataset.yaml stub for a new dataset id."""
-    import re
-
     from .scaffold import dataset_stub
 
-    ident = args.id
-    if not re.fullmatch(load_schema("dataset")["properties"]["id"]["pattern"].strip("^$"), ident):
-        raise UsageError(f"'{ident}' is not a valid id: use 3 to 64 lowercase letters, digits and hyphens, "
-                         "starting with a letter or digit")
+    ident = _check_id(args.id)
     root = _root(args)
     folder = root / DATASETS / ident
     target = folder / DATASET_FILE
@@ -97,7 +102,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     from .build import BuildError, build_site
 
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    handler.setFormatter(P.EntryFormatter("%(levelname)s: %(message)s"))
     # Build errors come back in the BuildError message; print them once.
     handler.addFilter(lambda r: r.levelno < logging.ERROR or r.name != "mkdocs.commands.build")
     for name in ("mkdocs", "openem"):
@@ -127,7 +132,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         with active(progress):
             build_site(root, Path(args.site_dir) if args.site_dir else None, config=args.config, site_url=site_url)
     except BuildError as exc:
-        print(f"openem: {exc}", file=sys.stderr)
+        print(f"openem: {P.entry(str(exc))}", file=sys.stderr)
         return EXIT_INVALID
     finally:
         if before is None:
@@ -136,8 +141,8 @@ def cmd_build(args: argparse.Namespace) -> int:
             os.environ[ENV_SWITCH] = before
     pages = [ph for ph in progress.phases if ph.name == "pages"]
     made = f": {pages[-1].files:,} dataset pages with their files, {human_size(pages[-1].bytes)}," if pages else ""
-    print(f"site written to {Path(args.site_dir or root / 'site')}{made} in {time.monotonic() - started:.1f} s",
-          file=sys.stderr)
+    print(P.clean(f"site written to {Path(args.site_dir or root / 'site')}{made} in "
+                  f"{time.monotonic() - started:.1f} s"), file=sys.stderr)
     return EXIT_OK
 
 
@@ -163,13 +168,13 @@ def cmd_doi(args: argparse.Namespace) -> int:
         ctx = site_context(root, result.catalogue, args.config)
         outcome = run(args.action, ctx, dataset, settings, root=root, dry_run=args.dry_run, force=args.force)
     except DOIError as exc:
-        print(f"openem doi {args.action} {args.id}: {exc}", file=sys.stderr)
+        print(P.entry(f"openem doi {args.action} {args.id}: {exc}"), file=sys.stderr)
         return EXIT_INVALID
     if args.dry_run:
         for request in outcome.requests:
             print(request.describe(settings.endpoint))
     where = "DataCite test API" if settings.is_test else settings.endpoint
-    print(f"{outcome.message} [{where}]", file=sys.stderr)
+    print(P.entry(f"{outcome.message} [{where}]"), file=sys.stderr)
     return EXIT_OK
 
 
@@ -186,7 +191,7 @@ def cmd_manifest(args: argparse.Namespace) -> int:
     from .manifest import MANIFEST_FILE, SUBDATASET, compare, dumps, from_repo, read, write
 
     root = _root(args)
-    folder = root / DATASETS / args.id
+    folder = root / DATASETS / _check_id(args.id)
     data = folder / SUBDATASET
     shown = f"{DATASETS}/{args.id}/{SUBDATASET}"
     if not folder.is_dir():
@@ -199,7 +204,7 @@ def cmd_manifest(args: argparse.Namespace) -> int:
     try:
         fresh = from_repo(data, read_headers=read_headers, previous=previous)
     except annex.AnnexError as exc:
-        print(f"openem manifest: {exc}", file=sys.stderr)
+        print(P.entry(f"openem manifest: {exc}"), file=sys.stderr)
         return EXIT_INVALID
     target = path.relative_to(root)
     if args.check:
@@ -209,7 +214,7 @@ def cmd_manifest(args: argparse.Namespace) -> int:
         diffs = compare(previous, fresh)
         changed = diffs or dumps(previous) != dumps(fresh)
         for d in diffs:
-            print(f"{target}: {d.text}")
+            print(P.clean(f"{target}: {d.text}"))
         if changed and not diffs:
             print(f"{target}: file headers or formatting differ")
         return EXIT_INVALID if changed else EXIT_OK
@@ -241,9 +246,9 @@ def _write_previews(root: Path, folder: Path, data: Path, manifest: Manifest) ->
         print(f"no previews made: get the content of a map, tomogram or micrograph first (e.g. `datalad get "
               f"{rel}/data/<file>`)", file=sys.stderr)
     else:
-        print(f"previews of {', '.join(made)} in {rel}/{gallery.PREVIEWS_DIR}/", file=sys.stderr)
+        print(P.clean(f"previews of {', '.join(made)} in {rel}/{gallery.PREVIEWS_DIR}/"), file=sys.stderr)
     for note in notes:
-        print(f"openem manifest: {note}", file=sys.stderr)
+        print(P.entry(f"openem manifest: {note}"), file=sys.stderr)
 
 
 def cmd_add(args: argparse.Namespace) -> int:
@@ -263,6 +268,10 @@ def cmd_add(args: argparse.Namespace) -> int:
     from .data.headers import read_headers
 
     root = _root(args)
+    if args.publish:
+        from .context import source_date_epoch
+
+        source_date_epoch()  # malformed, it would stop the publishing after the add: say so before
 
     def interrupted(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
@@ -275,8 +284,8 @@ def cmd_add(args: argparse.Namespace) -> int:
     progress = Progress(wanted(args.progress))
     try:
         result = add_dataset(root, args.source, args.id, url=args.url, commit=not args.no_commit,
-                             read_headers=read_headers, log=lambda m: print(f"openem add: {m}", file=sys.stderr),
-                             mode=args.mode, progress=progress)
+                             read_headers=read_headers, mode=args.mode, progress=progress,
+                             log=lambda m: print(P.entry(f"openem add: {m}"), file=sys.stderr))
     except AddError as exc:
         raise UsageError(str(exc)) from exc
     finally:
@@ -302,10 +311,10 @@ def cmd_add(args: argparse.Namespace) -> int:
 
         try:
             done = publish_entry(root, args.id, store_for(root), commit=not args.no_commit,
-                                 log=lambda m: print(f"openem add: {m}", file=sys.stderr))
+                                 log=lambda m: print(P.entry(f"openem add: {m}"), file=sys.stderr))
         except PublishError as exc:
-            print(f"openem add: the entry was added, but publishing it failed: {exc}\nrun `openem publish "
-                  f"{args.id}` again once that is fixed", file=sys.stderr)
+            print(P.entry(f"openem add: the entry was added, but publishing it failed: {exc}"), file=sys.stderr)
+            print(f"openem add: run `openem publish {args.id}` again once that is fixed", file=sys.stderr)
             return EXIT_INVALID
         print(f"published to the store: `datalad clone {done.store.clone_url}`")
         if done.catalogue_commit:
@@ -332,15 +341,16 @@ def cmd_publish(args: argparse.Namespace) -> int:
     from .render.pages import human_size
 
     root = _root(args)
+    _check_id(args.id)
     started = time.monotonic()
     try:
         settings = read_settings(root, args.config)
         store = store_for(root, settings, location=args.store, public_url=args.store_url, endpoint=args.endpoint_url)
         done = publish_entry(root, args.id, store, verify=args.verify, commit=not args.no_commit,
-                             log=lambda m: print(f"openem publish: {m}", file=sys.stderr),
+                             log=lambda m: print(P.entry(f"openem publish: {m}"), file=sys.stderr),
                              progress=Progress(wanted(args.progress)))
     except PublishError as exc:
-        print(f"openem publish {args.id}: {exc}", file=sys.stderr)
+        print(P.entry(f"openem publish {args.id}: {exc}"), file=sys.stderr)
         return EXIT_INVALID
     except ValueError as exc:  # SettingsError
         raise UsageError(str(exc)) from None
@@ -486,20 +496,32 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from .context import SettingsError
     from .data.annex import use_own_tools
 
     use_own_tools()  # git-annex and DataLad's helpers of this environment, whatever PATH says
-    args = parser().parse_args(argv)
+    # All the command prints goes through these: no line of it (a folder's name, a YAML value) can be read as a
+    # GitHub Actions workflow command. Messages themselves are made single-line where printed (P.clean, P.entry).
+    streams = sys.stdout, sys.stderr
+    guards = [P.CommandGuard(s) if s is not None else None for s in streams]
+    sys.stdout, sys.stderr = guards  # type: ignore[assignment]
     try:
-        return args.func(args)
-    except UsageError as exc:
-        print(f"openem: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("openem: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:
-        return EXIT_OK
+        args = parser().parse_args(argv)
+        try:
+            return args.func(args)
+        except (UsageError, SettingsError) as exc:  # SettingsError: e.g. a malformed SOURCE_DATE_EPOCH
+            print(f"openem: {P.entry(str(exc))}", file=sys.stderr)
+            return EXIT_USAGE
+        except KeyboardInterrupt:
+            print("openem: interrupted", file=sys.stderr)
+            return 130
+        except BrokenPipeError:
+            return EXIT_OK
+    finally:
+        for guard in guards:
+            if guard is not None:
+                guard.close()
+        sys.stdout, sys.stderr = streams
 
 
 if __name__ == "__main__":

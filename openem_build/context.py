@@ -137,19 +137,43 @@ class SiteContext:
         return self.catalogue.facilities[dataset.facility]
 
 
+#: The latest ``SOURCE_DATE_EPOCH`` taken (2106-02-07T06:28:15Z): MkDocs writes it into the gzip header of
+#: sitemap.xml.gz, which holds 32 bits.
+MAX_EPOCH = 2**32 - 1
+
+
+def source_date_epoch() -> int | None:
+    """``SOURCE_DATE_EPOCH``: the seconds since 1970-01-01 UTC, or None when it is unset or empty.
+
+    As the specification (reproducible-builds.org) asks, a malformed value is an error, never guessed at: only
+    ASCII digits, no sign, fraction or blanks, and at most :data:`MAX_EPOCH`. Raises SettingsError (one line).
+    """
+    value = os.environ.get("SOURCE_DATE_EPOCH")
+    if not value:
+        return None
+    # [0-9], not \d (which takes other scripts' digits); the length first, so int() never reads a huge string.
+    if len(value) <= len(str(MAX_EPOCH)) and re.fullmatch(r"[0-9]+", value) and int(value) <= MAX_EPOCH:
+        return int(value)
+    shown = repr(value[:40] + ("…" if len(value) > 40 else ""))
+    raise SettingsError(f"SOURCE_DATE_EPOCH={shown} is not a time: give the seconds since 1970-01-01 UTC in digits "
+                        f"(0 to {MAX_EPOCH}, i.e. up to 2106-02-07; e.g. `git log -1 --format=%ct`), or unset it "
+                        "to date the build by the last commit")
+
+
 def build_date(root: Path) -> date:
     """The day a build describes: ``SOURCE_DATE_EPOCH``, else the last commit, else 1970-01-01.
 
-    Never the wall clock, so that two builds of one commit are identical.
+    Never the wall clock, so that two builds of one commit are identical. A malformed ``SOURCE_DATE_EPOCH``
+    raises SettingsError (see :func:`source_date_epoch`).
     """
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    if epoch and epoch.strip().isdigit():
-        return datetime.fromtimestamp(int(epoch), UTC).date()
+    epoch = source_date_epoch()
+    if epoch is not None:
+        return datetime.fromtimestamp(epoch, UTC).date()
     try:
         out = subprocess.run(["git", "-C", str(root), "log", "-1", "--format=%ct"], capture_output=True,
                              text=True, timeout=30, check=False).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         out = ""
-    if out.isdigit():
+    if re.fullmatch(r"[0-9]{1,12}", out) and int(out) <= MAX_EPOCH:  # (a crafted commit may claim any time)
         return datetime.fromtimestamp(int(out), UTC).date()
     return date(1970, 1, 1)

@@ -124,29 +124,59 @@ def _sets(doc: Mapping[str, Any]) -> list[tuple[int, dict[str, Any]]]:
             if isinstance(s, dict) and isinstance(s.get("directory"), str)]
 
 
-def _set_of(doc: Mapping[str, Any], path: str) -> int | None:
-    """The image set whose directory holds ``path`` (the deepest one), or None."""
-    best, depth = None, -1
-    for i, s in _sets(doc):
-        d = s["directory"].strip("/")
-        if _under(path, d) and len(d) > depth:
-            best, depth = i, len(d)
-    return best
+class _Sets:
+    """Which image sets hold which files, found by walking up each file's folders (files × depth, never image
+    sets × files: a pull request may declare thousands of each)."""
+
+    def __init__(self, doc: Mapping[str, Any]) -> None:
+        self.sets = _sets(doc)
+        self._by_dir: dict[str, list[int]] = {}
+        self._root: list[int] = []
+        self._length: dict[int, int] = {}
+        for i, s in self.sets:
+            d = s["directory"].strip("/")
+            self._length[i] = len(d)
+            if d in ("", "."):
+                self._root.append(i)
+            else:
+                self._by_dir.setdefault(d, []).append(i)
+
+    def holding(self, path: str) -> list[int]:
+        """The image sets whose directory holds ``path`` (see :func:`_under`), in document order."""
+        found = list(self._root)
+        start = path.find("/")
+        while start != -1:
+            found += self._by_dir.get(path[:start], ())
+            start = path.find("/", start + 1)
+        return sorted(found)
+
+    def of(self, path: str) -> int | None:
+        """The image set whose directory holds ``path`` (the deepest one; the first of equally deep ones)."""
+        found = self.holding(path)
+        return max(found, key=lambda i: (self._length[i], -i)) if found else None
+
+    def members(self, files: Mapping[str, FileMetadata]) -> dict[int, list[str]]:
+        """Each image set's files, in the order of ``files``."""
+        out: dict[int, list[str]] = {}
+        for p in files:
+            for i in self.holding(p):
+                out.setdefault(i, []).append(p)
+        return out
 
 
 # --- checks -------------------------------------------------------------------------------------
 
 
 def _check_voxel_sizes(doc: Mapping[str, Any], files: dict[str, FileMetadata], rep: _Reporter,
-                       tolerance: float) -> None:
-    for i, s in _sets(doc):
+                       tolerance: float, sets: _Sets, held: Mapping[int, list[str]]) -> None:
+    for i, s in sets.sets:
         suffixes = MRC_FORMATS.get(str(s.get("format")))
         if suffixes is None:
             continue
         declared, pointer, own = _declared_pixel(doc, i)
         if declared is None:
             continue
-        members = [(p, m) for p, m in files.items() if m.type == "mrc" and _under(p, s["directory"])
+        members = [(p, files[p]) for p in held.get(i, ()) if files[p].type == "mrc"
                    and p.lower().endswith(suffixes)]
         mismatched: dict[tuple[float, ...], list[str]] = {}
         for p, m in members:
@@ -178,8 +208,9 @@ def _check_voxel_sizes(doc: Mapping[str, Any], files: dict[str, FileMetadata], r
                 rep.add(where, message, hint, WARNING)
 
 
-def _check_frames(doc: Mapping[str, Any], files: dict[str, FileMetadata], rep: _Reporter) -> None:
-    for i, s in _sets(doc):
+def _check_frames(doc: Mapping[str, Any], files: dict[str, FileMetadata], rep: _Reporter,
+                  sets: _Sets, held: Mapping[int, list[str]]) -> None:
+    for i, s in sets.sets:
         suffixes = MRC_FORMATS.get(str(s.get("format")))
         if suffixes is None or s.get("category") != "movies":
             continue
@@ -190,9 +221,10 @@ def _check_frames(doc: Mapping[str, Any], files: dict[str, FileMetadata], rep: _
         pointer: Pointer = (("data", "image_sets", i, "frames_per_image") if own is not None
                             else ("acquisition", "frames_per_movie"))
         wrong: dict[int, list[str]] = {}
-        for p, m in files.items():
+        for p in held.get(i, ()):
+            m = files[p]
             header = m.data.get("mrc") or {}
-            if m.type == "mrc" and _under(p, s["directory"]) and p.lower().endswith(suffixes):
+            if m.type == "mrc" and p.lower().endswith(suffixes):
                 dims = header.get("dimensions") or []
                 if len(dims) == 3 and isinstance(dims[2], int) and dims[2] != declared:
                     wrong.setdefault(dims[2], []).append(p)
@@ -234,14 +266,14 @@ def _check_voltage(doc: Mapping[str, Any], files: dict[str, FileMetadata], rep: 
 
 
 def _check_metadata_pixels(doc: Mapping[str, Any], files: dict[str, FileMetadata], rep: _Reporter,
-                           tolerance: float) -> None:
+                           tolerance: float, sets: _Sets) -> None:
     """Pixel sizes that instrument metadata (EPU, mdoc, FEI extended headers) record, per image set."""
     groups: dict[tuple[float, Pointer, float], list[str]] = {}
     for p, m in files.items():
         recorded = _num(m.acquisition.get("pixel_size_A"))
         if recorded is None:
             continue
-        declared, pointer, _own = _declared_pixel(doc, _set_of(doc, p))
+        declared, pointer, _own = _declared_pixel(doc, sets.of(p))
         if declared is not None and not _close(recorded, declared, tolerance):
             groups.setdefault((declared, pointer, recorded), []).append(p)
     for (declared, pointer, recorded), paths in sorted(groups.items(), key=lambda kv: kv[1][0]):
@@ -279,8 +311,7 @@ def _check_counts(doc: Mapping[str, Any], paths: Iterable[str], rep: _Reporter) 
                     f"file{'s' * (len(members) != 1)}", f"set `count: {len(members)}`")
 
 
-def _file_problems(doc: Mapping[str, Any], files: dict[str, FileMetadata], rep: _Reporter,
-                   limit: int) -> None:
+def _file_problems(files: dict[str, FileMetadata], rep: _Reporter, limit: int, sets: _Sets) -> None:
     reported = 0
     rest: set[str] = set()
     for p, m in files.items():
@@ -288,7 +319,7 @@ def _file_problems(doc: Mapping[str, Any], files: dict[str, FileMetadata], rep: 
             if reported >= limit:
                 rest.add(p)
                 continue
-            i = _set_of(doc, p)
+            i = sets.of(p)
             rep.add(("data", "image_sets", i) if i is not None else ("data",), f"{p}: {problem}",
                     "fix or replace the file, or mention the problem in the image set's details", WARNING)
             reported += 1
@@ -315,15 +346,17 @@ def crosscheck(doc: Mapping[str, Any], files: Files, where: Where, path: str, *,
     metadata = _files(files)
     acquired = _data_files(metadata)
     rep = _Reporter(path, where)
-    _check_voxel_sizes(doc, metadata, rep, pixel_tolerance)
-    _check_metadata_pixels(doc, acquired, rep, pixel_tolerance)
-    _check_frames(doc, metadata, rep)
+    sets = _Sets(doc)
+    held = sets.members(metadata)
+    _check_voxel_sizes(doc, metadata, rep, pixel_tolerance, sets, held)
+    _check_metadata_pixels(doc, acquired, rep, pixel_tolerance, sets)
+    _check_frames(doc, metadata, rep, sets, held)
     _check_voltage(doc, acquired, rep, voltage_tolerance_kV)
     _check_magnification(doc, acquired, rep)
     if counts:
         _check_counts(doc, files.keys(), rep)
     if file_problems:
-        _file_problems(doc, metadata, rep, max_file_problems)
+        _file_problems(metadata, rep, max_file_problems, sets)
     return rep.problems
 
 

@@ -2,7 +2,12 @@
 
 - The endpoint is configurable and defaults to DataCite's *test* API; the repository id and password come
   only from the environment (``DATACITE_REPOSITORY_ID``, ``DATACITE_PASSWORD``), never from repository files.
-- A DOI's name is the record's ``doi`` when it has one, else ``<prefix>/openem.<id>``.
+  They are sent only to the endpoint's origin (scheme, host and port), only over https (plain http only to
+  127.0.0.1, localhost or [::1], for a local stand-in), never through a proxy in the clear, and no redirect is
+  followed (:class:`DataCiteAPI`).
+- A DOI's name is the record's ``doi`` when it has one, else ``<prefix>/openem.<id>``; either must be in the
+  form :mod:`.doiname` accepts, and one this catalogue may register for that dataset: under the prefix only
+  the dataset's own derived DOI, and none that another dataset of the catalogue names (:func:`check_claim`).
 - Every command first asks the API for the DOI's state, then plans the requests (:func:`plan`, pure), so
   running a command twice changes nothing. A registered or findable DOI is never re-pointed to another URL
   without ``force``, and nothing here ever deletes or hides a DOI.
@@ -12,8 +17,10 @@
   page, which shows the latest) and each version has a derived DOI ``<concept>.v<version>`` (never written
   to the YAML). ``publish`` registers the current version's DOI beside the concept (IsVersionOf the concept,
   IsNewVersionOf the nearest earlier registered version) and lists every registered version on the concept
-  (HasVersion); ``update`` updates both; ``reserve`` drafts the concept only. The versions come from git
-  (:mod:`.history`). DOIs of older versions are only read, never written: they keep their URL.
+  (HasVersion); ``update`` updates both; ``reserve`` drafts the concept only. The versions are those the site
+  publishes: from the first-parent history of the commit checked out, each record validated (:mod:`.history`,
+  so a pull request's own commits never name a version). DOIs of older versions are only read, never
+  written: they keep their URL.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import dataclasses
 import json
 import os
 import re
+import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -33,6 +41,7 @@ from typing import Any
 
 import yaml
 
+from . import doiname
 from .context import DEFAULT_SITE_URL, PUBLISHER, SiteContext
 from .history import Version, histories
 from .model import Dataset
@@ -43,7 +52,8 @@ PRODUCTION_ENDPOINT = "https://api.datacite.org"
 COMMANDS = ("reserve", "publish", "update")
 MEDIA_TYPE = "application/vnd.api+json"
 _PREFIX = re.compile(r"^10\.\d{4,9}$")
-_DOI = re.compile(r"^10\.\d{4,9}/\S+$")
+#: Hosts an endpoint may name with plain http: a local stand-in for DataCite (tests); nothing leaves the machine.
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 #: Attributes the API adds or rewrites on its own; never compared.
 _BOOKKEEPING = {"doi", "prefix", "suffix", "event", "state", "schemaVersion"}
 
@@ -55,6 +65,42 @@ class DOIError(Exception):
 # -------------------------------------------------------------------------------------------------- settings
 
 
+def check_endpoint(endpoint: str) -> str:
+    """``endpoint`` without a trailing ``/``; DOIError unless it is an https URL (http only to a loopback
+    host) of a scheme, host, optional port and optional plain path, and nothing else."""
+    if not re.fullmatch(r"[!-~]+", endpoint):
+        raise DOIError("the DataCite endpoint contains spaces, control or non-ASCII characters; write a URL "
+                       f"such as {TEST_ENDPOINT}")
+    endpoint = endpoint.rstrip("/")
+    try:
+        parts = urllib.parse.urlsplit(endpoint)
+        if parts.port == 0:  # (.port itself raises ValueError for a port that is not a number up to 65535)
+            raise ValueError("port 0")
+    except ValueError as exc:
+        raise DOIError(f"the DataCite endpoint '{endpoint}' is not a valid URL ({exc})") from None
+    scheme, host = parts.scheme.lower(), parts.hostname or ""
+    if scheme not in ("https", "http") or not host:
+        raise DOIError(f"the DataCite endpoint '{endpoint}' is not an https URL, e.g. {TEST_ENDPOINT}")
+    if "@" in parts.netloc:
+        raise DOIError(f"the DataCite endpoint '{endpoint}' holds user information: give the credentials only "
+                       "in DATACITE_REPOSITORY_ID and DATACITE_PASSWORD")
+    if parts.query or parts.fragment or "?" in endpoint or "#" in endpoint or \
+            not re.fullmatch(r"(/[A-Za-z0-9_~-][A-Za-z0-9._~-]*)*", parts.path) or "/." in parts.path:
+        raise DOIError(f"the DataCite endpoint '{endpoint}' must be the API's address only (scheme, host, port "
+                       f"and plain path, no query, fragment or dot segments), e.g. {TEST_ENDPOINT}")
+    if scheme == "http" and host not in LOOPBACK:
+        raise DOIError(f"the DataCite endpoint '{endpoint}' is plain http: the password would travel "
+                       "unencrypted; use https (plain http only for 127.0.0.1, localhost and [::1])")
+    return endpoint
+
+
+def origin(url: str) -> tuple[str, str, int]:
+    """Scheme, host and port of ``url`` (the port the scheme implies when none is given)."""
+    parts = urllib.parse.urlsplit(url)
+    scheme = parts.scheme.lower()
+    return scheme, (parts.hostname or "").lower(), parts.port or (443 if scheme == "https" else 80)
+
+
 @dataclass(frozen=True)
 class Settings:
     endpoint: str = TEST_ENDPOINT
@@ -63,15 +109,17 @@ class Settings:
     password: str | None = field(default=None, repr=False)
     timeout: float = 30.0
 
+    def __post_init__(self) -> None:
+        # However Settings are made: no endpoint that could send the credentials elsewhere or in the clear.
+        object.__setattr__(self, "endpoint", check_endpoint(self.endpoint))
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, *, endpoint: str | None = None,
                  prefix: str | None = None) -> Settings:
         """Settings from the arguments, else from ``DATACITE_ENDPOINT`` / ``DATACITE_PREFIX`` in ``env``;
         credentials only from ``DATACITE_REPOSITORY_ID`` / ``DATACITE_PASSWORD``."""
         env = os.environ if env is None else env
-        endpoint = (endpoint or env.get("DATACITE_ENDPOINT") or TEST_ENDPOINT).strip().rstrip("/")
-        if not re.match(r"^https?://[^\s/]+", endpoint):
-            raise DOIError(f"the DataCite endpoint '{endpoint}' is not an http(s) URL, e.g. {TEST_ENDPOINT}")
+        endpoint = check_endpoint((endpoint or env.get("DATACITE_ENDPOINT") or TEST_ENDPOINT).strip())
         prefix = (prefix or env.get("DATACITE_PREFIX") or "").strip() or None
         if prefix and not _PREFIX.match(prefix):
             raise DOIError(f"the DOI prefix '{prefix}' is not valid: write it as 10. followed by 4 to 9 "
@@ -86,7 +134,7 @@ class Settings:
 
     @property
     def is_test(self) -> bool:
-        return "api.test.datacite.org" in self.endpoint
+        return origin(self.endpoint)[1] == "api.test.datacite.org"
 
 
 def doi_name(d: Dataset, prefix: str | None) -> str:
@@ -96,7 +144,25 @@ def doi_name(d: Dataset, prefix: str | None) -> str:
     if not prefix:
         raise DOIError(f"{d.id} has no DOI yet and no prefix is set: set DATACITE_PREFIX (or pass --prefix) "
                        "to the prefix DataCite assigned to the repository")
-    return f"{prefix}/openem.{d.id}"
+    return doiname.derived(prefix, d.id)
+
+
+def check_claim(d: Dataset, doi: str, prefix: str | None, others: Sequence[Dataset] = ()) -> None:
+    """DOIError unless ``doi`` may be registered for ``d``: in :mod:`.doiname`'s form, not reserved for another
+    dataset, under ``prefix`` (when set) and the one derived for ``d`` there, and neither the DOI nor a version
+    DOI of any of ``others`` (the rest of the catalogue: their own DOI, or the one derived for them)."""
+    problem = doiname.syntax_problem(doi) or doiname.claim_problem(doi, d.id, prefix)
+    if problem:
+        raise DOIError(f"{doi!r} {problem}; refusing to register it for {d.id}")
+    if prefix and doi.partition("/")[0] != prefix:
+        raise DOIError(f"{doi} is not under the catalogue's prefix {prefix}: the catalogue registers and updates "
+                       "only its own DOIs (that DOI is managed where it was registered)")
+    for other in others:
+        if other.id == d.id:
+            continue
+        theirs = other.doi or (doiname.derived(prefix, other.id) if prefix else None)
+        if theirs and doiname.overlap(doi, theirs):
+            raise DOIError(f"{doi} clashes with the DOI {theirs} of {other.id}; refusing to register it for {d.id}")
 
 
 # ------------------------------------------------------------------------------------------------- the API
@@ -121,35 +187,62 @@ class Request:
 Opener = Callable[[urllib.request.Request, float], Any]
 
 
-def _urlopen(request: urllib.request.Request, timeout: float) -> Any:
-    return urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 (the endpoint is http(s), checked)
+def opener_for(endpoint: str) -> Opener:
+    """An HTTP(S) client for ``endpoint`` that follows no redirect (a 3xx reaches the caller as an HTTPError),
+    verifies certificates, and uses no proxy for a loopback endpoint (plain http would show a proxy the
+    password). Built from urllib's handlers alone: no netrc, cookies, auth handlers, file: or ftp:."""
+    loopback = origin(endpoint)[1] in LOOPBACK
+    director = urllib.request.OpenerDirector()
+    for handler in (urllib.request.ProxyHandler({} if loopback else None), urllib.request.HTTPHandler(),
+                    urllib.request.HTTPSHandler(context=ssl.create_default_context()),
+                    urllib.request.HTTPDefaultErrorHandler(), urllib.request.HTTPErrorProcessor()):
+        director.add_handler(handler)
+
+    def open_(request: urllib.request.Request, timeout: float) -> Any:
+        return director.open(request, timeout=timeout)
+
+    return open_
 
 
 class DataCiteAPI:
-    """The few REST calls the commands need: read one DOI, create one, update one."""
+    """The few REST calls the commands need: read one DOI, create one, update one.
 
-    def __init__(self, settings: Settings, opener: Opener = _urlopen) -> None:
+    Every request goes to the endpoint's origin; the credentials ride in an unredirected header (urllib never
+    copies those to a redirect), and the default client follows no redirect at all: a 3xx answer is an error
+    that names where DataCite pointed (:func:`opener_for`).
+    """
+
+    def __init__(self, settings: Settings, opener: Opener | None = None) -> None:
         self.settings = settings
-        self._open = opener
+        self._open = opener or opener_for(settings.endpoint)
 
     def _headers(self) -> dict[str, str]:
-        headers = {"Accept": MEDIA_TYPE, "User-Agent": "openem-catalogue (+https://catalogue.openem.ch/)"}
-        if self.settings.has_credentials:
-            token = f"{self.settings.repository_id}:{self.settings.password}".encode()
-            headers["Authorization"] = "Basic " + base64.b64encode(token).decode("ascii")
-        return headers
+        return {"Accept": MEDIA_TYPE, "User-Agent": "openem-catalogue (+https://catalogue.openem.ch/)"}
 
     def _call(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> tuple[int, Any]:
-        url = f"{self.settings.endpoint}/{path}"
+        endpoint = check_endpoint(self.settings.endpoint)
+        url = f"{endpoint}/{path}"
+        if origin(url) != origin(endpoint) or not urllib.parse.urlsplit(url).path.startswith(
+                urllib.parse.urlsplit(endpoint).path + "/"):
+            raise DOIError(f"refusing to send {method} /{path}: it is not a path under {endpoint}")
         data = json.dumps(body).encode("utf-8") if body is not None else None
         headers = self._headers()
         if data is not None:
             headers["Content-Type"] = MEDIA_TYPE
         req = urllib.request.Request(url, data=data, method=method, headers=headers)
+        if self.settings.has_credentials:
+            token = f"{self.settings.repository_id}:{self.settings.password}".encode()
+            req.add_unredirected_header("Authorization", "Basic " + base64.b64encode(token).decode("ascii"))
         try:
             with self._open(req, self.settings.timeout) as resp:
                 status, raw = resp.status, resp.read()
         except urllib.error.HTTPError as exc:
+            if 300 <= exc.code < 400:
+                where = _one_line(exc.headers.get("Location") or "nowhere")
+                exc.close()
+                raise DOIError(f"DataCite answered {method} /{path} with a redirect (HTTP {exc.code}) to {where}; "
+                               f"not followed: the credentials go only to {endpoint} — set DATACITE_ENDPOINT to "
+                               "the API's own https address") from None
             status, raw = exc.code, exc.read() or b""
         except OSError as exc:  # URLError, timeouts, refused connections
             reason = getattr(exc, "reason", exc)
@@ -198,11 +291,21 @@ class DataCiteAPI:
         return dict(parsed["data"].get("attributes") or {})
 
 
+def _one_line(text: str, limit: int = 200) -> str:
+    """Text from a server, safe to show in a one-line message."""
+    shown = "".join(c if c.isprintable() else "?" for c in text)
+    return shown if len(shown) <= limit else shown[:limit - 1] + "…"
+
+
 # ---------------------------------------------------------------------------------------------- planning
 
 
 def _doi_path(doi: str) -> str:
-    return "dois/" + urllib.parse.quote(doi, safe="/")
+    """``dois/<doi>`` with each part of the DOI percent-encoded; DOIError for a DOI not in doiname's form."""
+    try:
+        return "dois/" + doiname.url_path(doi)
+    except ValueError as exc:
+        raise DOIError(f"{exc}; nothing was sent") from None
 
 
 @dataclass(frozen=True)
@@ -308,8 +411,8 @@ def insert_doi(text: str, doi: str) -> str:
     """
     from .yamlsafe import YamlError, parse
 
-    if not _DOI.match(doi):
-        raise DOIError(f"'{doi}' is not a DOI")
+    if problem := doiname.syntax_problem(doi):
+        raise DOIError(f"{doi!r} {problem}")
     try:
         located = parse(text)
     except YamlError as exc:
@@ -439,9 +542,12 @@ def run(command: str, ctx: SiteContext, d: Dataset, settings: Settings, *, root:
     """
     concept = doi_name(d, settings.prefix)
     current = version_doi(concept, d.version)
-    for name in (concept, current):
-        if not _DOI.match(name):
-            raise DOIError(f"'{name}' is not a valid DOI")
+    if not settings.prefix and not dry_run:
+        raise DOIError("set DATACITE_PREFIX (or pass --prefix) to the prefix DataCite assigned to the "
+                       "repository: only DOIs under it are registered")
+    check_claim(d, concept, settings.prefix, ctx.catalogue.datasets)
+    if problem := doiname.syntax_problem(current):
+        raise DOIError(f"{current!r} {problem}")
     api = api or DataCiteAPI(settings)
     history = version_history(root, d)
     names = _names(history, d.version)
@@ -531,7 +637,8 @@ def site_context(root: Path, catalogue: Any, config: str = "mkdocs.yml") -> Site
 
 
 def version_history(root: Path, d: Dataset) -> tuple[Version, ...]:
-    """Every version of ``d`` in the catalogue's git history, oldest first (empty outside git)."""
+    """Every version of ``d`` in the catalogue's trusted git history (the one the site's "Versions" table and
+    ``versions/*.json`` come from: see :mod:`.history`), oldest first; empty outside git."""
     return histories(root).get(d.id, ())
 
 

@@ -5,8 +5,11 @@ content is present locally: the first file of each image set of maps, tomograms,
 at most :data:`MAX_FILES` files per entry. The PNGs are made by :mod:`openem_build.data.previews` (deterministic
 bytes); ``previews.json`` lists each with its name, view, size, alt text and the data file it shows.
 
-The loader reads ``previews.json`` only (:func:`read`), never the images; the MkDocs plugin copies the PNG files
-into the site when it writes it (:func:`copy_to_site`).
+The loader reads ``previews.json`` (:func:`read`) and checks every image it lists: a regular file in
+``previews/`` (no symbolic link), of at most :data:`~openem_build.data.previews.MAX_PNG_BYTES` bytes and the size
+recorded, a whole PNG image (every chunk, the image data decompressed in bounded steps) of the recorded width and
+height and at most :data:`~openem_build.data.previews.MAX_PNG_PIXELS` pixels. The MkDocs plugin copies the PNG
+files into the site when it writes it (:func:`copy_to_site`), checking each again as it copies it.
 """
 
 from __future__ import annotations
@@ -15,13 +18,17 @@ import json
 import os
 import re
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from . import textcheck
 from .data import mrc
 from .data import previews as P
+from .data.headers import brief
+from .manifest import JsonDoc, _safe_path, confined, content_roots, load_json
 from .model import Catalogue, Preview
 from .problems import ERROR, WARNING, Problem, relpath
 
@@ -32,7 +39,14 @@ MAX_FILES = 3
 #: Image-set categories worth a preview, in the order files are chosen from them.
 CATEGORIES = ("maps", "tomograms", "micrographs", "tilt-series", "volume-images")
 MAX_BYTES = 1 << 20  # previews.json larger than this is not read
+MAX_ALT = 1000  # characters of a preview's alt text
+MAX_REPORTED = 25  # problems reported per previews.json before the rest is summarised (each is located)
 _FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}\.png$")
+#: What ``kind`` may be: a plane of two axes, a projection or a 2D image.
+_KIND = re.compile(r"^(?:[XYZ]{2}|projection|image)$")
+_TOP_FIELDS = frozenset({"previews_version", "commit", "previews"})
+_ITEM_FIELDS = frozenset({"file", "kind", "width", "height", "bytes", "alt", "source"})
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
 _HINT = "regenerate the previews with `openem manifest {ident}` instead of editing previews.json by hand"
 
 #: An image set as the chooser sees it: (directory, category, format).
@@ -110,7 +124,10 @@ def write(folder: Path, content: Path, sets: Iterable[SetInfo], paths: Iterable[
     case existing previews are left as they are. The new set replaces the old one as a whole: it is written into
     a temporary folder beside it first, so a failure leaves the old previews.
     """
-    chosen = choose(sets, paths, lambda p: (content / p).is_file())
+    if content.is_symlink():  # (a dataset is a folder of its own: a link could preview anything)
+        return None, [f"{content} is a symbolic link: no previews made"]
+    roots = content_roots(content)
+    chosen = choose(sets, paths, lambda p: confined(content / p, roots))
     if not chosen:
         return None, []
     staging = Path(tempfile.mkdtemp(prefix=".previews-", dir=folder))
@@ -118,8 +135,9 @@ def write(folder: Path, content: Path, sets: Iterable[SetInfo], paths: Iterable[
         doc, notes = generate(content, chosen, staging / PREVIEWS_DIR, commit, **options)
         target_dir, target_json = folder / PREVIEWS_DIR, folder / PREVIEWS_FILE
         old = folder / f".{PREVIEWS_DIR}.old"
-        if old.exists():
-            shutil.rmtree(old)
+        _remove(old)
+        if target_dir.is_symlink():  # (never followed: the link goes, not what it points to)
+            target_dir.unlink()
         if target_dir.exists():
             os.rename(target_dir, old)
         if (staging / PREVIEWS_DIR).is_dir():
@@ -130,11 +148,17 @@ def write(folder: Path, content: Path, sets: Iterable[SetInfo], paths: Iterable[
             os.replace(tmp, target_json)
         else:
             target_json.unlink(missing_ok=True)
-        if old.exists():
-            shutil.rmtree(old)
+        _remove(old)
         return chosen, notes
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _remove(path: Path) -> None:
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.exists():
+        shutil.rmtree(path)
 
 
 def sets_of(doc: Any) -> list[SetInfo]:
@@ -154,9 +178,8 @@ def sets_of(doc: Any) -> list[SetInfo]:
 def read(folder: Path, root: Path) -> tuple[tuple[Preview, ...], list[Problem]]:
     """The previews listed in ``folder/previews.json`` (none when it is absent) and what is wrong with them.
 
-    Reads the list only; a listed PNG that is missing is left out with a warning."""
-    from .manifest import JsonDoc
-
+    Every listed image is checked (see the module's description); one that is missing is left out with a
+    warning, one that is not what the list says is an error."""
     path = folder / PREVIEWS_FILE
     if not (path.exists() or path.is_symlink()):
         return (), []
@@ -168,16 +191,16 @@ def read(folder: Path, root: Path) -> tuple[tuple[Preview, ...], list[Problem]]:
         return (), [Problem(shown, 0, 0, "", f"is larger than {MAX_BYTES} bytes", hint)]
     try:
         text = path.read_bytes().decode("utf-8")
-        data = json.loads(text)
     except UnicodeDecodeError as exc:
         return (), [Problem(shown, 0, 0, "", f"is not UTF-8 text ({exc.reason} at byte {exc.start})", hint)]
-    except json.JSONDecodeError as exc:
-        return (), [Problem(shown, exc.lineno, exc.colno, "", f"not valid JSON: {exc.msg}", hint)]
+    data, broken = load_json(text, shown, hint)
+    if broken is not None:
+        return (), [broken]
     doc = JsonDoc(text, data)
     problems: list[Problem] = []
 
-    def add(pointer: tuple[str | int, ...], message: str, severity: str = ERROR) -> None:
-        line, col = doc.where(pointer)
+    def add(pointer: tuple[str | int, ...], message: str, severity: str = ERROR, key: bool = False) -> None:
+        line, col = doc.where(pointer, key=key)
         name = "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else p) for i, p in enumerate(pointer))
         problems.append(Problem(shown, line, col, name, message, hint, severity))
 
@@ -185,44 +208,115 @@ def read(folder: Path, root: Path) -> tuple[tuple[Preview, ...], list[Problem]]:
     if not isinstance(items, list):
         add(("previews",), "must be a JSON object with a list of previews")
         return (), problems
+    for name in sorted(set(data) - _TOP_FIELDS):
+        add((name,), f"unknown field '{name}' (known: {', '.join(sorted(_TOP_FIELDS))})", key=True)
+    version, commit = data.get("previews_version", PREVIEWS_VERSION), data.get("commit")
+    if type(version) is not int or version != PREVIEWS_VERSION:
+        add(("previews_version",), f"previews_version must be {PREVIEWS_VERSION}, not {brief(version)}")
+    if commit is not None and not (isinstance(commit, str) and _COMMIT.fullmatch(commit)):
+        add(("commit",), f"commit must be a full 40-character commit hash or null, not {brief(commit)}")
     out: list[Preview] = []
     seen: set[str] = set()
     for i, item in enumerate(items):
+        if len(problems) >= MAX_REPORTED:  # (the rest is neither checked nor shown)
+            severity = ERROR if any(p.severity == ERROR for p in problems) else WARNING
+            problems.append(Problem(shown, 0, 0, "", f"more problems not shown: previews[{i}] and after are left "
+                                    "out", hint, severity))
+            return tuple(out), problems
         if not isinstance(item, dict):
             add(("previews", i), "each preview must be a JSON object")
             continue
-        file, source, alt = item.get("file"), item.get("source"), item.get("alt")
+        for name in sorted(set(item) - _ITEM_FIELDS):
+            add(("previews", i, name), f"unknown field '{name}' (known: {', '.join(sorted(_ITEM_FIELDS))})",
+                key=True)
+        file, source, alt, kind = item.get("file"), item.get("source"), item.get("alt"), item.get("kind", "image")
         width, height, size = item.get("width"), item.get("height"), item.get("bytes")
         if not (isinstance(file, str) and _FILE.fullmatch(file)) or file in seen:
-            add(("previews", i, "file"), f"file {file!r} is not the name of a PNG file in {PREVIEWS_DIR}/ (letters, "
-                "digits, '.', '_' and '-', ending in .png, each listed once)")
+            add(("previews", i, "file"), f"file {brief(file)} is not the name of a PNG file in {PREVIEWS_DIR}/ "
+                "(letters, digits, '.', '_' and '-', ending in .png, each listed once)")
             continue
-        if not all(isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 10000 for v in (width, height)):
+        if not all(type(v) is int and 0 < v <= 10000 for v in (width, height)):
             add(("previews", i, "width"), "width and height must be whole numbers of pixels")
             continue
         if not (isinstance(alt, str) and alt.strip() and isinstance(source, str) and source):
             add(("previews", i, "alt"), "every preview needs its alt text and the data file it shows (source)")
             continue
-        if (folder / PREVIEWS_DIR).is_symlink() or (folder / PREVIEWS_DIR / file).is_symlink():
-            # The build copies the file into the site: a link could publish any file of the machine.
-            add(("previews", i, "file"), f"{relpath(folder / PREVIEWS_DIR / file, root)} is a symbolic link; "
-                "previews must be regular files")
+        if len(alt) > MAX_ALT:
+            add(("previews", i, "alt"), f"alt is {len(alt):,} characters long; at most {MAX_ALT:,} are shown")
             continue
-        if not (folder / PREVIEWS_DIR / file).is_file():
-            add(("previews", i, "file"), f"{relpath(folder / PREVIEWS_DIR / file, root)} is missing (or its content "
-                "is not present); the page leaves the preview out", WARNING)
+        if len(source) > 4096 or not _safe_path(source):
+            add(("previews", i, "source"), f"source {brief(source)} is not a relative path inside the dataset")
+            continue
+        # The rest of textcheck's rules, on the text and its character references (both texts are published).
+        bad = next(((k, f) for k, v in (("alt", alt), ("source", source)) if (f := textcheck.first(v))), None)
+        if bad is not None:
+            add(("previews", i, bad[0]), f"{bad[0]} {bad[1].message()}")
+            continue
+        if not (isinstance(kind, str) and _KIND.fullmatch(kind)):
+            add(("previews", i, "kind"), f"kind must be a plane (XY, XZ, YZ …), projection or image, not {brief(kind)}")
+            continue
+        if size is not None and not (type(size) is int and 0 < size <= P.MAX_PNG_BYTES):
+            add(("previews", i, "bytes"), f"bytes must be the file's size, at most {P.MAX_PNG_BYTES:,}, not "
+                f"{brief(size)}")
+            continue
+        image = folder / PREVIEWS_DIR / file
+        where = relpath(image, root)
+        if (folder / PREVIEWS_DIR).is_symlink() or image.is_symlink():
+            # The build copies the file into the site: a link could publish any file of the machine.
+            add(("previews", i, "file"), f"{where} is a symbolic link; previews must be regular files")
+            continue
+        if not image.exists():
+            add(("previews", i, "file"), f"{where} is missing (or its content is not present); the page leaves "
+                "the preview out", WARNING)
+            continue
+        try:
+            found = _image(image, width, height, size)
+        except ValueError as exc:
+            add(("previews", i, "file"), f"{where} {exc}")
             continue
         seen.add(file)
-        out.append(Preview(file, str(item.get("kind") or "image"), width, height, alt.strip(), source,
-                           size if isinstance(size, int) and not isinstance(size, bool) else None))
+        out.append(Preview(file, kind, width, height, alt.strip(), source, found))
     return tuple(out), problems
+
+
+def _image(path: Path, width: int, height: int, size: int | None) -> int:
+    """The size of the preview image at ``path`` after checking that it is what previews.json says (see
+    :func:`read_image`); raises ValueError saying what it is not."""
+    data = read_image(path)
+    if size is not None and len(data) != size:
+        raise ValueError(f"is {len(data):,} bytes, but previews.json records {size:,}")
+    found = P.check_png(data)
+    if found != (width, height):
+        raise ValueError(f"is {found[0]} × {found[1]} pixels, but previews.json records {width} × {height}")
+    return len(data)
+
+
+def read_image(path: Path) -> bytes:
+    """The bytes of a preview image: a regular file (opened without following a symbolic link) of at most
+    MAX_PNG_BYTES; raises ValueError otherwise."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+                     | getattr(os, "O_BINARY", 0))
+    except OSError as exc:
+        raise ValueError(f"cannot be read ({exc.strerror})") from None
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise ValueError("is not a regular file")
+        if st.st_size > P.MAX_PNG_BYTES:
+            raise ValueError(f"is {st.st_size:,} bytes, more than the {P.MAX_PNG_BYTES:,} a preview may be")
+        data = f.read(P.MAX_PNG_BYTES + 1)
+    if len(data) > P.MAX_PNG_BYTES:
+        raise ValueError(f"is more than the {P.MAX_PNG_BYTES:,} bytes a preview may be")
+    return data
 
 
 # ------------------------------------------------------------------------------------------ into the site
 
 def copy_to_site(catalogue: Catalogue, site: Path, root: Path | None = None) -> int:
-    """Copy every dataset's preview PNGs to ``site/datasets/<id>/previews/`` (file by file, streamed); the
-    number copied."""
+    """Copy every dataset's preview PNGs to ``site/datasets/<id>/previews/`` (one at a time, each at most
+    MAX_PNG_BYTES); the number copied. Each is checked again as it is copied, so what is published is what
+    validation accepted: a file changed since (or a link put in its place) stops the build with PluginError."""
     base = Path(root or catalogue.root)
     copied = 0
     for d in catalogue.datasets:
@@ -231,6 +325,17 @@ def copy_to_site(catalogue: Catalogue, site: Path, root: Path | None = None) -> 
         target = site / "datasets" / d.id / PREVIEWS_DIR
         target.mkdir(parents=True, exist_ok=True)
         for p in d.previews:
-            shutil.copyfile(base / "datasets" / d.id / PREVIEWS_DIR / p.file, target / p.file)
+            source = base / "datasets" / d.id / PREVIEWS_DIR / p.file
+            try:
+                if source.parent.is_symlink():
+                    raise ValueError("is in a folder that is a symbolic link")
+                data = read_image(source)
+                if P.check_png(data) != (p.width, p.height) or (p.bytes is not None and len(data) != p.bytes):
+                    raise ValueError("is no longer the image that was validated")
+            except ValueError as exc:
+                from mkdocs.exceptions import PluginError
+
+                raise PluginError(f"{relpath(source, base)} {exc}; run the build again") from None
+            (target / p.file).write_bytes(data)
             copied += 1
     return copied

@@ -110,11 +110,8 @@ def load_dataset(path: Path, root: Path, facilities: dict | None) -> tuple[Datas
     if doc is None:
         return None, None, problems
     folder_id = path.parent.name if path.name == DATASET_FILE else None
-    problems += validate.check_schema(doc, shown)
-    flagged = {p.field for p in problems}
-    problems += validate.check_text(doc, shown)
-    # One message per field: a value the schema rejected is not judged again on plausibility.
-    problems += [p for p in validate.check_dataset(doc, shown, folder_id, facilities) if p.field not in flagged]
+    found, flagged = validate.check_record(doc, shown, folder_id, facilities)
+    problems += found
     manifest, previews = None, ()
     if folder_id is not None and path.parent.parent.absolute() == (root / DATASETS).absolute():
         # datasets/<id>/manifest.json against the YAML, and the subdataset datasets/<id>/data when registered.
@@ -196,8 +193,9 @@ class LoadCache:
 
     For repeated loads in one process (``mkdocs serve``). An entry is keyed by the status (modification time,
     size, inode, type) of every file its check reads: ``dataset.yaml``, ``manifest.json``, ``previews.json``,
-    the ``previews/`` and ``data/`` folders; and the whole cache by ``facilities.yaml``, ``.gitmodules`` and
-    git's index and HEAD, which every entry's check reads.
+    the ``previews/`` folder and every image in it, the ``data/`` folder, and the entry's folder itself (its links
+    are checked); and the whole cache by ``facilities.yaml``, ``.gitmodules`` and git's index and HEAD, which
+    every entry's check reads.
     """
 
     def __init__(self) -> None:
@@ -220,7 +218,16 @@ def _status(path: str) -> tuple:
     return out
 
 
-_ENTRY_INPUTS = (DATASET_FILE, "manifest.json", "previews.json", "previews", "data")
+_ENTRY_INPUTS = (DATASET_FILE, "manifest.json", "previews.json", "previews", "data", ".")
+
+
+def _listing(folder: str) -> tuple:
+    """The status of everything directly in ``folder`` (the preview images, which the check reads)."""
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return ()
+    return tuple((name, _status(os.path.join(folder, name))) for name in names)
 _SHARED_INPUTS = (FACILITIES, ".gitmodules", ".git/index", ".git/HEAD")
 
 
@@ -250,7 +257,8 @@ def _cached_load(paths: list[Path], root: Path, facilities: dict | None, cache: 
     keys = []
     for path in paths:
         folder = os.path.dirname(path)
-        keys.append(tuple(_status(os.path.join(folder, name)) for name in _ENTRY_INPUTS))
+        keys.append((*(_status(os.path.join(folder, name)) for name in _ENTRY_INPUTS),
+                     _listing(os.path.join(folder, gallery.PREVIEWS_DIR))))
     missing = [path for path, key in zip(paths, keys, strict=True)
                if (hit := cache.entries.get(path)) is None or hit[0] != key]
     fresh = dict(zip(missing, fresh_results(missing), strict=True))

@@ -18,6 +18,7 @@ Reading, comparing and the YAML checks are pure; only :func:`from_repo`, :func:`
 from __future__ import annotations
 
 import difflib
+import filecmp
 import hashlib
 import json
 import os
@@ -25,7 +26,7 @@ import re
 import shlex
 from bisect import bisect_left, bisect_right
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cache, lru_cache
 from itertools import chain, compress, islice, repeat
@@ -34,6 +35,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from . import textcheck
+from .data import headers as header_facts
 from .data.annex import backend_algorithm, order_checksums, parse_key
 from .model import CHECKSUM_PREFERENCE, Manifest, ManifestFile
 from .problems import ERROR, WARNING, Problem, relpath
@@ -46,6 +49,11 @@ MANIFEST_VERSION = 1
 SUBDATASET = "data"  # datasets/<id>/data
 MAX_BYTES = 512 << 20
 MAX_REPORTED = 25  # problems reported per manifest file before summarising
+#: The deepest a manifest (or previews.json) may nest: the format needs 6 levels; deeper is refused, located,
+#: before anything recurses into it (json.loads itself gives up at about 1,000).
+MAX_DEPTH = 20
+#: The largest file size a manifest may state (git-annex's sizes are 64-bit).
+MAX_SIZE = (1 << 63) - 1
 #: Severity of "this entry has neither a manifest nor a subdataset" (its page cannot list files); None: silent.
 MISSING_DATA_SEVERITY: str | None = WARNING
 
@@ -256,17 +264,25 @@ def _mapping(value: object) -> dict:
 
 def dumps(manifest: Manifest) -> str:
     """The canonical text of ``manifest.json``: stable key order, one file per line (readable diffs)."""
+    return "".join(_lines(manifest))
+
+
+def _lines(manifest: Manifest) -> Iterator[str]:
+    """:func:`dumps` line by line (a manifest of 100,000 files is written without its whole text in memory)."""
     head = {"manifest_version": MANIFEST_VERSION, "commit": manifest.commit, "datalad_id": manifest.datalad_id}
-    lines = ["{"] + [f"  {json.dumps(k)}: {json.dumps(v)}," for k, v in head.items()]
+    yield "{\n"
+    for k, v in head.items():
+        yield f"  {json.dumps(k)}: {json.dumps(v)},\n"
     files = sorted(manifest.files, key=lambda f: f.path)
     if not files:
-        lines.append('  "files": []')
-    else:
-        lines.append('  "files": [')
-        body = [json.dumps(_file_json(f), ensure_ascii=False, separators=(", ", ": "), default=_mapping)
-                for f in files]
-        lines += [f"    {row}," for row in body[:-1]] + [f"    {body[-1]}", "  ]"]
-    return "\n".join(lines) + "\n}\n"
+        yield '  "files": []\n}\n'
+        return
+    yield '  "files": [\n'
+    last = len(files) - 1
+    for i, f in enumerate(files):
+        row = json.dumps(_file_json(f), ensure_ascii=False, separators=(", ", ": "), default=_mapping)
+        yield f"    {row}{',' if i < last else ''}\n"
+    yield "  ]\n}\n"
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -279,6 +295,81 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
             raise ValueError(f"the key {k!r} appears twice in one object")
         seen[k] = v
     return seen
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}:]|NaN|-?Infinity|-?\d{4300,}')
+_LOCATE_LIMIT = 64 << 20  # texts longer than this are not scanned for where a problem is
+
+
+def _locate(text: str, depth: int) -> tuple[int, int, str] | None:
+    """Where ``text`` breaks a rule json.loads does not locate: nesting deeper than ``depth``, a NaN or Infinity
+    literal, a key twice in one object, a number too long to read. (line, column, what), or None."""
+    if len(text) > _LOCATE_LIMIT:
+        return None
+    keys: list[set[str] | None] = []  # per open bracket: the keys of an object so far, None for an array
+    last = None
+    for m in _TOKENS.finditer(text):
+        token = m.group()
+        found = None
+        if token in "[{":
+            keys.append(set() if token == "{" else None)
+            if len(keys) > depth:
+                found = f"nested more than {depth} levels deep"
+        elif token in "]}":
+            if keys:
+                keys.pop()
+        elif token == ":":
+            if last is not None and keys and keys[-1] is not None:
+                try:
+                    name = json.loads(last.group())
+                except ValueError:
+                    name = last.group()
+                if name in keys[-1]:
+                    m, found = last, f"the key {name!r} appears twice in one object"
+                keys[-1].add(name)
+        elif token[0] in "NI-" and not token[-1].isdigit():
+            found = f"{token} is not a JSON number"
+        elif token[0] != '"':
+            found = "a number of more than 4,300 digits"
+        if found:
+            start = m.start()
+            return text.count("\n", 0, start) + 1, start - (text.rfind("\n", 0, start) + 1) + 1, found
+        last = m if token[0] == '"' else None
+    return None
+
+
+def _deeper(value: Any, depth: int) -> bool:
+    """Whether ``value`` nests lists and objects more than ``depth`` levels deep (without recursion)."""
+    level = [value]
+    for _ in range(depth + 1):
+        level = [x for v in level if isinstance(v, (dict, list)) for x in (v.values() if isinstance(v, dict) else v)]
+        if not level:
+            return False
+    return any(isinstance(v, (dict, list)) for v in level)
+
+
+def load_json(text: str, shown: str, hint: str, *, depth: int = MAX_DEPTH) -> tuple[Any, Problem | None]:
+    """Strict JSON for files beside the YAML: the value, or None and a located problem. Refused: syntax errors,
+    duplicate keys, NaN and Infinity (not JSON), numbers of thousands of digits, and nesting deeper than
+    ``depth`` (which nothing here needs and recursive code would not survive)."""
+    try:
+        data = json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constant)
+    except json.JSONDecodeError as exc:
+        return None, Problem(shown, exc.lineno, exc.colno, "", f"not valid JSON: {exc.msg}", hint)
+    except (ValueError, RecursionError) as exc:
+        where = _locate(text, depth)
+        if where is not None:
+            return None, Problem(shown, where[0], where[1], "", f"not valid JSON: {where[2]}", hint)
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc).split(";")[0]
+        return None, Problem(shown, 0, 0, "", f"not valid JSON: {reason}", hint)
+    if _deeper(data, depth):
+        line, col, what = _locate(text, depth) or (0, 0, f"nested more than {depth} levels deep")
+        return None, Problem(shown, line, col, "", f"not valid JSON: {what}", hint)
+    return data, None
 
 
 def parse(text: str, shown: str) -> tuple[Manifest | None, JsonDoc | None, list[Problem]]:
@@ -315,7 +406,8 @@ def _parse_valid(text: str, shown: str) -> tuple[Manifest, dict[str, Any]] | Non
     # without escapes are printable too.
     printable = not escapes and text.isascii() and "\x7f" not in text
     try:
-        data = json.loads(text, object_pairs_hook=_no_duplicate_keys if hooked else None)
+        data = json.loads(text, object_pairs_hook=_no_duplicate_keys if hooked else None,
+                          parse_constant=_no_constant)
     except (ValueError, RecursionError):
         return None
     algos, file_fields, top_fields, key_rx, url_rx, commit_rx = _rules()
@@ -346,14 +438,16 @@ def _parse_valid(text: str, shown: str) -> tuple[Manifest, dict[str, Any]] | Non
     # or '..' (a leading '/' is an empty part) if "/<joined>/" has no '//', '/./' or '/../'.
     joined = "/".join(paths)
     wrapped = f"/{joined}/"
-    if ((not printable and not joined.isprintable() and _CONTROL_IN_PATH.search(joined)) or "//" in wrapped
+    # (and no character textcheck refuses: controls, bidi and invisible ones, also written as references)
+    if (((not printable or "&" in joined) and textcheck.first(joined) is not None) or "//" in wrapped
             or ("/." in wrapped and ("/./" in wrapped or "/../" in wrapped))):
         return None
     ordered = all(map(lt, paths, islice(paths, 1, None)))  # (as dumps writes them; then no path is there twice)
     if not ordered and len(set(paths)) != len(paths):
         return None
     sizes = column("size")
-    if not set(map(type, sizes)) <= {int, _NONE} or min(filter(None, sizes), default=0) < 0:
+    if (not set(map(type, sizes)) <= {int, _NONE} or min(filter(None, sizes), default=0) < 0
+            or max(filter(None, sizes), default=0) > MAX_SIZE):
         return None
     digests: dict[str, list[str | None]] = {}  # algorithm → its column, in CHECKSUM_PREFERENCE order
     for algo in sorted(used & algos.keys(), key=CHECKSUM_PREFERENCE.index):
@@ -378,11 +472,14 @@ def _parse_valid(text: str, shown: str) -> tuple[Manifest, dict[str, Any]] | Non
     all_urls = "".join(every_url)
     # Printable (no whitespace but ' '), none of _URL_FORBIDDEN and an http(s) scheme: url_rx holds.
     web = ((printable or all_urls.isprintable()) and not any(c in all_urls for c in _URL_FORBIDDEN)
+           and ((printable and "&" not in all_urls) or textcheck.first(all_urls) is None)
            and all(map(str.startswith, every_url, repeat(("https://", "http://")))))
-    if not web and not all(map(url_rx.fullmatch, every_url)):
+    if not web and not all(url_rx.fullmatch(u) and textcheck.first(u) is None for u in every_url):
         return None
     headers = column("headers")
     if not set(map(type, headers)) <= {dict, _NONE}:
+        return None
+    if any(headers) and not all(map(header_facts.is_valid, filter(None, headers))):
         return None
     if not hooked:
         # Every ':' of the text separates a key from its value or lies in a string. With no key dropped, that
@@ -462,12 +559,9 @@ def _all_hex(values: list[str], rx: re.Pattern[str]) -> bool:
 def _parse_checked(text: str, shown: str) -> tuple[Manifest | None, JsonDoc | None, list[Problem]]:
     """:func:`parse`, checking and reporting each entry in turn."""
     hint = "regenerate it with `openem manifest <id>` instead of editing it by hand"
-    try:
-        data = json.loads(text, object_pairs_hook=_no_duplicate_keys)
-    except json.JSONDecodeError as exc:
-        return None, None, [Problem(shown, exc.lineno, exc.colno, "", f"not valid JSON: {exc.msg}", hint)]
-    except ValueError as exc:
-        return None, None, [Problem(shown, 0, 0, "", f"not valid JSON: {exc}", hint)]
+    data, broken = load_json(text, shown, hint)
+    if broken is not None:
+        return None, None, [broken]
     doc = JsonDoc(text, data)
     problems: list[Problem] = []
 
@@ -512,12 +606,17 @@ def _parse_checked(text: str, shown: str) -> tuple[Manifest | None, JsonDoc | No
             add((*here, "path"), f"path {path!r} is not a relative path inside the dataset",
                 "paths use / separators, no leading /, no empty, '.' or '..' parts and no control characters")
             continue
+        found = textcheck.first(path)  # (the path is shown on the page and in the commands to copy)
+        if found is not None:
+            add((*here, "path"), f"path {path!r} {found.message()}", found.hint())
+            continue
         if path in seen:
             add((*here, "path"), f"'{path}' is listed twice (also files[{seen[path]}])")
         seen.setdefault(path, i)
         size = entry.get("size")
-        if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
-            add((*here, "size"), f"size must be a whole number of bytes or null, not {size!r}")
+        if size is not None and (not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= MAX_SIZE):
+            add((*here, "size"), f"size must be a whole number of bytes (at most 2⁶³ − 1) or null, not "
+                f"{header_facts.brief(size)}")
             size = None
         key = entry.get("key")
         if key is not None and not (isinstance(key, str) and key_rx.fullmatch(key)):
@@ -540,10 +639,17 @@ def _parse_checked(text: str, shown: str) -> tuple[Manifest | None, JsonDoc | No
                                                           for u in urls)):
             add((*here, "urls"), "urls must be a list of URLs without spaces or quotes")
             urls = []
+        found = next((f for u in urls if (f := textcheck.first(u)) is not None), None)
+        if found is not None:
+            add((*here, "urls"), f"a URL {found.message()}", found.hint())
+            urls = []
         headers = entry.get("headers")
         if headers is not None and not isinstance(headers, dict):
             add((*here, "headers"), "headers must be a JSON object")
             headers = None
+        for pointer, message, named in header_facts.problems(headers) if headers else ():
+            add((*here, "headers", *pointer), message, "header facts are read from the files: regenerate them "
+                "with `openem manifest <id>` instead of editing them by hand", key=named)
         if key is not None:
             info = parse_key(key)
             if info and info.size is not None and size is not None and info.size != size:
@@ -602,11 +708,12 @@ def _read(path: Path, shown: str) -> tuple[Manifest | None, JsonDoc | None, list
 
 def write(path: Path, manifest: Manifest) -> bool:
     """Write ``manifest`` atomically; returns whether the file changed."""
-    text = dumps(manifest)
-    if path.is_file() and path.read_text("utf-8") == text:
-        return False
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
+    with open(tmp, "w", encoding="utf-8", newline="\n") as out:
+        out.writelines(_lines(manifest))
+    if path.is_file() and filecmp.cmp(tmp, path, shallow=False):
+        tmp.unlink()
+        return False
     os.replace(tmp, path)
     return True
 
@@ -618,20 +725,26 @@ def from_repo(repo: Path, commit: str = "HEAD", *, read_headers: HeaderReader | 
     """The manifest of ``commit`` of the DataLad dataset at ``repo``, from git-annex metadata only.
 
     With ``read_headers(path, file)``, header facts are read from files whose content is present in ``content``
-    (default: ``repo``; only when ``commit`` is the checked-out one). Headers of ``previous`` are kept for files
-    whose key did not change.
+    (default: ``repo``; only when ``commit`` is the checked-out one) and lies there or in the dataset's git-annex
+    objects: a symbolic link out is not followed, and neither ``repo`` nor ``content`` may be a link. Headers of
+    ``previous`` are kept for files whose key did not change. Raises :class:`~openem_build.data.annex.AnnexError`.
     """
     from .data import annex
 
+    if repo.is_symlink() or (content is not None and content.is_symlink()):
+        raise annex.AnnexError(f"{repo if repo.is_symlink() else content} is a symbolic link: not read (a dataset "
+                               "is a folder of its own)")
     resolved, files = annex.list_files(repo, commit)
     kept = {f.key: f.headers for f in previous.files if f.key and f.headers} if previous else {}
     base = content or repo
     readable = read_headers is not None and resolved == annex.head(repo)
+    roots = content_roots(base) if readable else ()
     out = []
     for f in files:
         headers = None
         local = base / f.path
-        if readable and local.is_file():
+        # (a file whose content lies outside the dataset, through a symbolic link, is not read)
+        if readable and confined(local, roots):
             try:
                 headers = read_headers(f.path, local)  # type: ignore[misc]
             except Exception:  # a damaged file must not stop the listing; its row simply has no headers
@@ -697,6 +810,7 @@ def check_against_yaml(doc: Located, shown: str, manifest: Manifest, mdoc: JsonD
     paths = list(map(attrgetter("path"), manifest.files))
     ordered = paths == sorted(paths)  # (always, for a manifest read by parse)
     sets = lookup(d, "data", "image_sets")
+    top: list[str] | None = None
     for i, image_set in enumerate(sets if isinstance(sets, list) else []):
         directory, fmt, count = (lookup(image_set, k) for k in ("directory", "format", "count"))
         here = ("data", "image_sets", i)
@@ -704,8 +818,10 @@ def check_against_yaml(doc: Located, shown: str, manifest: Manifest, mdoc: JsonD
             continue
         inside = _inside(paths, directory, ordered)
         if not inside:
-            top = sorted({p.split("/", 1)[0] for p in paths if "/" in p})
-            close = difflib.get_close_matches(directory.strip("/"), top, n=1, cutoff=0.75)
+            if top is None:  # (once: the same for every image set)
+                top = sorted({p.split("/", 1)[0] for p in paths if "/" in p})
+            close = difflib.get_close_matches(directory.strip("/"), _candidates(top, directory.strip("/")), n=1,
+                                              cutoff=0.75)
             hint = f"did you mean '{close[0]}'?" if close else (
                 f"folders in the dataset: {', '.join(top[:12])}" if top else regenerate)
             problems.append(_located(shown, doc, (*here, "directory"),
@@ -734,6 +850,20 @@ def check_against_yaml(doc: Located, shown: str, manifest: Manifest, mdoc: JsonD
                                  f"set `commit: \"{manifest.commit}\"`, or check out {commit} in the subdataset "
                                  f"and run `openem manifest {ident}`"))
     return problems
+
+
+#: The most folder names compared with a missing image-set folder for a "did you mean" (the comparison costs
+#: time in proportion to them, for each such image set).
+MAX_CANDIDATES = 500
+
+
+def _candidates(names: list[str], word: str) -> list[str]:
+    """The names difflib could find close to ``word`` (a ratio of 0.75 needs lengths within a factor of 0.6 of each
+    other), at most MAX_CANDIDATES of them, in order."""
+    if len(names) <= MAX_CANDIDATES:
+        return names
+    n = len(word)
+    return list(islice((x for x in names if 0.6 * n <= len(x) <= n / 0.6), MAX_CANDIDATES))
 
 
 def check_checksums(manifest: Manifest, mdoc: JsonDoc) -> list[Problem]:
@@ -786,6 +916,7 @@ def check_entry(folder: Path, root: Path, doc: Located, shown: str) -> tuple[Man
         if manifest is not None and mdoc is not None:
             problems += check_against_yaml(doc, shown, manifest, mdoc, ident)
             problems += check_checksums(manifest, mdoc)
+    problems += check_links(folder, root)
     url = lookup(doc.data, "data", "datalad")
     url = url if isinstance(url, str) and not is_placeholder(url) else None
     ria = _ria_id(url)
@@ -854,7 +985,7 @@ def check_entry(folder: Path, root: Path, doc: Located, shown: str) -> tuple[Man
                                  f"datalad_id differs from the one .gitmodules records for {sub_path} "
                                  f"({sub.datalad_id})", "was the subdataset replaced? " + fix, field="datalad_id"))
     installed = root / sub_path
-    if installed.is_dir() and annex.is_repo(installed):
+    if not installed.is_symlink() and installed.is_dir() and annex.is_repo(installed):
         try:
             actual = from_repo(installed)
         except annex.AnnexError as exc:
@@ -881,6 +1012,60 @@ def check_entry(folder: Path, root: Path, doc: Located, shown: str) -> tuple[Man
                                      f"run `openem manifest {ident}` to list the download URLs git-annex knows",
                                      WARNING, field="files"))
     return manifest, problems
+
+
+def check_links(folder: Path, root: Path) -> list[Problem]:
+    """Symbolic links in an entry's folder that could make the checks or the build read outside the catalogue:
+    ``data`` (the subdataset, always a folder of its own) as a link anywhere, and any other link that leads
+    outside the catalogue."""
+    out: list[Problem] = []
+    top = os.path.realpath(root)
+    try:
+        with os.scandir(folder) as it:
+            entries = sorted(it, key=lambda e: e.name)
+    except OSError:
+        return out
+    for entry in entries:
+        if not entry.is_symlink():
+            continue
+        shown = relpath(Path(entry.path), root)
+        if entry.name == SUBDATASET:
+            out.append(Problem(shown, 0, 0, "", "is a symbolic link: the subdataset must be a folder of the "
+                               "catalogue (validation and `openem manifest` would read whatever it points to)",
+                               f"remove the link and register the subdataset with `datalad clone -d . <url> "
+                               f"{shown}`"))
+        elif entry.name not in _READ_CHECKED and not within(os.path.realpath(entry.path), top):
+            out.append(Problem(shown, 0, 0, "", "is a symbolic link to a place outside the catalogue",
+                               "commit the file itself, or remove the link"))
+    return out
+
+
+#: Files whose reader refuses a link itself (with its own message): not reported twice.
+_READ_CHECKED = frozenset({"dataset.yaml", MANIFEST_FILE, "previews.json"})
+
+
+def within(path: str, top: str) -> bool:
+    """Whether the real path ``path`` is ``top`` or lies below it (both resolved)."""
+    return path == top or path.startswith(top.rstrip(os.sep) + os.sep)
+
+
+def content_roots(base: Path) -> tuple[str, ...]:
+    """Where the content of the files under ``base`` may really lie: ``base`` and, for a git repository, its
+    git-annex object store (outside ``base`` when the git folder is kept elsewhere)."""
+    from .data import annex
+
+    roots = [os.path.realpath(base)]
+    if annex.is_repo(base):
+        common = annex.git(base, "rev-parse", "--path-format=absolute", "--git-common-dir", check=False).strip()
+        if common:
+            roots.append(os.path.realpath(os.path.join(common, "annex", "objects")))
+    return tuple(roots)
+
+
+def confined(path: Path, roots: Sequence[str]) -> bool:
+    """Whether ``path`` is a regular file whose content lies inside one of ``roots`` (no symbolic link out)."""
+    real = os.path.realpath(path)
+    return any(within(real, r) for r in roots) and os.path.isfile(real)
 
 
 # ------------------------------------------------------------------------------------------ for pages and stubs

@@ -9,8 +9,12 @@ page or file shows it (they are dated from git); a theme override that printed `
 would need it added here.
 
 Entries are plain data, never code: a header line of JSON (the labelled files, the file list) followed by the
-files' bytes, compressed and checksummed; paths are checked again when an entry is read. The folder is the
-validation cache's (``cache.location()``, refused inside the catalogue), under ``pages-v1/``.
+files' bytes, compressed and checksummed. Everything is checked again when an entry is read, type by type: a
+list of labelled files (three texts each, paths inside the site) that are all among the files, a non-empty list
+of distinct files (a path inside the site and a byte count each) whose sizes add up to the bytes that follow, and
+the landing page of the dataset the key was made for among them. Anything else is a miss, rendered again: a
+cache can only ever cost time. The folder is the validation cache's (``cache.location()``, refused inside the
+catalogue), under ``pages-v1/``.
 """
 
 from __future__ import annotations
@@ -46,6 +50,8 @@ class PageStore:
     def __init__(self, folder: Path, theme: str) -> None:
         self.folder = folder
         self.theme = theme
+        #: key → the id of the dataset it was made for (whose landing page an entry under it must hold)
+        self._owners: dict[str, str] = {}
 
     def key(self, record: Any, extra: Any) -> str | None:
         """The key of a dataset's outputs: its record and ``extra`` (facility, history …) with the theme's key."""
@@ -53,7 +59,11 @@ class PageStore:
             data = pickle.dumps((record, extra), protocol=5)
         except Exception:  # (something unpicklable: never cached)
             return None
-        return hashlib.sha256(self.theme.encode() + data).hexdigest()
+        key = hashlib.sha256(self.theme.encode() + data).hexdigest()
+        ident = getattr(record, "id", None)
+        if isinstance(ident, str):
+            self._owners[key] = ident
+        return key
 
     def _path(self, key: str) -> Path:
         return self.folder / key[:2] / key[2:]
@@ -69,24 +79,15 @@ class PageStore:
         if not raw.startswith(_MAGIC) or hashlib.sha256(body).digest() != raw[len(_MAGIC):len(_MAGIC) + 32]:
             return None
         try:
-            data = zlib.decompress(body)
-            head, _, payload = data.partition(b"\n")
-            meta = json.loads(head)
-            labelled = [Artefact(p, "", label, media) for p, label, media in meta["labelled"]]
-            files, offset = [], 0
-            for name, size in meta["files"]:
-                if not _safe(name) or not isinstance(size, int) or size < 0:
-                    return None
-                files.append((name, payload[offset:offset + size]))
-                offset += size
-            if offset != len(payload):
-                return None
-        except (ValueError, TypeError, KeyError, zlib.error):
+            entry = _entry(zlib.decompress(body), self._owners.get(key))
+        except Exception:  # (damaged in a way the checksum could not tell, or by other code: a miss)
+            return None
+        if entry is None:
             return None
         with contextlib.suppress(OSError):  # (the last use, for pruning; at most once a day)
             if time.time() - path.stat().st_mtime > cache.TOUCH_EVERY:
                 os.utime(path)
-        return Entry(labelled, files)
+        return entry
 
     def put(self, key: str, entry: Entry) -> None:
         """Store ``entry`` atomically; nothing is stored when that fails."""
@@ -94,6 +95,42 @@ class PageStore:
                 "files": [[name, len(data)] for name, data in entry.files]}
         body = zlib.compress(json.dumps(meta).encode() + b"\n" + b"".join(data for _, data in entry.files), 1)
         cache.write_entry(self._path(key), _MAGIC, body)
+
+
+def _entry(data: bytes, owner: str | None) -> Entry | None:
+    """The entry in the decompressed ``data`` when every part of it has the type and form it must have (see the
+    module's description), else None. ``owner``: the id of the dataset whose landing page it must hold."""
+    head, _, payload = data.partition(b"\n")
+    meta = json.loads(head)
+    if type(meta) is not dict or set(meta) != {"labelled", "files"}:
+        return None
+    listed, named = meta["labelled"], meta["files"]
+    if type(listed) is not list or type(named) is not list or not named:
+        return None
+    files: list[tuple[str, bytes]] = []
+    offset = 0
+    for item in named:
+        if type(item) is not list or len(item) != 2:
+            return None
+        name, size = item
+        if not _safe(name) or type(size) is not int or size < 0:
+            return None
+        files.append((name, payload[offset:offset + size]))
+        offset += size
+    paths = {name for name, _ in files}
+    if offset != len(payload) or len(paths) != len(files):
+        return None
+    if owner is not None and f"datasets/{owner}/index.html" not in paths:
+        return None  # (without its landing page the dataset would be missing from the site)
+    labelled = []
+    for item in listed:
+        if type(item) is not list or len(item) != 3 or not all(type(x) is str for x in item):
+            return None
+        where, label, media = item
+        if where not in paths or not label:
+            return None
+        labelled.append(Artefact(where, "", label, media))
+    return Entry(labelled, files)
 
 
 def _safe(name: object) -> bool:

@@ -129,9 +129,9 @@ class OpenEMPlugin(BasePlugin[OpenEMConfig]):
             if override:
                 config.site_url = check_site_url(override)
             site_url = check_site_url(config.site_url or settings.site_url)
+            today = build_date(root)  # (a malformed SOURCE_DATE_EPOCH: SettingsError)
         except SettingsError as exc:
             raise PluginError(str(exc)) from exc
-        today = build_date(root)
         ctx = SiteContext(result.catalogue, site_url=site_url, build_date=today, publisher=self.config.publisher,
                           publisher_ror=self.config.publisher_ror, site_name=config.site_name,
                           canonical_url=settings.site_url, store_url=settings.store_public_url)

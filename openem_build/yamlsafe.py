@@ -2,13 +2,17 @@
 
 Untrusted pull requests are read here, so the reader composes the YAML node graph (no object
 construction at all), then builds plain data itself: only the standard scalar, list and mapping tags,
-no aliases (which also rules out "billion laughs"), no duplicate keys, bounded depth and size. Dates stay
-strings so that the schema, not YAML 1.1's resolver, decides what a valid date is.
+no aliases (which also rules out "billion laughs"), no duplicate keys, bounded depth and size, integers of at
+most 640 digits, no ``\\u`` escape of a surrogate or beyond U+10FFFF. Dates stay strings so that the schema, not
+YAML 1.1's resolver, decides what a valid date is. libyaml's loader and PyYAML's pure-Python one (where libyaml
+is missing) accept and refuse the same documents, with the same messages at the same places.
 """
 
 from __future__ import annotations
 
 import math
+import re
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +20,10 @@ import yaml
 
 MAX_BYTES = 1 << 20
 MAX_DEPTH = 32
+#: Integers have at most this many digits: any Python writes such a number out as text (640 is the smallest
+#: limit ``sys.set_int_max_str_digits`` accepts; beyond Python's default of 4,300, str() raises).
+MAX_INT_DIGITS = sys.int_info.str_digits_check_threshold
+_INT_LIMIT = 10 ** MAX_INT_DIGITS
 
 Pointer = tuple[str | int, ...]
 
@@ -27,20 +35,58 @@ _ALLOWED_SCALARS = {
     "tag:yaml.org,2002:bool",
     "tag:yaml.org,2002:null",
 }
+_INT = "tag:yaml.org,2002:int"
 _SEQ = "tag:yaml.org,2002:seq"
 _MAP = "tag:yaml.org,2002:map"
+_SURROGATE = re.compile("[\ud800-\udfff]")
+# One escape of a double-quoted scalar (inside one, every backslash starts an escape).
+_ESCAPE = re.compile(r"\\(?:u([0-9A-Fa-f]{4})|U([0-9A-Fa-f]{8})|.)", re.DOTALL)
+_BAD_ESCAPE = "found invalid Unicode character escape code"  # (libyaml's words)
+_CANNOT_START = re.compile(r"^found character .+ that cannot start any token$", re.DOTALL)
 
-_Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+class _StrictEscapes:
+    """Refuse ``\\u``/``\\U`` escapes of surrogates or beyond U+10FFFF, as libyaml does, with its message at its
+    position (the first hex digit). PyYAML's pure-Python scanner turns ``"\\ud800"`` into a lone surrogate, which
+    no UTF-8 output can hold, and raises a bare ValueError for ``"\\U00110000"``."""
+
+    def scan_flow_scalar_non_spaces(self, double: bool, start_mark: yaml.Mark) -> list[str]:
+        state = (self.pointer, self.index, self.line, self.column)
+        try:
+            chunks = super().scan_flow_scalar_non_spaces(double, start_mark)  # type: ignore[misc]
+        except (ValueError, OverflowError):  # chr() of the code: the reader stands at its first hex digit
+            raise yaml.scanner.ScannerError("while parsing a quoted scalar", start_mark, _BAD_ESCAPE,
+                                            self.get_mark()) from None
+        if double and any(_SURROGATE.search(c) for c in chunks):
+            for m in _ESCAPE.finditer(self.buffer, state[0], self.pointer):
+                code = m.group(1) or m.group(2)
+                if code and 0xD800 <= int(code, 16) <= 0xDFFF:
+                    # Back to where this run began, then forward to the escape: the reader counts the lines.
+                    self.pointer, self.index, self.line, self.column = state
+                    self.forward(m.start() - state[0] + 2)
+                    raise yaml.scanner.ScannerError("while parsing a quoted scalar", start_mark, _BAD_ESCAPE,
+                                                    self.get_mark())
+        return chunks
 
 
-class _Loader(_Base):  # type: ignore[misc, valid-type]
-    """SafeLoader without the timestamp resolver (dates stay text)."""
+def _without_timestamps(loader: type) -> type:
+    """``loader`` without the timestamp resolver (dates stay text)."""
+    loader.yaml_implicit_resolvers = {
+        first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    return loader
 
 
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
+@_without_timestamps
+class PurePythonLoader(_StrictEscapes, yaml.SafeLoader):
+    """PyYAML's own SafeLoader (where libyaml is missing), refusing what libyaml refuses."""
+
+
+LibyamlLoader: type | None = (_without_timestamps(type("LibyamlLoader", (yaml.CSafeLoader,), {}))
+                              if hasattr(yaml, "CSafeLoader") else None)
+#: The loader :func:`parse` uses by default: libyaml's when PyYAML has it (faster), else the pure-Python one.
+_Loader: type = LibyamlLoader or PurePythonLoader
 
 _scalar = yaml.constructor.SafeConstructor()
 
@@ -114,19 +160,31 @@ def decode(raw: bytes) -> str:
     return text
 
 
-def parse(text: str) -> Located:
-    """Parse one YAML document into plain data with positions; raise YamlError when it is unacceptable."""
+def parse(text: str, loader: type | None = None) -> Located:
+    """Parse one YAML document into plain data with positions; raise YamlError when it is unacceptable.
+
+    ``loader``: :data:`PurePythonLoader` or :data:`LibyamlLoader` (default: libyaml's where available); both
+    accept and refuse the same documents."""
+    loader = loader or _Loader
+    surrogate = _SURROGATE.search(text)  # (never from decode(); libyaml could not even encode it)
+    if surrogate:
+        before = text[: surrogate.start()]
+        raise YamlError(f"the file contains the lone surrogate U+{ord(surrogate.group()):04X}",
+                        before.count("\n") + 1, len(before) - (before.rfind("\n") + 1) + 1,
+                        hint="save the file as UTF-8 text")
     try:
         # The composer hands back the anchor's node for an alias, so the alias itself is found in the events.
         # Without an anchor (&) no alias composes, and without --- there is no second document whose composer
         # error could come before a syntax error: then the events need not be read twice (same result).
-        first_alias = next((e.start_mark for e in yaml.parse(text, Loader=_Loader)
+        first_alias = next((e.start_mark for e in yaml.parse(text, Loader=loader)
                             if isinstance(e, yaml.AliasEvent)), None) if "&" in text or "---" in text else None
-        node = yaml.compose(text, Loader=_Loader)
+        node = yaml.compose(text, Loader=loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
         problem = (exc.problem or exc.context or "invalid YAML").strip()
+        # (libyaml's words: the pure-Python scanner also names the character)
+        problem = _CANNOT_START.sub("found character that cannot start any token", problem)
         hint = "fix the YAML syntax"
         lines = text.splitlines()
         bad = lines[line - 1] if 0 < line <= len(lines) else ""
@@ -137,6 +195,9 @@ def parse(text: str) -> Located:
         elif "expected a single document" in (exc.context or ""):
             problem = "the file holds more than one document"
             hint = "keep one document per file (remove the extra ---)"
+        elif problem == _BAD_ESCAPE:
+            hint = ("write the character itself, or escape a real code point: \\u and \\U cannot name "
+                    "surrogates (D800–DFFF) or go beyond 10FFFF")
         raise YamlError(f"invalid YAML: {problem}", line, col, hint) from None
     except yaml.reader.ReaderError as exc:
         before = text[: exc.position]
@@ -208,10 +269,29 @@ def _build_scalar(node: yaml.ScalarNode, pointer: Pointer) -> object:
         raise _tag_error(node, pointer)
     if node.tag == _STR:
         return node.value
+    if node.tag == _INT:
+        return _integer(node, pointer)
     value = _scalar.construct_object(node)
     if isinstance(value, float) and not math.isfinite(value):
         raise YamlError(f"'{node.value}' is not a finite number", *_pos(node),
                         hint="write a real number, or leave the field out", pointer=pointer)
+    return value
+
+
+def _integer(node: yaml.ScalarNode, pointer: Pointer) -> int:
+    """A YAML integer of at most :data:`MAX_INT_DIGITS` digits (in any base YAML 1.1 knows)."""
+    # The text is bounded first: int() refuses decimal text of more than 4,300 digits with a bare ValueError,
+    # and a sexagesimal one (1:59:59:…) of thousands of parts takes quadratic time to build.
+    value = None
+    if len(node.value) <= 4 * MAX_INT_DIGITS:
+        try:
+            value = _scalar.construct_object(node)
+        except ValueError:
+            value = None
+    if value is None or abs(value) >= _INT_LIMIT:
+        shown = node.value if len(node.value) <= 20 else node.value[:20] + "…"
+        raise YamlError(f"the number {shown} is too large (more than {MAX_INT_DIGITS} digits)", *_pos(node),
+                        hint="write a smaller number, or put the value in quotes if it is text", pointer=pointer)
     return value
 
 

@@ -13,10 +13,12 @@ import subprocess
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from openem_build import cache, load
 from openem_build.cli import main
+from openem_build.data.previews import encode_png
 from openem_build.load import load_catalogue
 
 from .test_synth import _synth
@@ -59,11 +61,12 @@ def _catalogue(folder: Path, n: int = N, git: bool = False) -> tuple[Path, list[
 def _add_previews(root: Path, ident: str) -> None:
     entry = root / "datasets" / ident
     (entry / "previews").mkdir()
-    (entry / "previews" / "a.png").write_bytes(b"\x89PNG first")
+    png = encode_png(np.zeros((64, 64), dtype=np.uint8))
+    (entry / "previews" / "a.png").write_bytes(png)
     doc = {"previews_version": 1, "commit": None, "previews": [
-        {"file": "a.png", "kind": "central-slice", "width": 64, "height": 64, "bytes": 10, "alt": "a slice",
+        {"file": "a.png", "kind": "XY", "width": 64, "height": 64, "bytes": len(png), "alt": "a slice",
          "source": "maps/a.mrc"},
-        {"file": "b.png", "kind": "central-slice", "width": 64, "height": 64, "bytes": 10, "alt": "missing",
+        {"file": "b.png", "kind": "XY", "width": 64, "height": 64, "bytes": len(png), "alt": "missing",
          "source": "maps/b.mrc"}]}
     (entry / "previews.json").write_text(json.dumps(doc), encoding="utf-8")
 
@@ -155,8 +158,19 @@ def _delete_manifest(root: Path, ident: str) -> None:
     (root / "datasets" / ident / "manifest.json").unlink()
 
 
+def _link_data(root: Path, ident: str) -> None:
+    """The subdataset folder replaced by a link out of the catalogue (an error the cached result did not have)."""
+    elsewhere = root.parent / "elsewhere"
+    elsewhere.mkdir(exist_ok=True)
+    (root / "datasets" / ident / "data").symlink_to(elsewhere)
+
+
+def _link_out(root: Path, ident: str) -> None:
+    (root / "datasets" / ident / "notes.txt").symlink_to("/etc/hostname")
+
+
 @pytest.mark.parametrize("change", [_edit_yaml, _edit_manifest, _edit_previews_json, _edit_png, _add_png,
-                                    _link_yaml, _delete_manifest])
+                                    _link_yaml, _delete_manifest, _link_data, _link_out])
 def test_an_entry_change_rechecks_that_entry_only(tmp_path, cache_dir, checked, change):
     root, ids = _catalogue(tmp_path / "cat")
     for ident in ids[:2]:
@@ -325,6 +339,58 @@ def test_damaged_entries_are_misses(tmp_path, cache_dir, checked):
     damaged = 5 if os.geteuid() != 0 else 4  # (root reads a file without permissions)
     assert len(checked) == damaged and cache.stats.hits == N - damaged
     _same(first, again)
+
+
+def _poisoned(values: list[tuple]) -> list:
+    """Cached results of the right shape (and checksum) with wrong types or contents, one per entry."""
+    from openem_build.model import ManifestFiles
+    from openem_build.problems import Problem
+
+    (record, spots, problems), (other, other_spots, _), *_ = values
+    manifest = record.manifest
+    foreign = dataclasses.replace(manifest, files=ManifestFiles(other.manifest.files.path, *[
+        getattr(other.manifest.files, a) for a in ("digest", "count", "total_size", "sizes_complete")]))
+    return [
+        ([record], spots, problems),  # a list where the record goes
+        (record, spots, tuple(problems)),  # a tuple of problems, not a list
+        (None, None, []),  # no record, and no error to say why: the entry would vanish from the site
+        (dataclasses.replace(record, title=b"bytes"), spots, problems),  # bytes instead of text
+        (dataclasses.replace(record, authors=list(record.authors)), spots, problems),  # a list of authors
+        (other, other_spots, []),  # another entry's record
+        (dataclasses.replace(record, manifest=foreign), spots, problems),  # another entry's files
+        (record, spots, [Problem("x", "1", 0, "", "m")]),  # a line number as text
+        {"record": record, "spots": spots, "problems": problems},  # a mapping
+        (dataclasses.replace(record, raw={**record.raw, "x": {1, 2}}), spots, problems),  # a set in the document
+    ]
+
+
+def test_entries_of_the_right_shape_with_wrong_types_are_misses(tmp_path, cache_dir, checked):
+    """A cache can only ever cost time: a value that does not check out, deeply, is a miss, checked again."""
+    from openem_build.build import build_site
+
+    n = 10
+    root, ids = _catalogue(tmp_path / "cat", n=n)
+    first = load_catalogue(root)
+    session = cache.open_session(root.absolute())
+    paths = [(root / "datasets" / i / "dataset.yaml").absolute() for i in ids]
+    keys = session.keys(paths)
+    values = [session.get(k) for k in keys]
+    assert all(cache.valid_result(v, p, root.absolute()) for v, p in zip(values, paths, strict=True))
+
+    def poison() -> None:
+        for key, bad in zip(keys, _poisoned(values), strict=True):
+            assert session.put(key, bad) and session.get(key) is not None  # (well-formed entries)
+
+    poison()
+    checked.clear()
+    cache.stats.reset()
+    again = load_catalogue(root)
+    assert cache.stats.hits == 0 and sorted(checked) == sorted(ids)
+    _same(first, again)
+    # A build from a poisoned cache has every dataset's page.
+    poison()
+    site = build_site(root, tmp_path / "site")
+    assert all((site / "datasets" / i / "index.html").is_file() for i in ids)
 
 
 def test_an_entry_changed_while_it_is_checked_is_not_stored(tmp_path, cache_dir, monkeypatch):

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import base64
 import copy
+import dataclasses
 import json
+import os
+import re
 import socket
+import subprocess
+import sys
 import threading
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,6 +22,7 @@ from urllib.parse import unquote, urlsplit
 
 import jsonschema
 import pytest
+import yaml
 from datacite import schema45
 
 from openem_build import doi as D
@@ -744,3 +751,369 @@ def test_concept_keeps_versions_git_does_not_know(catalogue: Path, fake) -> None
     api.log.clear()
     assert not run("update", catalogue, endpoint).sent and api.writes() == []
     assert relations(api, DOI) == [(V1, "HasVersion"), (V2, "HasVersion")]
+
+
+# ------------------------------------------------------------------------------- credentials stay with DataCite
+
+
+@dataclass
+class Recorder:
+    """What one loopback HTTP server received: method, path and the Authorization header of each request."""
+
+    seen: list[tuple[str, str, str | None]] = field(default_factory=list)
+
+
+@pytest.fixture
+def servers() -> Iterator[Any]:
+    """Start loopback HTTP servers: ``start(answer)`` → (recorder, base URL); ``answer(path)`` gives the status
+    and extra headers to answer with (an empty JSON:API document as body)."""
+    running: list[tuple[ThreadingHTTPServer, threading.Thread]] = []
+
+    def start(answer: Any) -> tuple[Recorder, str]:
+        rec = Recorder()
+
+        class Handler(BaseHTTPRequestHandler):
+            def _serve(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                if length:
+                    self.rfile.read(length)
+                rec.seen.append((self.command, self.path, self.headers.get("Authorization")))
+                status, headers = answer(self.path)
+                data = json.dumps({"data": {"type": "dois", "attributes": {}}}).encode()
+                self.send_response(status)
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Type", "application/vnd.api+json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PUT = _serve
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        thread.start()
+        running.append((server, thread))
+        return rec, f"http://127.0.0.1:{server.server_address[1]}"
+
+    yield start
+    for server, thread in running:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+@pytest.mark.parametrize("code", [301, 302, 303, 307, 308])
+def test_a_redirect_to_another_origin_is_not_followed(catalogue: Path, servers, code: int) -> None:
+    """DataCite's address answers with a redirect to another origin (another port of 127.0.0.1): the client
+    stops with a clear error, and the other server never hears from it (so never sees the credentials)."""
+    elsewhere, other = servers(lambda path: (404, {}))
+    endpoint_log, endpoint = servers(lambda path: (code, {"Location": f"{other}{path}"}))
+    with pytest.raises(D.DOIError) as err:
+        run("publish", catalogue, endpoint)
+    assert elsewhere.seen == []
+    assert re.fullmatch(rf"DataCite answered GET /dois/\S+ with a redirect \(HTTP {code}\) to {other}/dois/\S+; "
+                        rf"not followed: the credentials go only to {endpoint} — .*", str(err.value))
+    ((method, path, auth),) = endpoint_log.seen
+    assert method == "GET" and path.startswith(f"/dois/{DOI}?")
+    assert auth == "Basic " + base64.b64encode(f"{REPO}:{PASSWORD}".encode()).decode()
+    assert "doi:" not in yaml_path(catalogue).read_text("utf-8")
+
+
+def test_credentials_never_travel_with_a_redirect_even_through_a_following_client(catalogue: Path,
+                                                                                   servers) -> None:
+    """Defence in depth: with a client that does follow redirects (urllib's stock opener), the Authorization
+    header is still not carried to the other origin: it is an unredirected header."""
+    elsewhere, other = servers(lambda path: (200, {}))
+    _, endpoint = servers(lambda path: (307, {"Location": f"{other}{path}"}))
+    stock = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    api = D.DataCiteAPI(settings(endpoint), opener=lambda req, timeout: stock.open(req, timeout=timeout))
+    api.get(DOI)
+    assert [(m, auth) for m, _, auth in elsewhere.seen] == [("GET", None)]
+
+
+@pytest.mark.parametrize("endpoint", ["http://127.1:{port}", "http://[::ffff:127.0.0.1]:{port}",
+                                      "http://0x7f000001:{port}", "http://127.0.0.2:{port}"])
+def test_plain_http_only_to_loopback_names(catalogue: Path, fake, monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture, endpoint: str) -> None:
+    """Plain http to any host but 127.0.0.1, localhost and [::1] is refused in one line before any request:
+    here names that reach the same loopback server, which must hear nothing."""
+    api, base = fake
+    endpoint = endpoint.format(port=base.rsplit(":", 1)[1])
+    monkeypatch.setenv("DATACITE_REPOSITORY_ID", REPO)
+    monkeypatch.setenv("DATACITE_PASSWORD", PASSWORD)
+    monkeypatch.setenv("DATACITE_PREFIX", PREFIX)
+    for how in (["--endpoint", endpoint], []):
+        if not how:
+            monkeypatch.setenv("DATACITE_ENDPOINT", endpoint)
+        assert main(["--root", str(catalogue), "doi", "publish", EXAMPLE, *how]) == 1
+        out, err = capsys.readouterr()
+        assert out == "" and err.count("\n") == 1
+        assert err.startswith(f"openem doi publish {EXAMPLE}: the DataCite endpoint '{endpoint}' is plain http")
+    with pytest.raises(D.DOIError, match="plain http"):
+        D.Settings(endpoint=endpoint)
+    assert api.log == []
+
+
+@pytest.mark.parametrize("endpoint", ["https://user:pw@api.test.datacite.org", "https://api.datacite.org?x=1",
+                                      "https://api.datacite.org/#x", "https://api.datacite.org/a/../b",
+                                      "https://api.datacite.org:99999", "https://api.datacite.org\n.evil.org",
+                                      "file:///etc/passwd", "ftp://api.datacite.org"])
+def test_endpoints_that_are_not_just_an_https_origin_are_refused(endpoint: str) -> None:
+    with pytest.raises(D.DOIError, match="^the DataCite endpoint [^\n]*$"):
+        D.Settings.from_env({}, endpoint=endpoint)
+
+
+def test_loopback_endpoints_and_https_are_accepted() -> None:
+    for endpoint in ("http://127.0.0.1:8080", "http://localhost:1/", "http://[::1]:9", "https://api.datacite.org/"):
+        assert D.Settings(endpoint=endpoint).endpoint == endpoint.rstrip("/")
+    assert D.Settings(endpoint="https://api.test.datacite.org").is_test
+    assert not D.Settings(endpoint="https://api.test.datacite.org.example.org").is_test
+
+
+# ---------------------------------------------------------------------------------------- DOI names
+
+
+def test_doi_paths_are_checked_and_percent_encoded(fake) -> None:
+    api, endpoint = fake
+    client = D.DataCiteAPI(settings(endpoint))
+    for bad in (f"{PREFIX}/x/../openem.other", f"{PREFIX}/./x", f"{PREFIX}/x%2F..", f"{PREFIX}/x?y",
+                f"{PREFIX}/x#y", f"{PREFIX}/x y", f"{PREFIX}//x"):
+        with pytest.raises(D.DOIError, match="nothing was sent"):
+            client.get(bad)
+    assert api.log == []
+    assert client.get(f"{PREFIX}/a;b(c):d+e") is None
+    ((method, path, _),) = api.log
+    assert method == "GET" and path.startswith(f"/dois/{PREFIX}/a%3Bb%28c%29%3Ad%2Be?")
+    with pytest.raises(D.DOIError, match="path segment"):
+        D.insert_doi("id: x\n", f"{PREFIX}/../x")
+
+
+def _with_doi(root: Path, doi: str, ident: str = EXAMPLE) -> None:
+    path = root / "datasets" / ident / "dataset.yaml"
+    path.write_text(D.insert_doi(path.read_text("utf-8"), doi), "utf-8")
+
+
+@pytest.mark.parametrize(("doi", "message"), [
+    (f"{PREFIX}/anything-else", f"is under the catalogue's prefix {PREFIX}, where only the DOI derived for "
+                                f"this dataset \\({DOI}\\) may be named"),
+    ("10.5281/zenodo.1234", f"is not under the catalogue's prefix {PREFIX}: the catalogue registers and "
+                            "updates only its own DOIs"),
+])
+def test_only_the_entrys_own_doi_under_the_prefix_is_registered(catalogue: Path, fake, doi: str,
+                                                                message: str) -> None:
+    """Validation cannot know the prefix (it reads no environment); `openem doi` does, and refuses a DOI under
+    it that is not the one derived for the entry, and DOIs of other prefixes, before sending anything."""
+    api, endpoint = fake
+    _with_doi(catalogue, doi)
+    assert load_catalogue(catalogue).ok
+    for command in D.COMMANDS:
+        with pytest.raises(D.DOIError, match=message):
+            run(command, catalogue, endpoint)
+    assert api.log == []
+
+
+def test_the_entrys_own_doi_and_its_version_dois_are_allowed(catalogue: Path, fake) -> None:
+    api, endpoint = fake
+    _with_doi(catalogue, DOI.upper().replace("OPENEM", "OpenEM"))
+    assert run("publish", catalogue, endpoint).sent
+    assert api.dois[DOI.lower()]["state"] == "findable"
+
+
+def test_squatting_another_entrys_doi_is_refused_and_the_victim_still_registers(
+        catalogue: Path, fake, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    """The attack: an entry names the DOI `openem doi` derives for another one (or a version DOI of it), to
+    register it first and have the victim refused. Validation refuses the entry at its doi: line, so it never
+    reaches the catalogue, `openem doi` will not register it, and the victim's DOI stays free."""
+    api, endpoint = fake
+    victim = catalogue / "datasets" / EXAMPLE / "dataset.yaml"
+    for i, doi in enumerate([DOI, V2, DOI.upper(), f"10.5072/openem.{EXAMPLE}.v1.0"]):
+        folder = catalogue / "datasets" / f"attacker-{i}"
+        folder.mkdir()
+        text = victim.read_text("utf-8").replace(f"id: {EXAMPLE}\n", f"id: attacker-{i}\n")
+        (folder / "dataset.yaml").write_text(D.insert_doi(text, doi), "utf-8")
+    result = load_catalogue(catalogue)
+    for i in range(4):
+        source = f"datasets/attacker-{i}/dataset.yaml"
+        line = next(n for n, text in enumerate((catalogue / source).read_text("utf-8").splitlines(), 1)
+                    if text.startswith("doi:"))
+        assert any(p.text().startswith(f"{source}:{line}:6: doi: ") and
+                   f"is the DOI the catalogue derives for the dataset '{EXAMPLE}'" in p.message
+                   for p in result.problems), [p.text() for p in result.problems if source in p.path]
+        assert f"attacker-{i}" not in result.catalogue.by_id
+    monkeypatch.setenv("DATACITE_REPOSITORY_ID", REPO)
+    monkeypatch.setenv("DATACITE_PASSWORD", PASSWORD)
+    monkeypatch.setenv("DATACITE_PREFIX", PREFIX)
+    monkeypatch.setenv("DATACITE_ENDPOINT", endpoint)
+    base = ["--root", str(catalogue), "doi", "publish"]
+    assert main([*base, "attacker-0"]) == 2
+    assert "attacker-0 is invalid" in capsys.readouterr().err
+    assert api.log == []
+    assert main([*base, EXAMPLE]) == 0
+    assert api.dois[DOI.lower()]["url"] == f"https://catalogue.openem.ch/datasets/{EXAMPLE}/"
+
+
+def test_a_doi_named_by_another_entry_is_not_registered(catalogue: Path, fake) -> None:
+    """Two entries naming the same DOI, or one a version DOI of the other's (foreign DOIs pass validation):
+    neither is registered, even in a dry run."""
+    api, endpoint = fake
+    other = "chlamy-ribosome-sta-2025"
+    text = (catalogue / "datasets" / other / "dataset.yaml").read_text("utf-8")
+    assert f"doi: 10.80476/openem.{other}\n" in text
+    ctx, d = load(catalogue)
+    for doi in (f"10.80476/openem.{other}", f"10.80476/openem.{other}.v1.0"):
+        clash = dataclasses.replace(d, doi=doi)
+        with pytest.raises(D.DOIError):
+            D.run("publish", ctx, clash, settings(endpoint), root=catalogue)
+    (catalogue / "datasets" / other / "dataset.yaml").write_text(
+        text.replace(f"doi: 10.80476/openem.{other}\n", "doi: 10.5281/zenodo.77\n"), "utf-8")
+    ctx, d = load(catalogue)
+    with pytest.raises(D.DOIError, match=f"10.5281/zenodo.77.v2 clashes with the DOI 10.5281/zenodo.77 of {other}"):
+        D.run("publish", ctx, dataclasses.replace(d, doi="10.5281/zenodo.77.v2"),
+              D.Settings.from_env({}, endpoint=endpoint), root=catalogue, dry_run=True)
+    assert api.log == []
+
+
+# --------------------------------------------------------------------------------- the DOIs workflow
+
+WORKFLOW = Path(__file__).resolve().parent.parent / ".github" / "workflows" / "doi.yml"
+
+
+def _step(name: str) -> dict[str, Any]:
+    (job,) = yaml.safe_load(WORKFLOW.read_text("utf-8"))["jobs"].values()
+    return next(s for s in job["steps"] if s.get("name") == name)
+
+
+def _run_step(name: str, cwd: Path, tmp: Path, **env: str) -> tuple[subprocess.CompletedProcess, dict[str, str],
+                                                                     list[list[str]]]:
+    """Run one step's script as Actions does (`shell: bash`), with `openem` replaced by a recorder; its exit,
+    its outputs ($GITHUB_OUTPUT) and the recorded `openem` calls."""
+    step = _step(name)
+    assert step.get("shell") == "bash", name  # bash -eo pipefail
+    bin_dir, record, output = tmp / "bin", tmp / "openem-calls", tmp / "github-output"
+    bin_dir.mkdir(exist_ok=True)
+    recorder = bin_dir / "openem"
+    recorder.write_text(f"#!{sys.executable}\nimport json, os, sys\n"
+                        "open(os.environ['OPENEM_RECORD'], 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n")
+    recorder.chmod(0o755)
+    record.write_text("")
+    output.write_text("")
+    script = tmp / "step.sh"
+    script.write_text(step["run"])
+    full = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "HOME": str(tmp), "GIT_CONFIG_NOSYSTEM": "1",
+            "GITHUB_OUTPUT": str(output), "OPENEM_RECORD": str(record), "GITHUB_EVENT_NAME": "push", **env}
+    proc = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)], cwd=cwd, env=full,
+                          capture_output=True, text=True, timeout=60)
+    outputs = dict(line.split("=", 1) for line in output.read_text().splitlines())
+    return proc, outputs, [json.loads(line) for line in record.read_text().splitlines()]
+
+
+def _git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", "-c", "commit.gpgsign=false", *args], cwd=cwd, check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+def _write(root: Path, rel: str, text: str) -> None:
+    (root / rel).parent.mkdir(parents=True, exist_ok=True)
+    (root / rel).write_text(text, "utf-8")
+
+
+@pytest.fixture
+def pushed(tmp_path: Path) -> Any:
+    """``push(files)``: a real git repository with datasets `victim` (with a DOI) and `plain` (without), then a
+    commit changing ``files`` (path → text); the BEFORE and AFTER of that push."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    _git(repo, "init", "-q", "-b", "main")
+    _write(repo, "datasets/victim/dataset.yaml", "id: victim\ndoi: 10.80476/openem.victim\n")
+    _write(repo, "datasets/victim/notes/dataset.yaml", "doi: 10.80476/openem.victim\n")
+    _write(repo, "datasets/plain/dataset.yaml", "id: plain\n")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", "start")
+
+    def push(files: dict[str, str]) -> dict[str, str]:
+        before = _git(repo, "rev-parse", "HEAD")
+        for rel, text in files.items():
+            _write(repo, rel, text)
+        _git(repo, "add", "-A")
+        _git(repo, "commit", "-q", "-m", "push")
+        return {"BEFORE": before, "AFTER": _git(repo, "rev-parse", "HEAD")}
+
+    return repo, push
+
+
+@pytest.mark.parametrize("hostile", [
+    "datasets/victim/notes/dataset.yaml",      # a nested file: `*` of a plain git pathspec matches `/`
+    "datasets/victim/a/b/dataset.yaml",
+    "datasets/plain two/dataset.yaml",         # word splitting would give `plain` and `two`
+    "datasets/*/dataset.yaml",                 # an unquoted `*` would glob
+    "datasets/$(touch PWNED)/dataset.yaml",
+    "datasets/x\nvictim/dataset.yaml",         # a line break would give `victim`
+    "datasets/-rf/dataset.yaml",
+    "datasets/Victim/dataset.yaml",
+])
+def test_workflow_registers_only_datasets_the_push_added_or_changed(pushed, tmp_path: Path, hostile: str) -> None:
+    repo, push = pushed
+    env = push({hostile: "id: x\ndoi: 10.80476/openem.victim\n", "datasets/new-entry/dataset.yaml": "id: new-entry\n",
+                "datasets/plain/dataset.yaml": "id: plain\ntitle: changed, no DOI\n"})
+    proc, outputs, _ = _run_step("Find the datasets to register", repo, tmp_path, **env)
+    assert proc.returncode == 0, proc.stderr
+    assert outputs == {"ids": "new-entry"}
+    assert not (repo / "PWNED").exists() and not (tmp_path / "PWNED").exists()
+
+
+def test_workflow_registers_changed_datasets_with_a_doi(pushed, tmp_path: Path) -> None:
+    repo, push = pushed
+    env = push({"datasets/victim/dataset.yaml": "id: victim\ndoi: 10.80476/openem.victim\nversion: '2'\n",
+                "datasets/plain/dataset.yaml": "id: plain\ntitle: changed\n",
+                "datasets/zz-new/dataset.yaml": "id: zz\n"})
+    proc, outputs, _ = _run_step("Find the datasets to register", repo, tmp_path, **env)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(outputs["ids"].split(" ")) == ["victim", "zz-new"]
+
+
+@pytest.mark.parametrize("given", ["victim plain", "*", "victim;touch PWNED", "-x", "../victim", "victim\nplain",
+                                   "", "Victim", "victim "])
+def test_workflow_refuses_a_hostile_id_given_by_hand(pushed, tmp_path: Path, given: str) -> None:
+    repo, _ = pushed
+    proc, outputs, _ = _run_step("Find the datasets to register", repo, tmp_path, GITHUB_EVENT_NAME="workflow_dispatch",
+                                 INPUT_ID=given)
+    assert proc.returncode == 1 and outputs == {}
+    assert proc.stdout.startswith("::error::the id given is not a dataset id")
+    assert not given or given not in proc.stdout  # (a workflow command is never built from the input)
+    assert not (repo / "PWNED").exists()
+    proc, outputs, _ = _run_step("Find the datasets to register", repo, tmp_path, GITHUB_EVENT_NAME="workflow_dispatch",
+                                 INPUT_ID="victim")
+    assert proc.returncode == 0 and outputs == {"ids": "victim"}
+
+
+def test_workflow_register_step_passes_each_id_as_one_argument(pushed, tmp_path: Path) -> None:
+    repo, _ = pushed
+    step = "Register"
+    proc, _, calls = _run_step(step, repo, tmp_path, IDS="victim new-entry", ACTION="publish", FORCE="")
+    assert proc.returncode == 0, proc.stderr
+    assert calls == [["doi", "publish", "victim"], ["doi", "publish", "new-entry"]]
+    proc, _, calls = _run_step(step, repo, tmp_path, IDS="victim", ACTION="update", FORCE="true")
+    assert calls == [["doi", "update", "victim", "--force"]]
+    for ids, action in (("victim *", "publish"), ("victim -rf", "publish"), ("victim", "publish --force"),
+                        ("victim", "delete")):
+        proc, _, calls = _run_step(step, repo, tmp_path, IDS=ids, ACTION=action, FORCE="")
+        assert proc.returncode == 1 and calls == [], (ids, action)
+
+
+def test_workflow_commits_only_the_registered_datasets_files(pushed, tmp_path: Path) -> None:
+    repo, _ = pushed
+    origin = tmp_path / "origin.git"
+    _git(tmp_path, "clone", "-q", "--bare", str(repo), str(origin))
+    _git(repo, "remote", "add", "origin", str(origin))
+    _write(repo, "datasets/plain/dataset.yaml", 'id: plain\ndoi: "10.80476/openem.plain"\n')  # as `openem doi` does
+    _write(repo, "datasets/plain/notes/dataset.yaml", "stray\n")  # nothing `openem doi` writes
+    proc, outputs, _ = _run_step("Commit the DOIs", repo, tmp_path, IDS="plain")
+    assert proc.returncode == 0, proc.stderr
+    assert outputs == {"pushed": "true"}
+    assert _git(origin, "show", "--name-only", "--format=", "main") == "datasets/plain/dataset.yaml"
+    proc, outputs, _ = _run_step("Commit the DOIs", repo, tmp_path, IDS="victim")
+    assert proc.returncode == 0 and outputs == {"pushed": "false"}

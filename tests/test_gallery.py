@@ -4,15 +4,20 @@ list, the landing page's figures and the JSON-LD ``image``/``thumbnailUrl``."""
 from __future__ import annotations
 
 import json
+import os
+import struct
+import zlib
 from pathlib import Path
 
 import mrcfile
 import numpy as np
 import pytest
 from bs4 import BeautifulSoup
+from mkdocs.exceptions import PluginError
 
 from openem_build import gallery
 from openem_build.build import build_site
+from openem_build.data import previews as P
 from openem_build.load import load_catalogue
 from openem_build.problems import ERROR, WARNING
 
@@ -90,7 +95,7 @@ def test_previews_are_written_with_the_entry_and_regenerated_byte_identically(ca
     assert (folder / "previews.json").read_text("utf-8") == listing
 
 
-def test_loading_reads_the_list_not_the_images_and_reports_what_is_wrong(catalogue: Path, content: Path):
+def test_loading_reads_the_list_and_reports_what_is_wrong(catalogue: Path, content: Path):
     folder = catalogue / ENTRY
     gallery.write(folder, content, SETS, PATHS)
     d = load_catalogue(catalogue).catalogue.by_id[EXAMPLE]
@@ -148,3 +153,79 @@ def test_landing_page_shows_the_previews_and_json_ld_lists_them(catalogue: Path,
     # Entries without previews have no section and no image in their JSON-LD.
     other = next(p for p in (site / "datasets").iterdir() if p.name != EXAMPLE and (p / "metadata.jsonld").exists())
     assert "image" not in json.loads((other / "metadata.jsonld").read_text("utf-8"))
+
+
+def _png_with(width: int, height: int, raw: bytes) -> bytes:
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    return (P.PNG_SIGNATURE + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def test_every_listed_preview_image_is_checked(catalogue: Path, content: Path, tmp_path: Path):
+    """Each listed PNG must be what previews.json says: a regular file of the recorded size, at most
+    MAX_PNG_BYTES, a whole PNG image of the recorded width and height. Anything else is an error located at its
+    entry; and the build checks each file again as it copies it."""
+    folder = catalogue / ENTRY
+    gallery.write(folder, content, SETS, PATHS)
+    assert [p for p in gallery.read(folder, catalogue)[1]] == []
+    doc = json.loads((folder / "previews.json").read_text("utf-8"))
+    names = [p["file"] for p in doc["previews"]]
+    image = folder / "previews" / names[-1]  # the micrograph's, 48 × 40
+    good = image.read_bytes()
+    html = b"<!DOCTYPE html><html><script>alert(1)</script></html>"
+    bomb = _png_with(48, 40, b"\0" * (20 << 20))  # (20 MiB of image data in a 48 × 40 image)
+
+    def problems_after(change) -> list[str]:
+        current = json.loads(json.dumps(doc))
+        change(current)
+        (folder / "previews.json").write_text(gallery.dumps(current), encoding="utf-8")
+        previews, found = gallery.read(folder, catalogue)
+        image.unlink()
+        image.write_bytes(good)
+        assert len(previews) == len(names) - len(found)
+        return [f"{p.field}: {p.message}" for p in found if p.severity == ERROR]
+
+    where = f"previews[{len(names) - 1}].file: {ENTRY}/previews/{names[-1]}"
+    shown = problems_after(lambda d: d["previews"][-1].update(bytes=10))
+    assert shown == [f"{where} is {len(good):,} bytes, but previews.json records 10"]
+    shown = problems_after(lambda d: d["previews"][-1].update(width=50))
+    assert shown == [f"{where} is 48 × 40 pixels, but previews.json records 50 × 40"]
+
+    def replace(data: bytes, size: int | None = None):
+        def change(d: dict) -> None:
+            image.write_bytes(data)
+            if size is not None:
+                os.truncate(image, size)
+            d["previews"][-1]["bytes"] = os.path.getsize(image) if size is None else 10
+        return change
+
+    assert problems_after(replace(html)) == [f"{where} is not a PNG image (it does not start with the PNG "
+                                             "signature)"]
+    assert problems_after(replace(b"\0" * 16, 300 << 20)) == [  # 300 MiB of zeros (sparse) recorded as 10 bytes
+        f"{where} is 314,572,800 bytes, more than the {P.MAX_PNG_BYTES:,} a preview may be"]
+    assert problems_after(replace(bomb)) == [f"{where} is a PNG image whose data decompress to more than its size "
+                                             "(a decompression bomb)"]
+    assert problems_after(replace(good[:-20] + good[-12:])) == [f"{where} is a damaged PNG image (chunk "
+                                                                "b'IDAT' fails its check)"]
+
+    def fifo(d: dict) -> None:
+        image.unlink()
+        os.mkfifo(image)
+    assert problems_after(fifo) == [f"{where} is not a regular file"]  # (and reading it did not block)
+
+    # What the build publishes is what was checked: a file changed after validation stops it.
+    (folder / "previews.json").write_text(gallery.dumps(doc), encoding="utf-8")
+    loaded = load_catalogue(catalogue)
+    assert loaded.ok
+    assert gallery.copy_to_site(loaded.catalogue, tmp_path / "site") == sum(len(d.previews) for d in
+                                                                          loaded.catalogue.datasets)
+    assert (tmp_path / "site" / ENTRY / "previews" / names[-1]).read_bytes() == good
+    image.write_bytes(html)
+    with pytest.raises(PluginError, match=f"{ENTRY}/previews/{names[-1]} is not a PNG image"):
+        gallery.copy_to_site(loaded.catalogue, tmp_path / "again")
+    image.unlink()
+    image.symlink_to("/etc/passwd")
+    with pytest.raises(PluginError, match="cannot be read"):
+        gallery.copy_to_site(loaded.catalogue, tmp_path / "again")

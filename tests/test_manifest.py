@@ -125,8 +125,8 @@ def _at(text: str, marker: str) -> str:
     (lambda t: t.replace('"urls": ["https://example.org/a.mrc"]', '"urls": ["javascript alert(1)"]'), '["javas',
      "files[0].urls: urls must be a list of URLs"),
     (lambda t: t.replace(f'"commit": "{C1}"', '"commit": "HEAD"'), '"HEAD"', "commit: commit must be a full"),
-    (lambda t: t.replace('"manifest_version": 1,', '"manifest_version": 1, "manifest_version": 2,'), None,
-     "not valid JSON: the key 'manifest_version' appears twice"),
+    (lambda t: t.replace('"manifest_version": 1,', '"manifest_version": 1, "manifest_version": 2,'),
+     '"manifest_version": 2', "not valid JSON: the key 'manifest_version' appears twice"),
 ])
 def test_damaged_manifests_give_located_problems(edit, marker, expected):
     text = edit(dumps(_manifest()))
@@ -397,3 +397,229 @@ def test_plain_copy_of_the_catalogue_skips_registration_checks(cat: Path, tmp_pa
     plain = tmp_path / "plain"
     shutil.copytree(cat / "datasets", plain / "datasets", symlinks=True, ignore=shutil.ignore_patterns("data"))
     assert problems_of(plain) == []
+
+
+# ------------------------------------------------------------------------------------------ header facts
+
+BAD_HEADERS = [  # (headers, field under files[0].headers, words of the message)
+    ({"mrc": {"dimensions": [[1], [2], [3]]}}, "mrc.dimensions[0]", "must be a whole number, not a list of 1 item"),
+    ({"mrc": {"dimensions": [10**30, 1, 1]}}, "mrc.dimensions[0]", "is out of range: it must be from 1 to"),
+    ({"mrc": {"dimensions": [0, 4, 4]}}, "mrc.dimensions[0]", "is out of range"),
+    ({"mrc": {"dimensions": [4, 4, 4, 4, 4]}}, "mrc.dimensions", "has 5 items; it must have at most 4"),
+    ({"mrc": {"dimensions": [10**7, 10**7, 10**7]}}, "mrc.dimensions", "multiply to 1e+21 voxels"),
+    ({"mrc": {"dimensions": [True, 4, 4]}}, "mrc.dimensions[0]", "must be a whole number, not true"),
+    ({"mrc": {"voxel_size_A": [-1.0, 1.0, 1.0]}}, "mrc.voxel_size_A[0]", "is out of range"),
+    ({"mrc": {"voxel_size_A": [1e300, 1.0, 1.0]}}, "mrc.voxel_size_A[0]", "is out of range"),
+    ({"mrc": {"voxel_size_A": ["1.0", 1.0, 1.0]}}, "mrc.voxel_size_A[0]", "must be a number or null, not '1.0'"),
+    ({"mrc": {"kind": "volume\n"}}, "mrc.kind", "is not one of image, image-stack, volume, volume-stack"),
+    ({"mrc": {"labels": ["x" * 81]}}, "mrc.labels[0]", "is 81 characters long; it must be at most 80"),
+    ({"mrc": {"labels": ["a\u202eb"]}}, "mrc.labels[0]", "contains the character U+202E"),
+    ({"mrc": {"axis_order": "XYZ\n"}}, "mrc.axis_order", "is 4 characters long"),
+    ({"mrc": {"stats": {"min": "low"}}}, "mrc.stats.min", "must be a number or null"),
+    ({"mrc": {"stats": {"min": 1.0, "median": 2.0}}}, "mrc.stats.median", "unknown header fact 'median'"),
+    ({"size_bytes": -1}, "size_bytes", "is out of range"),
+    ({"size_bytes": True}, "size_bytes", "must be a whole number, not true"),
+    ({"type": "exe"}, "type", "'exe' is not one of mrc, mdoc, epu, xml, unknown"),
+    ({"problems": "one"}, "problems", "must be a list, not 'one'"),
+    ({"problems": [1]}, "problems[0]", "must be text, not 1"),
+    ({"mdoc": {"montage": 1}}, "mdoc.montage", "must be true or false, not 1"),
+    ({"mdoc": {"image_size": [8]}}, "mdoc.image_size", "has 1 items; it must have at least 2"),
+    ({"mdoc": {"image_file": ["a"]}}, "mdoc.image_file", "must be one line of text"),
+    ({"epu": {"binning": 0}}, "epu.binning", "is out of range: it must be above 0"),
+    ({"acquisition": {"magnification": 1.5}}, "acquisition.magnification", "must be a whole number, not 1.5"),
+    ({"acquisition": {"tilt_angles_deg": [0.0, "@1e999"]}}, "acquisition.tilt_angles_deg[1]", "inf is out of range"),
+    ({"acquisition": {"detector_mode": {"a": 1}}}, "acquisition.detector_mode", "an object of 1 field is not one"),
+    ({"acquisition": {"collected": "2024\u2028"}}, "acquisition.collected", "contains the character U+2028"),
+    ({"xml": {"root": 5}}, "xml.root", "must be text, not 5"),
+    ({"payload": {"deep": [1, 2]}}, "payload", "unknown header fact 'payload'"),
+]
+
+
+def _with_headers(headers: object) -> str:
+    entry = {"path": "maps/a.mrc", "size": 10, "key": None, "urls": [], "headers": headers}
+    # ("@1e999": a number JSON can write and Python reads as infinity)
+    return json.dumps({"manifest_version": 1, "commit": C1, "files": [entry]}, indent=1).replace('"@1e999"', "1e999")
+
+
+@pytest.mark.parametrize(("headers", "field", "words"), BAD_HEADERS)
+def test_header_facts_are_checked_for_type_and_range(headers, field, words):
+    text = _with_headers(headers)
+    manifest, _doc, problems = parse(text, MAN)
+    assert manifest is None
+    (problem,) = [p for p in problems if p.field == f"files[0].headers.{field}"]
+    assert words in problem.message and problem.line > 1 and problem.hint.startswith("header facts are read")
+
+
+def test_header_facts_of_every_extractor_are_valid(tmp_path: Path):
+    """What each extractor writes into a manifest passes the checks: the examples' manifests, an MRC volume and
+    image, a SerialEM .mdoc and an EPU XML file (through read_headers, as `openem manifest` reads them)."""
+    from openem_build.data import headers
+
+    from .annex_helpers import write_mrc
+    from .test_instrument_metadata import epu_xml, tilt_series_mdoc
+
+    seen = 0
+    for path in sorted((Path(__file__).parent.parent / "datasets").glob("*/manifest.json")):
+        for entry in json.loads(path.read_text("utf-8"))["files"]:
+            if entry.get("headers"):
+                assert headers.problems(entry["headers"]) == [], (path, entry["path"])
+                seen += 1
+    write_mrc(tmp_path / "v.mrc", (8, 8, 8), 1.1, 0)
+    write_mrc(tmp_path / "i.mrc", (1, 8, 8), 0.7, 1)
+    (tmp_path / "t.mdoc").write_text(tilt_series_mdoc(), encoding="utf-8")
+    (tmp_path / "e.xml").write_text(epu_xml(), encoding="utf-8")
+    for name in ("v.mrc", "i.mrc", "t.mdoc", "e.xml"):
+        facts = read_headers(name, tmp_path / name)
+        assert facts and headers.problems(facts) == [], name
+    assert seen > 5
+
+
+def test_extracted_headers_are_kept_within_what_a_manifest_records(tmp_path: Path):
+    """An MRC header that lies (10^9 pixels a row, a negative cell, control characters in a label) gives
+    header facts without the facts that are out of range, and a note on each: `openem manifest` never writes a
+    manifest that validation refuses."""
+    import mrcfile
+    import numpy as np
+
+    from openem_build.data import headers
+
+    path = tmp_path / "lying.mrc"
+    with mrcfile.new(path) as m:
+        m.set_data(np.zeros((4, 4), np.float32))
+        m.header.nx, m.header.mx = 1_000_000_000, 1_000_000_000
+        m.header.cella.x = -5.0
+        m.header.label[0] = b"ok \x1b[2J"
+        m.header.nlabl = 1
+    facts = read_headers("lying.mrc", path)
+    assert facts is not None and headers.problems(facts) == []
+    assert "dimensions" not in facts["mrc"] and "voxel_size_A" not in facts["mrc"]
+    assert facts["mrc"]["kind"] == "image"
+    notes = [p for p in facts["problems"] if "left out" in p]
+    assert [n.split(" (")[0] for n in notes] == ["header fact mrc.dimensions", "header fact mrc.voxel_size_A"]
+    assert parse(_with_headers(facts), MAN)[2] == []
+    # Whatever an extractor gives, sanitise keeps only what validates (or nothing).
+    for value in ({"mrc": {"dimensions": [1, 2]}, "problems": ["a\nb"]}, {"x": 1}, {"mrc": [1]},
+                  {"acquisition": {"pixel_size_A": float("nan"), "software": "s\x00"}, "type": "epu"},
+                  {"mrc": {"dimensions": [10**7] * 3}}, {"problems": [str(i) for i in range(500)]}):
+        kept = headers.sanitise(value)
+        assert kept is None or headers.problems(kept) == [], value
+
+
+def test_the_fast_header_check_agrees_with_json_schema():
+    """headers.is_valid (compiled from the schema) says exactly what jsonschema says, on valid facts and on
+    every damage of them (types swapped, ranges left, unknown keys)."""
+    import random
+
+    from openem_build.data import headers
+
+    valid = [json.loads(p.read_text("utf-8"))["files"] for p in
+             sorted((Path(__file__).parent.parent / "datasets").glob("*/manifest.json"))]
+    samples = [e["headers"] for files in valid for e in files if e.get("headers")]
+    swaps = [None, True, False, 0, -1, 1.5, 1e20, "", "x", "a\x01", [], [1], {}, {"k": 1}, 10**7, 2**63, -2**31 - 1]
+    rng = random.Random(0)
+
+    def leaves(value, pointer=()):
+        yield pointer
+        if isinstance(value, dict):
+            for k, v in value.items():
+                yield from leaves(v, (*pointer, k))
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                yield from leaves(v, (*pointer, i))
+
+    checked = 0
+    for sample in samples:
+        for pointer in list(leaves(sample))[1:]:
+            for new in rng.sample(swaps, 6) + ["extra"]:
+                value = json.loads(json.dumps(sample))
+                parent = value
+                for part in pointer[:-1]:
+                    parent = parent[part]
+                if new == "extra" and isinstance(parent, dict):
+                    parent["not_a_fact"] = 1
+                else:
+                    parent[pointer[-1]] = new
+                want = not list(headers._validator().iter_errors(value))
+                assert headers._fast()(value) == want, (pointer, new)
+                checked += 1
+    assert checked > 500
+
+
+# ------------------------------------------------------------------------------------------ links out
+
+def test_a_symlinked_subdataset_is_never_read(cat: Path, tmp_path: Path, capsys):
+    """datasets/<id>/data as a link to a DataLad dataset elsewhere: validation refuses it without listing that
+    dataset, and neither `openem manifest`, from_repo nor the previews read it."""
+    from openem_build import gallery
+
+    elsewhere = tmp_path / "elsewhere"
+    shutil.move(str(cat / SUB), elsewhere)
+    (elsewhere / "secret.txt").write_text("a file of another repository\n")
+    annex.save(elsewhere, "more")
+    (cat / SUB).symlink_to(elsewhere, target_is_directory=True)
+    found = problems_of(cat)
+    assert f"{SUB}: is a symbolic link: the subdataset must be a folder of the catalogue (validation and `openem " \
+           "manifest` would read whatever it points to) — remove the link and register the subdataset with " \
+           f"`datalad clone -d . <url> {SUB}`" in found
+    assert not any("secret.txt" in p or "stale manifest" in p for p in found), found
+    before = (cat / MAN).read_bytes()
+    assert main(["--root", str(cat), "manifest", IDENT]) == 1
+    assert "is a symbolic link: not read" in capsys.readouterr().err
+    assert (cat / MAN).read_bytes() == before
+    with pytest.raises(annex.AnnexError, match="is a symbolic link"):
+        from_repo(cat / SUB)
+    folder = cat / "datasets" / IDENT
+    previews = {p.name: p.read_bytes() for p in (folder / "previews").iterdir()}  # (made by `openem add`)
+    made, notes = gallery.write(folder, cat / SUB, [("maps", "maps", "mrc")], ["maps/map_full.mrc"])
+    assert made is None and notes == [f"{cat / SUB} is a symbolic link: no previews made"]
+    assert {p.name: p.read_bytes() for p in (folder / "previews").iterdir()} == previews
+
+
+def test_content_linked_out_of_the_dataset_is_not_read(cat: Path, tmp_path: Path):
+    """A file of the installed subdataset whose content link is turned to a file outside the dataset: its header
+    is not read and no preview is made of it (the other files are)."""
+    from openem_build import gallery
+
+    from .annex_helpers import write_mrc
+
+    outside = tmp_path / "outside.mrc"
+    write_mrc(outside, (4, 4, 4), 9.0, 7)
+    link = cat / SUB / "maps" / "map_full.mrc"
+    assert link.is_symlink()  # (annexed content: a link into .git/annex/objects, which is read)
+    link.unlink()
+    link.symlink_to(outside)
+    manifest = from_repo(cat / SUB, read_headers=read_headers)
+    assert manifest.by_path["maps/map_full.mrc"].headers is None
+    assert manifest.by_path["maps/map_half1.mrc"].headers["mrc"]["dimensions"] == [16, 16, 16]
+    folder = cat / "datasets" / IDENT
+    made, _notes = gallery.write(folder, cat / SUB, [("maps", "maps", "mrc")],
+                                 ["maps/map_full.mrc", "maps/map_half1.mrc"])
+    assert made == ["maps/map_half1.mrc"]
+
+
+def test_headers_at_the_edges_of_their_ranges_validate_and_build(tmp_path: Path):
+    """Whatever validation accepts, the build builds: header facts at the ends of every range (the largest
+    images, the smallest voxels, long labels, the extreme float32 statistics) give a site and an EMPIAR file."""
+    from openem_build.build import build_site
+
+    from .conftest import EXAMPLE, ROOT
+
+    root = tmp_path / "catalogue"
+    for name in ("datasets", "docs", "overrides"):
+        shutil.copytree(ROOT / name, root / name, ignore=shutil.ignore_patterns("data"))
+    shutil.copy(ROOT / "mkdocs.yml", root / "mkdocs.yml")
+    path = root / "datasets" / EXAMPLE / MANIFEST_FILE
+    manifest = parse(path.read_text("utf-8"), MAN)[0]
+    edge = {"dimensions": [10**7, 10**7, 1], "kind": "image", "mode": -2**31, "dtype": None,
+            "voxel_size_A": [0.73, 0.73, None], "cell_A": [3.4e38, -3.4e38, None], "sampling": [2**31 - 1, 1, 0],
+            "labels": ["é" * 80, ""], "stats": {"min": -3.4e38, "max": 3.4e38, "mean": None, "rms": 0.0},
+            "extended_header": {"type": "FEI2", "bytes": -1}, "axis_order": "??Z", "data_bytes": 2**63 - 1}
+    facts = {"type": "mrc", "size_bytes": 2**63 - 1, "mrc": edge, "problems": ["ü" * 2000],
+             "acquisition": {"tilt_angles_deg": [-360, 360.0], "magnification": 10**8, "frames": 10**6}}
+    files = tuple(replace(f, headers=facts) for f in manifest.files)
+    path.write_text(dumps(replace(manifest, files=files)), encoding="utf-8")
+    result = load_catalogue(root)
+    assert [p.text() for p in result.problems if p.severity == "error"] == []
+    site = build_site(root, tmp_path / "site")
+    sets = json.loads((site / "datasets" / EXAMPLE / "empiar.json").read_text("utf-8"))["imagesets"]
+    assert any(s.get("image_width") == 10**7 for s in sets)

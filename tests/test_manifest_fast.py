@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from openem_build import manifest as M
+from openem_build.data import headers as header_facts
 from openem_build.data.annex import BACKEND_ALGORITHMS, DIGEST_LENGTH, KeyInfo
 from openem_build.model import CHECKSUM_PREFERENCE, Manifest, ManifestFile
 from openem_build.problems import Problem
@@ -94,12 +95,10 @@ def _safe_path(path: str) -> bool:
 
 def ref_parse(text: str, shown: str) -> tuple[Manifest | None, M.JsonDoc | None, list[Problem]]:
     hint = "regenerate it with `openem manifest <id>` instead of editing it by hand"
-    try:
-        data = json.loads(text, object_pairs_hook=_no_duplicate_keys)
-    except json.JSONDecodeError as exc:
-        return None, None, [Problem(shown, exc.lineno, exc.colno, "", f"not valid JSON: {exc.msg}", hint)]
-    except ValueError as exc:
-        return None, None, [Problem(shown, 0, 0, "", f"not valid JSON: {exc}", hint)]
+    # (strict JSON — duplicate keys, NaN, depth — is one shared step before either path, not a fast path)
+    data, broken = M.load_json(text, shown, hint)
+    if broken is not None:
+        return None, None, [broken]
     doc = M.JsonDoc(text, data)
     problems: list[Problem] = []
 
@@ -149,8 +148,9 @@ def ref_parse(text: str, shown: str) -> tuple[Manifest | None, M.JsonDoc | None,
             add((*here, "path"), f"'{path}' is listed twice (also files[{seen[path]}])")
         seen.setdefault(path, i)
         size = entry.get("size")
-        if size is not None and (not isinstance(size, int) or isinstance(size, bool) or size < 0):
-            add((*here, "size"), f"size must be a whole number of bytes or null, not {size!r}")
+        if size is not None and (not isinstance(size, int) or isinstance(size, bool) or not 0 <= size < 1 << 63):
+            add((*here, "size"), f"size must be a whole number of bytes (at most 2⁶³ − 1) or null, not "
+                f"{header_facts.brief(size)}")
             size = None
         key = entry.get("key")
         if key is not None and not (isinstance(key, str) and key_rx.fullmatch(key)):
@@ -177,6 +177,9 @@ def ref_parse(text: str, shown: str) -> tuple[Manifest | None, M.JsonDoc | None,
         if headers is not None and not isinstance(headers, dict):
             add((*here, "headers"), "headers must be a JSON object")
             headers = None
+        for pointer, message, named in header_facts.problems(headers) if headers else ():  # (the shared check)
+            add((*here, "headers", *pointer), message, "header facts are read from the files: regenerate them "
+                "with `openem manifest <id>` instead of editing them by hand", key=named)
         if key is not None:
             info = ref_parse_key(key)
             if info and info.size is not None and size is not None and info.size != size:
@@ -324,7 +327,8 @@ def _row(rng: random.Random, path: str) -> dict[str, Any]:
         row["urls"] = []
     if rng.random() < 0.3:
         row["headers"] = rng.choice([{"mrc": {"dimensions": [8, 8, 8], "voxel_size_A": [1.5, 1.5, 1.5]}},
-                                     {"note": "a: b", "nested": {"k:1": [1, {"x": None}]}}, {}])
+                                     {"type": "mdoc", "mdoc": {"titles": ["a: b"], "image_size": [8, 8]},
+                                      "acquisition": {"software": "k:1"}}, {}])
     return row
 
 
@@ -360,7 +364,10 @@ BAD_VALUES = {
     "urls": [None, "x", [1], ["javascript alert(1)"], ["ftp://x"], ["https://a b"], ["https://a\u00a0b"],
              ["s3://bucket/key"], ["https:"], [], ["https://ok", "https://ok"], ["http://a\"b"], ["HTTPS://X"],
              ["https://\u2028"], ["https://é"], ["1http://x"], ["https://x<y"]],
-    "headers": [[], "x", {}, {"a": {"b": 1}}, {"a": "x:y", "b": [1, 2, {"c": "d:e"}]}, None, 5],
+    "headers": [[], "x", {}, {"a": {"b": 1}}, {"a": "x:y", "b": [1, 2, {"c": "d:e"}]}, None, 5,
+                {"mrc": {"dimensions": [[1], [2], [3]]}}, {"mrc": {"dimensions": [10**30, 1, 1]}},
+                {"mrc": {"dimensions": [10**7, 10**7, 10**7]}}, {"size_bytes": True}, {"mrc": {"labels": ["a\u202eb"]}},
+                {"type": "mrc", "mrc": {"dimensions": [4, 4, 4], "voxel_size_A": [1.0, 1.0, 1.0]}}],
 }
 
 
@@ -485,7 +492,7 @@ def test_headers_far_down_a_long_manifest(damage: str) -> None:
     for row in rows:
         row.pop("headers", None)
     for row in rows[40:]:
-        row["headers"] = {"mrc": {"dimensions": [8, 8, 8], "note": "a: b"}}
+        row["headers"] = {"mrc": {"dimensions": [8, 8, 8], "space_group_meaning": "a: b"}}
     text = _text({"manifest_version": 1, "commit": C1, "files": rows}, random.Random(0))
     text = text.replace('"headers": {', '"headers": {' + damage, 1 if damage else 0)
     assert text.find('"headers"') > 4096

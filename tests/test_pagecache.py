@@ -117,3 +117,27 @@ def test_entries_are_data_with_checked_paths(tmp_path: Path) -> None:
     assert store.key({"x": 1}, ("f",)) == store.key({"x": 1}, ("f",))
     assert store.key({"x": 1}, ("f",)) != pagecache.PageStore(tmp_path, "other").key({"x": 1}, ("f",))
     assert store.key({"x": 1}, ("f",)) != store.key({"x": 2}, ("f",))
+
+
+def test_entries_of_the_right_shape_with_wrong_types_are_misses(catalogue: Path, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Well-formed entries (valid checksum, JSON header) whose parts have the wrong types, or that lack the
+    dataset's own page, are misses: the build renders those datasets again and has every page."""
+    good = _tree(build_site(catalogue, tmp_path / "one"))
+    entries = _entries(tmp_path)
+    page = "datasets/x/index.html"
+    poisoned = [
+        ({"labelled": [], "files": []}, b""),  # nothing at all: the dataset would have no page
+        ({"labelled": [[1, "BibTeX", "text/x-bibtex"]], "files": [[page, 2]]}, b"ok"),  # a number as a path
+        ({"labelled": [], "files": [[page, True]]}, b"o"),  # true as a size
+        ({"labelled": [], "files": [[page, 2]]}, b"ok"),  # another dataset's page only
+        ([[], [[page, 2]]], b"ok"),  # a list, not a mapping
+        ({"labelled": [["datasets/x/citation.bib", "BibTeX", "t"]], "files": [[page, 2]]}, b"ok"),  # unlisted
+    ]
+    for path, (meta, payload) in zip(entries, poisoned, strict=True):
+        body = zlib.compress(json.dumps(meta).encode() + b"\n" + payload)
+        path.write_bytes(pagecache._MAGIC + hashlib.sha256(body).digest() + body)
+    made = _rendered(monkeypatch)
+    again = _tree(build_site(catalogue, tmp_path / "two"))
+    assert len(made) == N
+    assert again == good

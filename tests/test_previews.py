@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import math
+import os
+import re
 import struct
+import subprocess
+import sys
 import zlib
 from pathlib import Path
 
@@ -219,3 +225,93 @@ def test_binning_reads_central_rows_of_each_bin(tmp_path: Path, ny: int, f: int,
     cols = [rows[:, c0 : c0 + f].mean(axis=1) for c0 in range(0, 57, f)]
     assert np.allclose(plane, np.stack(cols, axis=1), atol=1e-5)
     assert np.allclose(column, rows[:, 20], atol=1e-5)
+
+
+# --- Memory, whatever the header says -------------------------------------------------------------
+
+_MEASURE = r"""
+import json, re, sys
+from pathlib import Path
+from openem_build.data.previews import make_previews
+made, notes = make_previews(Path(sys.argv[1]))
+# (VmHWM: this process's own peak; getrusage's ru_maxrss starts at the forking parent's, e.g. pytest's)
+peak = int(re.search(r"VmHWM:\s*(\d+) kB", Path("/proc/self/status").read_text())[1])
+print(json.dumps({"made": [(p.kind, p.width, p.height) for p in made], "notes": notes, "peak_kib": peak}))
+"""
+
+
+def _sparse_mrc(path: Path, shape: tuple[int, ...], dtype: type = np.float32) -> Path:
+    """An MRC file whose header declares ``shape`` (numpy order), its data a hole: written with mrcfile, then
+    the header's dimensions set and the file extended with truncate (no disk space used)."""
+    with mrcfile.new(path, overwrite=True) as m:
+        m.set_data(np.zeros((1,) * len(shape), dtype))
+        if len(shape) == 3:
+            m.set_volume()
+        (m.header.nz, m.header.ny, m.header.nx) = shape if len(shape) == 3 else (1, *shape)
+        (m.header.mz, m.header.my, m.header.mx) = shape if len(shape) == 3 else (1, *shape)
+    os.truncate(path, 1024 + math.prod(shape) * np.dtype(dtype).itemsize)
+    return path
+
+
+def _preview_in_a_process(path: Path) -> dict:
+    out = subprocess.run([sys.executable, "-c", _MEASURE, str(path)], capture_output=True, text=True, check=True,
+                         timeout=600)
+    return json.loads(out.stdout)
+
+
+@pytest.mark.parametrize(("shape", "made"), [
+    ((1, 500_000_000), False),  # a 2 GB row: refused, not read
+    ((3, 1_000_000), True),  # rows of 4 MB: read a few at a time
+    ((2, 5, 1_000_000), True),  # a volume of such rows
+    ((600_000_000, 1), True),  # a 2.4 GB column: one row per bin read
+])
+def test_preview_memory_is_bounded_whatever_the_header_says(tmp_path: Path, shape: tuple[int, ...],
+                                                            made: bool) -> None:
+    path = _sparse_mrc(tmp_path / "sparse.mrc", shape)
+    result = _preview_in_a_process(path)
+    assert bool(result["made"]) == made, result["notes"]
+    if not made:
+        assert result["notes"] == ["no preview: rows of 500,000,000 pixels are longer than previews read (at most "
+                                   "1,048,576)"]
+    # (numpy and mrcfile alone take ~40 MiB; reading a whole 2 GB row would take 2 GiB and more)
+    assert result["peak_kib"] < 200 * 1024, result
+
+
+# --- Checking PNG files ---------------------------------------------------------------------------
+
+
+def _chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def _png(width: int, height: int, raw: bytes, colour: int = 0, depth: int = 8, interlace: int = 0,
+         tail: bytes = b"") -> bytes:
+    header = struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, interlace)
+    return (previews.PNG_SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(raw)) + tail
+            + _chunk(b"IEND", b""))
+
+
+def test_check_png_accepts_whole_images_of_every_kind() -> None:
+    assert previews.check_png(encode_png(np.arange(48 * 40, dtype=np.uint8).reshape(40, 48))) == (48, 40)
+    assert previews.check_png(_png(3, 2, b"\0" + b"\1" * 9 + b"\0" + b"\2" * 9, colour=2)) == (3, 2)  # RGB
+    assert previews.check_png(_png(9, 1, b"\0\xff\x80", depth=1)) == (9, 1)  # 1 bit per pixel
+    # Interlaced (Adam7): a 3 × 3 image has passes of 1, 1 (from x = 4: none), 1, 2 … pixels.
+    assert previews.check_png(_png(3, 3, b"\0" * previews._png_raw_size(3, 3, 8, True), interlace=1)) == (3, 3)
+
+
+@pytest.mark.parametrize(("data", "words"), [
+    (b"<html><script>alert(1)</script></html>", "is not a PNG image"),
+    (b"\0" * 1000, "is not a PNG image"),
+    (_png(8, 8, b"\0" * 72)[:-3], "a chunk is cut off"),
+    (_png(8, 8, b"\0" * 72) + b"<html>", "bytes follow its end chunk"),
+    (_png(8, 8, b"\0" * 72).replace(b"IDAT", b"IDAx"), "fails its check"),
+    (_png(8, 8, b"\0" * 71), "its compressed data are incomplete"),
+    (_png(8, 8, b"\0" * 10_000_000), "decompress to more than its size (a decompression bomb)"),
+    (_png(100_000, 100_000, b"\0" * 10), "is a PNG image of 100000 × 100000 pixels"),
+    (_png(8, 8, b"\0" * 72, colour=2, depth=4), "of an invalid kind (colour type 2, bit depth 4)"),
+    (previews.PNG_SIGNATURE + _chunk(b"IEND", b""), "it does not begin with its header chunk"),
+    (_png(8, 8, b"\0" * 72, tail=_chunk(b"IHDR", b"\0" * 13)), "two header chunks"),
+])
+def test_check_png_refuses_what_is_not_a_whole_image(data: bytes, words: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(words)):
+        previews.check_png(data)

@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 
 import pytest
+import yaml
 
-from openem_build.yamlsafe import MAX_BYTES, MAX_DEPTH, YamlError, decode, parse
+from openem_build import yamlsafe
+from openem_build.load import load_catalogue
+from openem_build.yamlsafe import (
+    MAX_BYTES,
+    MAX_DEPTH,
+    MAX_INT_DIGITS,
+    LibyamlLoader,
+    PurePythonLoader,
+    YamlError,
+    decode,
+    parse,
+)
+
+from .conftest import EXAMPLE, ROOT, frozen_document, write_dataset
+from .test_hostile import CASES as HOSTILE
+from .test_hostile import _text as hostile_text
 
 TAG_HINT = "remove the tag: only plain text, numbers, true/false, lists and mappings are read"
 
@@ -280,3 +297,117 @@ def test_one_document_with_explicit_markers_is_fine():
     doc = parse("---\na: 1\n...\n")
     assert doc.data == {"a": 1}
     assert doc.positions[("a",)] == (2, 4)
+
+
+# --- the same with or without libyaml --------------------------------------------------------------------
+
+LOADERS = [pytest.param(PurePythonLoader, id="pure-python"),
+           pytest.param(LibyamlLoader, id="libyaml",
+                        marks=pytest.mark.skipif(LibyamlLoader is None, reason="PyYAML built without libyaml"))]
+BAD_ESCAPE = "invalid YAML: found invalid Unicode character escape code"
+
+
+def refused_by(text: str, loader: type) -> YamlError:
+    with pytest.raises(YamlError) as info:
+        parse(text, loader)
+    return info.value
+
+
+@pytest.mark.parametrize("loader", LOADERS)
+@pytest.mark.parametrize(("text", "marker"), [
+    ('a: "\\ud800"\n', "\\ud800"),
+    ('a: "xy \\udfff z"\n', "\\udfff"),
+    ('a: "\\ud83d\\ude00"\n', "\\ud83d"),  # a JSON-style pair: in YAML two lone surrogates
+    ('a: "ok \\u00e9 \\U0000DC00"\n', "\\U0000DC00"),
+    ('a: "\\U00110000"\n', "\\U00110000"),  # beyond Unicode (the pure-Python reader: a bare ValueError)
+    ('a: "\\UFFFFFFFF"\n', "\\UFFFFFFFF"),  # (the pure-Python reader: OverflowError)
+    ('a:\n  - "first line\n    then \\\n    \\ud800"\n', "\\ud800"),  # after line breaks, one escaped
+    ('"k\\ud800": 1\n', "\\ud800"),  # in a key
+    ('{a: "fine", b: "\\ud800"}\n', "\\ud800"),  # in a flow mapping
+])
+def test_escapes_of_surrogates_and_beyond_unicode_are_refused_where_they_are(loader, text, marker):
+    exc = refused_by(text, loader)
+    assert exc.message == BAD_ESCAPE
+    assert "surrogates (D800–DFFF)" in exc.hint
+    i = text.index(marker) + 2  # libyaml's position: the first hex digit
+    assert where(exc) == (text.count("\n", 0, i) + 1, i - (text.rfind("\n", 0, i) + 1) + 1)
+
+
+@pytest.mark.parametrize("loader", LOADERS)
+def test_valid_escapes_and_an_escaped_backslash_are_read_by_both_loaders(loader):
+    doc = parse('a: "\\u00e9 \\U0001F9EC \\x41 \\ud7ff \\ue000 \\U0010FFFD"\nb: "\\\\ud800"\nc: \'\\ud800\'\n',
+                loader)
+    assert doc.data == {"a": "é 🧬 A \ud7ff \ue000 \U0010fffd", "b": "\\ud800", "c": "\\ud800"}
+
+
+@pytest.mark.parametrize("loader", LOADERS)
+def test_a_lone_surrogate_in_the_text_itself_is_located(loader):
+    # (decode() never makes one, but parse() takes any str; libyaml could not even encode it)
+    exc = refused_by("a: 1\nb: x\ud800y\n", loader)
+    assert exc.message == "the file contains the lone surrogate U+D800"
+    assert where(exc) == (2, 5)
+
+
+@pytest.mark.parametrize("loader", LOADERS)
+@pytest.mark.parametrize("number", [
+    "9" * 4301,  # int() refuses more than 4,300 digits with a bare ValueError
+    "-" + "1" * 5000,
+    "1" * (MAX_INT_DIGITS + 1),
+    "1_000" * 500,  # underscores (YAML 1.1)
+    "0x" + "f" * 600,  # hexadecimal: int() reads it, str() of it would fail
+    "0b" + "1" * 2200,
+    "0" + "7" * 800,  # octal
+    "1" + ":59" * 400,  # sexagesimal: 60**400
+    "1" + ":1" * 300_000,  # sexagesimal of 300,000 parts (quadratic to build): refused before it is built
+])
+def test_huge_integers_are_refused_where_they_are(loader, number):
+    exc = refused_by(f"a: 1\nb:\n  - 2\n  - {number}\n", loader)
+    assert exc.message.startswith("the number ") and exc.message.endswith(
+        f" is too large (more than {MAX_INT_DIGITS} digits)")
+    assert len(exc.message) < 100
+    assert where(exc) == (4, 5) and exc.pointer == ("b", 1)
+
+
+@pytest.mark.parametrize("loader", LOADERS)
+def test_integers_up_to_the_limit_and_long_numbers_as_keys_are_fine(loader):
+    big = "9" * MAX_INT_DIGITS
+    doc = parse(f"a: {big}\nb: -{big}\n{'1' * 1000}: text\n", loader)  # (YAML keys: 1,024 characters)
+    assert doc.data == {"a": int(big), "b": -int(big), "1" * 1000: "text"}
+
+
+LIBYAML = pytest.mark.skipif(LibyamlLoader is None, reason="PyYAML built without libyaml")
+
+
+@LIBYAML
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_both_loaders_agree_on_every_hostile_entry(name):
+    try:
+        text = decode(hostile_text(name, HOSTILE[name]))
+    except YamlError:
+        return  # (refused before any loader reads it)
+
+    def outcome(loader: type) -> tuple:
+        try:
+            doc = parse(text, loader)
+        except YamlError as exc:
+            return "refused", exc.message, exc.line, exc.col, exc.hint, exc.pointer
+        return "read", doc.data, doc.positions, doc.key_positions
+
+    assert outcome(PurePythonLoader) == outcome(LibyamlLoader)
+
+
+def test_without_libyaml_a_surrogate_escape_is_a_located_problem_not_a_crash(monkeypatch, tmp_path):
+    """The whole of validation with PyYAML's pure-Python loader (as where libyaml is missing)."""
+    monkeypatch.setattr(yamlsafe, "_Loader", PurePythonLoader)
+    root = tmp_path / "catalogue"
+    (root / "datasets").mkdir(parents=True)
+    shutil.copy(ROOT / "datasets" / "facilities.yaml", root / "datasets" / "facilities.yaml")
+    text = yaml.safe_dump(frozen_document(), sort_keys=False, allow_unicode=True, width=10000)
+    text = text.replace("title: Cryo-EM movies", 'title: "Cryo-EM \\ud800"\nold_title: Cryo-EM movies', 1)
+    write_dataset(root, text, EXAMPLE)
+    result = load_catalogue(root)
+    assert not result.ok
+    line = text.splitlines().index('title: "Cryo-EM \\ud800"') + 1
+    assert [p.text() for p in result.problems if p.severity == "error"] == [
+        f"datasets/{EXAMPLE}/dataset.yaml:{line}:19: {BAD_ESCAPE} — write the character itself, or escape a real "
+        "code point: \\u and \\U cannot name surrogates (D800–DFFF) or go beyond 10FFFF"]

@@ -20,6 +20,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -88,13 +89,30 @@ def run(args: Sequence[str], cwd: Path | str, *, input: bytes | None = None, che
     return proc
 
 
+def run_lines(args: Sequence[str], cwd: Path | str, *, check: bool = True) -> Iterator[bytes]:
+    """The lines a command prints, as it prints them (memory stays flat however long its output);
+    AnnexError with its stderr at the end when ``check`` and it failed."""
+    with tempfile.TemporaryFile() as err:
+        try:
+            proc = subprocess.Popen(list(args), cwd=str(cwd), stdout=subprocess.PIPE, stderr=err,
+                                    stdin=subprocess.DEVNULL, env=tool_env())
+        except FileNotFoundError as exc:
+            raise AnnexError(f"`{args[0]}` is not installed or not on PATH") from exc
+        assert proc.stdout is not None
+        with proc:
+            yield from proc.stdout
+        if check and proc.returncode != 0:
+            err.seek(0)
+            raise AnnexError(f"`{' '.join(args[:3])}` failed in {cwd}: {err.read().decode('utf-8', 'replace').strip()}")
+
+
 def git(cwd: Path | str, *args: str, check: bool = True, input: bytes | None = None) -> str:
     out = run(["git", "-c", "core.quotepath=off", *args], cwd, check=check, input=input).stdout
     return out.decode("utf-8", "surrogateescape")
 
 
-def _json_lines(data: bytes) -> Iterator[dict]:
-    for line in data.splitlines():
+def _json_lines(data: Iterable[bytes]) -> Iterator[dict]:
+    for line in data:
         line = line.strip()
         if line.startswith(b"{"):
             yield json.loads(line)
@@ -211,7 +229,7 @@ def is_internal(path: str) -> bool:
     return any(p == ".datalad" or p.startswith(".git") for p in parts)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _TreeEntry:
     mode: str
     kind: str
@@ -253,7 +271,7 @@ def annexed_keys(repo: Path, commit: str) -> dict[str, str]:
     """path → git-annex key for every annexed file of ``commit`` (content present or not)."""
     if not has_annex(repo):
         return {}
-    out = run(["git", "annex", "find", f"--branch={commit}", "--include=*", "--json"], repo).stdout
+    out = run_lines(["git", "annex", "find", f"--branch={commit}", "--include=*", "--json"], repo)
     return {rec["file"]: rec["key"] for rec in _json_lines(out) if rec.get("key") and rec.get("file")}
 
 
@@ -301,32 +319,57 @@ def ria_stores(repo: Path) -> dict[str, tuple[str, str]]:
     return out
 
 
+def _records_urls(repo: Path) -> bool:
+    """Whether the git-annex branch, or its journal of changes not yet committed, records any URL (its
+    ``*.log.web`` files)."""
+    gitdir = Path(git(repo, "rev-parse", "--absolute-git-dir").strip())
+    with contextlib.suppress(OSError):
+        if any(e.name.endswith(".log.web") for e in os.scandir(gitdir / "annex" / "journal")):
+            return True
+    names = run_lines(["git", "ls-tree", "-r", "-z", "--name-only", "refs/heads/git-annex"], repo, check=False)
+    return any(name.endswith(b".log.web") for name in _split(names, b"\0"))
+
+
+def _split(chunks: Iterable[bytes], sep: bytes) -> Iterator[bytes]:
+    rest = b""
+    for chunk in chunks:
+        *parts, rest = (rest + chunk).split(sep)
+        yield from parts
+    if rest:
+        yield rest
+
+
 def known_urls(repo: Path, commit: str) -> dict[str, tuple[str, ...]]:
     """git-annex key → every URL git-annex has recorded for it (web and other special remotes), and the download
     URL in each RIA store over http(s) that holds it, sorted."""
     if not has_annex(repo):
         return {}
-    proc = run(["git", "annex", "whereis", f"--branch={commit}", "--include=*", "--json"], repo, check=False)
     found: dict[str, set[str]] = {}
     stores = ria_stores(repo)
+    if not stores and not _records_urls(repo):
+        return {}  # (nothing for `whereis` to tell, which would take minutes for 100,000 files)
     held: dict[str, list[tuple[str, str]]] = {}
-    for rec in _json_lines(proc.stdout):
-        key = rec.get("key")
-        if not key:
-            continue
-        urls = found.setdefault(key, set())
-        for where in rec.get("whereis", []) + rec.get("untrusted", []):
-            urls.update(u for u in where.get("urls", []) if isinstance(u, str))
-            if where.get("uuid") in stores:
-                held.setdefault(key, []).append(stores[where["uuid"]])
+    listed = False
+    try:
+        for rec in _json_lines(run_lines(["git", "annex", "whereis", f"--branch={commit}", "--include=*", "--json"],
+                                         repo)):
+            key = rec.get("key")
+            listed = True
+            if not key:
+                continue
+            for where in rec.get("whereis", []) + rec.get("untrusted", []):
+                urls = [u for u in where.get("urls", []) if isinstance(u, str)]
+                if urls:
+                    found.setdefault(key, set()).update(urls)
+                if where.get("uuid") in stores:
+                    held.setdefault(key, []).append(stores[where["uuid"]])
+    except AnnexError:
+        if not listed:  # (whereis fails, too, when a file has no known copy: then it has listed the files)
+            raise
     if held:
         locations = key_locations(repo, held)
         for key, places in held.items():
-            found[key].update(ria_object_url(base, dsid, locations[key]) for base, dsid in places)
-    if proc.returncode != 0 and not found:
-        err = proc.stderr.decode("utf-8", "replace").strip()
-        if err:
-            raise AnnexError(f"`git annex whereis` failed in {repo}: {err}")
+            found.setdefault(key, set()).update(ria_object_url(base, dsid, locations[key]) for base, dsid in places)
     return {k: tuple(sorted(v)) for k, v in found.items()}
 
 

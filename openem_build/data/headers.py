@@ -5,13 +5,24 @@ exception: a damaged file gives what could be read plus problem strings. Every t
 about the acquisition puts it under ``acquisition`` with the catalogue's units and field names
 (``acceleration_voltage_kV``, ``pixel_size_A``, ``magnification``, …), so cross-checks and ``openem add``
 read all types alike.
+
+What a manifest may record is ``schema/headers.schema.json``: every fact with its type and a sane range
+(dimensions of 1 to 10⁷ pixels whose product is bounded, voxel sizes from 10⁻⁴ Å to 1 mm, one-line text of
+bounded length, …). :func:`problems` checks a manifest's headers against it (validation, so that whatever
+validates can be built), and :func:`sanitise` leaves out of extracted headers every fact a file states outside
+it (so that whatever ``openem manifest`` writes validates).
 """
 
 from __future__ import annotations
 
+import json
+import math
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from functools import cache
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -96,11 +107,11 @@ def compact(value: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def read_headers(relative: str, path: Path) -> dict[str, Any] | None:
-    """Adapter for ``manifest.from_repo(read_headers=…)``: compact header facts (see :func:`compact`), None for
-    files of unknown type."""
+    """Adapter for ``manifest.from_repo(read_headers=…)``: compact header facts (see :func:`compact`) within the
+    ranges a manifest may record (see :func:`sanitise`), None for files of unknown type."""
     if file_type(path) == "unknown":
         return None
-    return compact(extract(path).as_json())
+    return sanitise(compact(extract(path).as_json()))
 
 
 def as_metadata(value: FileMetadata | Mapping[str, Any] | None) -> FileMetadata | None:
@@ -108,3 +119,256 @@ def as_metadata(value: FileMetadata | Mapping[str, Any] | None) -> FileMetadata 
     if value is None or isinstance(value, FileMetadata):
         return value
     return FileMetadata.from_json(value)
+
+
+# ------------------------------------------------------------------------------------------ what a manifest holds
+
+SCHEMA = "headers"
+#: The most voxels the dimensions of one file may multiply to (a 100,000 × 100,000 × 100,000 volume).
+MAX_VOXELS = 10**15
+#: Problems reported per headers object before the rest is summarised.
+MAX_REPORTED = 5
+_SECTIONS = frozenset({"mrc", "mdoc", "epu", "xml", "acquisition"})
+#: Characters no one-line text of a manifest or previews.json may hold: controls, invisible and bidirectional ones.
+UNCLEAN = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ud800-\udfff\ufeff\ufdd0-\ufdef"
+                     "\ufffe\uffff]")
+Pointer = tuple[str | int, ...]
+Check = Callable[[Any], bool]
+
+
+@cache
+def _schema() -> dict[str, Any]:
+    from ..validate import schema
+
+    return schema(SCHEMA)
+
+
+@cache
+def _validator() -> Any:
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(_schema())
+
+
+class _Unsupported(Exception):
+    """A keyword :func:`_compile` does not know: the schema uses more than the compiler (a test keeps them in step)."""
+
+
+def _compile(node: Mapping[str, Any], root: Mapping[str, Any], memo: dict[str, Check]) -> Check:
+    """A predicate that is True exactly when jsonschema finds no error in a value, for the keywords this schema
+    uses. jsonschema explains what is wrong; this is the fast check of the many valid values: one closure per
+    schema node, which looks at the keys a value has (not at every property the schema knows) and never below
+    what the schema describes."""
+    unknown = set(node) - _IGNORED - _KNOWN_KEYWORDS
+    if unknown:
+        raise _Unsupported(", ".join(sorted(unknown)))
+    ref: Check | None = None
+    if "$ref" in node:
+        name = node["$ref"].removeprefix("#/$defs/")
+        if name not in memo:
+            memo[name] = _compile(root["$defs"][name], root, memo)
+        ref = memo[name]
+        if set(node) - _IGNORED == {"$ref"}:
+            return ref
+    names = node.get("type", list(_TYPES))
+    allowed = frozenset(t for n in (names if isinstance(names, list) else [names]) for t in _TYPES[n])
+    options = tuple(node["enum"]) if "enum" in node else None
+    strict = "exclusiveMinimum" in node
+    lo = node.get("minimum", node.get("exclusiveMinimum", -math.inf))
+    hi = node.get("maximum", math.inf)
+    shortest, longest = node.get("minLength", 0), node.get("maxLength", math.inf)
+    rx = re.compile(node["pattern"]).search if "pattern" in node else None
+    fewest, most = node.get("minItems", 0), node.get("maxItems", math.inf)
+    item = _compile(node["items"], root, memo) if "items" in node else None
+    if "properties" in node and node.get("additionalProperties") is not False:
+        raise _Unsupported("properties without additionalProperties: false")
+    props = {k: _compile(s, root, memo) for k, s in node.get("properties", {}).items()}
+    closed = "properties" in node
+    subs = [_compile(s, root, memo) for s in node.get("anyOf", ())]
+    if options is not None and not subs and ref is None:  # (enums of text and null: a set lookup)
+        chosen = frozenset((type(o), o) for o in options)
+        kinds = frozenset(map(type, options))  # (all hashable: only values of these types are looked up)
+        return lambda v: type(v) in kinds and (type(v), v) in chosen
+    if allowed <= _SCALARS and not subs and ref is None and rx is None and options is None:
+        if strict:
+            return lambda v: type(v) in allowed and (v is None or v is True or v is False or lo < v <= hi)
+        return lambda v: type(v) in allowed and (v is None or v is True or v is False or lo <= v <= hi)
+    if allowed == _LIST and item is not None and not subs and ref is None:
+        def items(v: Any) -> bool:
+            return type(v) is list and fewest <= len(v) <= most and all(map(item, v))
+
+        return items
+
+    def check(v: Any) -> bool:
+        t = type(v)
+        if t not in allowed:
+            return False
+        if options is not None and not any(type(o) is t and o == v for o in options):
+            return False
+        if t is int or t is float:
+            if not ((lo < v if strict else lo <= v) and v <= hi):
+                return False
+        elif t is str:
+            if not shortest <= len(v) <= longest or (rx is not None and rx(v) is None):
+                return False
+        elif t is list:
+            if not fewest <= len(v) <= most:
+                return False
+            if item is not None and not all(map(item, v)):
+                return False
+        elif t is dict and closed:
+            for k, x in v.items():
+                p = props.get(k)
+                if p is None or not p(x):
+                    return False
+        if subs and not any(s(v) for s in subs):
+            return False
+        return ref is None or ref(v)
+
+    return check
+
+
+_IGNORED = frozenset({"$schema", "$id", "title", "description", "$defs"})
+_KNOWN_KEYWORDS = frozenset({"$ref", "type", "enum", "minimum", "exclusiveMinimum", "maximum", "maxLength",
+                             "minLength", "pattern", "minItems", "maxItems", "items", "properties",
+                             "additionalProperties", "anyOf"})
+_TYPES: dict[str, tuple[type, ...]] = {"string": (str,), "object": (dict,), "array": (list,), "null": (type(None),),
+                                       "boolean": (bool,), "integer": (int,), "number": (int, float)}
+_SCALARS = frozenset({int, float, bool, type(None)})
+_LIST = frozenset({list})
+
+
+@cache
+def _fast() -> Check:
+    root = _schema()
+    return _compile(root, root, {})
+
+
+def _voxels(value: Mapping[str, Any]) -> int:
+    """How many voxels the MRC dimensions multiply to (0 when there are none)."""
+    header = value.get("mrc")
+    dims = header.get("dimensions") if isinstance(header, dict) else None
+    return math.prod(dims) if isinstance(dims, list) and dims else 0
+
+
+def is_valid(value: Any) -> bool:
+    """Whether ``value`` may be the headers of a manifest's file entry (fast: no message is made)."""
+    return _fast()(value) and _voxels(value) <= MAX_VOXELS
+
+
+def brief(value: Any) -> str:
+    """A short rendering of a value for a message (containers are described, never printed whole)."""
+    if isinstance(value, dict):
+        return f"an object of {len(value)} field{'s' * (len(value) != 1)}"
+    if isinstance(value, list):
+        return f"a list of {len(value)} item{'s' * (len(value) != 1)}"
+    if isinstance(value, str) or (isinstance(value, float) and not math.isfinite(value)):
+        text = repr(value)  # (control characters escaped)
+    else:
+        text = json.dumps(value)
+    return text if len(text) <= 60 else text[:59] + "…"
+
+
+_KINDS = {"string": "text", "object": "an object", "array": "a list", "integer": "a whole number",
+          "number": "a number", "boolean": "true or false", "null": "null"}
+
+
+def _range(sub: Mapping[str, Any]) -> str:
+    lo = sub.get("minimum", sub.get("exclusiveMinimum"))
+    hi = sub.get("maximum")
+    above = "above" if "exclusiveMinimum" in sub else "from"
+    if lo is not None and hi is not None:
+        return f"{above} {lo:g} to {hi:g}" if isinstance(lo, float) or isinstance(hi, float) or abs(hi) > 1e12 \
+            else f"{above} {lo:,} to {hi:,}"
+    return f"at least {lo:g}" if lo is not None else f"at most {hi:g}"
+
+
+def _explain(error: Any) -> Iterator[tuple[Pointer, str, bool]]:
+    """(pointer within the headers, message, whether the pointer names a key) for one jsonschema error."""
+    pointer: Pointer = tuple(error.absolute_path)
+    kind, sub, inst = error.validator, error.schema, error.instance
+    if kind == "additionalProperties":
+        known = sorted(sub.get("properties", {}))
+        for extra in sorted(set(inst) - set(known)):
+            yield (*pointer, extra), f"unknown header fact '{extra}' (known here: {', '.join(known)})", True
+    elif kind == "type":
+        want = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
+        yield pointer, f"must be {' or '.join(_KINDS[w] for w in want)}, not {brief(inst)}", False
+    elif kind == "enum":
+        options = ", ".join("null" if o is None else str(o) for o in error.validator_value)
+        yield pointer, f"{brief(inst)} is not one of {options}", False
+    elif kind in ("minimum", "maximum", "exclusiveMinimum"):
+        yield pointer, f"{brief(inst)} is out of range: it must be {_range(sub)}", False
+    elif kind in ("minItems", "maxItems"):
+        rel = "at least" if kind == "minItems" else "at most"
+        yield pointer, f"has {len(inst)} items; it must have {rel} {error.validator_value}", False
+    elif kind in ("minLength", "maxLength"):
+        rel = "at least" if kind == "minLength" else "at most"
+        yield pointer, f"is {len(inst)} characters long; it must be {rel} {error.validator_value}", False
+    elif kind == "pattern":
+        bad = UNCLEAN.search(inst) if isinstance(inst, str) else None
+        yield pointer, (f"contains the character U+{ord(bad.group()):04X} (control, invisible or bidirectional)"
+                        if bad else f"{brief(inst)} is not in the expected form"), False
+    elif kind == "anyOf":
+        yield pointer, f"must be one line of text (at most 300 characters) or null, not {brief(inst)}", False
+    else:
+        yield pointer, f"{brief(inst)} is not valid here ({kind})", False
+
+
+def problems(value: Any) -> list[tuple[Pointer, str, bool]]:
+    """What is wrong with the headers ``value`` of a manifest's file entry: (pointer within it, message, whether
+    the pointer names a key), at most :data:`MAX_REPORTED`; empty when it is valid."""
+    if is_valid(value):
+        return []
+    out: list[tuple[Pointer, str, bool]] = []
+    for error in islice(_validator().iter_errors(value), MAX_REPORTED):
+        out += _explain(error)
+    if not out:  # (valid for the schema: the dimensions multiply to too many voxels)
+        out.append((("mrc", "dimensions"), f"the dimensions multiply to {_voxels(value):.3g} voxels, more than "
+                                            f"{MAX_VOXELS:.0e}", False))
+    return out[:MAX_REPORTED]
+
+
+def _clean(text: str, limit: int) -> str:
+    text = UNCLEAN.sub("\ufffd", text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def sanitise(value: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Extracted headers within what a manifest may record: problem strings made one clean line of bounded
+    length, and every fact outside its type or range left out (with a problem saying so). None when nothing
+    is left."""
+    out = json.loads(json.dumps(value, allow_nan=True, default=str))  # a private, plain copy
+    notes = [_clean(str(p), 1000) for p in out.get("problems") or []] if isinstance(out, dict) else []
+    if not isinstance(out, dict):
+        return None
+    for _ in range(20):  # (each round leaves out at least one fact)
+        out.pop("problems", None)
+        if is_valid(out):
+            break
+        dropped = False
+        for error in islice(_validator().iter_errors(out), 50):
+            path = list(error.absolute_path)
+            if error.validator == "additionalProperties":
+                extras = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+                path += extras[:1]
+            where = path[:2] if path and path[0] in _SECTIONS and len(path) > 1 else path[:1]
+            if not where:
+                continue
+            parent = out if len(where) == 1 else out.get(where[0])
+            if isinstance(parent, dict) and where[-1] in parent:
+                shown = brief(parent.pop(where[-1]))
+                notes.append(f"header fact {'.'.join(map(str, where))} ({shown}) is out of the range a manifest "
+                             "records; left out")
+                dropped = True
+        if not dropped and _voxels(out) > MAX_VOXELS:
+            out["mrc"].pop("dimensions")
+            notes.append(f"header fact mrc.dimensions multiplies to more than {MAX_VOXELS:.0e} voxels; left out")
+        elif not dropped:
+            return None
+    for section in _SECTIONS:
+        if out.get(section) == {}:
+            out.pop(section)
+    if notes:
+        out["problems"] = notes[:99] + ([f"and {len(notes) - 99} more problems"] if len(notes) > 99 else [])
+    return out if is_valid(out) and out else None

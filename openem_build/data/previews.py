@@ -4,8 +4,10 @@ Volumes get three central slices (one per orientation) and a projection; 2D imag
 image (the middle one of a stack). Contrast is clipped at percentiles. Only the rows and sections a preview
 shows are read, with positional reads into small buffers (not a memory map, which would leave every page
 touched in the process's memory): a 1024³ float32 map costs one pass over at most ``read_budget`` bytes
-and a few tens of MB of memory. The PNG bytes depend only on the data (no timestamps, no text chunks), so
-the same file always gives the same previews.
+and a few tens of MB of memory. Each read holds a few whole rows, so rows longer than :data:`MAX_ROW_BYTES`
+are refused: the memory stays bounded whatever the header claims. The PNG bytes depend only on the data (no
+timestamps, no text chunks), so the same file always gives the same previews. :func:`check_png` checks a PNG
+file whole (what the catalogue publishes as a preview).
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ CLIP_PERCENT = 1.0
 READ_BUDGET = 2 << 30
 ROWS_PER_BIN = 4  # rows averaged per output row when binning (all of them when the bin is smaller)
 CHUNK_BYTES = 16 << 20  # rows handled at once, counted as float32 (bounds the memory of one step)
+#: The longest row a preview reads, counted as float32 (a million pixels): every read holds a few whole rows, so
+#: this bounds the memory of a preview whatever the header says (nx = 500,000,000 would otherwise be 2 GB).
+MAX_ROW_BYTES = 4 << 20
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,89 @@ def encode_png(pixels: np.ndarray) -> bytes:
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(raw, 9))
             + _chunk(b"IEND", b""))
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+#: The largest preview file a catalogue publishes, and the most pixels it may have (a decompression bomb is a
+#: small file that declares, and decompresses to, a huge image).
+MAX_PNG_BYTES = 4 << 20
+MAX_PNG_PIXELS = 4096 * 4096
+#: PNG colour type → (channels, allowed bit depths).
+_PNG_COLOURS = {0: (1, (1, 2, 4, 8, 16)), 2: (3, (8, 16)), 3: (1, (1, 2, 4, 8)), 4: (2, (8, 16)), 6: (4, (8, 16))}
+_ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
+
+
+def _png_raw_size(width: int, height: int, bits: int, interlaced: bool) -> int:
+    """The bytes a PNG's image data decompress to: per (pass and) row, a filter byte and the packed pixels."""
+    passes = _ADAM7 if interlaced else ((0, 0, 1, 1),)
+    total = 0
+    for x0, y0, dx, dy in passes:
+        w, h = -(-(width - x0) // dx), -(-(height - y0) // dy)
+        if w > 0 and h > 0:
+            total += h * (1 + -(-(w * bits) // 8))
+    return total
+
+
+def check_png(data: bytes, max_pixels: int = MAX_PNG_PIXELS) -> tuple[int, int]:
+    """Width and height of the PNG image ``data``, after checking it whole: the signature, every chunk's length
+    and CRC, IHDR first and IEND last (nothing after it), a valid colour type and bit depth, at most
+    ``max_pixels`` pixels, and image data that decompress to exactly the size the header implies (streamed in
+    bounded steps: a decompression bomb is never held in memory). Raises ValueError saying what is wrong."""
+    if not data.startswith(PNG_SIGNATURE):
+        raise ValueError("is not a PNG image (it does not start with the PNG signature)")
+    view = memoryview(data)
+    pos, header, idat, ended = len(PNG_SIGNATURE), None, [], False
+    while pos < len(data):
+        if pos + 12 > len(data):
+            raise ValueError("is a damaged PNG image (a chunk is cut off)")
+        length, kind = struct.unpack(">I4s", view[pos:pos + 8])
+        end = pos + 12 + length
+        if end > len(data):
+            raise ValueError("is a damaged PNG image (a chunk runs past the end of the file)")
+        body = view[pos + 8:end - 4]
+        if struct.unpack(">I", view[end - 4:end])[0] != zlib.crc32(kind + body) or not kind.isalpha():
+            raise ValueError(f"is a damaged PNG image (chunk {kind!r} fails its check)")
+        if header is None:
+            if kind != b"IHDR" or length != 13:
+                raise ValueError("is a damaged PNG image (it does not begin with its header chunk)")
+            header = struct.unpack(">IIBBBBB", body)
+        elif kind == b"IHDR":
+            raise ValueError("is a damaged PNG image (two header chunks)")
+        elif kind == b"IDAT":
+            idat.append(body)
+        elif kind == b"IEND":
+            ended, pos = True, end
+            break
+        pos = end
+    if header is None or not ended or pos != len(data):
+        raise ValueError("is a damaged PNG image (" + ("no header chunk" if header is None else "no end chunk: the "
+                         "file is cut off" if not ended else "bytes follow its end chunk") + ")")
+    width, height, depth, colour, method, filtering, interlace = header
+    channels, depths = _PNG_COLOURS.get(colour, (0, ()))
+    if depth not in depths or method or filtering or interlace > 1:
+        raise ValueError(f"is a PNG image of an invalid kind (colour type {colour}, bit depth {depth})")
+    if not 0 < width * height <= max_pixels or not width or not height:
+        raise ValueError(f"is a PNG image of {width} × {height} pixels (at most {max_pixels:,} are published)")
+    if not idat:
+        raise ValueError("is a PNG image without image data")
+    expected = _png_raw_size(width, height, channels * depth, bool(interlace))
+    inflate, total = zlib.decompressobj(), 0
+    try:
+        for chunk in idat:
+            pending = chunk
+            while pending and not inflate.eof:
+                total += len(inflate.decompress(pending, 1 << 20))
+                pending = inflate.unconsumed_tail
+                if total > expected:
+                    raise ValueError("is a PNG image whose data decompress to more than its size (a "
+                                     "decompression bomb)")
+            if pending or (inflate.eof and chunk is not idat[-1]):
+                raise ValueError("is a damaged PNG image (data after the end of its compressed stream)")
+    except zlib.error as exc:
+        raise ValueError(f"is a damaged PNG image (its compressed data cannot be read: {exc})") from None
+    if not inflate.eof or inflate.unused_data or total != expected:
+        raise ValueError("is a damaged PNG image (its compressed data are incomplete)")
+    return width, height
 
 
 def contrast(image: np.ndarray, clip_percent: float = CLIP_PERCENT) -> np.ndarray:
@@ -139,6 +227,8 @@ class _Sections:
         self.ny, self.nx = layout.shape[-2:]
         self.row_bytes = self.nx * self.dtype.itemsize
         self.work_bytes = self.nx * max(4, self.dtype.itemsize)  # one row as read or as float32
+        if self.work_bytes > MAX_ROW_BYTES:  # (make_previews refuses these first, with a note)
+            raise ValueError(f"rows of {self.nx} values are longer than previews read")
         self.base = layout.offset + first * self.ny * self.row_bytes
         self.fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
 
@@ -277,7 +367,10 @@ def make_previews(path: Path, *, max_px: int = MAX_PX, clip_percent: float = CLI
     if layout.sections == 0:
         return [], ["no preview: the file holds no complete section of data"]
     ny, nx = layout.shape[-2:]
-    nz_declared = int(np.prod(layout.shape[:-2])) if len(layout.shape) > 2 else 1
+    if nx * max(4, layout.dtype.itemsize) > MAX_ROW_BYTES:
+        return [], [f"no preview: rows of {nx:,} pixels are longer than previews read (at most "
+                    f"{MAX_ROW_BYTES // max(4, layout.dtype.itemsize):,})"]
+    nz_declared = math.prod(layout.shape[:-2])
     nz = min(nz_declared, layout.sections)
     if nz < nz_declared:
         notes.append(f"preview made from the {nz} complete sections of {nz_declared} (the file is truncated)")

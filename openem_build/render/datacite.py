@@ -11,7 +11,6 @@ Pure functions of ``(SiteContext, Dataset)``: nothing here reads files, the netw
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +22,7 @@ from ..context import SiteContext
 from ..licenses import license_name, license_url
 from ..model import Affiliation, Dataset, Person
 from ..urls import archive_url
+from . import xmltext
 from .citation import one_line, publisher
 from .jsonld import TECHNIQUE_LABELS
 from .markdown import to_text
@@ -309,22 +309,11 @@ def attributes(ctx: SiteContext, d: Dataset, *, doi: str | None = None,
         "fundingReferences": _funding(d),
         "schemaVersion": SCHEMA_VERSION,
     }
-    return _xml_safe({k: v for k, v in out.items() if v not in ([], None, "")})
+    # (the same metadata go to the REST API as JSON, and DataCite keeps them as XML)
+    return xmltext.clean_all({k: v for k, v in out.items() if v not in ([], None, "")})
 
 
-# Characters XML 1.0 cannot hold at all (C0 controls but tab and newlines, surrogates, U+FFFE/U+FFFF).
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
-
-
-def _xml_safe(value: Any) -> Any:
-    """``value`` with every string stripped of characters that XML (and so DataCite) cannot carry."""
-    if isinstance(value, str):
-        return _NOT_XML.sub("", value)
-    if isinstance(value, dict):
-        return {k: _xml_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_xml_safe(v) for v in value]
-    return value
+_xml_safe = xmltext.clean_all  # (the name tests/test_properties.py imports)
 
 
 def kernel_version(attrs: dict[str, Any]) -> str:
@@ -373,7 +362,7 @@ def xml(ctx: SiteContext, d: Dataset, *, doi: str | None = None, versions: Versi
              f"{KERNEL_NS} http://schema.datacite.org/meta/kernel-{version}/metadata.xsd")
     if "doi" not in attrs:
         ident = etree.Element(f"{{{KERNEL_NS}}}identifier", identifierType="URL")
-        ident.text = ctx.dataset_url(d)
+        ident.text = xmltext.clean(ctx.dataset_url(d))
         root.insert(0, ident)
     return etree.tostring(root, pretty_print=True, xml_declaration=True, encoding="UTF-8").decode("utf-8")
 

@@ -26,6 +26,7 @@ from ..context import SiteContext
 from ..licenses import license_url
 from ..model import Dataset
 from ..urls import doi_url
+from . import xmltext
 from .citation import one_line, publisher
 from .jsonld import MAX_FILES, TECHNIQUE_LABELS
 from .markdown import to_text
@@ -263,9 +264,6 @@ _LOCAL = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 _TTL_IRI = re.compile(r'[\x00-\x20<>"{}|^`\\]')
 _TTL_STRING = re.compile(r'[\\"\x00-\x1f\x7f]')
 _TTL_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}
-_XML_TEXT = re.compile(r"[&<>\r]")
-_XML_ATTR = re.compile(r'[&<>"\n\r\t]')
-_XML_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "\n": "&#10;", "\r": "&#13;", "\t": "&#9;"}
 
 
 @cache
@@ -278,7 +276,8 @@ def _qname(iri: str) -> tuple[str, str, str] | None:
 
 
 def _ttl_iri(iri: str) -> str:
-    return "<" + _TTL_IRI.sub(lambda m: f"\\u{ord(m.group()):04X}", iri) + ">"
+    # (without what RDF/XML cannot hold either, so that both files say the same; no UTF-8 holds a surrogate)
+    return "<" + _TTL_IRI.sub(lambda m: f"\\u{ord(m.group()):04X}", xmltext.clean(iri)) + ">"
 
 
 def _ttl_name(iri: str) -> str:
@@ -289,15 +288,11 @@ def _ttl_name(iri: str) -> str:
 def _ttl_term(term: Any) -> str:
     if isinstance(term, Literal):
         text = '"' + _TTL_STRING.sub(lambda m: _TTL_ESCAPES.get(m.group()) or f"\\u{ord(m.group()):04X}",
-                                     str(term)) + '"'
+                                     xmltext.clean(str(term))) + '"'
         if term.language:
             return f"{text}@{term.language}"
         return f"{text}^^{_ttl_name(str(term.datatype))}" if term.datatype else text
     return _ttl_iri(str(term))
-
-
-def _xml(pattern: re.Pattern[str], text: str) -> str:
-    return pattern.sub(lambda m: _XML_ESCAPES[m.group()], text)
 
 
 def _xml_element(iri: str) -> tuple[str, str]:
@@ -308,7 +303,7 @@ def _xml_element(iri: str) -> tuple[str, str]:
     cut = max(iri.rfind("#"), iri.rfind("/")) + 1
     if not _LOCAL.fullmatch(iri[cut:]):
         raise ValueError(f"{iri} cannot be written in RDF/XML")
-    return f"ns0:{iri[cut:]}", f' xmlns:ns0="{_xml(_XML_ATTR, iri[:cut])}"'
+    return f"ns0:{iri[cut:]}", f' xmlns:ns0="{xmltext.escape_attribute(iri[:cut])}"'
 
 
 def _blocks(statements: list, shared: set, local: str | None) -> dict[Any, list]:
@@ -339,19 +334,19 @@ def _rdfxml(blocks: dict[Any, list]) -> str:
     for s, pairs in blocks.items():
         kind = next((o for p, o in pairs if p == _TYPE and not isinstance(o, Literal) and _qname(str(o))), None)
         name = _xml_element(str(kind))[0] if kind is not None else "rdf:Description"
-        out.append(f'  <{name} rdf:about="{_xml(_XML_ATTR, str(s))}">\n')
+        out.append(f'  <{name} rdf:about="{xmltext.escape_attribute(str(s))}">\n')
         for p, o in pairs:
             if p == _TYPE and o == kind:
                 continue
             prop, decl = _xml_element(str(p))
             if not isinstance(o, Literal):
-                out.append(f'    <{prop}{decl} rdf:resource="{_xml(_XML_ATTR, str(o))}"/>\n')
+                out.append(f'    <{prop}{decl} rdf:resource="{xmltext.escape_attribute(str(o))}"/>\n')
                 continue
             if o.language:
-                decl += f' xml:lang="{_xml(_XML_ATTR, o.language)}"'
+                decl += f' xml:lang="{xmltext.escape_attribute(o.language)}"'
             elif o.datatype:
-                decl += f' rdf:datatype="{_xml(_XML_ATTR, str(o.datatype))}"'
-            out.append(f"    <{prop}{decl}>{_xml(_XML_TEXT, str(o))}</{prop}>\n")
+                decl += f' rdf:datatype="{xmltext.escape_attribute(str(o.datatype))}"'
+            out.append(f"    <{prop}{decl}>{xmltext.escape_text(str(o))}</{prop}>\n")
         out.append(f"  </{name}>\n")
     return "".join(out)
 

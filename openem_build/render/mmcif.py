@@ -4,23 +4,42 @@
 ``em_entity_assembly`` (with molecular weight and natural source), ``em_specimen``, ``em_vitrification``
 (vitrified specimens), ``em_imaging``, ``em_image_recording``, ``em_image_processing``, ``em_software``,
 ``em_3d_reconstruction`` with ``em_single_particle_entity`` or ``em_helical_entity`` where the processing is
-known, ``audit_author``, ``citation`` and ``citation_author``. Values restricted to an enumeration of the
-PDBx/mmCIF dictionary (microscope and detector models, cryogens …) are written only when the catalogue's
-value maps onto one; otherwise the item is left out with a warning, so OneDep asks for it instead of
-rejecting the file. Techniques OneDep does not take (volume EM, materials science) are refused.
+known, ``audit_author``, ``citation`` and ``citation_author``. Techniques OneDep does not take (volume EM,
+materials science) are refused.
 
-Free text is folded to one line (CIF 1.1 cannot hold a line starting with ';' inside a text field); every
-other character, quotes, leading ``data_`` or ``;`` and non-ASCII letters included, survives a round trip
-through gemmi unchanged.
+The file is valid against the PDBx/mmCIF dictionary named in ``_audit_conform`` (:data:`DICTIONARY`), both its
+plain rules and OneDep's deposition rules (``_pdbx_item_enumeration``, ``_pdbx_item_range``, the ``author``
+name form): tests/test_mmcif.py validates every export with gemmi against the real dictionary file, and checks
+the tables below against it.
+
+- Every item written exists in the dictionary; every mandatory item is written, as ``?`` (unknown, for OneDep
+  to ask) when the catalogue does not know it.
+- A value restricted to an enumeration is a value of it. A catalogue value that maps onto none becomes the
+  dictionary's catch-all (``OTHER``) where it has one, else ``?``; either way the real value is kept in the
+  category's ``details`` text, and a warning says so.
+- A number outside the dictionary's range (or OneDep's narrower one) is left out with a warning and kept in
+  ``details``; integers are written as integers.
+- Text is ASCII (CIF 1.1 and the dictionary's character classes): letters lose their accents (anyascii, which
+  also spells out CJK, Cyrillic, Greek …), and the EM symbols read as people write them in ASCII: Å → A,
+  µ → u, ° → deg, ± → +/-, × → x. People's names take the PDB's form ``Family, I.N.``.
+- Free text is folded to one line; a text too long for one CIF line (2048 characters) is wrapped into a text
+  field whose lines never start with ``;``, and cut, with a warning, past :data:`LONGEST_TEXT` characters (a
+  one-line item past :data:`LONGEST`). Quotes, ``data_``, ``loop_`` and ``_tag`` lookalikes are quoted by
+  gemmi, so they stay text.
 
 Pure functions of ``(SiteContext, Dataset)``: nothing here reads files, the network or the clock.
 """
 
 from __future__ import annotations
 
+import math
 import re
+import textwrap
+import unicodedata
+from collections.abc import Iterable
 from typing import Any
 
+from anyascii import anyascii
 from gemmi import cif
 
 from ..artefacts import Artefact
@@ -32,6 +51,12 @@ from .empiar import citation_authors, errors, primary_publication, problem
 CIF_TYPE = "chemical/x-mmcif"
 LABEL = "PDBx/mmCIF for OneDep"
 
+#: The dictionary (_dictionary.title, _dictionary.version) the tables below are taken from and the files conform to.
+DICTIONARY = ("mmcif_pdbx.dic", "5.362")
+
+# ------------------------------------------------------------------------------------------------ dictionary facts
+# Transcribed from DICTIONARY; tests/test_mmcif.py compares each table with the real dictionary file.
+
 #: OpenEM technique → (em_experiment.reconstruction_method, em_experiment.aggregation_state).
 METHODS: dict[str, tuple[str, str]] = {
     "single-particle": ("SINGLE PARTICLE", "PARTICLE"),
@@ -42,24 +67,129 @@ METHODS: dict[str, tuple[str, str]] = {
     "microed": ("CRYSTALLOGRAPHY", "3D ARRAY"),
 }
 
-#: em_imaging.microscope_model values (PDBx/mmCIF enumeration) the catalogue's microscopes map onto.
+#: em_imaging.microscope_model values (_item_enumeration; no catch-all) the catalogue's microscopes map onto.
 MICROSCOPES = ("FEI TITAN KRIOS", "TFS KRIOS", "FEI TALOS ARCTICA", "TFS GLACIOS", "TFS TALOS", "TFS TALOS F200C",
                "TFS TALOS L120C", "TFS TUNDRA", "FEI TECNAI F20", "FEI TECNAI F30", "FEI TECNAI SPIRIT",
                "FEI POLARA 300", "JEOL 2200FS", "JEOL 2100F", "JEOL 3200FSC", "JEOL CRYO ARM 200",
                "JEOL CRYO ARM 300")
-#: em_image_recording.film_or_detector_model values the catalogue's detectors map onto.
-DETECTORS = ("TFS FALCON 4i (4k x 4k)", "FEI FALCON IV (4k x 4k)", "FEI FALCON III (4k x 4k)",
-             "FEI FALCON II (4k x 4k)", "GATAN K3 (6k x 4k)", "GATAN K3 BIOQUANTUM (6k x 4k)",
+#: em_image_recording.film_or_detector_model values (_pdbx_item_enumeration) the catalogue's detectors map onto;
+#: OTHER is the dictionary's catch-all.
+DETECTORS = ("FEI FALCON IV (4k x 4k)", "FEI FALCON III (4k x 4k)", "FEI FALCON II (4k x 4k)",
+             "FEI FALCON I (4k x 4k)", "GATAN K3 (6k x 4k)", "GATAN K3 BIOQUANTUM (6k x 4k)",
              "GATAN K2 SUMMIT (4k x 4k)", "GATAN K2 QUANTUM (4k x 4k)", "GATAN K2 IS (4k x 4k)",
-             "FEI CETA (4k x 4k)", "DIRECT ELECTRON APOLLO (4k x 4k)", "DIRECT ELECTRON DE-64 (8k x 8k)",
-             "DECTRIS SINGLA (1k x 1k)")
-#: OpenEM detector_mode → em_image_recording.detector_mode.
+             "GATAN K2 BASE (4k x 4k)", "GATAN K2 (4k x 4k)", "FEI CETA (4k x 4k)", "DIRECT ELECTRON APOLLO (4k x 4k)",
+             "DIRECT ELECTRON DE-64 (8k x 8k)", "OTHER")
+#: OpenEM detector_mode → em_image_recording.detector_mode (_item_enumeration).
 DETECTOR_MODES = {"counting": "COUNTING", "eer": "COUNTING", "super-resolution": "SUPER-RESOLUTION",
                   "integrating": "INTEGRATING"}
+#: em_software.name (_pdbx_item_enumeration, no catch-all: a program not listed is written as ``?``).
+SOFTWARE = (
+    "3dmod", "ADP_EM", "AIMLESS", "Amber", "AmiraFPM", "Appion", "ARP/wARP", "Auto3DEM", "AV3", "Buccaneer", "BUSTER",
+    "Bsoft", "Build_Fspace", "CCP4 package", "cisTEM", "CNS", "Confidence Maps", "Coot", "Cow", "crYOLO", "cryoDRGN",
+    "cryoDRGN2", "cryoSPARC", "CTFFIND", "ctfit", "CTFPHASEFLIP", "CTFTILT", "DE-IM", "DIALS", "DigitalMicrograph",
+    "DireX", "DockEM", "DoG Picker", "Dynamo", "emClarity", "EM-Menu", "EM-Tools", "EM3DR", "EMAN", "EMAN2", "EMPFT",
+    "EMfit", "EPU", "ERRASER", "eTasED", "ETHAN", "eTomo", "FEI tomography", "FindEM", "FitCTF2", "Flex-EM", "FOCUS",
+    "FREALIGN", "FREALIX", "Gautomatch", "Gctf", "Gorgon", "HADDOCK", "HARUSPEX", "hsearch_lorentz", "I-TASSER",
+    "ICON", "IHRSR", "IMAGIC", "IMIRS", "IMOD", "iMODFIT", "IMP", "IPET", "ISOLDE", "J3DR", "JADAS", "JALIGN", "jspr",
+    "JSUBTOMO", "LAFTER", "LIBG", "Latitude", "Leginon", "MATLAB", "MDFF", "MODELLER", "MOLREP", "MPSA",
+    "MRC IMAGE PROCESSING PACKAGE", "MotionCorr2", "NAMD", "NOVACTF", "novaSTA", "O", "Pathwalking", "PEET",
+    "PHENIX", "POINTLESS", "PowerFit", "PRIISM/IVE", "PRIME", "PROTOMO", "PyMOL", "PyTom", "RAPTOR",
+    "Refine_Fspace", "REFMAC", "ResMap", "RELION", "RSRef", "RobEM", "Rosetta", "RosettaEM", "Ruby-Helix", "Scipion",
+    "Sculptor", "SerialEM", "SHELXD", "Signature", "SIMPLE", "Situs", "SPARX", "SPHIRE", "SPIDER", "SPRING", "subTOM",
+    "STOPGAP", "SUPER", "Super-sampling SART", "TEMPy", "TOM", "TOM Toolbox", "TOMO3D", "TOMOCTF", "TomoAlign",
+    "Topaz", "UCSF Chimera", "UCSF ChimeraX", "UCSF Tomography", "UCSFImage", "UCSFImage4", "URO", "VMD", "Warp",
+    "X-PLOR", "X3D", "Xmipp")
+#: Other spellings of listed programs (lower case) → the dictionary's name.
+SOFTWARE_ALIASES = {"motioncor2": "MotionCorr2", "motioncorr": "MotionCorr2", "ctffind4": "CTFFIND",
+                    "ctffind5": "CTFFIND", "chimera": "UCSF Chimera", "chimerax": "UCSF ChimeraX",
+                    "digital micrograph": "DigitalMicrograph", "cryosparc live": "cryoSPARC"}
+#: Makers' names that prefix a program's name in the catalogue ("Gatan DigitalMicrograph").
+_VENDORS = re.compile(r"^(gatan|thermo fisher( scientific)?|thermo scientific|tfs|fei|jeol|zeiss|ucsf)\s+", re.I)
+#: em_software.category (_item_enumeration).
+SOFTWARE_CATEGORIES = ("IMAGE ACQUISITION", "OTHER")
+#: em_vitrification.cryogen_name (_item_enumeration) the preparation text is searched for, most specific first.
+CRYOGENS = (("ETHANE-PROPANE", r"ethane[-/ ]propane|propane[-/ ]ethane"), ("ETHANE", r"ethane"),
+            ("PROPANE", r"propane"))
+#: em_vitrification.instrument (_item_enumeration, no catch-all) and how a preparation text names each.
+VITRIFICATION_INSTRUMENTS = (
+    ("FEI VITROBOT MARK IV", r"vitrobot\s+(mark\s+)?(iv|4)\b"),
+    ("FEI VITROBOT MARK III", r"vitrobot\s+(mark\s+)?(iii|3)\b"),
+    ("FEI VITROBOT MARK II", r"vitrobot\s+(mark\s+)?(ii|2)\b"),
+    ("FEI VITROBOT MARK I", r"vitrobot\s+(mark\s+)?(i|1)\b"),
+    ("LEICA EM GP", r"\bleica\s+em\s+gp\b(?!\s*2)"), ("LEICA EM CPC", r"\bleica\s+em\s+cpc\b"),
+    ("LEICA KF80", r"\bkf\s?80\b"), ("GATAN CRYOPLUNGE 3", r"cryoplunge\s*3|\bgatan\s+cp3\b"),
+    ("SPOTITON", r"\bspotiton\b"), ("EMS-002 RAPID IMMERSION FREEZER", r"\bems[- ]?002\b"),
+    ("REICHERT-JUNG PLUNGER", r"reichert"), ("ZEISS PLUNGE FREEZER CRYOBOX", r"cryobox"),
+    ("HOMEMADE PLUNGER", r"\b(home[- ]?made|home[- ]?built|custom[- ]built)\s+plung"))
+
+#: Numeric items written, as (type, _item_range, _pdbx_item_range). A range is (minimum, maximum), None for
+#: '.', and reads as gemmi reads it: minimum < x < maximum, or x == minimum when both are equal; a value must
+#: fall in one range of each list that is not empty.
+Range = tuple[float | None, float | None]
+NUMBERS: dict[str, tuple[str, tuple[Range, ...], tuple[Range, ...]]] = {
+    "_em_entity_assembly_molwt.value": ("float", ((0.0, None),), ((0.1, 10.0),)),
+    "_em_imaging.accelerating_voltage": ("int", ((0, 0), (0, None)), ((0, 0), (0, 400), (400, 400))),
+    "_em_imaging.nominal_cs": ("float", ((0, 0), (0, 20), (20, 20)), ()),
+    "_em_imaging.nominal_magnification": ("int", ((1000, 500000),), ()),
+    "_em_imaging.nominal_defocus_min": ("float", (), ((-20000, 20000),)),
+    "_em_imaging.nominal_defocus_max": ("float", (), ((-20000, 20000),)),
+    "_em_imaging.tilt_angle_min": ("float", (), ()),
+    "_em_imaging.tilt_angle_max": ("float", (), ()),
+    "_em_imaging.temperature": ("float", (), ()),
+    "_em_image_recording.avg_electron_dose_per_image": ("float", ((0.0, None),), ((1, 1000),)),
+    "_em_image_recording.num_real_images": ("positive_int", (), ()),
+    "_em_image_recording.num_diffraction_images": ("positive_int", (), ()),
+    "_em_vitrification.humidity": ("float", ((0.0, 0.0), (0.0, 100.0), (100.0, 100.0)), ()),
+    "_em_3d_reconstruction.resolution": ("float", ((0.0, None),), ()),
+    "_em_3d_reconstruction.num_particles": ("int", ((0, None),), ()),
+    "_em_3d_reconstruction.actual_pixel_size": ("float", (), ()),
+    "_em_helical_entity.angular_rotation_per_subunit": ("float", ((-180.0, 180.0), (180.0, 180.0)), ()),
+    "_em_helical_entity.axial_rise_per_subunit": ("float", ((0.0, None),), ()),
+    "_em_entity_assembly_naturalsource.ncbi_tax_id": ("positive_int", (), ()),
+    "_citation.year": ("int", (), ()),
+    "_citation.pdbx_database_id_PubMed": ("int", ((-1, None), (-1, -1)), ()),
+}
+#: Items of type ``text`` (may hold line breaks); every other string item written is a single line.
+TEXT_ITEMS = frozenset({
+    "_em_entity_assembly.name", "_em_entity_assembly.details", "_em_specimen.details", "_em_vitrification.details",
+    "_em_imaging.details", "_em_image_recording.details", "_em_software.details", "_em_helical_entity.details",
+    "_em_3d_reconstruction.details", "_citation.title", "_citation.details"})
+#: Mandatory items (_item.mandatory_code yes) the catalogue may not know: written as '?' rather than left out.
+MANDATORY_UNKNOWN = frozenset({
+    "_em_entity_assembly.name", "_em_specimen.vitrification_applied", "_em_imaging.microscope_model",
+    "_em_entity_assembly_naturalsource.organism", "_em_entity_assembly_naturalsource.ncbi_tax_id",
+    "_audit_author.name", "_citation_author.name"})
+#: _item_type_list.construct of the types whose values come from contributors.
+AUTHOR = re.compile(r"[A-Za-z0-9_]+(( |-|'|\. )[A-Za-z0-9_]+)*( Jr.| III)?, [A-Za-z0-9_]\.(-?[A-Za-z0-9_]+\.)*$")
+CODE = re.compile(r"""[][_,.;:"&<>()/\\{}'`~!@#$%A-Za-z0-9*|+-]*""")
+ORCID = re.compile(r"[0-9]{4}-[0-9]{4}-[0-9]{4}-([0-9]{3}X|[0-9]{4})")
+CITATION_DOI = re.compile(r"10\..*")
+POINT_GROUP = re.compile(r"(C[1-9][0-9]*|D[2-9]|D[1-9][0-9]+|O|T|I)")
+POINT_GROUP_HELICAL = re.compile(r"[CD][1-9][0-9]*")
+
 #: Preparations whose specimen is vitreous ice (plunge- or high-pressure-frozen, cryo-FIB lamellae).
 _VITRIFIED = {"vitrification", "high-pressure-freezing", "fib-milling", "cryo-sectioning"}
 _NOT_VITRIFIED = {"negative-staining", "chemical-fixation", "freeze-substitution", "sectioning"}
-_POINT_GROUP = re.compile(r"^(C[1-9][0-9]*|D[2-9][0-9]*|T|O|I)$")
+#: A CIF 1.1 line holds at most 2048 characters; a one-line value longer than this is cut, a text wrapped.
+LONGEST = 1900
+#: A text longer than this is cut: gemmi's validator (std::regex, recursive) overflows its stack on a value of
+#: some ten thousand characters, and OneDep's own checks are built the same way.
+LONGEST_TEXT = 4000
+_WRAP = 80
+
+# ------------------------------------------------------------------------------------------------ ASCII text
+
+#: EM symbols whose plain transliteration would mislead (anyascii reads Greek mu as 'm', × as '*').
+_SYMBOLS = str.maketrans({"\u00b5": "u", "\u00b1": "+/-", "\u00d7": "x", "\u2030": " per mille", "\u2126": "Ohm"})
+#: Greek small mu used as the micro prefix: before a unit, not inside a Greek word.
+_GREEK_MICRO = re.compile(r"(?<![^\W\d_])\u03bc(?=(m|l|L|g|M|s|A|V|mol|\u00c5)\b)")
+_NOT_PRINTABLE = re.compile(r"[^\x20-\x7e]")
+
+
+def _shown(value: str | None) -> str:
+    """A contributor's value as a message quotes it: ASCII, at most 60 characters."""
+    text = ascii_text(value or "")
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def one_line(value: str) -> str:
@@ -67,17 +197,60 @@ def one_line(value: str) -> str:
     return " ".join(value.split())
 
 
-def _num(value: float | int) -> str:
-    """A number as PDBx writes it: no trailing .0 on whole values, no exponent."""
-    if isinstance(value, int) or float(value).is_integer():
-        return str(int(value))
-    return f"{value:.6g}" if "e" not in f"{value:.6g}" else f"{value:f}".rstrip("0")
+def ascii_text(value: str) -> str:
+    """``value`` in printable ASCII on one line: Å → A, µ → u, ° → deg, ü → u, – → -, 漢字 → HanZi."""
+    value = unicodedata.normalize("NFC", value.translate(_SYMBOLS))  # NFC would make the ohm sign an omega
+    value = anyascii(_GREEK_MICRO.sub("u", value))
+    return one_line(_NOT_PRINTABLE.sub(" ", value))
+
+
+def _name_words(value: str) -> list[tuple[str, str]]:
+    """(separator before, word) pairs of the ASCII letters and digits of a name part."""
+    text = ascii_text(value)
+    return [(m.group(1), m.group(2)) for m in re.finditer(r"([^A-Za-z0-9_]*)([A-Za-z0-9_]+)", text)]
+
+
+def _family(value: str) -> str:
+    """A family name in the PDB's character set: words joined by one space, hyphen, apostrophe or '. '."""
+    out = ""
+    for n, (sep, word) in enumerate(_name_words(value)):
+        if n:
+            out += "-" if "-" in sep else "'" if "'" in sep else ". " if "." in sep else " "
+        out += word
+    return out
+
+
+def _initials(value: str) -> str:
+    """'Lena' → 'L.', 'Anna Maria' → 'A.M.', 'Jean-Pierre' → 'J.-P.', 'C.A.' → 'C.A.'."""
+    out = ""
+    for sep, word in _name_words(value):
+        out += ("-" if "-" in sep and out else "") + word[0].upper() + "."
+    return out
+
+
+def pdb_author(name: str) -> str | None:
+    """A person's name in the PDB's form, family name, comma, initials with dots: 'Keller, Lena' → 'Keller, L.'.
+
+    A name without a comma is read as given names then family name ('Julien Rochat'). None when nothing of it
+    can be written in that form (one word, or no letter ASCII can spell).
+    """
+    family, comma, given = name.partition(",")
+    if not comma:
+        words = name.split()
+        family, given = (words[-1], " ".join(words[:-1])) if len(words) > 1 else (name, "")
+    surname = _family(family)[:_WRAP * 8].rstrip(" -'.")  # a cut name ends with a letter, as the form wants
+    initials = _initials(given)[:_WRAP * 4]
+    written = f"{surname}, {initials[:initials.rfind('.') + 1]}"
+    return written if AUTHOR.fullmatch(written) else None
+
+
+# ------------------------------------------------------------------------------------------------ mappings
 
 
 def microscope_model(d: Dataset) -> str | None:
     """The catalogue's microscope as a PDBx/mmCIF enumeration value, when one fits."""
-    name = (d.instrument.microscope or "").upper()
-    maker = (d.instrument.manufacturer or "").upper()
+    name = ascii_text(d.instrument.microscope or "").upper()
+    maker = ascii_text(d.instrument.manufacturer or "").upper()
     if "KRIOS" in name:
         return "TFS KRIOS" if re.search(r"\bG[3-9]", name) else "FEI TITAN KRIOS"
     if "ARCTICA" in name:
@@ -100,33 +273,59 @@ def microscope_model(d: Dataset) -> str | None:
 
 
 def detector_model(d: Dataset) -> str | None:
-    """The catalogue's detector as a PDBx/mmCIF enumeration value, when one fits."""
-    det = (d.instrument.detector or "").upper()
-    flt = (d.instrument.energy_filter or "").upper()
+    """The catalogue's detector as a film_or_detector_model value: a model, OTHER, or None when none is given."""
+    if not d.instrument.detector:
+        return None
+    det = ascii_text(d.instrument.detector).upper()
+    flt = ascii_text(d.instrument.energy_filter or "").upper()
     if "FALCON" in det:
-        if re.search(r"\b4I\b", det):
-            return "TFS FALCON 4i (4k x 4k)"
-        for roman, pattern in (("IV", r"\b(4|IV)\b"), ("III", r"\b(3|III)"), ("II", r"\b(2|II)\b")):
+        # Falcon 4i is not Falcon 4 (IV); the dictionary lists it only from later versions on.
+        for roman, pattern in (("IV", r"\b(4|IV)\b"), ("III", r"\b(3|III)\b"), ("II", r"\b(2|II)\b"),
+                               ("I", r"\b(1|I)\b")):
             if re.search(pattern, det):
                 return f"FEI FALCON {roman} (4k x 4k)"
-        return None
+        return "OTHER"
     if re.search(r"\bK3\b", det):
         return "GATAN K3 BIOQUANTUM (6k x 4k)" if "BIOQUANTUM" in det + flt else "GATAN K3 (6k x 4k)"
     if re.search(r"\bK2\b", det):
-        if "SUMMIT" in det:
-            return "GATAN K2 SUMMIT (4k x 4k)"
-        return "GATAN K2 IS (4k x 4k)" if re.search(r"\bIS\b", det) else None
+        for model in ("SUMMIT", "QUANTUM", "IS", "BASE"):
+            if re.search(rf"\b{model}\b", det):
+                return f"GATAN K2 {model} (4k x 4k)"
+        return "GATAN K2 (4k x 4k)"
     if "CETA" in det:
         return "FEI CETA (4k x 4k)"
-    if "SINGLA" in det:
-        return "DECTRIS SINGLA (1k x 1k)"
+    if "APOLLO" in det:
+        return "DIRECT ELECTRON APOLLO (4k x 4k)"
+    if re.search(r"\bDE-?64\b", det):
+        return "DIRECT ELECTRON DE-64 (8k x 8k)"
+    return "OTHER"
+
+
+_BY_LOWER = {name.lower(): name for name in SOFTWARE}
+_VERSION = re.compile(r"v?(\d[\w.\-]*)", re.I)
+
+
+def _listed(name: str) -> str | None:
+    key = name.lower()
+    for candidate in (key, _VENDORS.sub("", key)):
+        if candidate in SOFTWARE_ALIASES:
+            return SOFTWARE_ALIASES[candidate]
+        if candidate in _BY_LOWER:
+            return _BY_LOWER[candidate]
     return None
 
 
-def split_software(value: str) -> tuple[str, str | None]:
-    """'RELION 5.0' → ('RELION', '5.0'); a name without a trailing version stays whole."""
-    m = re.fullmatch(r"(.+?)\s+v?(\d[\w.\-]*)", value.strip())
-    return (m.group(1), m.group(2)) if m else (value.strip(), None)
+def software(value: str) -> tuple[str | None, str | None]:
+    """'RELION 5.0' → ('RELION', '5.0'), 'MotionCor2 1.4' → ('MotionCorr2', '1.4'): the dictionary's name of the
+    program (None when it lists none) and the version that follows the name."""
+    words = ascii_text(value).split()
+    for k in range(min(len(words), 8), 0, -1):  # the longest name, a maker's before it, is 7 words
+        name = _listed(" ".join(words[:k]))
+        if name:
+            version = _VERSION.fullmatch(words[k]) if k < len(words) else None
+            return name, version.group(1) if version else None
+    version = _VERSION.fullmatch(words[-1]) if len(words) > 1 else None
+    return None, version.group(1) if version else None
 
 
 def _vitrified(d: Dataset) -> bool | None:
@@ -139,25 +338,6 @@ def _vitrified(d: Dataset) -> bool | None:
     return None if t is None else t < 150
 
 
-def _vitrification(d: Dataset) -> dict[str, Any]:
-    text = (d.sample.preparation_details or "").lower()
-    out: dict[str, Any] = {"id": "1", "specimen_id": "1"}
-    if "ethane-propane" in text or "ethane/propane" in text:
-        out["cryogen_name"] = "ETHANE-PROPANE"
-    elif "ethane" in text:
-        out["cryogen_name"] = "ETHANE"
-    elif "propane" in text:
-        out["cryogen_name"] = "PROPANE"
-    if "vitrobot mark iv" in text:
-        out["instrument"] = "FEI VITROBOT MARK IV"
-    humidity = re.search(r"(\d{1,3})\s*%\s*(relative\s+)?humidity", text)
-    if humidity:
-        out["humidity"] = humidity.group(1)
-    if d.sample.preparation_details:
-        out["details"] = one_line(d.sample.preparation_details)
-    return out
-
-
 def refusal(d: Dataset) -> str | None:
     if d.technique in METHODS:
         return None
@@ -166,172 +346,347 @@ def refusal(d: Dataset) -> str | None:
             f"'{d.technique}' data.")
 
 
-def categories(ctx: SiteContext, d: Dataset) -> tuple[dict[str, dict[str, list[Any]]], list[Problem]]:
-    """The mmCIF categories as ``{'_em_imaging.': {'item': [values …]}}`` (None = unknown), and messages."""
-    out: list[Problem] = []
-    refused = refusal(d)
-    if refused:
-        return {}, [problem(d, "technique", refused)]
-    cats: dict[str, dict[str, list[Any]]] = {}
+def _num(value: float | int) -> str:
+    """A number as PDBx writes it: no trailing .0 on whole values, no exponent."""
+    if isinstance(value, int) or float(value).is_integer():
+        return str(int(value))
+    short = f"{value:.6g}"
+    return short if "e" not in short else f"{value:.12f}".rstrip("0").rstrip(".")
 
-    def put(name: str, rows: dict[str, Any] | list[dict[str, Any]]) -> None:
+
+def in_ranges(value: float, ranges: Iterable[Range]) -> bool:
+    """Whether ``value`` lies in one of ``ranges`` (empty: no limit), read as gemmi reads _item_range."""
+    ranges = tuple(ranges)
+    if not ranges:
+        return True
+    lo_inf, hi_inf = float("-inf"), float("inf")
+    for lo, hi in ranges:
+        low, high = lo_inf if lo is None else lo, hi_inf if hi is None else hi
+        if (value == low) if low == high else (low < value < high):
+            return True
+    return False
+
+
+def _range_text(ranges: tuple[Range, ...]) -> str:
+    lows = [lo for lo, _ in ranges]
+    highs = [hi for _, hi in ranges]
+    low = None if None in lows else min(x for x in lows if x is not None)
+    high = None if None in highs else max(x for x in highs if x is not None)
+    return f"{'' if low is None else _num(low)}..{'' if high is None else _num(high)}"
+
+
+# ------------------------------------------------------------------------------------------------ the categories
+
+
+class _Entry:
+    """The categories of one export, and the messages about them."""
+
+    def __init__(self, d: Dataset) -> None:
+        self.d = d
+        self.out: list[Problem] = []
+        self.cats: dict[str, dict[str, list[Any]]] = {}
+        self.notes: dict[str, list[str]] = {}
+
+    def warn(self, field: str, message: str, hint: str = "") -> None:
+        self.out.append(problem(self.d, field, message, hint, WARNING))
+
+    def put(self, name: str, rows: dict[str, Any] | list[dict[str, Any]]) -> None:
+        """Category ``name`` from its rows; an item no row knows is left out unless it is mandatory ('?')."""
         rows = [rows] if isinstance(rows, dict) else rows
         keys: list[str] = []
         for r in rows:
             keys += [k for k in r if k not in keys]
-        cats[f"_{name}."] = {k: [r.get(k) for r in rows] for k in keys}
+        items = {k: [r.get(k) for r in rows] for k in keys}
+        items = {k: v for k, v in items.items() if any(x is not None for x in v) or f"_{name}.{k}" in MANDATORY_UNKNOWN}
+        if items:
+            self.cats[f"_{name}."] = items
+
+    def text(self, value: str | None, field: str, tag: str) -> str | None:
+        """Free text as ASCII; one longer than ``tag`` can hold (one CIF line, or LONGEST_TEXT) is cut, with a
+        warning."""
+        if value is None:
+            return None
+        written = ascii_text(value)
+        limit = LONGEST_TEXT if tag in TEXT_ITEMS else LONGEST
+        if len(written) > limit:
+            self.warn(field, f"is longer than the {limit} characters written to {tag}; it is cut there")
+            written = written[:limit - 4] + " ..."
+        return written or None
+
+    def number(self, tag: str, value: float | None, field: str, label: str, keep_in: str | None = None) -> str | None:
+        """``value`` as ``tag`` takes it; None when out of range, with a warning, the value kept in the details
+        of ``keep_in`` (default: the item's own category)."""
+        if value is None:
+            return None
+        kind, ranges, deposition = NUMBERS[tag]
+        if not math.isfinite(value):
+            self.warn(field, f"{value} is not a number {tag} can hold; it is left out")
+            return None
+        if kind in ("int", "positive_int"):
+            value = round(value)
+        if (kind == "positive_int" and value < 1) or not in_ranges(value, ranges) or not in_ranges(value, deposition):
+            allowed = "1 or more" if kind == "positive_int" else " and ".join(
+                filter(None, (ranges and _range_text(ranges), deposition and f"{_range_text(deposition)} for OneDep")))
+            self.warn(field, f"{_num(value)} is outside the range {tag} takes ({allowed}); it is left out of that "
+                      "item and kept in the details")
+            self.note(keep_in or tag.split(".")[0], f"{label}: {_num(value)}")
+            return None
+        return _num(value)
+
+    def note(self, category: str, text: str) -> None:
+        """Something the dictionary has no item or value for, for the category's details text."""
+        self.notes.setdefault(category, []).append(ascii_text(text))
+
+    def details(self, category: str, field: str, *texts: str | None) -> str | None:
+        """The category's details text: ``texts`` (from ``field``) and the notes made for it."""
+        notes = self.notes.pop(category, [])
+        parts = [p for p in (*(self.text(t, field, f"{category}.details") for t in texts if t), *notes) if p]
+        if len(parts) > 1:
+            return self.text("; ".join(p.rstrip(".; ") for p in parts), field, f"{category}.details")
+        return parts[0] if parts else None
+
+
+def _vitrification(e: _Entry, entry: str) -> dict[str, Any]:
+    d = e.d
+    text = ascii_text(d.sample.preparation_details or "").lower()
+    out: dict[str, Any] = {"entry_id": entry, "id": "1", "specimen_id": "1"}
+    for value, pattern in CRYOGENS:
+        if re.search(pattern, text):
+            out["cryogen_name"] = value
+            break
+    for value, pattern in VITRIFICATION_INSTRUMENTS:
+        if re.search(pattern, text):
+            out["instrument"] = value
+            break
+    humidity = re.search(r"(\d{1,3}(?:\.\d+)?)\s*%\s*(?:relative\s+)?humidity"
+                         r"|humidity\s*(?:of\s*)?(\d{1,3}(?:\.\d+)?)\s*%", text)
+    if humidity:
+        out["humidity"] = e.number("_em_vitrification.humidity", float(humidity.group(1) or humidity.group(2)),
+                                   "sample.preparation_details", "Humidity (%)")
+    out["details"] = e.details("_em_vitrification", "sample.preparation_details", d.sample.preparation_details)
+    return out
+
+
+def _software_rows(e: _Entry) -> list[dict[str, Any]]:
+    d = e.d
+    listed: list[tuple[str, str, str, str]] = []
+    if d.acquisition.software:
+        listed.append(("acquisition.software", d.acquisition.software, "IMAGE ACQUISITION", "imaging_id"))
+    for n, item in enumerate(d.processing.software if d.processing else ()):
+        listed.append((f"processing.software[{n}]", item, "OTHER", "image_processing_id"))
+    rows = []
+    for n, (field, value, category, link) in enumerate(listed, 1):
+        name, version = software(value)
+        written = ascii_text(value)
+        row: dict[str, Any] = {"id": str(n), "category": category, "name": name,
+                               "version": e.text(version, field, "_em_software.version"), link: "1"}
+        if name is None:
+            e.warn(field, f"'{_shown(value)}' is not in the PDBx/mmCIF list of EM software; em_software.name is left "
+                   "unknown for OneDep to ask and the program is named in em_software.details",
+                   "write the program's usual name and version, e.g. 'RELION 5.0'")
+        if name is None or written.lower() != " ".join(filter(None, (name, version))).lower():
+            row["details"] = e.text(value, field, "_em_software.details")
+        rows.append(row)
+    keys = ("id", "category", "name", "version", "details", "imaging_id", "image_processing_id")
+    return [{k: r.get(k) for k in keys} for r in rows]
+
+
+def _helical(e: _Entry, symmetry: str) -> dict[str, Any] | None:
+    rise = re.search(r"rise\s*[:=]?\s*(-?[0-9]+(?:\.[0-9]+)?)", symmetry, re.I)
+    twist = re.search(r"twist\s*[:=]?\s*(-?[0-9]+(?:\.[0-9]+)?)", symmetry, re.I)
+    if not (rise and twist):
+        return None
+    axial = re.search(r"\b([CD][1-9][0-9]*)\b", symmetry)
+    row = {"id": "1", "image_processing_id": "1",
+           # No point group about the helical axis named: the helix has none beyond its screw (C1).
+           "axial_symmetry": axial.group(1) if axial else "C1",
+           "axial_rise_per_subunit": e.number("_em_helical_entity.axial_rise_per_subunit", float(rise.group(1)),
+                                              "processing.symmetry", "Rise (A)"),
+           "angular_rotation_per_subunit": e.number("_em_helical_entity.angular_rotation_per_subunit",
+                                                    float(twist.group(1)), "processing.symmetry", "Twist (deg)")}
+    row["details"] = e.details("_em_helical_entity", "processing.symmetry", symmetry)
+    return row
+
+
+def categories(ctx: SiteContext, d: Dataset) -> tuple[dict[str, dict[str, list[Any]]], list[Problem]]:
+    """The mmCIF categories as ``{'_em_imaging.': {'item': [values …]}}`` (None = unknown), and messages."""
+    refused = refusal(d)
+    if refused:
+        return {}, [problem(d, "technique", refused)]
+    e = _Entry(d)
+    put, out = e.put, e.out
 
     method, state = METHODS[d.technique]
-    entry = d.id
+    entry = re.sub(r"[^A-Za-z0-9_.-]", "_", d.id)[:_WRAP] or "entry"  # ids are slugs; a hostile one stays a code
     put("entry", {"id": entry})
+    put("audit_conform", {"dict_name": DICTIONARY[0], "dict_version": DICTIONARY[1]})
     put("em_experiment", {"entry_id": entry, "id": "1", "entity_assembly_id": "1",
                           "reconstruction_method": method, "aggregation_state": state})
-    assembly: dict[str, Any] = {"id": "1", "parent_id": "0", "name": one_line(d.sample.name),
-                                "type": "CELL" if state == "CELL" else "COMPLEX"}
-    put("em_entity_assembly", assembly)
-    if d.sample.molecular_weight_kDa:
+    mw = d.sample.molecular_weight_kDa
+    molwt = e.number("_em_entity_assembly_molwt.value", mw / 1000 if mw else None, "sample.molecular_weight_kDa",
+                     "Molecular weight (MDa)", "_em_entity_assembly")
+    organism = d.sample.organism
+    source = organism and {
+        "id": "1", "entity_assembly_id": "1",
+        "organism": e.text(organism.name, "sample.organism.name", "_em_entity_assembly_naturalsource.organism"),
+        "ncbi_tax_id": e.number("_em_entity_assembly_naturalsource.ncbi_tax_id", organism.taxon_id,
+                                "sample.organism.taxon_id", "NCBI taxonomy id", "_em_entity_assembly")}
+    put("em_entity_assembly", {"id": "1", "parent_id": "0",
+                               "name": e.text(d.sample.name, "sample.name", "_em_entity_assembly.name"),
+                               "type": "CELL" if state == "CELL" else "COMPLEX",
+                               "details": e.details("_em_entity_assembly", "sample")})
+    if molwt:
         put("em_entity_assembly_molwt", {"entity_assembly_id": "1", "id": "1", "experimental_flag": "NO",
-                                         "units": "MEGADALTONS", "value": _num(d.sample.molecular_weight_kDa / 1000)})
-    if d.sample.organism:
-        src: dict[str, Any] = {"id": "1", "entity_assembly_id": "1", "organism": one_line(d.sample.organism.name)}
-        if d.sample.organism.taxon_id:
-            src["ncbi_tax_id"] = str(d.sample.organism.taxon_id)
-        put("em_entity_assembly_naturalsource", src)
+                                         "units": "MEGADALTONS", "value": molwt})
+    if source:
+        put("em_entity_assembly_naturalsource", source)
     vitrified = _vitrified(d)
     prep = d.sample.preparation
-    specimen: dict[str, Any] = {
+    put("em_specimen", {
         "experiment_id": "1", "id": "1",
         "vitrification_applied": None if vitrified is None else ("YES" if vitrified else "NO"),
         "staining_applied": "YES" if prep == "negative-staining" else "NO",
         "embedding_applied": "YES" if prep in ("chemical-fixation", "freeze-substitution") else "NO",
         "shadowing_applied": "NO",
-    }
-    if d.sample.preparation_details:
-        specimen["details"] = one_line(d.sample.preparation_details)
-    put("em_specimen", specimen)
+        "details": e.text(d.sample.preparation_details, "sample.preparation_details", "_em_specimen.details"),
+    })
     if vitrified is None:
-        out.append(problem(d, "sample.preparation", "does not say whether the specimen was vitrified; "
-                           "em_specimen.vitrification_applied is left unknown", "set sample.preparation", WARNING))
+        e.warn("sample.preparation", "does not say whether the specimen was vitrified; "
+               "em_specimen.vitrification_applied is left unknown", "set sample.preparation")
     if vitrified:
-        put("em_vitrification", _vitrification(d))
+        put("em_vitrification", _vitrification(e, entry))
 
     inst, acq = d.instrument, d.acquisition
     imaging: dict[str, Any] = {"entry_id": entry, "id": "1", "specimen_id": "1"}
-    model = microscope_model(d)
-    if model:
-        imaging["microscope_model"] = model
-    else:
-        out.append(problem(d, "instrument.microscope", f"'{inst.microscope}' has no PDBx/mmCIF microscope name "
-                           "here; em_imaging.microscope_model is left out for OneDep to ask", severity=WARNING))
+    # microscope_model is mandatory and has no catch-all: unknown ('?') for OneDep to ask, named in details.
+    imaging["microscope_model"] = microscope_model(d)
+    if imaging["microscope_model"] is None and not inst.microscope:
+        e.warn("instrument.microscope", "is missing; em_imaging.microscope_model is left unknown for OneDep to ask",
+               "add instrument.microscope")
+    elif imaging["microscope_model"] is None:
+        e.warn("instrument.microscope", f"'{_shown(inst.microscope)}' has no PDBx/mmCIF microscope name "
+               "here; em_imaging.microscope_model is left unknown for OneDep to ask, the microscope is named in "
+               "em_imaging.details")
+        e.note("_em_imaging", f"Microscope: {' '.join(filter(None, (inst.manufacturer, inst.microscope)))}")
     imaging["mode"] = "DIFFRACTION" if d.technique == "microed" else "BRIGHT FIELD"
     imaging["illumination_mode"] = "FLOOD BEAM"
-    if inst.acceleration_voltage_kV is not None:
-        imaging["accelerating_voltage"] = _num(inst.acceleration_voltage_kV)
-    else:
+    if inst.acceleration_voltage_kV is None:
         out.append(problem(d, "instrument.acceleration_voltage_kV", "is missing: OneDep requires the accelerating "
                            "voltage", "add instrument.acceleration_voltage_kV"))
-    if inst.cs_mm is not None:
-        imaging["nominal_cs"] = _num(inst.cs_mm)
-    if acq.magnification:
-        imaging["nominal_magnification"] = str(acq.magnification)
+    imaging["accelerating_voltage"] = e.number("_em_imaging.accelerating_voltage", inst.acceleration_voltage_kV,
+                                               "instrument.acceleration_voltage_kV", "Accelerating voltage (kV)")
+    imaging["nominal_cs"] = e.number("_em_imaging.nominal_cs", inst.cs_mm, "instrument.cs_mm", "Cs (mm)")
+    imaging["nominal_magnification"] = e.number("_em_imaging.nominal_magnification", acq.magnification,
+                                                "acquisition.magnification", "Nominal magnification")
     if acq.defocus_range_um and len(acq.defocus_range_um) == 2:
         low, high = sorted(acq.defocus_range_um)
-        imaging["nominal_defocus_min"], imaging["nominal_defocus_max"] = _num(low * 1000), _num(high * 1000)
+        for item, um in (("nominal_defocus_min", low), ("nominal_defocus_max", high)):
+            imaging[item] = e.number(f"_em_imaging.{item}", um * 1000, "acquisition.defocus_range_um",
+                                     f"{item.replace('_', ' ').capitalize()} (nm)")
     if acq.tilt_range_deg and len(acq.tilt_range_deg) == 2:
-        imaging["tilt_angle_min"], imaging["tilt_angle_max"] = (_num(v) for v in sorted(acq.tilt_range_deg))
-    if acq.temperature_K is not None:
-        imaging["temperature"] = _num(acq.temperature_K)
-    if inst.energy_filter:
-        imaging["details"] = one_line(f"Energy filter: {inst.energy_filter}")
+        for item, deg in zip(("tilt_angle_min", "tilt_angle_max"), sorted(acq.tilt_range_deg), strict=True):
+            imaging[item] = e.number(f"_em_imaging.{item}", deg, "acquisition.tilt_range_deg", item)
+    imaging["temperature"] = e.number("_em_imaging.temperature", acq.temperature_K, "acquisition.temperature_K",
+                                      "Temperature (K)")
+    imaging["details"] = e.details("_em_imaging", "instrument.energy_filter",
+                                   f"Energy filter: {inst.energy_filter}" if inst.energy_filter else None)
     put("em_imaging", imaging)
 
     recording: dict[str, Any] = {"id": "1", "imaging_id": "1"}
     det = detector_model(d)
     if det:
         recording["film_or_detector_model"] = det
-    elif inst.detector:
-        out.append(problem(d, "instrument.detector", f"'{inst.detector}' has no PDBx/mmCIF detector name here; "
-                           "em_image_recording.film_or_detector_model is left out for OneDep to ask",
-                           severity=WARNING))
+    if det == "OTHER":
+        e.warn("instrument.detector", f"'{_shown(inst.detector)}' has no PDBx/mmCIF detector name here; "
+               "em_image_recording.film_or_detector_model is OTHER and the detector is named in its details")
     if inst.detector_mode in DETECTOR_MODES:
         recording["detector_mode"] = DETECTOR_MODES[inst.detector_mode]
-    if acq.total_dose_e_per_A2 is not None:
-        recording["avg_electron_dose_per_image"] = _num(acq.total_dose_e_per_A2)
-    images = _image_count(d)
-    if images is not None:
-        key = "num_diffraction_images" if d.technique == "microed" else "num_real_images"
-        recording[key] = str(images)
+    recording["avg_electron_dose_per_image"] = e.number(
+        "_em_image_recording.avg_electron_dose_per_image", acq.total_dose_e_per_A2, "acquisition.total_dose_e_per_A2",
+        "Total dose (e-/A2)")
+    key = "num_diffraction_images" if d.technique == "microed" else "num_real_images"
+    recording[key] = e.number(f"_em_image_recording.{key}", _image_count(d), "data.image_sets", "Images recorded")
+    recording["details"] = e.details("_em_image_recording", "instrument.detector",
+                                     f"Detector: {inst.detector}" if det == "OTHER" else None)
     put("em_image_recording", recording)
     put("em_image_processing", {"id": "1", "image_recording_id": "1"})
-
-    software: list[dict[str, Any]] = []
-    if acq.software:
-        name, version = split_software(acq.software)
-        software.append({"category": "IMAGE ACQUISITION", "name": name, "version": version, "imaging_id": "1"})
-    for item in d.processing.software if d.processing else ():
-        name, version = split_software(item)
-        software.append({"category": "OTHER", "name": name, "version": version, "image_processing_id": "1"})
-    if software:
-        for n, row in enumerate(software, 1):
-            row["id"] = str(n)
-        put("em_software", [{"id": r["id"], "category": r["category"], "name": one_line(r["name"]),
-                             "version": r["version"], "image_processing_id": r.get("image_processing_id"),
-                             "imaging_id": r.get("imaging_id")} for r in software])
+    rows = _software_rows(e)
+    if rows:
+        put("em_software", rows)
 
     proc = d.processing
     if proc and (proc.resolution_A or proc.particles or proc.symmetry):
+        point_group = proc.symmetry if proc.symmetry and POINT_GROUP.fullmatch(proc.symmetry) else None
         recon: dict[str, Any] = {"entry_id": entry, "id": "1", "image_processing_id": "1"}
-        if proc.resolution_A:
-            recon["resolution"] = _num(proc.resolution_A)
+        recon["resolution"] = e.number("_em_3d_reconstruction.resolution", proc.resolution_A,
+                                       "processing.resolution_A", "Resolution (A)")
         if proc.particles and d.technique in ("single-particle", "helical", "subtomogram-averaging"):
-            recon["num_particles"] = str(proc.particles)
+            recon["num_particles"] = e.number("_em_3d_reconstruction.num_particles", proc.particles,
+                                              "processing.particles", "Particles")
         if d.technique == "microed":
             recon["symmetry_type"] = "3D CRYSTAL"
         elif d.technique == "2d-crystallography":
             recon["symmetry_type"] = "2D CRYSTAL"
         elif d.technique == "helical":
             recon["symmetry_type"] = "HELICAL"
-        elif proc.symmetry and _POINT_GROUP.match(proc.symmetry):
+        elif point_group:
             recon["symmetry_type"] = "POINT"
-        pixel = _map_pixel_size(d)
-        if pixel:
-            recon["actual_pixel_size"] = _num(pixel)
+        recon["actual_pixel_size"] = e.number("_em_3d_reconstruction.actual_pixel_size", _map_pixel_size(d),
+                                              "data.image_sets", "Pixel size (A)")
+        recon["details"] = e.details("_em_3d_reconstruction", "processing")
         put("em_3d_reconstruction", recon)
-        if proc.symmetry and _POINT_GROUP.match(proc.symmetry) and d.technique in ("single-particle",
-                                                                                   "subtomogram-averaging"):
+        if point_group and d.technique in ("single-particle", "subtomogram-averaging"):
             put("em_single_particle_entity", {"entry_id": entry, "id": "1", "image_processing_id": "1",
-                                              "point_symmetry": proc.symmetry})
-        if d.technique == "helical" and proc.symmetry:
-            rise = re.search(r"rise\s*([0-9.]+)\s*Å", proc.symmetry)
-            twist = re.search(r"twist\s*(-?[0-9.]+)\s*°", proc.symmetry)
-            if rise and twist:
-                put("em_helical_entity", {"id": "1", "image_processing_id": "1",
-                                          "axial_rise_per_subunit": rise.group(1),
-                                          "angular_rotation_per_subunit": twist.group(1),
-                                          "details": one_line(proc.symmetry)})
+                                              "point_symmetry": point_group})
+        helical = _helical(e, proc.symmetry) if d.technique == "helical" and proc.symmetry else None
+        if helical:
+            put("em_helical_entity", helical)
 
-    put("audit_author", [{"name": one_line(a.name), "pdbx_ordinal": str(n), "identifier_ORCID": a.orcid}
-                         for n, a in enumerate(d.authors, 1)])
+    put("audit_author", [_person(e, a.name, f"authors[{n - 1}].name", a.orcid, f"authors[{n - 1}].orcid") |
+                         {"pdbx_ordinal": str(n)} for n, a in enumerate(d.authors, 1)])
     cite: dict[str, Any] = {"id": "primary"}
     found = primary_publication(d)
     if found:
         i, pub = found
+        here = f"related.publications[{i}]"
         if not pub.title:
-            out.append(problem(d, f"related.publications[{i}].title", "is missing: the PDB citation needs the "
-                               "article's title", f"add related.publications[{i}].title"))
-        cite.update(title=one_line(pub.title or ""), journal_abbrev=one_line(pub.journal) if pub.journal
-                    else "To Be Published", year=str(pub.year) if pub.year else None,
-                    pdbx_database_id_DOI=pub.doi, pdbx_database_id_PubMed=str(pub.pmid) if pub.pmid else None)
+            out.append(problem(d, f"{here}.title", "is missing: the PDB citation needs the article's title",
+                               f"add {here}.title"))
+        doi = pub.doi if pub.doi and len(pub.doi) < _WRAP * 4 and CODE.fullmatch(pub.doi) and \
+            CITATION_DOI.fullmatch(pub.doi) else None
+        if pub.doi and not doi:
+            e.warn(f"{here}.doi", f"DOI {_shown(pub.doi)} has characters _citation.pdbx_database_id_DOI does "
+                   "not take; it is left out of the citation")
+        cite.update(title=e.text(pub.title or "", f"{here}.title", "_citation.title"),
+                    journal_abbrev=e.text(pub.journal, f"{here}.journal", "_citation.journal_abbrev")
+                    or "To Be Published",
+                    year=e.number("_citation.year", pub.year, f"{here}.year", "Year"),
+                    pdbx_database_id_DOI=doi,
+                    pdbx_database_id_PubMed=e.number("_citation.pdbx_database_id_PubMed", pub.pmid, f"{here}.pmid",
+                                                     "PubMed"))
     else:
-        out.append(problem(d, "related.publications", "no article given: the citation is 'To Be Published' with "
-                           "the dataset's title", "add the article under related.publications once there is one",
-                           WARNING))
-        cite.update(title=one_line(d.title), journal_abbrev="To Be Published", year=None,
+        e.warn("related.publications", "no article given: the citation is 'To Be Published' with the dataset's "
+               "title", "add the article under related.publications once there is one")
+        cite.update(title=e.text(d.title, "title", "_citation.title"), journal_abbrev="To Be Published", year=None,
                     pdbx_database_id_DOI=None, pdbx_database_id_PubMed=None)
+    cite["details"] = e.details("_citation", "related.publications")
     put("citation", cite)
-    put("citation_author", [{"citation_id": "primary", "name": one_line(name), "ordinal": str(n),
-                             "identifier_ORCID": orcid} for n, (name, orcid) in enumerate(citation_authors(d), 1)])
-    return cats, out
+    names = f"related.publications[{found[0]}].authors[{{}}]" if found and found[1].authors else "authors[{}].name"
+    put("citation_author", [{"citation_id": "primary"} | _person(e, name, names.format(n - 1), orcid, None) |
+                            {"ordinal": str(n)} for n, (name, orcid) in enumerate(citation_authors(d), 1)])
+    return e.cats, list(dict.fromkeys(out))  # a text cut in two items is one message
+
+
+def _person(e: _Entry, name: str, field: str, orcid: str | None, orcid_field: str | None) -> dict[str, Any]:
+    written = pdb_author(name)
+    if written is None:
+        e.warn(field, f"'{_shown(name)}' cannot be written in the PDB's author form 'Family, I.' (family name, "
+               "comma, initials); the name is left unknown for OneDep to ask", "write it as 'Family, Given'")
+    if orcid and not ORCID.fullmatch(orcid):
+        if orcid_field:
+            e.warn(orcid_field, f"'{_shown(orcid)}' is not an ORCID iD; it is left out")
+        orcid = None
+    return {"name": written, "identifier_ORCID": orcid}
 
 
 def _image_count(d: Dataset) -> int | None:
@@ -348,15 +703,41 @@ def _map_pixel_size(d: Dataset) -> float | None:
     return maps[0].pixel_size_A if maps else None
 
 
+# ------------------------------------------------------------------------------------------------ the file
+
+
+def _text_field(text: str) -> str:
+    """A CIF text field holding ``text``: lines of about 80 characters, broken between words (a word too long
+    for a CIF line is split), none starting with ';' (which would end the field)."""
+    lines = [chunk for line in textwrap.wrap(text, _WRAP, break_long_words=False, break_on_hyphens=False)
+             for chunk in textwrap.wrap(line, LONGEST)] or [""]
+    return ";" + "\n".join(f" {line}" if n and line.startswith(";") else line for n, line in enumerate(lines)) + "\n;"
+
+
+def cif_value(tag: str, value: str | None, in_loop: bool) -> str:
+    """``value`` (ASCII already) as CIF 1.1 source: ``?`` for unknown, quoted as needed, and in a text field
+    when it would make a line longer than CIF allows (or, in a loop, longer than a row's share of one)."""
+    if value is None:
+        return "?"
+    quoted = cif.quote(value)
+    if len(quoted) <= (_WRAP if in_loop else LONGEST) and "\n" not in quoted:
+        return quoted
+    if tag in TEXT_ITEMS and len(value) > LONGEST:
+        return _text_field(value)
+    return f";{value}\n;"  # one line in a text field: a value of a one-line item is never longer than LONGEST
+
+
 def document(ctx: SiteContext, d: Dataset) -> tuple[str, list[Problem]]:
     """The PDBx/mmCIF text ('' when refused or incomplete) and the messages."""
     cats, out = categories(ctx, d)
     if not cats or errors(out):
         return "", out
     doc = cif.Document()
-    block = doc.add_new_block(re.sub(r"[^A-Za-z0-9_-]", "_", d.id))
+    block = doc.add_new_block(re.sub(r"[^A-Za-z0-9_-]", "_", cats["_entry."]["id"][0]))
     for name, items in cats.items():
-        block.set_mmcif_category(name, items)
+        rows = len(next(iter(items.values())))
+        block.set_mmcif_category(name, {item: [cif_value(f"{name}{item}", v, rows > 1) for v in values]
+                                        for item, values in items.items()}, raw=True)
     return doc.as_string(cif.Style.Pdbx), out
 
 

@@ -24,7 +24,7 @@ from ..context import SiteContext
 from ..licenses import license_name, license_url
 from ..model import Dataset
 from ..urls import doi_url
-from . import datacite
+from . import datacite, xmltext
 from .citation import one_line, publisher
 from .jsonld import TECHNIQUE_LABELS
 from .markdown import to_text
@@ -70,9 +70,10 @@ def datestamp(d: Dataset, dates: Mapping[str, date] | None = None) -> date:
 
 
 def _sub(parent: etree._Element, ns: str, name: str, text: str | None = None, **attrs: str) -> etree._Element:
-    el = etree.SubElement(parent, f"{{{ns}}}{name}", **attrs)
+    """A child element; its text and attributes without what XML cannot carry (lxml would raise)."""
+    el = etree.SubElement(parent, f"{{{ns}}}{name}", {k: xmltext.clean(v) for k, v in attrs.items()})
     if text is not None:
-        el.text = text
+        el.text = xmltext.clean(text)
     return el
 
 
@@ -83,7 +84,7 @@ def dublin_core(ctx: SiteContext, d: Dataset) -> etree._Element:
     lang = "{http://www.w3.org/XML/1998/namespace}lang"
 
     def add(name: str, text: str, en: bool = False) -> None:
-        el = _sub(dc, DC_NS, name, datacite._xml_safe(text))
+        el = _sub(dc, DC_NS, name, text)
         if en:
             el.set(lang, "en")
 

@@ -12,11 +12,11 @@ import subprocess
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
-from xml.sax.saxutils import escape
 
 from ..artefacts import Artefact, Streamed
 from ..context import SiteContext
 from ..model import Catalogue
+from . import xmltext
 
 SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
 
@@ -113,7 +113,7 @@ def sitemap_xml(entries: Iterable[tuple[str, date | None]]) -> str:
     lines = ['<?xml version="1.0" encoding="UTF-8"?>', f'<urlset xmlns="{SITEMAP_NS}">']
     for loc, lastmod in entries:
         lines.append("  <url>")
-        lines.append(f"    <loc>{escape(loc)}</loc>")
+        lines.append(f"    <loc>{xmltext.escape_text(loc)}</loc>")
         if lastmod is not None:
             lines.append(f"    <lastmod>{lastmod.isoformat()}</lastmod>")
         lines.append("  </url>")
