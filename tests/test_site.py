@@ -88,7 +88,7 @@ def test_dataset_jsonld(site: Path, ident: str) -> None:
         assert creator["@type"] == "Person"
         assert creator["familyName"] == person["name"].split(",")[0]
         if "orcid" in person:
-            assert creator["@id"] == f"https://orcid.org/{person['orcid']}"
+            assert creator["@id"] == creator["sameAs"] == f"https://orcid.org/{person['orcid']}"
         for aff, org in zip(person.get("affiliations", []), creator.get("affiliation", []), strict=True):
             assert org["name"] == aff["name"]
             if "ror" in aff:
@@ -99,6 +99,9 @@ def test_dataset_jsonld(site: Path, ident: str) -> None:
         assert f"https://doi.org/{d['doi']}" in data["sameAs"]
     for emdb in d.get("related", {}).get("emdb", []):
         assert f"https://www.ebi.ac.uk/emdb/{emdb}" in data["isBasedOn"]
+    for fact in data.get("variableMeasured", []):
+        if fact["unitText"] == "Å":
+            assert fact["unitCode"] == "A11"  # (UN/CEFACT; AD is the byte)
     # Valid JSON-LD: it expands to schema.org terms.
     expanded = jsonld.expand(data, {"documentLoader": _schema_org_loader})
     assert expanded[0]["https://schema.org/name"][0]["@value"] == d["title"]
@@ -119,8 +122,9 @@ def test_meta_tags_canonical_and_signposting(site: Path) -> None:
         for a in d["authors"]:
             if "orcid" in a:
                 assert (("author",), f"https://orcid.org/{a['orcid']}") in rels
+        cited = [h for r, h in rels if r == ("cite-as",)]
+        assert cited == [f"https://doi.org/{d['doi']}" if "doi" in d else f"{SITE_URL}datasets/{ident}/"]
         if "doi" in d:
-            assert (("cite-as",), f"https://doi.org/{d['doi']}") in rels
             badge = page.select_one("a.openem-badge--doi")
             assert badge["href"] == f"https://doi.org/{d['doi']}"
 

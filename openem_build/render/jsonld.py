@@ -49,6 +49,7 @@ def _person(p: Person) -> dict[str, Any]:
     if p.orcid_url:
         out["@id"] = p.orcid_url
         out["identifier"] = p.orcid_url
+        out["sameAs"] = p.orcid_url  # (what Google's and F-UJI's readers of creators look for)
     if p.affiliations:
         out["affiliation"] = [_org(a.name, a.ror) for a in p.affiliations]
     return out
@@ -134,12 +135,16 @@ def _images(ctx: SiteContext, d: Dataset) -> list[dict[str, Any]]:
             for p in d.previews]
 
 
+#: UN/CEFACT Recommendation 20 common code for the ångström (``AD`` is the byte).
+ANGSTROM = "A11"
+
+
 def _variables(d: Dataset) -> list[dict[str, Any]]:
     facts = [
-        ("Pixel size", d.acquisition.pixel_size_A, "Å", "AD"),
+        ("Pixel size", d.acquisition.pixel_size_A, "Å", ANGSTROM),
         ("Acceleration voltage", d.instrument.acceleration_voltage_kV, "kV", "KVT"),
         ("Total electron dose", d.acquisition.total_dose_e_per_A2, "e⁻/Å²", None),
-        ("Resolution", d.processing.resolution_A if d.processing else None, "Å", "AD"),
+        ("Resolution", d.processing.resolution_A if d.processing else None, "Å", ANGSTROM),
     ]
     out = []
     for name, value, unit, code in facts:

@@ -37,8 +37,8 @@ def items(ctx: SiteContext, d: Dataset) -> list[str]:
 def links(ctx: SiteContext, d: Dataset, described_by: Sequence[Artefact]) -> list[tuple[str, str, str]]:
     """``(rel, href, media type)`` of every Signposting link of the landing page, in the head's order."""
     out: list[tuple[str, str, str]] = []
-    if d.doi:
-        out.append(("cite-as", doi_url(d.doi), ""))
+    # (without a DOI the landing page itself is the URL to cite: Signposting's rule for the persistent identifier)
+    out.append(("cite-as", doi_url(d.doi) if d.doi else ctx.dataset_url(d), ""))
     out += [("type", t, "") for t in TYPES]
     out += [("author", p.orcid_url, "") for p in d.authors if p.orcid_url]
     out.append(("license", license_url(d.license), ""))
