@@ -26,7 +26,7 @@ from openem_build.context import SiteContext
 from openem_build.load import load_catalogue
 from openem_build.problems import Problem
 from openem_build.render.citation import one_line
-from openem_build.render.datacite import _xml_safe
+from openem_build.render.xmltext import clean_all as _xml_safe
 
 from .conftest import ROOT, example_document
 from .hostile import html_problems, parse_all, render_all

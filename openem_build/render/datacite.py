@@ -313,9 +313,6 @@ def attributes(ctx: SiteContext, d: Dataset, *, doi: str | None = None,
     return xmltext.clean_all({k: v for k, v in out.items() if v not in ([], None, "")})
 
 
-_xml_safe = xmltext.clean_all  # (the name tests/test_properties.py imports)
-
-
 def kernel_version(attrs: dict[str, Any]) -> str:
     """``4.6`` when the metadata use a value that only kernel 4.6 defines, else ``4.5``."""
     if any(c.get("contributorType") in _V46_CONTRIBUTOR_TYPES for c in attrs.get("contributors", [])):
