@@ -51,7 +51,6 @@ TEST_ENDPOINT = "https://api.test.datacite.org"
 PRODUCTION_ENDPOINT = "https://api.datacite.org"
 COMMANDS = ("reserve", "publish", "update")
 MEDIA_TYPE = "application/vnd.api+json"
-_PREFIX = re.compile(r"^10\.\d{4,9}$")
 #: Hosts an endpoint may name with plain http: a local stand-in for DataCite (tests); nothing leaves the machine.
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 #: Attributes the API adds or rewrites on its own; never compared.
@@ -121,7 +120,7 @@ class Settings:
         env = os.environ if env is None else env
         endpoint = check_endpoint((endpoint or env.get("DATACITE_ENDPOINT") or TEST_ENDPOINT).strip())
         prefix = (prefix or env.get("DATACITE_PREFIX") or "").strip() or None
-        if prefix and not _PREFIX.match(prefix):
+        if prefix and not doiname.PREFIX.fullmatch(prefix):
             raise DOIError(f"the DOI prefix '{prefix}' is not valid: write it as 10. followed by 4 to 9 "
                            "digits, e.g. 10.5072")
         return cls(endpoint=endpoint, prefix=prefix,
