@@ -50,16 +50,16 @@ DatasetFinisher = Callable[[SiteContext, Dataset, Sequence[Artefact]], Iterable[
 
 
 def _dataset_producers() -> list[DatasetProducer]:
-    from .render import citation, datacite, empiar, jsonld, mmcif, record
+    from .render import citation, datacite, empiar, jsonld, mmcif, oai, record
 
     return [record.artefacts, jsonld.artefacts, citation.artefacts, datacite.artefacts, empiar.artefacts,
-            mmcif.artefacts]
+            mmcif.artefacts, oai.record_artefacts]
 
 
 def catalogue_producers() -> list[CatalogueProducer]:
     from .render import api, dcat, record, sitemap
 
-    # (sitemap.xml and oai/static.xml take dates from git: the plugin adds them, see sitemap.dated_artefacts.)
+    # (sitemap.xml and oai/index.json take dates from git: the plugin adds them, see sitemap.dated_artefacts.)
     return [record.catalogue_artefacts, api.catalogue_artefacts, dcat.catalogue_artefacts,
             sitemap.catalogue_artefacts]
 

@@ -467,6 +467,16 @@ def parser() -> argparse.ArgumentParser:
     x.add_argument("-d", "--site-dir", help="with all: the site folder to write into (default: site/)")
     x.add_argument("-f", "--config", default="mkdocs.yml", help="MkDocs configuration giving the site URL "
                    "(default: mkdocs.yml)")
+
+    o = add("oai", cmd_oai, "serve the built site's OAI-PMH 2.0 endpoint")
+    o.add_argument("action", choices=["serve"], help="serve: answer OAI-PMH requests until interrupted")
+    o.add_argument("--site", help="the folder `openem build` wrote (default: the catalogue's site/)")
+    o.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    o.add_argument("--port", type=int, default=8001, help="port (default: 8001)")
+    o.add_argument("--base-url", help="the endpoint's public URL, as Identify and every response name it "
+                   "(default: http://HOST:PORT/)")
+    o.add_argument("--page-size", type=int, default=100, help="records or headers per list response before a "
+                   "resumption token (default: 100)")
     return p
 
 
@@ -493,6 +503,15 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.site_dir:
         raise UsageError("-d is for export all; use -o FILE")
     return export_one(root, args.kind, args.id, Path(args.output) if args.output else None, context=context)
+
+
+def cmd_oai(args: argparse.Namespace) -> int:
+    """Serve the OAI-PMH 2.0 endpoint (`oai serve`) over the records `openem build` wrote into the site: all six
+    verbs, oai_dc and oai_datacite, sets by facility and technique, deleted records; see docs/api.md."""
+    from .oaiserve import serve
+
+    site = Path(args.site) if args.site else _root(args) / "site"
+    return serve(site, args.host, args.port, args.base_url, args.page_size)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

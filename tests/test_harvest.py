@@ -1,4 +1,4 @@
-"""What harvesters get: sitemap, robots.txt, JSON API, DCAT, OAI-PMH static repository, Signposting, JSON-LD.
+"""What harvesters get: sitemap, robots.txt, JSON API, DCAT, OAI-PMH records, Signposting, JSON-LD.
 
 Every file is read with the parser a harvester would use (XML Schema validation with local schemas, rdflib and
 pyshacl, extruct), and every dataset must appear in every channel with the same DOI, title and licence.
@@ -34,7 +34,7 @@ EDITED = "apoferritin-krios-2024"
 EMBARGOED = "zebrafish-neuromast-sbfsem-2026"
 OLD_DAY, NEW_DAY = date(2023, 1, 2), date(2024, 5, 6)
 
-NS = {"sm": "http://www.sitemaps.org/schemas/sitemap/0.9", "sr": "http://www.openarchives.org/OAI/2.0/static-repository",
+NS = {"sm": "http://www.sitemaps.org/schemas/sitemap/0.9",
       "oai": "http://www.openarchives.org/OAI/2.0/", "oai_dc": "http://www.openarchives.org/OAI/2.0/oai_dc/",
       "dc": "http://purl.org/dc/elements/1.1/", "dcite": "http://datacite.org/schema/kernel-4"}
 SIGNPOSTING_RELS = {"cite-as", "type", "author", "license", "describedby", "item"}
@@ -79,14 +79,6 @@ def _xsd(path: Path, locations: list[tuple[str, Path]] = ()):  # type: ignore[as
 
     # allow="local": no schema is ever fetched from the network.
     return xmlschema.XMLSchema(str(path), allow="local", locations=[(ns, str(p)) for ns, p in locations])
-
-
-def _oai_xsd(with_datacite: bool):
-    locations = [("http://www.openarchives.org/OAI/2.0/oai_dc/", SCHEMAS / "oai_dc.xsd"),
-                 ("http://www.openarchives.org/OAI/2.0/oai-identifier", SCHEMAS / "oai-identifier.xsd")]
-    if with_datacite:
-        locations.append((NS["dcite"], DATACITE_XSD))
-    return _xsd(SCHEMAS / "static-repository.xsd", locations)
 
 
 def _errors(schema_, data: bytes | etree._Element) -> list[str]:
@@ -235,38 +227,27 @@ def test_shapes_catch_a_missing_mandatory_property(site: Path) -> None:
 # ---------------------------------------------------------------------------------------------------- OAI-PMH
 
 
-def test_oai_static_repository_is_valid(site: Path) -> None:
-    tree = etree.fromstring((site / "oai" / "static.xml").read_bytes())
-    if DATACITE_XSD.is_file():
-        assert _errors(_oai_xsd(with_datacite=True), tree) == []
-    else:  # the envelope and oai_dc still; the DataCite payloads need DataCite's schema
-        for lr in tree.xpath("sr:ListRecords[@metadataPrefix='oai_datacite']", namespaces=NS):
-            tree.remove(lr)
-        assert _errors(_oai_xsd(with_datacite=False), tree) == []
-        pytest.skip(f"{DATACITE_XSD} absent: oai_datacite payloads not validated")
+def _oai_record(site: Path, ident: str, prefix: str) -> etree._Element:
+    return etree.parse(str(site / "oai" / "records" / ident / f"{prefix}.xml")).getroot()
 
 
-def test_oai_static_repository_rules(site: Path) -> None:
-    """The static repository constraints the restricted OAI-PMH schema would enforce, checked directly."""
-    tree = etree.fromstring((site / "oai" / "static.xml").read_bytes())
-    assert tree.tag == f"{{{NS['sr']}}}Repository"
-    assert tree.findtext("sr:Identify/oai:granularity", namespaces=NS) == "YYYY-MM-DD"
-    assert tree.findtext("sr:Identify/oai:protocolVersion", namespaces=NS) == "2.0"
-    assert tree.findtext("sr:Identify/oai:baseURL", namespaces=NS).endswith("oai/static.xml")
-    assert not tree.xpath("//oai:resumptionToken | //oai:setSpec", namespaces=NS)
-    prefixes = tree.xpath("sr:ListMetadataFormats/oai:metadataFormat/oai:metadataPrefix/text()", namespaces=NS)
-    assert prefixes == ["oai_dc", "oai_datacite"]
-    earliest = tree.findtext("sr:Identify/oai:earliestDatestamp", namespaces=NS)
-    for prefix in prefixes:
-        (records,) = tree.xpath(f"sr:ListRecords[@metadataPrefix='{prefix}']", namespaces=NS)
-        ids = records.xpath("oai:record/oai:header/oai:identifier/text()", namespaces=NS)
-        assert ids == [f"oai:catalogue.openem.ch:{i}" for i in EXAMPLE_IDS]
-        assert len(ids) <= 5000
-        stamps = records.xpath("oai:record/oai:header/oai:datestamp/text()", namespaces=NS)
-        assert all(len(s) == 10 and s >= earliest for s in stamps)
-    stamp = tree.xpath(f"sr:ListRecords[@metadataPrefix='oai_dc']/oai:record[oai:header/oai:identifier="
-                       f"'oai:catalogue.openem.ch:{EDITED}']/oai:header/oai:datestamp/text()", namespaces=NS)
-    assert stamp == [NEW_DAY.isoformat()]
+def test_oai_records_are_valid_and_indexed(site: Path) -> None:
+    """The records the OAI-PMH endpoint serves (tests/test_oai_server.py harvests them); no static repository
+    file, whose baseURL would have to be a gateway's (docs/api.md)."""
+    assert not (site / "oai" / "static.xml").exists()
+    index = json.loads((site / "oai" / "index.json").read_text("utf-8"))
+    assert [r["id"] for r in sorted(index["records"], key=lambda r: r["id"])] == EXAMPLE_IDS
+    stamps = {r["id"]: r["datestamp"] for r in index["records"]}
+    assert stamps[EDITED] == f"{NEW_DAY.isoformat()}T12:00:00Z"
+    assert index["earliestDatestamp"] == f"{OLD_DAY.isoformat()}T12:00:00Z"
+    dc = _xsd(SCHEMAS / "oai_dc.xsd")
+    for ident in EXAMPLE_IDS:
+        assert _errors(dc, _oai_record(site, ident, "oai_dc")) == [], ident
+    if not DATACITE_XSD.is_file():
+        pytest.skip(f"{DATACITE_XSD} absent: oai_datacite records not validated")
+    kernel = _xsd(DATACITE_XSD)
+    for ident in EXAMPLE_IDS:
+        assert _errors(kernel, _oai_record(site, ident, "oai_datacite")) == [], ident
 
 
 # ------------------------------------------------------------------------------------------------ Signposting
@@ -317,7 +298,6 @@ def test_every_dataset_in_every_channel_alike(site: Path, catalogue) -> None:
     adms = rdflib.Namespace("http://www.w3.org/ns/adms#")
     skos = rdflib.Namespace("http://www.w3.org/2004/02/skos/core#")
     api = {e["id"]: e for e in json.loads((site / "api" / "datasets.json").read_text("utf-8"))["datasets"]}
-    oai = etree.fromstring((site / "oai" / "static.xml").read_bytes())
     locs = set(etree.fromstring((site / "sitemap.xml").read_bytes()).xpath("//sm:loc/text()", namespaces=NS))
     assert {d.id for d in catalogue.datasets} == set(EXAMPLE_IDS)
     for d in catalogue.datasets:
@@ -346,16 +326,13 @@ def test_every_dataset_in_every_channel_alike(site: Path, catalogue) -> None:
         dcat_dois = [str(n) for i in turtle.objects(node, adms.identifier) for n in turtle.objects(i, skos.notation)]
         assert dcat_dois == ([doi] if doi else [])
         # OAI-PMH: Dublin Core
-        ident = f"oai:catalogue.openem.ch:{d.id}"
-        (dc,) = oai.xpath(f"sr:ListRecords[@metadataPrefix='oai_dc']/oai:record[oai:header/oai:identifier='{ident}']"
-                          "/oai:metadata/oai_dc:dc", namespaces=NS)
+        dc = _oai_record(site, d.id, "oai_dc")
         assert dc.xpath("dc:title/text()", namespaces=NS) == [d.title]
         assert licence in dc.xpath("dc:rights/text()", namespaces=NS)
         identifiers = dc.xpath("dc:identifier/text()", namespaces=NS)
         assert url in identifiers and ((f"https://doi.org/{doi}" in identifiers) if doi else True)
         # OAI-PMH: DataCite payload, and the DataCite XML file of the landing page
-        (resource,) = oai.xpath(f"sr:ListRecords[@metadataPrefix='oai_datacite']/oai:record[oai:header/"
-                                f"oai:identifier='{ident}']/oai:metadata/dcite:resource", namespaces=NS)
+        resource = _oai_record(site, d.id, "oai_datacite")
         datacite_file = etree.parse(str(site / "datasets" / d.id / "datacite.xml")).getroot()
         for res in (resource, datacite_file):
             assert res.xpath("dcite:titles/dcite:title/text()", namespaces=NS) == [d.title]
@@ -391,9 +368,7 @@ def test_embargo_is_public_metadata_with_restricted_access(site: Path, catalogue
     other = rdflib.URIRef(f"{SITE_URL}datasets/{EDITED}/")
     assert [str(x) for x in turtle.objects(other, dct.accessRights)] == [
         "http://publications.europa.eu/resource/authority/access-right/PUBLIC"]
-    oai = etree.fromstring((site / "oai" / "static.xml").read_bytes())
-    rights = oai.xpath(f"//oai:record[oai:header/oai:identifier='oai:catalogue.openem.ch:{EMBARGOED}']"
-                       "/oai:metadata/oai_dc:dc/dc:rights/text()", namespaces=NS)
+    rights = _oai_record(site, EMBARGOED, "oai_dc").xpath("dc:rights/text()", namespaces=NS)
     assert "info:eu-repo/semantics/embargoedAccess" in rights and any(until in r for r in rights)
 
 
@@ -405,7 +380,7 @@ def test_outputs_are_reproducible(site: Path) -> None:
 
     result = load_catalogue(ROOT)
     ctx = SiteContext(result.catalogue, site_url=SITE_URL)
-    first = {a.path: a.content for a in artefacts.for_catalogue(ctx) + oai.artefacts(ctx)[0].artefacts()}
-    second = {a.path: a.content for a in artefacts.for_catalogue(ctx) + oai.artefacts(ctx)[0].artefacts()}
+    first = {a.path: a.content for a in artefacts.for_catalogue(ctx) + oai.artefacts(ctx)}
+    second = {a.path: a.content for a in artefacts.for_catalogue(ctx) + oai.artefacts(ctx)}
     assert first == second
-    assert {"dcat/catalog.ttl", "dcat/catalog.rdf", "api/datasets.json", "robots.txt", "oai/static.xml"} <= set(first)
+    assert {"dcat/catalog.ttl", "dcat/catalog.rdf", "api/datasets.json", "robots.txt", "oai/index.json"} <= set(first)

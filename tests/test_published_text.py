@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import html
-import io
+import json
 import unicodedata
 
 import pytest
@@ -91,12 +91,14 @@ def test_datacite_xml_parses_and_keeps_the_text(ctx: SiteContext) -> None:
 
 
 def test_oai_pmh_parses_and_keeps_the_text(ctx: SiteContext) -> None:
-    out = io.BytesIO()
-    oai.write_repository(ctx, out)
-    root = etree.fromstring(out.getvalue())
-    assert TITLE in {e.text for e in root.iter(f"{DC}title")}
-    assert xmltext.clean(one_line(poisoned("Facility"))) in {e.text for e in root.iter(f"{DC}contributor")}
-    assert root.findtext(".//{http://www.openarchives.org/OAI/2.0/}repositoryName") == "Site"
+    (dc, resource) = (etree.fromstring(a.content if isinstance(a.content, bytes) else a.content.encode())
+                      for a in oai.record_artefacts(ctx, ctx.catalogue.datasets[0]))
+    assert TITLE in {e.text for e in dc.iter(f"{DC}title")}
+    assert xmltext.clean(one_line(poisoned("Facility"))) in {e.text for e in dc.iter(f"{DC}contributor")}
+    assert resource.tag == "{http://datacite.org/schema/kernel-4}resource"
+    index = json.loads(oai.artefacts(ctx)[0].content)
+    assert index["repositoryName"] == "Site" and xmltext.NOT_XML.search(json.dumps(index, ensure_ascii=False)) is None
+    assert xmltext.clean(one_line(poisoned("Facility"))) in {s["setName"] for s in index["sets"]}
 
 
 def test_dcat_rdf_xml_and_turtle_parse_and_say_the_same(ctx: SiteContext) -> None:

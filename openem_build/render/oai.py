@@ -1,25 +1,35 @@
-"""An OAI-PMH static repository (``oai/static.xml``) with ``oai_dc`` and ``oai_datacite`` records.
+"""What the OAI-PMH endpoint (``openem oai serve``, :mod:`openem_build.oaiserve`) serves, written into the site.
 
-The format is the Open Archives "Static Repository" (one XML file: Identify, ListMetadataFormats and one
-ListRecords per metadata format). Any OAI-PMH static repository gateway can serve it to harvesters (DataCite,
-OpenAIRE, BASE …), which then see an ordinary OAI-PMH endpoint. ``oai_datacite`` records carry the DataCite
-kernel-4 ``resource`` element itself (as in the OpenAIRE guidelines for data archives), the same XML as
-``datasets/<id>/datacite.xml``.
+- ``oai/records/<id>/oai_dc.xml`` and ``oai/records/<id>/oai_datacite.xml``: each dataset's record in both
+  metadata formats (a dataset producer, :func:`record_artefacts`). ``oai_datacite`` is the DataCite kernel-4
+  ``resource`` itself (as in the OpenAIRE guidelines for data archives), the same XML as
+  ``datasets/<id>/datacite.xml``.
+- ``oai/index.json`` (:func:`artefacts`): the repository's description, its metadata formats and sets, and one
+  entry per record: identifier, datestamp, sets, and whether it was deleted.
 
-Datestamps are days (granularity ``YYYY-MM-DD``): the day a dataset's files last changed in git, handed in
-by the build (:func:`artefacts`), else ``dates.modified`` or ``dates.published``.
+Datestamps are seconds (granularity ``YYYY-MM-DDThh:mm:ssZ``): when a dataset's folder last changed on the
+catalogue's trusted git history (:mod:`openem_build.changes`), handed in by the build, else midnight of
+``dates.modified`` or ``dates.published``. A dataset the history knows (it has published versions, see
+:mod:`openem_build.history`) but the catalogue no longer holds is a deleted record, dated when it was removed;
+git keeps them, so ``deletedRecord`` is ``persistent``. Sets: ``facility:<facility id>`` and
+``technique:<technique>``, under the sets ``facility`` and ``technique``.
+
+There is no static repository file (``oai/static.xml``) any more: the static-repository rules want its
+``baseURL`` to be a gateway's URL joined with the file's, and no gateway serves it (docs/api.md).
 """
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Mapping
-from datetime import date
-from typing import BinaryIO
+from datetime import datetime, time
+from typing import Any
 from urllib.parse import urlsplit
 
 from lxml import etree
 
-from ..artefacts import Streamed
+from ..artefacts import Artefact
 from ..context import SiteContext
 from ..licenses import license_name, license_url
 from ..model import Dataset
@@ -29,44 +39,46 @@ from .citation import one_line, publisher
 from .jsonld import TECHNIQUE_LABELS
 from .markdown import to_text
 
-PATH = "oai/static.xml"
-SR_NS = "http://www.openarchives.org/OAI/2.0/static-repository"
+INDEX = "oai/index.json"
+RECORDS = "oai/records"
+#: What ``oai/index.json`` is (the endpoint refuses an index of another form).
+INDEX_FORMAT = "openem-oai-index/1"
+GRANULARITY = "YYYY-MM-DDThh:mm:ssZ"
 OAI_NS = "http://www.openarchives.org/OAI/2.0/"
 OAI_DC_NS = "http://www.openarchives.org/OAI/2.0/oai_dc/"
 DC_NS = "http://purl.org/dc/elements/1.1/"
-ID_NS = "http://www.openarchives.org/OAI/2.0/oai-identifier"
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
 XSI = f"{{{XSI_NS}}}schemaLocation"
-#: Where harvesting problems are reported. Must be a real mailbox before registering with a gateway.
+#: Where harvesting problems are reported (Identify's adminEmail).
 ADMIN_EMAIL = "catalogue@openem.ch"
-#: The static repository gateway serving the file, when one is registered: the OAI-PMH base URL is then the
-#: gateway's URL followed by the file's URL without ``http(s)://`` (OAI static repository specification).
-GATEWAY: str | None = None
 
 FORMATS = (
     ("oai_dc", "http://www.openarchives.org/OAI/2.0/oai_dc.xsd", OAI_DC_NS),
     ("oai_datacite", "http://schema.datacite.org/meta/kernel-4/metadata.xsd", datacite.KERNEL_NS),
 )
+#: The parent sets, above ``facility:<id>`` and ``technique:<technique>``.
+SET_GROUPS = {"facility": "Facilities", "technique": "Techniques"}
+#: One setSpec part (OAI-PMH's setSpecType, without the colon).
+_SPEC_PART = re.compile(r"^[A-Za-z0-9\-_.!~*'()]+$")
 
 
 def repository_identifier(ctx: SiteContext) -> str:
     return urlsplit(ctx.site_url).hostname or "catalogue.openem.ch"
 
 
-def oai_identifier(ctx: SiteContext, d: Dataset) -> str:
-    return f"oai:{repository_identifier(ctx)}:{d.id}"
+def oai_identifier(ctx: SiteContext, ident: str) -> str:
+    """The OAI identifier of the dataset ``ident`` (``oai:<site host>:<id>``)."""
+    return f"oai:{repository_identifier(ctx)}:{ident}"
 
 
-def base_url(ctx: SiteContext, gateway: str | None = GATEWAY) -> str:
-    url = ctx.url(PATH)
-    if gateway:
-        return gateway.rstrip("/") + "/" + url.split("://", 1)[-1]
-    return url
+def record_path(ident: str, prefix: str) -> str:
+    """Where the site holds the record of dataset ``ident`` in the metadata format ``prefix``."""
+    return f"{RECORDS}/{ident}/{prefix}.xml"
 
 
-def datestamp(d: Dataset, dates: Mapping[str, date] | None = None) -> date:
-    day = (dates or {}).get(d.id)
-    return day or d.dates.modified or d.dates.published
+def datestamp(when: datetime) -> str:
+    """An OAI-PMH datestamp (UTC, seconds) of a naive UTC time."""
+    return when.replace(microsecond=0).isoformat() + "Z"
 
 
 def _sub(parent: etree._Element, ns: str, name: str, text: str | None = None, **attrs: str) -> etree._Element:
@@ -119,71 +131,62 @@ def dublin_core(ctx: SiteContext, d: Dataset) -> etree._Element:
     return dc
 
 
-def datacite_resource(ctx: SiteContext, d: Dataset) -> etree._Element:
-    """The DataCite kernel-4 ``resource`` of a dataset (the same XML as ``datasets/<id>/datacite.xml``)."""
-    text = datacite.xml(ctx, d)
-    return etree.fromstring(text.encode("utf-8"))
+def record_artefacts(ctx: SiteContext, d: Dataset) -> list[Artefact]:
+    """The dataset's record in each metadata format (``oai/records/<id>/<prefix>.xml``)."""
+    dc = etree.tostring(dublin_core(ctx, d), xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    return [Artefact(record_path(d.id, "oai_dc"), dc, media_type="application/xml"),
+            Artefact(record_path(d.id, "oai_datacite"), datacite.xml(ctx, d), media_type="application/xml")]
 
 
-def write_repository(ctx: SiteContext, out: BinaryIO, dates: Mapping[str, date] | None = None, *,
-                     admin_email: str = ADMIN_EMAIL, gateway: str | None = GATEWAY) -> None:
-    """The whole static repository as UTF-8 XML, written into ``out`` record by record (``etree.xmlfile``): a
-    tree of every record in both formats took about 1.4 GB at 10,000 datasets; one record's tree is held now."""
-    datasets = ctx.catalogue.datasets
-    stamps = {d.id: datestamp(d, dates) for d in datasets}
-    nsmap = {None: SR_NS, "oai": OAI_NS, "xsi": XSI_NS}
-
-    identify = etree.Element(f"{{{SR_NS}}}Identify", nsmap=nsmap)
-    _sub(identify, OAI_NS, "repositoryName", ctx.site_name)
-    _sub(identify, OAI_NS, "baseURL", base_url(ctx, gateway))
-    _sub(identify, OAI_NS, "protocolVersion", "2.0")
-    _sub(identify, OAI_NS, "adminEmail", admin_email)
-    earliest = min(stamps.values(), default=ctx.build_date)
-    _sub(identify, OAI_NS, "earliestDatestamp", earliest.isoformat())
-    _sub(identify, OAI_NS, "deletedRecord", "no")
-    _sub(identify, OAI_NS, "granularity", "YYYY-MM-DD")
-    description = _sub(identify, OAI_NS, "description")
-    ident = etree.SubElement(description, f"{{{ID_NS}}}oai-identifier", nsmap={None: ID_NS})
-    ident.set(XSI, f"{ID_NS} http://www.openarchives.org/OAI/2.0/oai-identifier.xsd")
-    _sub(ident, ID_NS, "scheme", "oai")
-    _sub(ident, ID_NS, "repositoryIdentifier", repository_identifier(ctx))
-    _sub(ident, ID_NS, "delimiter", ":")
-    sample = datasets[0].id if datasets else "dataset-id"
-    _sub(ident, ID_NS, "sampleIdentifier", f"oai:{repository_identifier(ctx)}:{sample}")
-
-    formats = etree.Element(f"{{{SR_NS}}}ListMetadataFormats", nsmap=nsmap)
-    for prefix, schema, namespace in FORMATS:
-        fmt = _sub(formats, OAI_NS, "metadataFormat")
-        _sub(fmt, OAI_NS, "metadataPrefix", prefix)
-        _sub(fmt, OAI_NS, "schema", schema)
-        _sub(fmt, OAI_NS, "metadataNamespace", namespace)
-
-    builders = {"oai_dc": dublin_core, "oai_datacite": datacite_resource}
-    with etree.xmlfile(out, encoding="UTF-8") as xf:
-        xf.write_declaration()
-        schemas = (f"{SR_NS} http://www.openarchives.org/OAI/2.0/static-repository.xsd "
-                   f"{OAI_NS} http://www.openarchives.org/OAI/2.0/OAI-PMH.xsd")
-        with xf.element(f"{{{SR_NS}}}Repository", {XSI: schemas}, nsmap=nsmap):
-            xf.write("\n")
-            for part in (identify, formats):
-                etree.cleanup_namespaces(part, keep_ns_prefixes=["oai", "xsi"])
-                xf.write(part, pretty_print=True)
-            # The OAI-PMH schema wants at least one record per ListRecords: an empty catalogue lists none.
-            for prefix, _schema, _ns in FORMATS if datasets else ():
-                with xf.element(f"{{{SR_NS}}}ListRecords", metadataPrefix=prefix):
-                    xf.write("\n")
-                    for d in datasets:
-                        record = etree.Element(f"{{{OAI_NS}}}record", nsmap={"oai": OAI_NS})
-                        header = _sub(record, OAI_NS, "header")
-                        _sub(header, OAI_NS, "identifier", oai_identifier(ctx, d))
-                        _sub(header, OAI_NS, "datestamp", stamps[d.id].isoformat())
-                        _sub(record, OAI_NS, "metadata").append(builders[prefix](ctx, d))
-                        etree.cleanup_namespaces(record, keep_ns_prefixes=["oai"])
-                        xf.write(record, pretty_print=True)
-                xf.write("\n")
+def _sets(facility: Any, technique: Any) -> list[str]:
+    return [f"{group}:{value}" for group, value in (("facility", facility), ("technique", technique))
+            if isinstance(value, str) and _SPEC_PART.match(value)]
 
 
-def artefacts(ctx: SiteContext, dates: Mapping[str, date] | None = None) -> list[Streamed]:
-    """``oai/static.xml`` (``dates``: dataset id → the day its files last changed, from git), streamed into the
-    site (~115 MB at 10,000 datasets)."""
-    return [Streamed((PATH,), lambda files: write_repository(ctx, files[PATH], dates), ("application/xml",))]
+def index(ctx: SiteContext, times: Mapping[str, datetime] | None = None) -> dict[str, Any]:
+    """The endpoint's index (``oai/index.json``) as data; ``times``: dataset id → when its folder last changed
+    in git (naive UTC), removed datasets included (see :mod:`openem_build.changes`)."""
+    times = times or {}
+    records: list[dict[str, Any]] = []
+    for d in ctx.catalogue.datasets:
+        when = times.get(d.id) or datetime.combine(d.dates.modified or d.dates.published, time())
+        records.append({"identifier": oai_identifier(ctx, d.id), "id": d.id, "datestamp": datestamp(when),
+                        "sets": _sets(d.facility, d.technique), "deleted": False})
+    current = {d.id for d in ctx.catalogue.datasets}
+    for ident, versions in sorted(ctx.histories.items()):
+        if ident in current or not versions:
+            continue
+        last = versions[-1]
+        record = last.record if isinstance(last.record, Mapping) else {}
+        when = times.get(ident) or datetime.combine(last.first_seen, time())
+        records.append({"identifier": oai_identifier(ctx, ident), "id": ident, "datestamp": datestamp(when),
+                        "sets": _sets(record.get("facility"), record.get("technique")), "deleted": True})
+    records.sort(key=lambda r: (r["datestamp"], r["identifier"]))
+    used = sorted({spec for r in records for spec in r["sets"]})
+    sets = [{"setSpec": group, "setName": name} for group, name in sorted(SET_GROUPS.items())
+            if any(spec.startswith(group + ":") for spec in used)]
+    for spec in used:
+        group, _, value = spec.partition(":")
+        facility = ctx.catalogue.facilities.get(value) if group == "facility" else None
+        name = facility.name if facility is not None else TECHNIQUE_LABELS.get(value, value)
+        sets.append({"setSpec": spec, "setName": one_line(name)})
+    earliest = min((r["datestamp"] for r in records), default=datestamp(datetime.combine(ctx.build_date, time())))
+    return xmltext.clean_all({
+        "format": INDEX_FORMAT,
+        "repositoryName": ctx.site_name,
+        "repositoryIdentifier": repository_identifier(ctx),
+        "siteURL": ctx.site_url,
+        "adminEmail": ADMIN_EMAIL,
+        "earliestDatestamp": earliest,
+        "granularity": GRANULARITY,
+        "deletedRecord": "persistent",
+        "metadataFormats": [{"metadataPrefix": p, "schema": s, "metadataNamespace": n} for p, s, n in FORMATS],
+        "sets": sets,
+        "records": records,
+    })
+
+
+def artefacts(ctx: SiteContext, times: Mapping[str, datetime] | None = None) -> list[Artefact]:
+    """``oai/index.json`` (``times``: see :func:`index`)."""
+    text = json.dumps(index(ctx, times), ensure_ascii=False, indent=1) + "\n"
+    return [Artefact(INDEX, text, media_type="application/json")]

@@ -151,13 +151,15 @@ def source_path(abs_path: str | None, root: str | Path) -> str | None:
 
 
 def dated_artefacts(ctx: SiteContext, pages: Iterable[tuple[str, str | None]]) -> list[Artefact | Streamed]:
-    """Edge (called by the MkDocs plugin): the files whose dates come from git — the sitemap and OAI-PMH.
+    """Edge (called by the MkDocs plugin): the files whose dates come from git — the sitemap and OAI-PMH's index.
 
-    ``pages``: ``(URL path, absolute source path or None)`` of every page. Runs ``git log`` once.
+    ``pages``: ``(URL path, absolute source path or None)`` of every page. Runs ``git log`` twice.
     """
+    from .. import changes
     from . import oai
 
     root = ctx.catalogue.root or "."
     files = git_dates(root)
     sources = [(url, source_path(src, root)) for url, src in pages]
-    return artefacts(ctx, sources, files) + oai.artefacts(ctx, dataset_dates(ctx.catalogue, files))
+    # (OAI-PMH datestamps are seconds, from the trusted first-parent history: changes.py.)
+    return artefacts(ctx, sources, files) + oai.artefacts(ctx, changes.times(root))

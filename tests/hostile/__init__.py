@@ -50,7 +50,7 @@ class Outputs:
 def render_all(ctx: SiteContext, d: Dataset) -> Outputs:
     links = A.for_dataset(ctx, d)
     turtle, rdfxml = dcat._serialise(ctx)
-    static = next((a for s in oai.artefacts(ctx) for a in s.artefacts() if a.path == oai.PATH), None)
+    dc = next((a.content for a in links if a.path == oai.record_path(d.id, "oai_dc")), b"")
     return Outputs(
         page=pages.dataset_page(ctx, d, links, citation.text(ctx, d)),
         head=pages.dataset_head(ctx, d, links),
@@ -61,7 +61,7 @@ def render_all(ctx: SiteContext, d: Dataset) -> Outputs:
         datacite=datacite.xml(ctx, d),
         turtle=turtle,
         rdfxml=rdfxml,
-        oai=static.content.decode("utf-8") if static is not None and isinstance(static.content, bytes) else "",
+        oai=dc.decode("utf-8") if isinstance(dc, bytes) else dc,
         artefacts={a.path: a.content for a in links},
     )
 
