@@ -46,3 +46,17 @@ def times(root: Path | str) -> dict[str, datetime]:
     except (OSError, subprocess.SubprocessError):
         return {}
     return parse(proc.stdout) if proc.returncode == 0 else {}
+
+
+def deleted_record(root: Path | str) -> str:
+    """What Identify's ``deletedRecord`` can promise for the catalogue at ``root``: ``persistent`` with the whole
+    history (a removed entry is remembered for as long as git keeps it), ``transient`` in a shallow clone (which
+    forgets removals older than its depth), ``no`` outside a git work tree."""
+    cmd = ["git", "-C", str(root), "rev-parse", "--is-shallow-repository"]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return "no"
+    if proc.returncode != 0:
+        return "no"
+    return "transient" if proc.stdout.strip() == "true" else "persistent"

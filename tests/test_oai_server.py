@@ -432,3 +432,45 @@ def test_datestamps_come_from_git_not_the_clock(site: Path) -> None:
     # Times never go back along the chain: a commit dated before its parent's keeps the parent's time.
     log = "\x00100\n\ndatasets/abc/dataset.yaml\n\x0050\n\ndatasets/xyz/dataset.yaml\n"
     assert changes.parse(log) == {"abc": datetime(1970, 1, 1, 0, 1, 40), "xyz": datetime(1970, 1, 1, 0, 1, 40)}
+
+
+def test_deleted_record_promise_follows_the_history_kept(site: Path, tmp_path: Path) -> None:
+    from openem_build import changes
+
+    assert changes.deleted_record(site.parent) == "persistent"
+    shallow = tmp_path / "shallow"
+    subprocess.run(["git", "clone", "-q", "--depth", "1", f"file://{site.parent}", str(shallow)], check=True,
+                   capture_output=True)
+    assert changes.deleted_record(shallow) == "transient"
+    assert changes.deleted_record(tmp_path) == "no"
+
+
+def test_the_wsgi_entry_point_keeps_the_wsgi_contract(site: Path, schema, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`openem_build.oaiserve:application` as a WSGI server calls it (configured by the environment), checked by
+    the standard library's WSGI validator."""
+    from wsgiref.util import setup_testing_defaults
+    from wsgiref.validate import validator
+
+    from openem_build import oaiserve
+
+    monkeypatch.setenv("OPENEM_SITE", str(site))
+    monkeypatch.setenv("OPENEM_OAI_PAGE_SIZE", "5")
+    monkeypatch.delenv("OPENEM_OAI_BASE_URL", raising=False)
+    monkeypatch.setattr(oaiserve, "_app", [])
+    app = validator(oaiserve.application)
+    for query in ("verb=Identify", "verb=ListIdentifiers&metadataPrefix=oai_datacite", "verb=Nope"):
+        environ: dict = {"QUERY_STRING": query}
+        setup_testing_defaults(environ)
+        seen: list[str] = []
+
+        def start_response(status: str, headers: list, exc_info: object = None, seen: list[str] = seen) -> object:
+            seen.append(status)
+            return lambda _data: None
+
+        result = app(environ, start_response)
+        body = b"".join(result)
+        result.close()
+        assert seen == ["200 OK"]
+        tree = _valid(schema, body)
+        assert tree.findtext("oai:request", namespaces=NS) == f"https://{HOST}/oai"
+    assert len(tree.xpath("//oai:error[@code='badVerb']", namespaces=NS)) == 1

@@ -11,8 +11,8 @@ Datestamps are seconds (granularity ``YYYY-MM-DDThh:mm:ssZ``): when a dataset's 
 catalogue's trusted git history (:mod:`openem_build.changes`), handed in by the build, else midnight of
 ``dates.modified`` or ``dates.published``. A dataset the history knows (it has published versions, see
 :mod:`openem_build.history`) but the catalogue no longer holds is a deleted record, dated when it was removed;
-git keeps them, so ``deletedRecord`` is ``persistent``. Sets: ``facility:<facility id>`` and
-``technique:<technique>``, under the sets ``facility`` and ``technique``.
+git keeps them, so ``deletedRecord`` is ``persistent`` (``transient`` when built from a shallow clone). Sets:
+``facility:<facility id>`` and ``technique:<technique>``, under the sets ``facility`` and ``technique``.
 
 There is no static repository file (``oai/static.xml``) any more: the static-repository rules want its
 ``baseURL`` to be a gateway's URL joined with the file's, and no gateway serves it (docs/api.md).
@@ -143,9 +143,11 @@ def _sets(facility: Any, technique: Any) -> list[str]:
             if isinstance(value, str) and _SPEC_PART.match(value)]
 
 
-def index(ctx: SiteContext, times: Mapping[str, datetime] | None = None) -> dict[str, Any]:
+def index(ctx: SiteContext, times: Mapping[str, datetime] | None = None, deleted_record: str = "persistent",
+          ) -> dict[str, Any]:
     """The endpoint's index (``oai/index.json``) as data; ``times``: dataset id → when its folder last changed
-    in git (naive UTC), removed datasets included (see :mod:`openem_build.changes`)."""
+    in git (naive UTC), removed datasets included; ``deleted_record``: Identify's promise about them (both from
+    :mod:`openem_build.changes`)."""
     times = times or {}
     records: list[dict[str, Any]] = []
     for d in ctx.catalogue.datasets:
@@ -179,14 +181,15 @@ def index(ctx: SiteContext, times: Mapping[str, datetime] | None = None) -> dict
         "adminEmail": ADMIN_EMAIL,
         "earliestDatestamp": earliest,
         "granularity": GRANULARITY,
-        "deletedRecord": "persistent",
+        "deletedRecord": deleted_record,
         "metadataFormats": [{"metadataPrefix": p, "schema": s, "metadataNamespace": n} for p, s, n in FORMATS],
         "sets": sets,
         "records": records,
     })
 
 
-def artefacts(ctx: SiteContext, times: Mapping[str, datetime] | None = None) -> list[Artefact]:
-    """``oai/index.json`` (``times``: see :func:`index`)."""
-    text = json.dumps(index(ctx, times), ensure_ascii=False, indent=1) + "\n"
+def artefacts(ctx: SiteContext, times: Mapping[str, datetime] | None = None, deleted_record: str = "persistent",
+              ) -> list[Artefact]:
+    """``oai/index.json`` (arguments: see :func:`index`)."""
+    text = json.dumps(index(ctx, times, deleted_record), ensure_ascii=False, indent=1) + "\n"
     return [Artefact(INDEX, text, media_type="application/json")]

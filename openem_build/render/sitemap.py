@@ -162,4 +162,5 @@ def dated_artefacts(ctx: SiteContext, pages: Iterable[tuple[str, str | None]]) -
     files = git_dates(root)
     sources = [(url, source_path(src, root)) for url, src in pages]
     # (OAI-PMH datestamps are seconds, from the trusted first-parent history: changes.py.)
-    return artefacts(ctx, sources, files) + oai.artefacts(ctx, changes.times(root))
+    return artefacts(ctx, sources, files) + oai.artefacts(ctx, changes.times(root),
+                                                          changes.deleted_record(root))
