@@ -65,7 +65,11 @@ class OAIApp:
 
     def _server(self) -> ServerBase:
         """The library's server over the site's current index (read again when the file changed)."""
-        st = (self.site / oai.INDEX).stat()
+        try:
+            st = (self.site / oai.INDEX).stat()
+        except OSError as exc:
+            raise SiteError(f"{self.site / oai.INDEX}: cannot be read ({exc.strerror}); is {self.site} a site built "
+                            "by `openem build`?") from exc
         key = (st.st_ino, st.st_mtime_ns, st.st_size)
         with self._lock:
             if self._loaded is None or self._loaded[0] != key:
