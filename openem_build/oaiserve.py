@@ -181,9 +181,17 @@ class _Handler(WSGIRequestHandler):
         sys.stderr.write(f"{self.address_string()} {format % args}\n")
 
 
-def make_http_server(app: OAIApp, host: str = "127.0.0.1", port: int = 8001) -> WSGIServer:
-    """The standard library's threading HTTP server with ``app``, bound (port 0: a free port)."""
-    return make_server(host, port, app, server_class=_ThreadingServer, handler_class=_Handler)
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        pass
+
+
+def make_http_server(app: Callable[..., Iterable[bytes]], host: str = "127.0.0.1", port: int = 8001,
+                     log: bool = True) -> WSGIServer:
+    """The standard library's threading HTTP server with ``app``, bound (port 0: a free port); ``log``: a line
+    on standard error for each request."""
+    return make_server(host, port, app, server_class=_ThreadingServer,
+                       handler_class=_Handler if log else _QuietHandler)
 
 
 def serve(site: Path, host: str = "127.0.0.1", port: int = 8001, base_url: str | None = None,

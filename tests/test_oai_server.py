@@ -76,10 +76,33 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_site(root)
 
 
+#: Every OAI-PMH response the endpoint sent in this module (Sickle's included): checked by the last test.
+SENT: list[tuple[str, bytes]] = []
+
+
+class Recorder:
+    """The endpoint's WSGI application, keeping a copy of every XML response."""
+
+    def __init__(self, app: OAIApp) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict, start_response):  # type: ignore[no-untyped-def]
+        kind: list[str] = []
+
+        def start(status: str, headers: list[tuple[str, str]], exc_info: object = None):  # type: ignore[no-untyped-def]
+            kind.extend(v for k, v in headers if k == "Content-Type")
+            return start_response(status, headers, exc_info) if exc_info else start_response(status, headers)
+
+        body = b"".join(self.app(environ, start))
+        if environ["REQUEST_METHOD"] != "HEAD" and kind and kind[0].startswith("text/xml"):
+            SENT.append((environ.get("QUERY_STRING", ""), body))
+        return [body]
+
+
 @pytest.fixture(scope="module")
 def endpoint(site: Path) -> Iterator[str]:
     app = OAIApp(site, page_size=PAGE)
-    server = make_http_server(app, "127.0.0.1", 0)
+    server = make_http_server(Recorder(app), "127.0.0.1", 0, log=False)
     url = f"http://127.0.0.1:{server.server_address[1]}/"
     app.set_base_url(url)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -474,3 +497,14 @@ def test_the_wsgi_entry_point_keeps_the_wsgi_contract(site: Path, schema, monkey
         tree = _valid(schema, body)
         assert tree.findtext("oai:request", namespaces=NS) == f"https://{HOST}/oai"
     assert len(tree.xpath("//oai:error[@code='badVerb']", namespaces=NS)) == 1
+
+
+def test_every_response_sent_was_valid(endpoint: str, schema) -> None:
+    """The last test of the module: every response the endpoint sent to the tests above, Sickle's requests
+    included, against the OAI-PMH schema."""
+    assert len(SENT) > len(ERRORS) + len(HOSTILE) + 20
+    for query, body in SENT:
+        try:
+            _valid(schema, body)
+        except AssertionError as exc:
+            raise AssertionError(f"the response to {query[:200]!r}: {exc}") from None
