@@ -94,7 +94,9 @@ class OAIApp:
                      if k in ("from", "until") and not _DATE.match(v)), None)
         if problem:
             return _error(server, error.BadArgumentError(problem))
-        return server.handleRequest(dict(args))
+        body = server.handleRequest(dict(args))
+        dates = {k: v for k, v in args if k in ("from", "until")}
+        return _echo_dates(body, dates) if dates else body
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET")
@@ -133,6 +135,21 @@ class OAIApp:
             return _plain(start_response, "500 Internal Server Error", "internal error (logged)\n")
         start_response("200 OK", [("Content-Type", XML_TYPE), ("Content-Length", str(len(body)))])
         return [b""] if method == "HEAD" else [body]
+
+
+def _echo_dates(body: bytes, dates: dict[str, str]) -> bytes:
+    """The response with ``from`` and ``until`` in its ``request`` element as the request gave them (the library
+    writes the times it made of them: a day's ``until`` as 23:59:59 of that day)."""
+    from lxml import etree
+
+    root = etree.fromstring(body)
+    request = root.find(f"{{{oai.OAI_NS}}}request")
+    if request is None:
+        return body
+    for key, value in dates.items():
+        if key in request.attrib:
+            request.set(key, value)
+    return etree.tostring(root, encoding="UTF-8", xml_declaration=True, pretty_print=True)
 
 
 def _error(server: ServerBase, exc: error.ErrorBase) -> bytes:

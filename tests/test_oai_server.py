@@ -270,6 +270,9 @@ def test_from_and_until_at_day_and_second_granularity(endpoint: str, schema) -> 
     assert listed(f"from={NEW_DAY}T12:00:01Z") == [_ident(LATE)]
     assert listed(f"from={NEW_DAY}T15:30:00Z&until={NEW_DAY}T15:30:00Z") == [_ident(LATE)]
     assert listed(f"from={NEW_DAY}&until={NEW_DAY}") == new  # a day's until takes the whole day
+    echoed = _oai(endpoint, schema, f"verb=ListIdentifiers&metadataPrefix=oai_dc&from={NEW_DAY}&until={NEW_DAY}")
+    assert echoed.find("oai:request", NS).attrib == {"verb": "ListIdentifiers", "metadataPrefix": "oai_dc",
+                                                     "from": str(NEW_DAY), "until": str(NEW_DAY)}
     assert listed(f"until={NEW_DAY}T12:00:00Z") == sorted(_ident(i) for i in IDS if i != LATE)
     old = listed(f"until={OLD_DAY}")
     assert len(old) == len(IDS) - 3 and _ident(EDITED) not in old
