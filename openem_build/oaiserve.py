@@ -219,7 +219,12 @@ def serve(site: Path, host: str = "127.0.0.1", port: int = 8001, base_url: str |
     except (SiteError, ValueError, OSError) as exc:
         print(f"openem: {exc}", file=sys.stderr)
         return 2
-    with make_http_server(app, host, port) as httpd:
+    try:
+        httpd = make_http_server(app, host, port)
+    except OSError as exc:
+        print(f"openem: cannot listen on {host}:{port} ({exc.strerror or exc})", file=sys.stderr)
+        return 2
+    with httpd:
         url = f"http://{f'[{host}]' if ':' in host else host}:{httpd.server_address[1]}/"
         if base_url is None:
             app.set_base_url(url)

@@ -441,6 +441,9 @@ def test_openem_oai_serve_starts_with_one_command(site: Path, schema) -> None:
                 time.sleep(0.1)
         assert status == 200
         assert _valid(schema, body).findtext("oai:Identify/oai:baseURL", namespaces=NS) == f"https://{HOST}/oai"
+        taken = subprocess.run([str(openem), "oai", "serve", "--site", str(site), "--port", str(port)],
+                               capture_output=True, text=True, timeout=60)
+        assert taken.returncode == 2 and f"cannot listen on 127.0.0.1:{port}" in taken.stderr
     finally:
         proc.terminate()
         proc.wait(timeout=30)
