@@ -459,9 +459,10 @@ def parser() -> argparse.ArgumentParser:
     pb.add_argument("-f", "--config", default="mkdocs.yml", help="MkDocs configuration giving the store (default: "
                     "mkdocs.yml)")
 
-    x = add("export", cmd_export, "write EMPIAR (JSON) and OneDep (PDBx/mmCIF) deposition files")
-    x.add_argument("kind", choices=["empiar", "mmcif", "all"], help="empiar: EMPIAR deposition JSON; mmcif: "
-                   "PDBx/mmCIF for EMDB/PDB (OneDep); all: every export of every dataset into the site")
+    x = add("export", cmd_export, "write EMPIAR (JSON) and OneDep (PDBx/mmCIF) deposition files, and OSC-EM JSON")
+    x.add_argument("kind", choices=["empiar", "mmcif", "oscem", "all"], help="empiar: EMPIAR deposition JSON; mmcif: "
+                   "PDBx/mmCIF for EMDB/PDB (OneDep); oscem: OSC-EM JSON (the report names the fields OSC-EM has no "
+                   "place for); all: every export of every dataset into the site")
     x.add_argument("id", nargs="?", help="the dataset's id (not with all)")
     x.add_argument("-o", "--output", help="file to write (default: standard output)")
     x.add_argument("-d", "--site-dir", help="with all: the site folder to write into (default: site/)")
@@ -471,7 +472,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    """Write deposition files: `export empiar|mmcif ID [-o FILE]` for one dataset, `export all [-d SITE_DIR]`.
+    """Write deposition files: `export empiar|mmcif|oscem ID [-o FILE]` for one dataset, `export all [-d SITE_DIR]`.
 
     An export EMPIAR or OneDep could not accept (a technique they do not take, or a required field the entry
     lacks) is not written: the messages name the YAML field to add, and the command exits 1.
