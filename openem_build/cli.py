@@ -285,6 +285,7 @@ def cmd_add(args: argparse.Namespace) -> int:
     try:
         result = add_dataset(root, args.source, args.id, url=args.url, commit=not args.no_commit,
                              read_headers=read_headers, mode=args.mode, progress=progress,
+                             oscem=Path(args.oscem) if args.oscem else None,
                              log=lambda m: print(P.entry(f"openem add: {m}"), file=sys.stderr))
     except AddError as exc:
         raise UsageError(str(exc)) from exc
@@ -438,6 +439,8 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("--no-commit", action="store_true", help="stage the new entry without committing it")
     a.add_argument("--publish", action="store_true", help="then publish the files into the OpenEM store "
                    "(`openem publish`), when SOURCE is a folder or a local DataLad dataset")
+    a.add_argument("--oscem", metavar="FILE", help="an OSC-EM JSON or YAML file to pre-fill dataset.yaml from "
+                   "(default: the OSC-EM file among the files, if there is one)")
     a.add_argument("--mode", choices=["link", "copy"], default="link", help="how a plain folder's files enter the "
                    "dataset: link (default: hard links, else copy-on-write clones, else left in place; no second "
                    "copy) or copy")
