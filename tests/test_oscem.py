@@ -20,7 +20,7 @@ from openem_build.data import oscem as reader
 from openem_build.doi import site_context
 from openem_build.load import load_catalogue
 from openem_build.oscem_prefill import annotate, merge
-from openem_build.render import oscem
+from openem_build.render import citation, oscem, pages
 
 from .annex_helpers import catalogue as annex_catalogue
 from .annex_helpers import data_folder, git
@@ -143,7 +143,13 @@ def test_the_site_file_is_a_labelled_dataset_artefact(loaded):
     made = [a for a in artefacts.for_dataset(ctx, d) if a.path == f"datasets/{d.id}/oscem.json"]
     assert len(made) == 1 and made[0].label == oscem.LABEL and made[0].media_type == "application/json"
     assert json.loads(made[0].content) == oscem.document(ctx, d)[0]
-    assert any(a.path.endswith("/oscem.json") for a in artefacts.links(ctx, d))  # the landing page's links
+    labelled = artefacts.links(ctx, d)
+    assert any(a.path.endswith("/oscem.json") for a in labelled)
+    # The landing page lists it among its machine-readable files, and its head as a describedby link.
+    page = pages.dataset_page(ctx, d, labelled, citation.text(ctx, d))
+    assert '<a href="oscem.json" type="application/json">OSC-EM metadata (JSON)</a>' in page
+    assert (f'<link rel="describedby" href="{ctx.url(f"datasets/{d.id}/oscem.json")}" type="application/json">'
+            in pages.dataset_head(ctx, d, labelled))
     refused = catalogue.by_id["lysozyme-microed-2025"]
     assert not any(a.path.endswith("/oscem.json") for a in artefacts.for_dataset(ctx, refused))
     assert "`oscem.json`" in (ROOT / "docs" / "api.md").read_text("utf-8")
@@ -211,6 +217,31 @@ def test_header_facts_win_and_disagreements_are_said():
                      "(FoilHole_1.xml) say 300: the headers' value is pre-filled"]
     text = annotate("# first\ntechnique: TODO\n", imported, notes)
     assert "# Note: instrument.acceleration_voltage_kV: the OSC-EM file run.json says 200.0" in text
+
+
+def test_extractor_output_reads_despite_its_deviations():
+    # The shape the OpenEM network's EPU/SerialEM extractor writes: defocus in nm with the microscope's sign, the
+    # tilt axis as a quantity, binning as a bare number, a slit width under "width" (not all of it valid OSC-EM).
+    imported = reader.convert({
+        "acquisition": {"binning_camera": 1, "calibrated_defocus": {"maximal": {"unit": "nm", "value": -1500.2},
+                                                                    "minimal": {"unit": "nm", "value": -2700.9}},
+                        "date_time": "2024-09-01T06:01:10+02:00", "detectors": [{"name": "Falcon 4i"}],
+                        "dose_per_movie": {"unit": "1/Å^2", "value": 3.5},
+                        "energy_filter": {"used": True, "width": {"unit": "eV", "value": 10}},
+                        "nominal_magnification": 105000, "pixel_size": {"unit": "Å", "value": 1.68},
+                        "tilt_angle": {"increment": {"unit": "°", "value": 3}, "maximal": {"unit": "°", "value": 60},
+                                       "minimal": {"unit": "°", "value": -60}},
+                        "tilt_axis_angle": {"unit": "°", "value": 84.3}, "technique": "subtomo"},
+        "instrument": {"acceleration_voltage": {"unit": "kV", "value": 300}, "electron_source": "FieldEmission",
+                       "illumination": "Parallel", "imaging": "BrightField", "microscope": {"model": "TITAN52339260"}}},
+        "session.json")
+    v = imported.values
+    assert v["acquisition.defocus_range_um"] == [1.5002, 2.7009]  # µm, underfocus positive
+    assert v["acquisition.tilt_axis_angle_deg"] == 84.3 and v["acquisition.tilt_step_deg"] == 3
+    assert v["acquisition.total_dose_e_per_A2"] == 3.5 * 41  # per tilt × 41 tilts
+    assert v["instrument.energy_filter"] == "10 eV slit" and v["dates.collected"] == "2024-09-01"
+    assert v["technique"] == "subtomogram-averaging" and v["acquisition.magnification"] == 105000
+    assert any(n.startswith("not valid OSC-EM (subtomo schema): acquisition.binning_camera") for n in imported.notes)
 
 
 def test_values_of_the_wrong_form_are_named_not_used():
