@@ -456,7 +456,8 @@ def add_dataset(root: Path, source: str, ident: str, *, url: str | None = None, 
         except OscemError as exc:
             raise AddError(f"{exc} (or give the right OSC-EM file with --oscem)") from None
         if imported is not None:
-            log(f"pre-filling from the OSC-EM file {imported.shown} ({len(imported.values)} values)")
+            log(f"pre-filling from the OSC-EM file {imported.shown} ({len(imported.values)} values; the top of "
+                f"dataset.yaml says where it disagrees with the file headers and what it did not take)")
         write_entry(folder, ident, manifest, clone_url, imported)
         if content is not None and previews:
             sets = [(s.directory, s.category, s.format) for s in M.guess_image_sets(manifest)]
