@@ -247,16 +247,23 @@ def test_extractor_output_reads_despite_its_deviations():
 def test_values_of_the_wrong_form_are_named_not_used():
     imported = reader.convert({"instrument": {"acceleration_voltage": {"value": "three hundred", "unit": "kV"},
                                               "cs": {"value": 2.7, "unit": "furlong"},
-                                              "microscope": {"model": ["Titan"]}},
+                                              "microscope": {"model": ["Titan"]}, "electron_source": "x" * 5000},
                                "acquisition": {"nominal_magnification": 1.5, "date_time": "yesterday",
-                                               "tilt_angle": {"minimal": {"value": float("nan"), "unit": "°"}}}},
+                                               "frames_per_movie": 10**600,
+                                               "tilt_angle": {"minimal": {"value": float("nan"), "unit": "°"}}},
+                               "sample": {"grid": {"mesh": 10**600}, "name": "Ribo\u202esome\x7f"},
+                               "organizational": {"authors": [{"family_name": "Doe\x00", "given_name": "J"}]}},
                               "bad.yaml")
-    assert imported.values == {}
+    assert imported.values == {} and imported.authors == []
+    assert max(len(n) for n in imported.notes) <= 300  # a long value is cut in the note
     notes = "\n".join(imported.notes)
     for expected in ("instrument.acceleration_voltage: expected a number, found a text",
                      "instrument.cs: unknown unit 'furlong'", "instrument.microscope.model: expected text",
                      "1.5 cannot be acquisition.magnification", "'yesterday' is not an ISO 8601 date",
-                     "acquisition.tilt_angle.minimal: expected a number", "not valid OSC-EM (general schema)"):
+                     "acquisition.tilt_angle.minimal: not a finite number", "not valid OSC-EM (general schema)",
+                     "acquisition.frames_per_movie: the number is too large",
+                     r"'Ribo\u202esome\x7f' cannot be sample.name: it holds control",  # (shown escaped)
+                     "organizational.authors[0]: cannot be an OpenEM author: it holds control"):
         assert expected in notes, expected
 
 

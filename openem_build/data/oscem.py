@@ -18,7 +18,7 @@ from typing import Any
 from .. import yamlsafe
 from ..manifest import load_json
 from ..render import oscem as render_oscem
-from .oscem_fields import TECHNIQUES, Imported, fields, kind
+from .oscem_fields import TECHNIQUES, Imported, clip, fields, kind
 
 __all__ = ["Imported", "OscemError", "convert", "looks_like_oscem", "parse", "read"]
 
@@ -95,7 +95,7 @@ def convert(doc: Mapping[str, Any], shown: str) -> Imported:
     name = technique if isinstance(technique, str) and technique in TECHNIQUES else "general"
     out = Imported(shown, name)
     for problem in render_oscem.schema_errors(name, doc)[:10]:
-        out.notes.append(f"not valid OSC-EM ({name} schema): {problem}")
+        out.notes.append(clip(f"not valid OSC-EM ({name} schema): {problem}"))
     fields(doc, out)
     return out
 

@@ -25,6 +25,8 @@ from ..validate import schema as openem_schema
 TECHNIQUES = {"spa": "single-particle", "subtomo": "subtomogram-averaging", "cellular_tomo": "tomography",
               "env_tomo": "tomography"}
 _TILT_TECHNIQUES = {"subtomo", "cellular_tomo", "env_tomo"}
+#: The longest note (values quoted in notes come from the file).
+NOTE_LENGTH = 300
 
 # Unit → factor to the OpenEM unit (keys compared without spaces, case-sensitively: mm is not Mm).
 _LENGTH_A = {"Å": 1, "A": 1, "Angstrom": 1, "angstrom": 1, "nm": 10, "pm": 0.01, "m": 1e10, "um": 1e4, "µm": 1e4}
@@ -49,6 +51,31 @@ class Imported:
     funding: list[dict[str, Any]] = field(default_factory=list)
     #: OSC-EM values not used, and why; deviations from the OSC-EM schema.
     notes: list[str] = field(default_factory=list)
+
+
+def clip(note: str) -> str:
+    """A note of at most NOTE_LENGTH characters: the values quoted in it come from the file."""
+    return note if len(note) <= NOTE_LENGTH else note[: NOTE_LENGTH - 1] + "…"
+
+
+def unprintable(value: Any) -> bool:
+    """Whether text in ``value`` holds control, format (bidirectional overrides …), surrogate or unassigned
+    characters, which have no place in a dataset.yaml."""
+    if isinstance(value, str):
+        return any(unicodedata.category(c) in ("Cc", "Cf", "Cs", "Cn") for c in value)
+    if isinstance(value, Mapping):
+        return any(unprintable(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(unprintable(v) for v in value)
+    return False
+
+
+def is_number(value: Any) -> bool:
+    """A number arithmetic can use: not a bool, not NaN or infinite, not an integer of hundreds of digits (which
+    strict JSON and safe YAML still allow, and no float holds)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return math.isfinite(value) if isinstance(value, float) else abs(value) < 10**300
 
 
 def kind(value: Any) -> str:
@@ -86,7 +113,7 @@ class _Mapper:
         self.doc, self.out = doc, out
 
     def note(self, where: str, why: str) -> None:
-        self.out.notes.append(f"{where}: {why}")
+        self.out.notes.append(clip(f"{where}: {why}"))
 
     def put(self, where: str, dotted: str, value: Any) -> None:
         if value is None:
@@ -94,9 +121,11 @@ class _Mapper:
         if isinstance(value, float):
             value = int(value) if value.is_integer() and dotted.endswith(("magnification", "frames_per_movie"))\
                 else round(value, 6)
-        why = acceptable(dotted, value)
+        why = "it holds control or invisible formatting characters" if unprintable(value) else \
+            acceptable(dotted, value)
         if why:
-            self.note(where, f"{value!r} cannot be {dotted}: {why}")
+            shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:79] + "…"
+            self.note(where, f"{shown} cannot be {dotted}: {why}")
             return
         self.out.values[dotted] = value
 
@@ -121,8 +150,9 @@ class _Mapper:
             if not isinstance(unit, str):
                 self.note(where, f"the unit is a {kind(unit)}, not text")
                 return None
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            self.note(where, f"expected a number, found a {kind(value)}")
+        if not is_number(value):
+            self.note(where, "not a finite number" if isinstance(value, float) else "the number is too large"
+                      if kind(value) == "number" else f"expected a number, found a {kind(value)}")
             return None
         unit = unicodedata.normalize("NFC", unit.replace(" ", "")).replace("\u03bc", "\u00b5")  # Å sign, Greek mu
         if convert is not None:
@@ -356,7 +386,7 @@ class _Mapper:
         if isinstance(grid, Mapping):
             words = [grid.get(k) for k in ("manufacturer", "material") if isinstance(grid.get(k), str)]
             mesh = grid.get("mesh")
-            if isinstance(mesh, int | float) and not isinstance(mesh, bool) and mesh > 0:
+            if is_number(mesh) and mesh > 0:
                 words.append(f"{mesh:g} mesh")
             if words:
                 self.put("sample.grid", "sample.grid", " ".join(" ".join(w.split()) for w in words))
@@ -406,14 +436,16 @@ class _Mapper:
         for key in ("orcid", "email"):
             if key in person and acceptable("authors", [{"name": "A, B", key: person[key]}]):
                 self.note(f"{where}.{key}", f"{person.pop(key)!r} is not a valid {key}: not pre-filled")
-        why = acceptable("authors", [person])
+        why = "it holds control or invisible formatting characters" if unprintable(person) else \
+            acceptable("authors", [person])
         if why:
             self.note(where, f"cannot be an OpenEM author: {why}")
         elif person not in self.out.authors:
             self.out.authors.append(person)
 
     def _funding_ok(self, where: str, entry: dict[str, Any]) -> bool:
-        why = acceptable("funding", [entry])
+        why = "it holds control or invisible formatting characters" if unprintable(entry) else \
+            acceptable("funding", [entry])
         if why:
             self.note(where, f"cannot be OpenEM funding: {why}")
         return not why and entry not in self.out.funding
