@@ -36,8 +36,8 @@ SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schema" / "oscem"
 NOTE = "note"
 #: Fields an OSC-EM document has no place for, with the reason the report gives.
 _WHY = {
-    "authors": "OSC-EM requires each author's e-mail and organisation type (Academic, Commercial, Government, Other), "
-               "which OpenEM does not record for every author",
+    "authors": "OSC-EM requires each author's organisation type (Academic, Commercial, Government, Other), which "
+               "OpenEM does not record, and an e-mail, which OpenEM records for some authors only",
     "sample.grid": "OSC-EM describes the grid in parts (manufacturer, material, mesh); OpenEM's is free text",
 }
 
