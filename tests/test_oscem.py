@@ -381,3 +381,14 @@ def test_a_broken_osc_em_file_among_the_files_stops_the_add(cat: Path, tmp_path:
     err = capsys.readouterr().err
     assert "session.oscem.json:1:" in err and "not valid JSON" in err and "--oscem" in err
     assert "Traceback" not in err and git(cat, "rev-parse", "HEAD") == head
+
+
+@needs_shared
+def test_the_official_invalid_example_is_refused_by_name(cat: Path, tmp_path: Path, capsys):
+    folder = data_folder(tmp_path / "run")
+    invalid = OFFICIAL / "examples" / "EMDataset-invalid-001.yaml"
+    assert cli.main(["--root", str(cat), "add", str(folder), "--id", "invalid-oscem", "--oscem", str(invalid)]) == 2
+    err = capsys.readouterr().err
+    assert ("EMDataset-invalid-001.yaml: not an OSC-EM document: unknown top-level keys 'authors', 'grants'" in err
+            and "Traceback" not in err)
+    assert not (cat / "datasets" / "invalid-oscem").exists()
