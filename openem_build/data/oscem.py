@@ -97,6 +97,7 @@ def convert(doc: Mapping[str, Any], shown: str) -> Imported:
     for problem in render_oscem.schema_errors(name, doc)[:10]:
         out.notes.append(clip(f"not valid OSC-EM ({name} schema): {problem}"))
     fields(doc, out)
+    out.notes = list(dict.fromkeys(out.notes))  # (a value read twice, e.g. the tilts for range and dose, is named once)
     return out
 
 
