@@ -37,10 +37,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import gallery
+from . import gallery, oscem_prefill
 from . import manifest as M
 from .crosscheck import MRC_FORMATS, Prefill, prefill
 from .data import annex, ingest
+from .data.oscem import Imported, OscemError
 from .load import DATASET_FILE, DATASETS
 from .model import Manifest
 from .progress import Progress
@@ -262,7 +263,7 @@ def _fill_sections(lines: list[str], filled: Prefill) -> list[str]:
     return lines
 
 
-def stub_text(ident: str, manifest: Manifest, url: str | None) -> str:
+def stub_text(ident: str, manifest: Manifest, url: str | None, oscem: Imported | None = None) -> str:
     """``dataset.yaml`` for a new entry: the commented template with ``data`` filled from the manifest, and the
     instrument, acquisition and image-set values the file headers state (each marked with the file it came
     from)."""
@@ -271,6 +272,7 @@ def stub_text(ident: str, manifest: Manifest, url: str | None) -> str:
     categories = ", ".join(titles)
     sets = M.guess_image_sets(manifest)
     filled = prefill_of(manifest, sets)
+    oscem_notes = oscem_prefill.merge(filled, oscem) if oscem else []  # OSC-EM values where the headers say nothing
     out = ["data:",
            "  # DataLad dataset (required): URL of the DataLad dataset holding the files (what `datalad clone` "
            "takes); the same URL as in .gitmodules."]
@@ -326,13 +328,15 @@ def stub_text(ident: str, manifest: Manifest, url: str | None) -> str:
                       "EPU XML): check them.")
     header += [f"# Note: the files disagree on {_comment(note)}; the most common value was taken."
                for note in filled.notes]
-    return "\n".join(lines[:1] + header + lines[1:start] + out + lines[end:]) + "\n"
+    text = "\n".join(lines[:1] + header + lines[1:start] + out + lines[end:]) + "\n"
+    return oscem_prefill.annotate(text, oscem, oscem_notes) if oscem else text
 
 
-def write_entry(folder: Path, ident: str, manifest: Manifest, url: str | None) -> None:
+def write_entry(folder: Path, ident: str, manifest: Manifest, url: str | None,
+                oscem: Imported | None = None) -> None:
     """``manifest.json`` and the ``dataset.yaml`` stub in the staged entry folder."""
     M.write(folder / M.MANIFEST_FILE, manifest)
-    (folder / DATASET_FILE).write_text(stub_text(ident, manifest, url), encoding="utf-8")
+    (folder / DATASET_FILE).write_text(stub_text(ident, manifest, url, oscem), encoding="utf-8")
 
 
 def install(root: Path, staged: Path, ident: str, url: str, manifest: Manifest, commit: bool) -> str | None:
@@ -400,11 +404,12 @@ def _rollback(root: Path, rel: str, target: Path | None, gitmodules_before: byte
 
 def add_dataset(root: Path, source: str, ident: str, *, url: str | None = None, commit: bool = True,
                 read_headers: M.HeaderReader | None = None, previews: bool = True, log: Log = _quiet,
-                mode: str = "link", progress: Progress | None = None) -> AddResult:
+                mode: str = "link", progress: Progress | None = None, oscem: Path | None = None) -> AddResult:
     """Add the data at ``source`` (a directory or a DataLad dataset URL) to the catalogue at ``root`` as
     ``datasets/<ident>``; see the module documentation. With ``previews``, PNG previews of a few maps, tomograms,
     micrographs or tilt series whose content is local go into ``datasets/<ident>/previews/`` (see
-    :mod:`openem_build.gallery`). Raises AddError (catalogue unchanged) on failure."""
+    :mod:`openem_build.gallery`). ``oscem``: an OSC-EM file to pre-fill from (else one found among the files; see
+    :mod:`openem_build.oscem_prefill`). Raises AddError (catalogue unchanged) on failure."""
     root = root.absolute()
     _check_id(ident)
     clone_url = url or (source if is_url(source) else None)
@@ -422,6 +427,10 @@ def add_dataset(root: Path, source: str, ident: str, *, url: str | None = None, 
                            "elsewhere first")
     if mode not in ingest.MODES:
         raise AddError(f"--mode must be one of {', '.join(ingest.MODES)}, not {mode!r}")
+    try:  # (read before the files are: a bad OSC-EM file costs no ingest)
+        given = oscem_prefill.read_given(oscem) if oscem is not None else None
+    except OscemError as exc:
+        raise AddError(str(exc)) from None
     (gitdir / STAGING).mkdir(exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f"{ident}-", dir=gitdir / STAGING))
     # What was read survives an interruption (the next run reads only the rest); it goes when the entry is made.
@@ -442,7 +451,14 @@ def add_dataset(root: Path, source: str, ident: str, *, url: str | None = None, 
         else:
             reader = read_headers  # type: ignore[assignment]
         manifest = M.from_repo(data, read_headers=reader if content is not None else None, content=content)
-        write_entry(folder, ident, manifest, clone_url)
+        try:
+            imported = given or oscem_prefill.discover(content, manifest, log)
+        except OscemError as exc:
+            raise AddError(f"{exc} (or give the right OSC-EM file with --oscem)") from None
+        if imported is not None:
+            log(f"pre-filling from the OSC-EM file {imported.shown} ({len(imported.values)} values; the top of "
+                f"dataset.yaml says where it disagrees with the file headers and what it did not take)")
+        write_entry(folder, ident, manifest, clone_url, imported)
         if content is not None and previews:
             sets = [(s.directory, s.category, s.format) for s in M.guess_image_sets(manifest)]
             made, notes = gallery.write(folder, content, sets, [f.path for f in manifest.files], manifest.commit)

@@ -169,7 +169,7 @@ def code_version() -> str:
 
     h = hashlib.sha256()
     package = Path(__file__).resolve().parent
-    files = sorted([*package.rglob("*.py"), *(package / "schema").glob("*.json")])
+    files = sorted([*package.rglob("*.py"), *(package / "schema").rglob("*.json")])
     for path in files:
         rel = path.relative_to(package).as_posix()
         if "__pycache__" in rel:

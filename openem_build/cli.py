@@ -285,6 +285,7 @@ def cmd_add(args: argparse.Namespace) -> int:
     try:
         result = add_dataset(root, args.source, args.id, url=args.url, commit=not args.no_commit,
                              read_headers=read_headers, mode=args.mode, progress=progress,
+                             oscem=Path(args.oscem) if args.oscem else None,
                              log=lambda m: print(P.entry(f"openem add: {m}"), file=sys.stderr))
     except AddError as exc:
         raise UsageError(str(exc)) from exc
@@ -438,6 +439,8 @@ def parser() -> argparse.ArgumentParser:
     a.add_argument("--no-commit", action="store_true", help="stage the new entry without committing it")
     a.add_argument("--publish", action="store_true", help="then publish the files into the OpenEM store "
                    "(`openem publish`), when SOURCE is a folder or a local DataLad dataset")
+    a.add_argument("--oscem", metavar="FILE", help="an OSC-EM JSON or YAML file to pre-fill dataset.yaml from "
+                   "(default: the OSC-EM file among the files, if there is one)")
     a.add_argument("--mode", choices=["link", "copy"], default="link", help="how a plain folder's files enter the "
                    "dataset: link (default: hard links, else copy-on-write clones, else left in place; no second "
                    "copy) or copy")
@@ -459,9 +462,10 @@ def parser() -> argparse.ArgumentParser:
     pb.add_argument("-f", "--config", default="mkdocs.yml", help="MkDocs configuration giving the store (default: "
                     "mkdocs.yml)")
 
-    x = add("export", cmd_export, "write EMPIAR (JSON) and OneDep (PDBx/mmCIF) deposition files")
-    x.add_argument("kind", choices=["empiar", "mmcif", "all"], help="empiar: EMPIAR deposition JSON; mmcif: "
-                   "PDBx/mmCIF for EMDB/PDB (OneDep); all: every export of every dataset into the site")
+    x = add("export", cmd_export, "write EMPIAR (JSON) and OneDep (PDBx/mmCIF) deposition files, and OSC-EM JSON")
+    x.add_argument("kind", choices=["empiar", "mmcif", "oscem", "all"], help="empiar: EMPIAR deposition JSON; mmcif: "
+                   "PDBx/mmCIF for EMDB/PDB (OneDep); oscem: OSC-EM JSON (the report names the fields OSC-EM has no "
+                   "place for); all: every export of every dataset into the site")
     x.add_argument("id", nargs="?", help="the dataset's id (not with all)")
     x.add_argument("-o", "--output", help="file to write (default: standard output)")
     x.add_argument("-d", "--site-dir", help="with all: the site folder to write into (default: site/)")
@@ -481,7 +485,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    """Write deposition files: `export empiar|mmcif ID [-o FILE]` for one dataset, `export all [-d SITE_DIR]`.
+    """Write deposition files: `export empiar|mmcif|oscem ID [-o FILE]` for one dataset, `export all [-d SITE_DIR]`.
 
     An export EMPIAR or OneDep could not accept (a technique they do not take, or a required field the entry
     lacks) is not written: the messages name the YAML field to add, and the command exits 1.

@@ -1,8 +1,9 @@
-"""``openem export``: deposition files for EMPIAR (JSON) and wwPDB OneDep (PDBx/mmCIF) from catalogue entries.
+"""``openem export``: deposition files for EMPIAR (JSON) and wwPDB OneDep (PDBx/mmCIF), and OSC-EM JSON, from
+catalogue entries.
 
-The renderers (:mod:`.render.empiar`, :mod:`.render.mmcif`) decide what can be exported; this module does the
-I/O: it loads the catalogue, prints the renderers' messages and writes files. An export that is refused or
-incomplete is never written, so a depositor never uploads a half-filled file.
+The renderers (:mod:`.render.empiar`, :mod:`.render.mmcif`, :mod:`.render.oscem`) decide what can be exported;
+this module does the I/O: it loads the catalogue, prints the renderers' messages and writes files. An export that
+is refused or incomplete is never written, so a depositor never uploads a half-filled file.
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ from .context import SiteContext
 from .load import load_catalogue
 from .model import Dataset
 from .problems import ERROR, Problem
-from .render import empiar, mmcif
+from .render import empiar, mmcif, oscem
 
-KINDS = ("empiar", "mmcif")
+KINDS = ("empiar", "mmcif", "oscem")
 #: Where ``export all`` puts each kind inside the site (the paths the landing pages link).
-SITE_FILES = {"empiar": "empiar.json", "mmcif": "em.cif"}
+SITE_FILES = {"empiar": "empiar.json", "mmcif": "em.cif", "oscem": "oscem.json"}
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,9 @@ def make(ctx: SiteContext, d: Dataset, kind: str) -> Export:
     if kind == "mmcif":
         text, problems = mmcif.document(ctx, d)
         return Export(kind, d, text, tuple(problems))
+    if kind == "oscem":
+        doc, problems = oscem.document(ctx, d)
+        return Export(kind, d, oscem.dumps(doc) if doc is not None else "", tuple(problems))
     raise ValueError(f"unknown export kind {kind!r}; use one of {', '.join(KINDS)}")
 
 

@@ -109,6 +109,7 @@ class Instrument:
     energy_filter: str | None = None
     acceleration_voltage_kV: float | None = None
     cs_mm: float | None = None
+    electron_source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,7 @@ class Acquisition:
     tilt_range_deg: tuple[float, ...] | None = None
     tilt_step_deg: float | None = None
     tilt_scheme: str | None = None
+    tilt_axis_angle_deg: float | None = None
     software: str | None = None
     temperature_K: float | None = None
     slice_thickness_nm: float | None = None
