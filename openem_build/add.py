@@ -313,6 +313,10 @@ def stub_text(ident: str, manifest: Manifest, url: str | None) -> str:
             if pixel is not None:
                 out.append(f"      pixel_size_A: {pixel:g}  # read from the headers of {_comment(str(source))}: "
                            "check")
+            if own.get("voxel_size_A") is not None and mrc_set:  # anisotropic: z (or y) differs from x
+                source = filled.sources.get(f"image_sets[{s.directory}].voxel_size_A", "the file headers")
+                out.append(f"      voxel_size_A: {json.dumps(own['voxel_size_A'])}  # read from the headers of "
+                           f"{_comment(source)}: check")
             if own.get("frames_per_image") is not None and mrc_set:
                 out.append(f"      frames_per_image: {own['frames_per_image']}  # read from the headers of "
                            f"{_comment(_and_more(members))}: check")
@@ -324,8 +328,7 @@ def stub_text(ident: str, manifest: Manifest, url: str | None) -> str:
     if filled.values:
         header.append("# Values marked `read from …` come from the files' headers and metadata (MRC, SerialEM .mdoc, "
                       "EPU XML): check them.")
-    header += [f"# Note: the files disagree on {_comment(note)}; the most common value was taken."
-               for note in filled.notes]
+    header += [f"# Note: {_comment(note)}" for note in filled.notes]
     return "\n".join(lines[:1] + header + lines[1:start] + out + lines[end:]) + "\n"
 
 

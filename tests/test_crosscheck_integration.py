@@ -63,7 +63,12 @@ def described(tmp_path_factory: pytest.TempPathFactory) -> Path:
     result = add_dataset(root, str(folder), IDENT, url=URL, read_headers=read_headers)
     stub = yaml.safe_load((result.folder / "dataset.yaml").read_text("utf-8"))
     doc = full_document(IDENT, stub["data"])
-    del doc["acquisition"]["magnification"]  # the EPU file and the mdoc record different ones
+    doc["acquisition"].update(stub["acquisition"])  # what the files say, as pre-filled
+    for disputed in ("magnification", "total_dose_e_per_A2", "frames_per_movie"):
+        # The EPU file and the mdoc record different ones: the stub names both files and leaves it to a person.
+        assert any(note.startswith(f"# Note: acquisition.{disputed}: the files disagree")
+                   for note in (result.folder / "dataset.yaml").read_text("utf-8").splitlines())
+        doc["acquisition"].pop(disputed, None)
     write_dataset(root, doc)
     git(root, "add", "-A")
     git(root, "commit", "-q", "-m", "Describe it")
@@ -112,14 +117,14 @@ def test_validate_names_both_values_and_the_file(cat: Path, capsys):
         f"{YML}:{volt}:28: instrument.acceleration_voltage_kV: 200 kV differs from the 300 kV recorded in "
         "metadata/FoilHole_1_Data.xml (and 1 more file) — check the voltage; the instrument's metadata files record "
         "what the data were taken at",
-        f"{YML}:{maps}:5: warning: data.image_sets[{v}].pixel_size_A: pixel size 0.73 Å (acquisition.pixel_size_A) "
+        f"{YML}:{maps}:5: data.image_sets[{v}].pixel_size_A: pixel size 0.73 Å (acquisition.pixel_size_A) "
         "differs from the voxel size 1.1 Å in the MRC header of maps/map_full.mrc (and 2 more files) — add "
         "`pixel_size_A: 1.1` to image set 'Reconstructed 3D maps' if its files differ from the recorded pixel size; "
         "otherwise correct acquisition.pixel_size_A",
         f"{YML}:{mic}:19: data.image_sets[{m}].pixel_size_A: pixel size 0.6 Å (data.image_sets[{m}].pixel_size_A) "
         "differs from the voxel size 0.55 Å in the MRC header of micrographs/mic_0001.mrc (and 1 more file) — "
-        "correct pixel_size_A, or the voxel size in the headers (IMOD `alterheader -del`, Python `mrcfile`) if they "
-        "are wrong",
+        "correct pixel_size_A (the headers say `pixel_size_A: 0.55`), or the voxel size in the headers (IMOD "
+        "`alterheader -del`, Python `mrcfile`) if they are wrong",
     ]
 
 
