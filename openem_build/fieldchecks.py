@@ -118,6 +118,10 @@ def _voxel_checked(path: str, meta: FileMetadata, sets: Sets) -> bool:
     return fmt in MRC_FORMATS and num(voxel[0]) not in (None, 0.0, PLACEHOLDER_VOXEL)
 
 
+def _whole(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
 def check_magnification(doc: Mapping[str, Any], files: Mapping[str, FileMetadata], rep: Reporter) -> None:
     pointer = ("acquisition", "magnification")
     declared = num(_declared(doc, *pointer))
@@ -125,7 +129,7 @@ def check_magnification(doc: Mapping[str, Any], files: Mapping[str, FileMetadata
         return
     groups = grouped(collect(files, "magnification"), lambda a, b: close(a, b, MAGNIFICATION_TOLERANCE))
     _report_groups(rep, pointer, groups, lambda v: not close(v, declared, MAGNIFICATION_TOLERANCE),
-                   lambda v, p: f"magnification {declared:g} differs from the nominal {v:g} recorded in "
+                   lambda v, p: f"magnification {_whole(declared)} differs from the nominal {_whole(v)} recorded in "
                    f"{and_more(p)}", "set the nominal magnification the data files record")
 
 
