@@ -501,3 +501,17 @@ def test_each_image_set_shows_and_exports_its_own_pixel_size():
     d2 = dataclasses.replace(d, data=dataclasses.replace(d.data, image_sets=(declared, maps)))
     assert "2.16 × 2.2 Å</td>" in pages.dataset_page(ctx, d2, [], "")
     assert [s["pixel_height"] for s in empiar.deposition(ctx, d2)[0]["imagesets"]] == [2.2, 0.8]
+
+
+def test_the_tolerance_table_of_the_guide_states_the_code_s_constants():
+    from openem_build import fieldchecks as F
+    from openem_build import voxelchecks as V
+
+    guide = (ROOT / "docs" / "contributing.md").read_text("utf-8")
+    table = guide.split("### What the files are checked against")[1].split("\n\n")[2]
+    for stated in [f"± {F.VOLTAGE_TOLERANCE_KV:g} kV", f"± {V.VOXEL_TOLERANCE:.0%} per axis",
+                   f"± {F.PIXEL_TOLERANCE:.0%} |", f"± {F.MAGNIFICATION_TOLERANCE:.1%}", f"± {F.DOSE_TOLERANCE:.0%}",
+                   f"± {F.DEFOCUS_TOLERANCE_UM:g} µm", f"± {F.TILT_RANGE_TOLERANCE_DEG:g}°",
+                   f"± {F.TILT_STEP_TOLERANCE_DEG:g}°"]:
+        assert stated.replace("%", " %") in table, stated
+    assert F.FRAMES_TOLERANCE == V.MRC_FRAMES_TOLERANCE == 0 and "| exact |" in table

@@ -278,3 +278,40 @@ def test_openem_manifest_remakes_the_previews_byte_identically(cat: Path, capsys
     assert git(cat, "status", "--porcelain") == ""
     previews = load_catalogue(cat).catalogue.by_id[IDENT].previews
     assert [p.source for p in previews] == ["maps/map_full.mrc"] * 4 + ["micrographs/mic_0001.mrc"]
+
+
+def test_add_prefills_an_anisotropic_map_per_axis_and_the_entry_validates(tmp_path: Path, capsys):
+    """A MicroED map sampled 0.84 × 0.84 × 2.1 Å: `openem add` writes `voxel_size_A` for its set, the completed
+    entry validates, and a wrong z is an error at that line."""
+    folder = tmp_path / "microed"
+    _stack(folder / "maps" / "lysozyme.map", (12, 16, 16), 0.84, 1, volume=True)
+    with mrcfile.open(folder / "maps" / "lysozyme.map", "r+") as m:
+        m.voxel_size = (0.84, 0.84, 2.1)
+    root = catalogue(tmp_path / "catalogue")
+    ident = "microed-map-2025"
+    result = add_dataset(root, str(folder), ident, url=URL, read_headers=read_headers)
+    text = (result.folder / "dataset.yaml").read_text("utf-8")
+    assert "      voxel_size_A: [0.84, 0.84, 2.1]  # read from the headers of maps/lysozyme.map: check" in text
+    stub = yaml.safe_load(text)
+    doc = full_document(ident, stub["data"])
+    write_dataset(root, doc)
+    assert [p.text() for p in load_catalogue(root).problems] == []
+    # The same map declared with one pixel size: an error whose hint is the fix above.
+    (maps,) = doc["data"]["image_sets"]
+    del maps["voxel_size_A"]
+    write_dataset(root, doc)
+    (problem,) = load_catalogue(root).problems
+    assert (problem.field, problem.severity) == ("data.image_sets[0].pixel_size_A", "error")
+    assert "`voxel_size_A: [0.84, 0.84, 2.1]`" in problem.hint
+    maps["voxel_size_A"] = [0.84, 0.84, 1.5]
+    write_dataset(root, doc)
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "wrong z")
+    assert main(["--root", str(root), "validate", "--no-cache"]) == 1
+    yml = f"datasets/{ident}/dataset.yaml"
+    at = next(i for i, row in enumerate((root / yml).read_text("utf-8").splitlines(), 1) if "voxel_size_A" in row)
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith(f"{yml}:{at + 1}:5: ")  # (the value: a block list on the lines after the key)
+    assert first.split(": ", 1)[1].startswith(
+        "data.image_sets[0].voxel_size_A: voxel size 0.84 × 0.84 × 1.5 Å (data.image_sets[0].voxel_size_A) differs "
+        "from the voxel size 0.84 × 0.84 × 2.1 Å in the MRC header of maps/lysozyme.map — ")
