@@ -226,17 +226,39 @@ def collect(files: Mapping[str, FileMetadata], key: str) -> dict[Any, list[str]]
     return dict(sorted(out.items(), key=lambda kv: (-len(kv[1]), str(kv[0]))))
 
 
-def grouped(found: Mapping[Any, list[str]], same: Callable[[Any, Any], bool]) -> list[tuple[Any, list[str]]]:
-    """Values that agree within a tolerance (``same``) grouped: (the group's most common value, its files), the
-    group with most files first. Each value joins the first group whose representative it agrees with."""
-    groups: list[tuple[Any, list[str]]] = []
-    for value, paths in found.items():  # (most common first: each group is named by its most common value)
-        for rep, members in groups:
-            if same(value, rep):
-                members.extend(paths)
-                break
-        else:
-            groups.append((value, list(paths)))
-    for _, members in groups:
-        members.sort()
+def _kind(value: Any) -> str:
+    if num(value) is not None:
+        return "number"
+    return "tuple" if isinstance(value, tuple) and all(num(v) is not None for v in value) else "other"
+
+
+def _order(value: Any) -> tuple[int, float, tuple[float, ...], str]:
+    """A total order over what headers may hold: numbers, tuples of numbers, the rest by their text."""
+    kind = _kind(value)
+    if kind == "number":
+        return (0, float(value), (), "")
+    if kind == "tuple":
+        return (1, 0.0, tuple(map(float, value)), "")
+    return (2, 0.0, (), f"{type(value).__name__}:{value}")
+
+
+def grouped(found: Mapping[Any, list[str]],
+            same: Callable[[Any, Any], bool] | None = None) -> list[tuple[Any, list[str]]]:
+    """Values that agree within a tolerance grouped: (the group's most common value, its files, sorted), the group
+    with most files first (then by its first file). Without ``same`` every distinct value is a group; with it,
+    values are taken in ascending order and a value joins the current group when ``same(value, the group's
+    smallest value)`` — one sort and one pass, however many values a pull request's manifest holds."""
+    if same is None:
+        groups = [(value, sorted(paths)) for value, paths in found.items()]
+    else:
+        runs: list[list[Any]] = []
+        for value in sorted(found, key=_order):
+            if runs and _kind(value) == _kind(runs[-1][0]) != "other" and same(value, runs[-1][0]):
+                runs[-1].append(value)
+            else:
+                runs.append([value])
+        groups = []
+        for run in runs:
+            top = max(run, key=lambda v: len(found[v]))  # (the first, i.e. smallest, of equally common values)
+            groups.append((top, sorted(p for v in run for p in found[v])))
     return sorted(groups, key=lambda g: (-len(g[1]), g[1][0]))

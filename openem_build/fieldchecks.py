@@ -101,8 +101,7 @@ def check_metadata_pixels(doc: Mapping[str, Any], files: Mapping[str, FileMetada
         if declared is not None and not close(recorded, declared[0], tolerance):
             groups.setdefault((declared[0], pointer), {}).setdefault(recorded, []).append(p)
     for (declared_x, pointer), found in sorted(groups.items(), key=lambda kv: min(map(min, kv[1].values()))):
-        for recorded, paths in grouped(dict(sorted(found.items(), key=lambda kv: (-len(kv[1]), kv[0]))),
-                                       lambda a, b: close(a, b, tolerance)):
+        for recorded, paths in grouped(found, lambda a, b: close(a, b, tolerance)):
             k = binning(declared_x / recorded) or binning(recorded / declared_x)
             ratio = f" ({recorded / declared_x:.3g}× the declared size: binning or super-resolution?)" if k else ""
             rep.add(pointer, f"pixel size {declared_x:g} Å differs from the {recorded:g} Å the acquisition "
@@ -263,7 +262,7 @@ def check_tilts(doc: Mapping[str, Any], files: Mapping[str, FileMetadata], rep: 
                        f"{and_more(p)}", "set tilt_step_deg to the increment the tilt series record")
     scheme = _declared(doc, "acquisition", "tilt_scheme")
     if isinstance(scheme, str):
-        groups = grouped(collect(files, "tilt_scheme"), lambda a, b: a == b)
+        groups = grouped(collect(files, "tilt_scheme"))
         _report_groups(rep, ("acquisition", "tilt_scheme"), groups, lambda v: v != scheme,
                        lambda v, p: f"tilt scheme {scheme} differs from the {v} order of the tilt angles in "
                        f"{and_more(p)}", "set tilt_scheme to the order the tilts were recorded in")

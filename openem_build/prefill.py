@@ -52,10 +52,6 @@ def _show(value: Any, unit: str) -> str:
     return f"{value:g}{unit}" if isinstance(value, int | float) else f"{value}{unit}"
 
 
-def _exact(a: Any, b: Any) -> bool:
-    return bool(a == b)
-
-
 def _choose(groups: list[tuple[Any, list[str]]], dotted: str, out: Prefill,
             unit: str = "") -> tuple[Any, list[str]] | None:
     """The value of the group with most files, or None on a tie; a note names the files of every other group."""
@@ -81,21 +77,21 @@ def _numeric(tolerance: Callable[[float, float], bool]) -> Callable[[Any, Any], 
     return same
 
 
-#: (header key, dotted field, unit, when two values are the same)
-SIMPLE: tuple[tuple[str, str, str, Callable[[Any, Any], bool]], ...] = (
+#: (header key, dotted field, unit, when two values are the same: None for only when equal)
+SIMPLE: tuple[tuple[str, str, str, Callable[[Any, Any], bool] | None], ...] = (
     ("acceleration_voltage_kV", "instrument.acceleration_voltage_kV", " kV",
      _numeric(lambda a, b: abs(a - b) <= F.VOLTAGE_TOLERANCE_KV)),
-    ("microscope", "instrument.microscope", "", _exact),
-    ("manufacturer", "instrument.manufacturer", "", _exact),
-    ("detector", "instrument.detector", "", _exact),
-    ("detector_mode", "instrument.detector_mode", "", _exact),
+    ("microscope", "instrument.microscope", "", None),
+    ("manufacturer", "instrument.manufacturer", "", None),
+    ("detector", "instrument.detector", "", None),
+    ("detector_mode", "instrument.detector_mode", "", None),
     ("pixel_size_A", "acquisition.pixel_size_A", " Å", _numeric(lambda a, b: close(a, b, F.PIXEL_TOLERANCE))),
     ("magnification", "acquisition.magnification", "",
      _numeric(lambda a, b: close(a, b, F.MAGNIFICATION_TOLERANCE))),
-    ("software", "acquisition.software", "", _exact),
+    ("software", "acquisition.software", "", None),
     ("tilt_step_deg", "acquisition.tilt_step_deg", "°",
      _numeric(lambda a, b: abs(a - b) <= F.TILT_STEP_TOLERANCE_DEG)),
-    ("tilt_scheme", "acquisition.tilt_scheme", "", _exact),
+    ("tilt_scheme", "acquisition.tilt_scheme", "", None),
 )
 
 
@@ -111,7 +107,7 @@ def prefill(files: Files, categories: Mapping[str, str | None] | None = None) ->
         chosen = _choose(grouped(collect(meta, key), same), dotted, out, unit)
         if chosen:
             out.put(dotted, _clean(chosen[0]), chosen[1])
-    slit = _choose(grouped(collect(meta, "energy_filter_slit_eV"), _exact), "instrument.energy_filter", out, " eV")
+    slit = _choose(grouped(collect(meta, "energy_filter_slit_eV")), "instrument.energy_filter", out, " eV")
     if slit:
         out.put("instrument.energy_filter", f"{slit[0]:g} eV slit", slit[1])
 
@@ -196,7 +192,7 @@ def _prefill_sets(meta: dict[str, FileMetadata], categories: Mapping[str, str | 
                 out.sources[f"{label}.voxel_size_A"] = and_more(paths)
         if category == "movies" and stacks:
             ordered_stacks = dict(sorted(stacks.items(), key=lambda kv: (-len(kv[1]), kv[0])))
-            picked = _choose(grouped(ordered_stacks, _exact), f"{label}.frames_per_image", out)
+            picked = _choose(grouped(ordered_stacks), f"{label}.frames_per_image", out)
             if picked:
                 values["frames_per_image"] = picked[0]
                 frames_seen.setdefault(picked[0], []).extend(picked[1])
@@ -205,10 +201,10 @@ def _prefill_sets(meta: dict[str, FileMetadata], categories: Mapping[str, str | 
     # Frames per movie: MRC movies first, then what SerialEM or EPU recorded.
     if frames_seen:
         ordered_frames = dict(sorted(frames_seen.items(), key=lambda kv: (-len(kv[1]), kv[0])))
-        picked = _choose(grouped(ordered_frames, _exact), "acquisition.frames_per_movie", out)
+        picked = _choose(grouped(ordered_frames), "acquisition.frames_per_movie", out)
         if picked:
             out.put("acquisition.frames_per_movie", picked[0], sorted(picked[1]))
     else:
-        picked = _choose(grouped(collect(meta, "frames"), _exact), "acquisition.frames_per_movie", out)
+        picked = _choose(grouped(collect(meta, "frames")), "acquisition.frames_per_movie", out)
         if picked:
             out.put("acquisition.frames_per_movie", picked[0], picked[1])

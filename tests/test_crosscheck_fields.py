@@ -515,3 +515,22 @@ def test_the_tolerance_table_of_the_guide_states_the_code_s_constants():
                    f"± {F.TILT_STEP_TOLERANCE_DEG:g}°"]:
         assert stated.replace("%", " %") in table, stated
     assert F.FRAMES_TOLERANCE == V.MRC_FRAMES_TOLERANCE == 0 and "| exact |" in table
+
+
+@pytest.mark.parametrize("key", ["pixel_size_A", "dose_e_per_A2", "detector", "tilt_step_deg"])
+def test_files_that_all_disagree_are_checked_in_linear_time(key: str):
+    """A pull request's manifest may give every file its own value: grouping them is one sort, not files × groups."""
+    from .growth import assert_linear
+
+    text = ("instrument:\n  detector: Falcon 4i\nacquisition:\n  pixel_size_A: 0.5\n  total_dose_e_per_A2: 1\n"
+            "  tilt_step_deg: 0.1\n")
+    doc = parse(text)
+
+    def value(i: int) -> object:
+        return f"Camera{i}" if key == "detector" else 0.8 * 1.03 ** i  # (every value beyond the tolerance of the others)
+
+    def prepare(n: int):
+        files = {f"m/FoilHole_{i}_Data.xml": {"type": "epu", "acquisition": {key: value(i)}} for i in range(n)}
+        return lambda: (crosscheck(doc.data, files, doc, "d.yaml"), prefill(files))
+
+    assert_linear(prepare, 300, key)
