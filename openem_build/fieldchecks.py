@@ -183,9 +183,10 @@ def check_dose(doc: Mapping[str, Any], files: Mapping[str, FileMetadata], rep: R
     if declared is None or declared <= 0:
         return
     wrong = {v: p for v, p in doses(files).items() if not close(v, declared, DOSE_TOLERANCE)}
+    dose_of = {p: v for v, ps in wrong.items() for p in ps}
     for _value, paths in grouped(wrong, lambda a, b: close(a, b, DOSE_TOLERANCE)):
-        values = sorted(v for v, ps in wrong.items() if set(ps) & set(paths))
-        shown = f"{values[0]:g}" if len(values) == 1 else f"{values[0]:g}–{values[-1]:g}"
+        values = [dose_of[p] for p in paths]
+        shown = _range(min(values), max(values))
         rep.add(pointer, f"total dose {declared:g} e⁻/Å² differs from the {shown} e⁻/Å² recorded in "
                 f"{and_more(paths)} (more than {DOSE_TOLERANCE:.0%} apart)",
                 "set the dose the files record: per movie for single-particle data, the sum over each tilt "

@@ -527,7 +527,7 @@ def test_files_that_all_disagree_are_checked_in_linear_time(key: str):
     doc = parse(text)
 
     def value(i: int) -> object:
-        return f"Camera{i}" if key == "detector" else 0.8 * 1.03 ** i  # (every value beyond the tolerance of the others)
+        return f"Camera{i}" if key == "detector" else 0.8 * 1.03 ** i  # (each beyond the others' tolerance)
 
     def prepare(n: int):
         files = {f"m/FoilHole_{i}_Data.xml": {"type": "epu", "acquisition": {key: value(i)}} for i in range(n)}
