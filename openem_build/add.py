@@ -446,6 +446,8 @@ def add_dataset(root: Path, source: str, ident: str, *, url: str | None = None, 
             reader = read_headers  # type: ignore[assignment]
         manifest = M.from_repo(data, read_headers=reader if content is not None else None, content=content)
         write_entry(folder, ident, manifest, clone_url)
+        for note in prefill_of(manifest).notes:  # (also at the top of the stub)
+            log(f"pre-fill: {note}")
         if content is not None and previews:
             sets = [(s.directory, s.category, s.format) for s in M.guess_image_sets(manifest)]
             made, notes = gallery.write(folder, content, sets, [f.path for f in manifest.files], manifest.commit)
