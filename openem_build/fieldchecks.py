@@ -25,6 +25,8 @@ from .checkparts import (
     grouped,
     num,
     numbers,
+    show,
+    yaml_list,
 )
 from .data.headers import FileMetadata
 from .problems import WARNING
@@ -88,6 +90,7 @@ def check_metadata_pixels(doc: Mapping[str, Any], files: Mapping[str, FileMetada
     """Pixel sizes that instrument metadata (EPU, mdoc, FEI extended headers, vendor formats) record, against the
     declared pixel size of the image set holding each file (else the acquisition's)."""
     groups: dict[tuple[float, Pointer], dict[float, list[str]]] = {}
+    slices: dict[tuple[tuple[float, ...], Pointer, tuple[float, ...]], list[str]] = {}
     for p, m in files.items():
         if m.type == "mrc" and _voxel_checked(p, m, sets):
             continue  # an MRC file's own pixels: compared per axis with its voxel size (see voxelchecks)
@@ -98,8 +101,20 @@ def check_metadata_pixels(doc: Mapping[str, Any], files: Mapping[str, FileMetada
         if recorded is None:
             continue
         declared, pointer, _own = declared_voxel(doc, sets.of(p))
-        if declared is not None and not close(recorded, declared[0], tolerance):
+        if declared is None:
+            continue
+        if not close(recorded, declared[0], tolerance):
             groups.setdefault((declared[0], pointer), {}).setdefault(recorded, []).append(p)
+            continue
+        axes = numbers(m.acquisition.get("voxel_size_A"), (3,))
+        z = declared[2] if len(declared) == 3 else declared[0] if len(declared) == 1 else None
+        if axes is not None and z is not None and not close(axes[2], z, tolerance):
+            slices.setdefault((declared, pointer, axes), []).append(p)
+    for (declared_axes, pointer, axes), paths in sorted(slices.items(), key=lambda kv: kv[1][0]):
+        fix = (f"declare the size per axis, `voxel_size_A: {yaml_list(axes)}`" if len(declared_axes) == 1 else
+               f"correct the z of {pointer[-1]}")
+        rep.add(pointer, f"{'voxel' if len(declared_axes) > 1 else 'pixel'} size {show(declared_axes)} Å differs in z "
+                f"from the voxel size {show(axes)} Å that {and_more(paths)} record", fix)
     for (declared_x, pointer), found in sorted(groups.items(), key=lambda kv: min(map(min, kv[1].values()))):
         for recorded, paths in grouped(found, lambda a, b: close(a, b, tolerance)):
             k = binning(declared_x / recorded) or binning(recorded / declared_x)

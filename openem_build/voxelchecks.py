@@ -118,11 +118,27 @@ def check_voxel_sizes(doc: Mapping[str, Any], files: Mapping[str, FileMetadata],
                         f"recorded pixel size; otherwise correct {field_name(pointer)}")
 
 
+def movie_frames(path: str, meta: FileMetadata, suffixes: tuple[str, ...] | None) -> int | None:
+    """The frames of one movie its header states: an MRC stack's sections, or the third dimension of an image stack
+    in another format's ``image`` block (TIFF movies; not EER, whose raw frames are grouped into fractions later)."""
+    if meta.type == "mrc":
+        header = meta.data.get("mrc") or {}
+        if suffixes is None or not path.lower().endswith(suffixes):
+            return None
+    else:
+        header = meta.data.get("image") or {}
+        if header.get("kind") != "image-stack" or path.lower().endswith(".eer"):
+            return None
+    dims = header.get("dimensions") or []
+    return dims[2] if len(dims) == 3 and isinstance(dims[2], int) and not isinstance(dims[2], bool) else None
+
+
 def check_mrc_frames(doc: Mapping[str, Any], files: Mapping[str, FileMetadata], rep: Reporter, sets: Sets,
                      held: Mapping[int, list[str]]) -> None:
+    """Frames per movie of each movie set against its files' headers (MRC stacks, TIFF movies)."""
     for i, s in sets.sets:
         suffixes = MRC_FORMATS.get(str(s.get("format")))
-        if suffixes is None or s.get("category") != "movies":
+        if s.get("category") != "movies" or s.get("format") == "eer":
             continue
         own = num(s.get("frames_per_image"))
         declared = own if own is not None else num(lookup(doc, "acquisition", "frames_per_movie"))
@@ -132,15 +148,13 @@ def check_mrc_frames(doc: Mapping[str, Any], files: Mapping[str, FileMetadata], 
                             else ("acquisition", "frames_per_movie"))
         wrong: dict[int, list[str]] = {}
         for p in held.get(i, ()):
-            m = files[p]
-            header = m.data.get("mrc") or {}
-            if m.type == "mrc" and p.lower().endswith(suffixes):
-                dims = header.get("dimensions") or []
-                if len(dims) == 3 and isinstance(dims[2], int) and abs(dims[2] - declared) > MRC_FRAMES_TOLERANCE:
-                    wrong.setdefault(dims[2], []).append(p)
+            frames = movie_frames(p, files[p], suffixes)
+            if frames is not None and abs(frames - declared) > MRC_FRAMES_TOLERANCE:
+                wrong.setdefault(frames, []).append(p)
+        what = "MRC header" if suffixes else "header"
         for frames, paths in sorted(wrong.items(), key=lambda kv: (-len(kv[1]), kv[0])):
             rep.add(pointer if own is not None else ("data", "image_sets", i, "frames_per_image"),
-                    f"{int(declared)} frames per movie ({field_name(pointer)}) but the MRC header of "
+                    f"{int(declared)} frames per movie ({field_name(pointer)}) but the {what} of "
                     f"{and_more(paths)} says {frames} frames",
                     "correct frames_per_image" if own is not None else
                     f"give this set its own `frames_per_image: {frames}`, or correct acquisition.frames_per_movie")

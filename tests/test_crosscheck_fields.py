@@ -534,3 +534,42 @@ def test_files_that_all_disagree_are_checked_in_linear_time(key: str):
         return lambda: (crosscheck(doc.data, files, doc, "d.yaml"), prefill(files))
 
     assert_linear(prepare, 300, key)
+
+
+def test_vendor_volumes_are_compared_per_axis_and_tiff_movies_by_their_frames():
+    stack = {"type": "tiff", "acquisition": {"pixel_size_A": 50.0, "voxel_size_A": [50.0, 50.0, 100.0]},
+             "image": {"dimensions": [64, 64, 10], "dtype": "uint8", "kind": "volume"}}
+    movie = {"type": "tiff", "image": {"dimensions": [64, 64, 40], "dtype": "uint8", "kind": "image-stack"}}
+    eer = {"type": "eer", "image": {"dimensions": [64, 64, 1200], "dtype": "uint8", "kind": "image-stack"}}
+    files = {"volume/stack.tif": stack, "movies/m1.tif": movie, "eer/m1.eer": eer}
+    text = """\
+acquisition:
+  frames_per_movie: 40
+data:
+  image_sets:
+    - name: FIB-SEM stack
+      directory: volume
+      category: volume-images
+      format: tiff
+      pixel_size_A: 50
+    - name: Movies
+      directory: movies
+      category: movies
+      format: tiff
+    - name: EER movies
+      directory: eer
+      category: movies
+      format: eer
+"""
+    assert problems_of(text, files) == [
+        (9, "data.image_sets[0].pixel_size_A", ERROR,
+         "pixel size 50 Å differs in z from the voxel size 50 × 50 × 100 Å that volume/stack.tif record")]
+    doc = parse(text)
+    hint = crosscheck(doc.data, files, doc, "d.yaml")[0].hint
+    assert hint == "declare the size per axis, `voxel_size_A: [50, 50, 100]`"
+    fixed = text.replace("      pixel_size_A: 50", "      voxel_size_A: [50, 50, 100]")
+    assert problems_of(fixed, files) == []  # (the EER's 1,200 raw frames are not its fractions)
+    wrong = fixed.replace("frames_per_movie: 40", "frames_per_movie: 50")
+    assert problems_of(wrong, files) == [
+        (10, "data.image_sets[1].frames_per_image", ERROR,
+         "50 frames per movie (acquisition.frames_per_movie) but the header of movies/m1.tif says 40 frames")]
