@@ -113,6 +113,6 @@ def check_manifest(doc: Located, manifest: Any, path: str) -> list[Problem]:
     loader; counts are checked by :func:`openem_build.manifest.check_against_yaml`)."""
     listed = getattr(manifest, "files", ())
     if not any(map(attrgetter("headers"), listed)):  # (most files have none: one pass at C speed)
-        return []
+        return crosscheck(doc.data, {}, doc, path) if isinstance(doc.data, Mapping) else []  # (the YAML's own sizes)
     files = {f.path: f.headers for f in listed if f.headers}
     return crosscheck(doc.data, files, doc, path)

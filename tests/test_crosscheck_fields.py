@@ -573,3 +573,13 @@ data:
     assert problems_of(wrong, files) == [
         (10, "data.image_sets[1].frames_per_image", ERROR,
          "50 frames per movie (acquisition.frames_per_movie) but the header of movies/m1.tif says 40 frames")]
+
+
+def test_a_pixel_size_and_voxel_size_that_disagree_are_reported_without_file_headers_too():
+    from openem_build.crosscheck import check_manifest
+
+    text = MAP_YAML.replace("      pixel_size_A: 0.84", "      pixel_size_A: 0.84\n      voxel_size_A: [0.9, 0.9, 2.1]")
+    listing = Manifest(files=(ManifestFile("maps/lysozyme.map", 10),))
+    assert [(p.line, p.field, p.severity) for p in check_manifest(parse(text), listing, "d.yaml")] == [
+        (10, "data.image_sets[0].voxel_size_A", ERROR)]
+    assert check_manifest(parse(MAP_YAML), listing, "d.yaml") == []
