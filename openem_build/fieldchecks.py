@@ -56,6 +56,15 @@ DETECTOR_NOISE = frozenset({"gatan", "thermo", "fisher", "scientific", "fei", "t
                             "jeol", "zeiss", "hitachi", "bruker"})
 
 
+def _numbers(files: Mapping[str, FileMetadata], key: str) -> dict[float, list[str]]:
+    """The numeric values of ``acquisition[key]`` → their files (anything else a manifest may hold is left out)."""
+    out: dict[float, list[str]] = {}
+    for value, paths in collect(files, key).items():
+        if (number := num(value)) is not None:
+            out.setdefault(number, []).extend(paths)
+    return out
+
+
 def _declared(doc: Mapping[str, Any], *pointer: str | int) -> Any:
     return lookup(doc, *pointer)
 
@@ -68,7 +77,7 @@ def _report_groups(rep: Reporter, pointer: Pointer, groups: list[tuple[Any, list
 
 
 def check_voltage(doc: Mapping[str, Any], files: Mapping[str, FileMetadata], rep: Reporter) -> None:
-    found = collect(files, "acceleration_voltage_kV")
+    found = _numbers(files, "acceleration_voltage_kV")
     if not found:
         return
     pointer = ("instrument", "acceleration_voltage_kV")
@@ -141,7 +150,7 @@ def check_magnification(doc: Mapping[str, Any], files: Mapping[str, FileMetadata
     declared = num(_declared(doc, *pointer))
     if declared is None:
         return
-    groups = grouped(collect(files, "magnification"), lambda a, b: close(a, b, MAGNIFICATION_TOLERANCE))
+    groups = grouped(_numbers(files, "magnification"), lambda a, b: close(a, b, MAGNIFICATION_TOLERANCE))
     _report_groups(rep, pointer, groups, lambda v: not close(v, declared, MAGNIFICATION_TOLERANCE),
                    lambda v, p: f"magnification {_whole(declared)} differs from the nominal {_whole(v)} recorded in "
                    f"{and_more(p)}", "set the nominal magnification the data files record")
@@ -271,7 +280,7 @@ def check_tilts(doc: Mapping[str, Any], files: Mapping[str, FileMetadata], rep: 
                     f"{TILT_RANGE_TOLERANCE_DEG:g}°)", ends=True)
     step = num(_declared(doc, "acquisition", "tilt_step_deg"))
     if step is not None:
-        groups = grouped(collect(files, "tilt_step_deg"), lambda a, b: abs(a - b) <= TILT_STEP_TOLERANCE_DEG)
+        groups = grouped(_numbers(files, "tilt_step_deg"), lambda a, b: abs(a - b) <= TILT_STEP_TOLERANCE_DEG)
         _report_groups(rep, ("acquisition", "tilt_step_deg"), groups,
                        lambda v: abs(v - step) > TILT_STEP_TOLERANCE_DEG,
                        lambda v, p: f"tilt step {step:g}° differs from the {v:g}° of the tilt series in "

@@ -104,10 +104,13 @@ def prefill(files: Files, categories: Mapping[str, str | None] | None = None) ->
     meta = describing(metadata_of(files))
     out = Prefill()
     for key, dotted, unit, same in SIMPLE:
-        chosen = _choose(grouped(collect(meta, key), same), dotted, out, unit)
+        found = {v: p for v, p in collect(meta, key).items()  # (numbers for numbers, text for text)
+                 if (num(v) is not None if same is not None else isinstance(v, str))}
+        chosen = _choose(grouped(found, same), dotted, out, unit)
         if chosen:
             out.put(dotted, _clean(chosen[0]), chosen[1])
-    slit = _choose(grouped(collect(meta, "energy_filter_slit_eV")), "instrument.energy_filter", out, " eV")
+    slits = {v: p for v, p in collect(meta, "energy_filter_slit_eV").items() if num(v) is not None}
+    slit = _choose(grouped(slits), "instrument.energy_filter", out, " eV")
     if slit:
         out.put("instrument.energy_filter", f"{slit[0]:g} eV slit", slit[1])
 
@@ -205,6 +208,7 @@ def _prefill_sets(meta: dict[str, FileMetadata], categories: Mapping[str, str | 
         if picked:
             out.put("acquisition.frames_per_movie", picked[0], sorted(picked[1]))
     else:
-        picked = _choose(grouped(collect(meta, "frames")), "acquisition.frames_per_movie", out)
+        frames = {v: p for v, p in collect(meta, "frames").items() if isinstance(v, int) and not isinstance(v, bool)}
+        picked = _choose(grouped(frames), "acquisition.frames_per_movie", out)
         if picked:
             out.put("acquisition.frames_per_movie", picked[0], picked[1])

@@ -583,3 +583,13 @@ def test_a_pixel_size_and_voxel_size_that_disagree_are_reported_without_file_hea
     assert [(p.line, p.field, p.severity) for p in check_manifest(parse(text), listing, "d.yaml")] == [
         (10, "data.image_sets[0].voxel_size_A", ERROR)]
     assert check_manifest(parse(MAP_YAML), listing, "d.yaml") == []
+
+
+def test_header_values_of_the_wrong_kind_are_left_out_not_a_traceback():
+    odd = {"m/FoilHole_1_Data.xml": {"type": "epu", "acquisition": {
+        "magnification": "165000", "acceleration_voltage_kV": True, "detector": 5, "tilt_step_deg": [3],
+        "tilt_range_deg": ["a", 1], "dose_e_per_A2": "14", "defocus_um": None, "frames": 2.5,
+        "voxel_size_A": [1, "x", 2], "tilt_scheme": 3}}}
+    assert problems_of(EPU_YAML + "    - name: More\n      directory: m\n      category: metadata\n      format: xml\n",
+                       odd) == []
+    assert prefill(odd).values == {}
