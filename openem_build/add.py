@@ -315,6 +315,10 @@ def stub_text(ident: str, manifest: Manifest, url: str | None, oscem: Imported |
             if pixel is not None:
                 out.append(f"      pixel_size_A: {pixel:g}  # read from the headers of {_comment(str(source))}: "
                            "check")
+            if own.get("voxel_size_A") is not None and mrc_set:  # anisotropic: z (or y) differs from x
+                source = filled.sources.get(f"image_sets[{s.directory}].voxel_size_A", "the file headers")
+                out.append(f"      voxel_size_A: {json.dumps(own['voxel_size_A'])}  # read from the headers of "
+                           f"{_comment(source)}: check")
             if own.get("frames_per_image") is not None and mrc_set:
                 out.append(f"      frames_per_image: {own['frames_per_image']}  # read from the headers of "
                            f"{_comment(_and_more(members))}: check")
@@ -326,8 +330,7 @@ def stub_text(ident: str, manifest: Manifest, url: str | None, oscem: Imported |
     if filled.values:
         header.append("# Values marked `read from …` come from the files' headers and metadata (MRC, SerialEM .mdoc, "
                       "EPU XML): check them.")
-    header += [f"# Note: the files disagree on {_comment(note)}; the most common value was taken."
-               for note in filled.notes]
+    header += [f"# Note: {_comment(note)}" for note in filled.notes]
     text = "\n".join(lines[:1] + header + lines[1:start] + out + lines[end:]) + "\n"
     return oscem_prefill.annotate(text, oscem, oscem_notes) if oscem else text
 
@@ -459,6 +462,8 @@ def add_dataset(root: Path, source: str, ident: str, *, url: str | None = None, 
             log(f"pre-filling from the OSC-EM file {imported.shown} ({len(imported.values)} values; the top of "
                 f"dataset.yaml says where it disagrees with the file headers and what it did not take)")
         write_entry(folder, ident, manifest, clone_url, imported)
+        for note in prefill_of(manifest).notes:  # (also at the top of the stub)
+            log(f"pre-fill: {note}")
         if content is not None and previews:
             sets = [(s.directory, s.category, s.format) for s in M.guess_image_sets(manifest)]
             made, notes = gallery.write(folder, content, sets, [f.path for f in manifest.files], manifest.commit)

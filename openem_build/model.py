@@ -116,6 +116,8 @@ class Instrument:
 class Acquisition:
     magnification: int | None = None
     pixel_size_A: float | None = None
+    #: Per axis (x, y[, z]) when the axes differ; x is pixel_size_A.
+    voxel_size_A: tuple[float, ...] | None = None
     total_dose_e_per_A2: float | None = None
     frames_per_movie: int | None = None
     defocus_range_um: tuple[float, ...] | None = None
@@ -172,6 +174,8 @@ class ImageSet:
     format: str
     count: int | None = None
     pixel_size_A: float | None = None
+    #: Per axis (x, y[, z]) when the files' axes differ.
+    voxel_size_A: tuple[float, ...] | None = None
     frames_per_image: int | None = None
     details: str | None = None
     #: Type of each pixel value (uint8, float32 …), EMPIAR's voxel type; file headers say it when extracted.

@@ -60,10 +60,19 @@ def described(tmp_path_factory: pytest.TempPathFactory) -> Path:
     _write(folder / "metadata" / "FoilHole_1_Data.xml", epu_xml())  # 300 kV, 0.73 Å
     _write(folder / "serialem" / "TS_01.mrc.mdoc", tilt_series_mdoc(pixel="0.73"))  # 300 kV
     root = catalogue(base / "catalogue")
-    result = add_dataset(root, str(folder), IDENT, url=URL, read_headers=read_headers)
+    said: list[str] = []
+    result = add_dataset(root, str(folder), IDENT, url=URL, read_headers=read_headers, log=said.append)
     stub = yaml.safe_load((result.folder / "dataset.yaml").read_text("utf-8"))
+    # The EPU file and the mdoc disagree on the magnification: `openem add` says so, naming both, and fills nothing.
+    assert ("pre-fill: acquisition.magnification: the files disagree (165000 in metadata/FoilHole_1_Data.xml; 64000 "
+            "in serialem/TS_01.mrc.mdoc) and none is the most common: not filled, set it yourself") in said
     doc = full_document(IDENT, stub["data"])
-    del doc["acquisition"]["magnification"]  # the EPU file and the mdoc record different ones
+    doc["acquisition"].update(stub["acquisition"])  # what the files say, as pre-filled
+    for disputed in ("magnification", "total_dose_e_per_A2", "frames_per_movie"):
+        # The EPU file and the mdoc record different ones: the stub names both files and leaves it to a person.
+        assert any(note.startswith(f"# Note: acquisition.{disputed}: the files disagree")
+                   for note in (result.folder / "dataset.yaml").read_text("utf-8").splitlines())
+        doc["acquisition"].pop(disputed, None)
     write_dataset(root, doc)
     git(root, "add", "-A")
     git(root, "commit", "-q", "-m", "Describe it")
@@ -112,14 +121,14 @@ def test_validate_names_both_values_and_the_file(cat: Path, capsys):
         f"{YML}:{volt}:28: instrument.acceleration_voltage_kV: 200 kV differs from the 300 kV recorded in "
         "metadata/FoilHole_1_Data.xml (and 1 more file) — check the voltage; the instrument's metadata files record "
         "what the data were taken at",
-        f"{YML}:{maps}:5: warning: data.image_sets[{v}].pixel_size_A: pixel size 0.73 Å (acquisition.pixel_size_A) "
+        f"{YML}:{maps}:5: data.image_sets[{v}].pixel_size_A: pixel size 0.73 Å (acquisition.pixel_size_A) "
         "differs from the voxel size 1.1 Å in the MRC header of maps/map_full.mrc (and 2 more files) — add "
         "`pixel_size_A: 1.1` to image set 'Reconstructed 3D maps' if its files differ from the recorded pixel size; "
         "otherwise correct acquisition.pixel_size_A",
         f"{YML}:{mic}:19: data.image_sets[{m}].pixel_size_A: pixel size 0.6 Å (data.image_sets[{m}].pixel_size_A) "
         "differs from the voxel size 0.55 Å in the MRC header of micrographs/mic_0001.mrc (and 1 more file) — "
-        "correct pixel_size_A, or the voxel size in the headers (IMOD `alterheader -del`, Python `mrcfile`) if they "
-        "are wrong",
+        "correct pixel_size_A (the headers say `pixel_size_A: 0.55`), or the voxel size in the headers (IMOD "
+        "`alterheader -del`, Python `mrcfile`) if they are wrong",
     ]
 
 
@@ -273,3 +282,40 @@ def test_openem_manifest_remakes_the_previews_byte_identically(cat: Path, capsys
     assert git(cat, "status", "--porcelain") == ""
     previews = load_catalogue(cat).catalogue.by_id[IDENT].previews
     assert [p.source for p in previews] == ["maps/map_full.mrc"] * 4 + ["micrographs/mic_0001.mrc"]
+
+
+def test_add_prefills_an_anisotropic_map_per_axis_and_the_entry_validates(tmp_path: Path, capsys):
+    """A MicroED map sampled 0.84 × 0.84 × 2.1 Å: `openem add` writes `voxel_size_A` for its set, the completed
+    entry validates, and a wrong z is an error at that line."""
+    folder = tmp_path / "microed"
+    _stack(folder / "maps" / "lysozyme.map", (12, 16, 16), 0.84, 1, volume=True)
+    with mrcfile.open(folder / "maps" / "lysozyme.map", "r+") as m:
+        m.voxel_size = (0.84, 0.84, 2.1)
+    root = catalogue(tmp_path / "catalogue")
+    ident = "microed-map-2025"
+    result = add_dataset(root, str(folder), ident, url=URL, read_headers=read_headers)
+    text = (result.folder / "dataset.yaml").read_text("utf-8")
+    assert "      voxel_size_A: [0.84, 0.84, 2.1]  # read from the headers of maps/lysozyme.map: check" in text
+    stub = yaml.safe_load(text)
+    doc = full_document(ident, stub["data"])
+    write_dataset(root, doc)
+    assert [p.text() for p in load_catalogue(root).problems] == []
+    # The same map declared with one pixel size: an error whose hint is the fix above.
+    (maps,) = doc["data"]["image_sets"]
+    del maps["voxel_size_A"]
+    write_dataset(root, doc)
+    (problem,) = load_catalogue(root).problems
+    assert (problem.field, problem.severity) == ("data.image_sets[0].pixel_size_A", "error")
+    assert "`voxel_size_A: [0.84, 0.84, 2.1]`" in problem.hint
+    maps["voxel_size_A"] = [0.84, 0.84, 1.5]
+    write_dataset(root, doc)
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "wrong z")
+    assert main(["--root", str(root), "validate", "--no-cache"]) == 1
+    yml = f"datasets/{ident}/dataset.yaml"
+    at = next(i for i, row in enumerate((root / yml).read_text("utf-8").splitlines(), 1) if "voxel_size_A" in row)
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith(f"{yml}:{at + 1}:5: ")  # (the value: a block list on the lines after the key)
+    assert first.split(": ", 1)[1].startswith(
+        "data.image_sets[0].voxel_size_A: voxel size 0.84 × 0.84 × 1.5 Å (data.image_sets[0].voxel_size_A) differs "
+        "from the voxel size 0.84 × 0.84 × 2.1 Å in the MRC header of maps/lysozyme.map — ")

@@ -141,6 +141,8 @@ ARRAYS: dict[str, Callable[[int], Any]] = {
     "funding[]": lambda i: {"funder": f"Funder {i}", "award": str(i)},
     "acquisition.defocus_range_um[]": lambda i: (i % 100) / 10,
     "acquisition.tilt_range_deg[]": lambda i: i % 90 - 45,
+    "acquisition.voxel_size_A[]": lambda i: 0.5 + i % 100,
+    "data.image_sets[].voxel_size_A[]": lambda i: 0.5 + i % 100,
     "processing.software[]": lambda i: f"Tool {i}",
     "related.publications[]": lambda i: {"doi": f"10.1234/x{i}", "title": f"Paper {i}"},
     "related.publications[].authors[]": lambda i: f"Author{i}, Anna",

@@ -254,19 +254,24 @@ def test_prefill_tomography_from_mdoc(tmp_path: Path) -> None:
         "atlas/atlas.mrc.mdoc": headers.extract(write(tmp_path / "4.mdoc", MONTAGE)),
     }
     filled = prefill(files)
+    # The atlas (a montage beside tilt series) is navigation: it describes no data. Ranges span every tilt series.
     assert filled.values == {
         "instrument": {"acceleration_voltage_kV": 300},
         "acquisition": {"pixel_size_A": 2.678, "magnification": 64000, "software": "SerialEM",
-                        "tilt_step_deg": 3, "tilt_scheme": "dose-symmetric", "tilt_range_deg": [-12, 12],
+                        "tilt_step_deg": 3, "tilt_scheme": "dose-symmetric", "tilt_range_deg": [-60, 12],
                         "total_dose_e_per_A2": 27.9, "defocus_range_um": [3.5, 4], "frames_per_movie": 10},
-        "dates": {"collected": "2024-03-11"},
+        "dates": {"collected": "2024-03-12"},
     }
-    assert filled.sources["acquisition.tilt_range_deg"] == "tilt_series/TS_01.mrc.mdoc (and 1 more file)"
-    assert filled.sources["dates.collected"] == "atlas/atlas.mrc.mdoc"
+    assert filled.sources["acquisition.tilt_range_deg"] == "tilt_series/TS_01.mrc.mdoc (and 2 more files)"
+    assert filled.sources["dates.collected"] == "tilt_series/TS_01.mrc.mdoc"
+    # A value is said to come only from the files that agree with it; the others are named in a note.
+    assert filled.sources["acquisition.total_dose_e_per_A2"] == "tilt_series/TS_01.mrc.mdoc (and 1 more file)"
     assert filled.notes == [
-        "acquisition.pixel_size_A: 2.678 Å in 3 files, but 21.5 Å in atlas/atlas.mrc.mdoc",
-        "acquisition.magnification: 64000 in 3 files, but 2250 in atlas/atlas.mrc.mdoc",
-        "acquisition.tilt_scheme: dose-symmetric in 2 files, but unidirectional in tilt_series/TS_03.mrc.mdoc",
+        "acquisition.tilt_scheme: the files disagree (dose-symmetric in tilt_series/TS_01.mrc.mdoc (and 1 more "
+        "file); unidirectional in tilt_series/TS_03.mrc.mdoc); dose-symmetric, the value of most files, was taken: "
+        "check",
+        "acquisition.total_dose_e_per_A2: the files disagree (27.9 e⁻/Å² in tilt_series/TS_01.mrc.mdoc (and 1 more "
+        "file); 12.4 e⁻/Å² in tilt_series/TS_03.mrc.mdoc); 27.9 e⁻/Å², the value of most files, was taken: check",
     ]
 
 
@@ -314,15 +319,18 @@ def test_crosscheck_voltage_magnification_and_pixel_size(tmp_path: Path) -> None
     doc = parse(YAML)
     problems = crosscheck(doc.data, files, doc, "datasets/x/dataset.yaml")
     assert [(p.line, p.col, p.field, p.severity, p.message) for p in problems] == [
-        (5, 17, "acquisition.pixel_size_A", WARNING,
-         "pixel size 0.73 Å differs from the 1.46 Å the acquisition metadata of metadata/b.xml record"),
+        (5, 17, "acquisition.pixel_size_A", ERROR,
+         "pixel size 0.73 Å differs from the 1.46 Å the acquisition metadata of metadata/b.xml record (2× the "
+         "declared size: binning or super-resolution?)"),
         (3, 28, "instrument.acceleration_voltage_kV", ERROR,
          "200 kV differs from the 300 kV recorded in metadata/a.xml (and 2 more files)"),
-        (6, 18, "acquisition.magnification", WARNING,
+        (6, 18, "acquisition.magnification", ERROR,
          "magnification 130000 differs from the nominal 165000 recorded in metadata/a.xml (and 1 more file)"),
-        (6, 18, "acquisition.magnification", WARNING,
+        (6, 18, "acquisition.magnification", ERROR,
          "magnification 130000 differs from the nominal 64000 recorded in tomo/TS_01.mdoc"),
     ]
+    assert problems[0].hint == ("set pixel_size_A to the calibrated pixel size the files record (1.46 Å), or give "
+                                "the image set of files recorded at another pixel size its own pixel_size_A")
     assert problems[1].hint == "check the voltage; the instrument's metadata files record what the data were taken at"
 
 

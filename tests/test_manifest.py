@@ -618,6 +618,13 @@ def test_headers_at_the_edges_of_their_ranges_validate_and_build(tmp_path: Path)
              "acquisition": {"tilt_angles_deg": [-360, 360.0], "magnification": 10**8, "frames": 10**6}}
     files = tuple(replace(f, headers=facts) for f in manifest.files)
     path.write_text(dumps(replace(manifest, files=files)), encoding="utf-8")
+    # (The edge facts contradict the entry's magnification and frames: the cross-checks would say so.)
+    entry = root / "datasets" / EXAMPLE / "dataset.yaml"
+    text = entry.read_text("utf-8")
+    for declared in ("  magnification: 165000\n", "  frames_per_movie: 1096\n"):
+        assert declared in text
+        text = text.replace(declared, "")
+    entry.write_text(text, encoding="utf-8")
     result = load_catalogue(root)
     assert [p.text() for p in result.problems if p.severity == "error"] == []
     site = build_site(root, tmp_path / "site")

@@ -347,22 +347,27 @@ def dataset(tmp_path: Path) -> dict[str, headers.FileMetadata]:
 def test_crosscheck_pixel_sizes_and_frames(dataset: dict[str, headers.FileMetadata]) -> None:
     located = parse(DOC)
     problems = crosscheck(located.data, dataset, located, "datasets/x/dataset.yaml")
+    # The micrographs are 2× binned against acquisition.pixel_size_A and declare no size of their own: understood.
     assert [(p.line, p.col, p.field, p.severity, p.message, p.hint) for p in problems] == [
-        (5, 7, "data.image_sets[0].pixel_size_A", WARNING,
-         "pixel size 0.73 Å (acquisition.pixel_size_A) differs from the voxel size 1.46 Å in the MRC header of "
-         "micrographs/mic_a.mrc (and 2 more files)",
-         "the files look 2× binned: add `pixel_size_A: 1.46` to image set 'Micrographs' if its files differ from "
-         "the recorded pixel size; otherwise correct acquisition.pixel_size_A"),
         (13, 21, "data.image_sets[1].pixel_size_A", ERROR,
          "pixel size 1.1 Å (data.image_sets[1].pixel_size_A) differs from the voxel size 1.05 Å in the MRC "
          "header of maps/map.mrc",
-         "correct pixel_size_A, or the voxel size in the headers (IMOD `alterheader -del`, Python `mrcfile`) if "
-         "they are wrong"),
+         "correct pixel_size_A (the headers say `pixel_size_A: 1.05`), or the voxel size in the headers (IMOD "
+         "`alterheader -del`, Python `mrcfile`) if they are wrong"),
         (19, 25, "data.image_sets[2].frames_per_image", ERROR,
          "40 frames per movie (data.image_sets[2].frames_per_image) but the MRC header of movies/movie.mrcs says "
          "38 frames", "correct frames_per_image"),
     ]
-    assert problems[0].text().startswith("datasets/x/dataset.yaml:5:7: warning: data.image_sets[0].pixel_size_A:")
+    assert problems[0].text().startswith("datasets/x/dataset.yaml:13:21: data.image_sets[1].pixel_size_A:")
+    # Not an integer ratio: an error at the image set, with the fix.
+    odd = parse(DOC.replace("pixel_size_A: 0.73\ndata", "pixel_size_A: 1.28\ndata"))
+    (wrong,) = crosscheck(odd.data, {p: m for p, m in dataset.items() if p.startswith("micrographs")}, odd, "d.yaml")
+    assert (wrong.line, wrong.field, wrong.severity, wrong.message, wrong.hint) == (
+        5, "data.image_sets[0].pixel_size_A", ERROR,
+        "pixel size 1.28 Å (acquisition.pixel_size_A) differs from the voxel size 1.46 Å in the MRC header of "
+        "micrographs/mic_a.mrc (and 2 more files)",
+        "add `pixel_size_A: 1.46` to image set 'Micrographs' if its files differ from the recorded pixel size; "
+        "otherwise correct acquisition.pixel_size_A")
 
 
 def test_crosscheck_tolerance_and_json_input(dataset: dict[str, headers.FileMetadata]) -> None:
@@ -396,7 +401,7 @@ def test_prefill_from_mrc_headers(dataset: dict[str, headers.FileMetadata]) -> N
     assert filled.values == {"acquisition": {"pixel_size_A": 1.46, "frames_per_movie": 38}}
     assert filled.image_sets == {"maps": {"pixel_size_A": 1.05}, "movies": {"pixel_size_A": 0.73,
                                                                         "frames_per_image": 38}}
-    assert filled.sources["acquisition.pixel_size_A"] == "micrographs/mic_a.mrc (and 3 more files)"
+    assert filled.sources["acquisition.pixel_size_A"] == "micrographs/mic_a.mrc (and 2 more files)"  # only 1.46 Å
 
 
 def test_crosscheck_placeholder_voxel_size_is_a_warning(tmp_path: Path) -> None:

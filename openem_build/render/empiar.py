@@ -21,6 +21,7 @@ from ..artefacts import Artefact
 from ..context import SiteContext
 from ..model import Dataset, ImageSet, Manifest, ManifestFile, Person
 from ..problems import ERROR, WARNING, Problem
+from .pixelsize import set_pixel
 
 JSON_TYPE = "application/json"
 LABEL = "EMPIAR deposition (JSON)"
@@ -476,15 +477,9 @@ def _image_set(d: Dataset, i: int, s: ImageSet, all_sets: tuple[ImageSet, ...],
                            + (f", or run `openem manifest {d.id}` to read it from the MRC headers"
                               if s.format in ("mrc", "mrcs", "map", "rec", "st") else "")))
     # pixel size (Å) and image size
-    pixel: tuple[float | None, float | None] = (None, None)
-    voxel = facts.get("voxel_size_A")
-    if s.pixel_size_A:
-        pixel = (s.pixel_size_A, s.pixel_size_A)
-    elif voxel and voxel[0] and voxel[1]:
-        pixel = (voxel[0], voxel[1])
-    elif s.category in _ACQUISITION_SAMPLED and d.acquisition.pixel_size_A:
-        pixel = (d.acquisition.pixel_size_A, d.acquisition.pixel_size_A)
-    entry["pixel_width"], entry["pixel_height"] = pixel
+    # (the set's own, else its headers' when they differ from the acquisition's, else the acquisition's)
+    own = set_pixel(d, s, files, acquisition_applies=s.category in _ACQUISITION_SAMPLED)
+    entry["pixel_width"], entry["pixel_height"] = (own.width, own.height) if own else (None, None)
     dims = facts.get("dimensions")
     if dims and len(dims) >= 2:
         entry["image_width"], entry["image_height"] = int(dims[0]), int(dims[1])

@@ -21,8 +21,10 @@ from ..urls import archive_url, doi_url, http_only
 from ..validate import schema
 from . import signposting
 from .citation import one_line
+from .empiar import set_files
 from .jsonld import TECHNIQUE_LABELS, catalogue_jsonld, dataset_jsonld, script_json
 from .markdown import to_html, to_text
+from .pixelsize import set_pixel
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -125,6 +127,7 @@ def dataset_page(ctx: SiteContext, d: Dataset, links: Sequence[Artefact], citati
         links=[a for a in links if a.label], affiliations=affiliations, files=files, tree=_tree(files),
         total_size=manifest.total_size if files else None, citation=citation_text,
         web_files=any(f.download_urls for f in files), get_sets=_get_sets(d),
+        set_pixels=[set_pixel(d, s, set_files(manifest, s)) for s in d.data.image_sets],
         clone_dir=d.id, versions=list(reversed(ctx.histories.get(d.id, ()))))
 
 
