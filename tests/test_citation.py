@@ -72,7 +72,7 @@ def _parse_bibtex(text: str):
 def test_text_form(ctx: SiteContext, example: Dataset) -> None:
     got = citation.text(ctx, example)
     assert got == (
-        "Keller, Lena; Brunner, Marco (2024). Cryo-EM movies of mouse heavy-chain apoferritin at 1.3 Å, "
+        "Keller, Lena; Brunner, Marco (2024). Cryo-EM movies of mouse heavy-chain apoferritin at 1.52 Å, "
         "Titan Krios G4 with Falcon 4i. Version 1.0. OpenEM – Swiss network of electron-microscopy "
         "facilities. https://example.org/cat/datasets/apoferritin-krios-2024/")
 
