@@ -398,3 +398,52 @@ def test_outputs_are_reproducible(site: Path) -> None:
     second = {a.path: a.content for a in artefacts.for_catalogue(ctx) + oai.artefacts(ctx)[0].artefacts()}
     assert first == second
     assert {"dcat/catalog.ttl", "dcat/catalog.rdf", "api/datasets.json", "robots.txt", "oai/static.xml"} <= set(first)
+
+
+# -------------------------------------------------------------------------------------- Google Dataset Search
+# Google's Dataset structured data (developers.google.com/search/docs/appearance/structured-data/dataset):
+# required name and description (50 to 5000 characters); recommended alternateName, creator, citation, funder,
+# hasPart, isAccessibleForFree, isBasedOn, identifier, includedInDataCatalog, keywords, license,
+# measurementTechnique, sameAs, spatialCoverage, temporalCoverage, variableMeasured, version, url, and
+# distribution as DataDownload with contentUrl and encodingFormat. What an EM dataset has, every page gives.
+GOOGLE_ALWAYS = {"creator", "identifier", "isAccessibleForFree", "includedInDataCatalog", "keywords", "license",
+                 "measurementTechnique", "variableMeasured", "version", "url", "distribution", "datePublished",
+                 "publisher"}
+
+
+def _http(url: object) -> bool:
+    return isinstance(url, str) and url.startswith(("https://", "http://")) and " " not in url
+
+
+def test_google_dataset_requirements(site: Path, catalogue) -> None:
+    names = []
+    for d in catalogue.datasets:
+        ld = _extruct_dataset(site, d.id)
+        # required
+        assert isinstance(ld["name"], str) and ld["name"].strip() == ld["name"] and ld["name"]
+        assert isinstance(ld["description"], str) and 50 <= len(ld["description"]) <= 5000, d.id
+        assert "*" not in ld["description"].split("\n")[0], d.id  # plain text, not Markdown
+        names.append(ld["name"])
+        # recommended, where the record has it
+        assert set(ld) >= GOOGLE_ALWAYS, (d.id, GOOGLE_ALWAYS - set(ld))
+        assert ld["url"] == f"{SITE_URL}datasets/{d.id}/" and _http(ld["license"])
+        assert isinstance(ld["isAccessibleForFree"], bool) and ld["keywords"]
+        assert date.fromisoformat(ld["datePublished"])
+        if d.dates.collected:
+            assert date.fromisoformat(ld["temporalCoverage"]) == d.dates.collected
+        for who in ld["creator"] + ([ld["publisher"]]) + ld.get("funder", []):
+            assert who["@type"] in ("Person", "Organization") and who["name"], d.id
+            if str(who.get("@id", "")).startswith("https://orcid.org/"):
+                assert who["sameAs"] == who["@id"]
+        assert {"@type": "DataCatalog"}.items() <= ld["includedInDataCatalog"].items()
+        assert ld["includedInDataCatalog"]["name"]
+        for ident in ld["identifier"]:
+            assert _http(ident) or (ident["@type"] == "PropertyValue" and ident["value"] and _http(ident["url"]))
+        for v in ld["variableMeasured"]:
+            assert v["@type"] == "PropertyValue" and v["name"] and isinstance(v["value"], int | float)
+        for dist in ld["distribution"]:
+            assert dist["@type"] == "DataDownload" and dist["encodingFormat"], (d.id, dist)
+            assert _http(dist["contentUrl"]), (d.id, dist)  # (a `ria+https://` clone URL is no content URL)
+            if dist["contentUrl"].startswith(SITE_URL) and "/store/" not in dist["contentUrl"]:
+                assert _site_file(site, dist["contentUrl"]).is_file(), dist["contentUrl"]
+    assert len(set(names)) == len(names)
