@@ -133,3 +133,12 @@ def test_licence_types() -> None:
 
 def test_the_hand_written_shapes_are_gone() -> None:
     assert not (ROOT / "tests" / "schemas" / "dcat-ap-ch-shapes.ttl").exists()
+
+
+def test_provenance_statements(graphs) -> None:
+    """Where the files come from (the record's data.provenance) as dct:provenance (FAIR R1.2)."""
+    g = graphs["ttl"]
+    node = rdflib.URIRef(f"{SITE_URL}datasets/apoferritin-krios-2024/#provenance")
+    assert (rdflib.URIRef(f"{SITE_URL}datasets/apoferritin-krios-2024/"), DCTERMS.provenance, node) in g
+    assert (node, RDF.type, DCTERMS.ProvenanceStatement) in g
+    assert "simulated by examples/simulate.py" in str(g.value(node, rdflib.RDFS.label))

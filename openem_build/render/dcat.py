@@ -137,6 +137,14 @@ def add_dataset(g: Graph, ctx: SiteContext, d: Dataset, catalog: URIRef) -> URIR
         g.add((period, RDF.type, DCTERMS.PeriodOfTime))
         g.add((period, DCAT.startDate, Literal(d.dates.collected.isoformat(), datatype=XSD.date)))
         g.add((period, DCAT.endDate, Literal(d.dates.collected.isoformat(), datatype=XSD.date)))
+    provenance = d.data.provenance
+    if provenance:  # where the files come from (FAIR R1.2; F-UJI reads dct:provenance)
+        node = URIRef(url + "#provenance")
+        g.add((ds, DCTERMS.provenance, node))
+        g.add((node, RDF.type, DCTERMS.ProvenanceStatement))
+        g.add((node, RDFS.label, _en(one_line(provenance.statement))))
+        if provenance.url:
+            g.add((node, RDFS.seeAlso, _iri(provenance.url)))
     _distributions(g, ctx, d, ds)
     return ds
 
