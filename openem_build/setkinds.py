@@ -90,8 +90,8 @@ def header_dtypes(files: Iterable[Any]) -> list[str]:
 def text_contradiction(text: str, dtype: str) -> str | None:
     """What ``text`` claims about the values that data type ``dtype`` contradicts ('16-bit'), or None."""
     named = {m.lower() for m in _DTYPE_TEXT.findall(text)}
-    if named and dtype not in named:
-        return "/".join(sorted(named))
+    if named:  # (a text naming the data type itself may mention other depths: "16-bit movies, float32 maps")
+        return None if dtype in named else "/".join(sorted(named))
     bits = {int(b) for b in _BIT_TEXT.findall(text)} & _STORED_BITS
     if bits and BITS.get(dtype) not in bits:
         return "/".join(f"{b}-bit" for b in sorted(bits))

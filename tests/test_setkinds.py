@@ -46,7 +46,7 @@ def test_details_contradicting_the_data_type_is_a_located_error() -> None:
 
 @pytest.mark.parametrize("details", [
     "8-bit, values 0–127", "recorded with a 12-bit camera", "stored as uint8 (8 bit)", "converted from 16-bit to 8-bit",
-    "no depth stated", "unsigned values",
+    "no depth stated", "unsigned values", "uint8 here; the movies were 16-bit",
 ])
 def test_agreeing_or_unrelated_text_is_fine(details: str) -> None:
     assert _check(details) == []
