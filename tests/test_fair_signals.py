@@ -54,10 +54,14 @@ def test_signposting_items_say_their_media_type(ctx: SiteContext) -> None:
 
 def test_described_by_documents_name_their_standard(ctx: SiteContext) -> None:
     d, made = _made(ctx, WITH_FILES)
-    described = {t["type"]: t.get("profile") for t in signposting.linkset(ctx, d, made)["linkset"][0]["describedby"]}
-    assert described["application/ld+json"] == "https://schema.org/"
-    assert described["application/vnd.datacite.datacite+xml"] == "http://datacite.org/schema/kernel-4"
-    assert described["application/json"] == f"{SITE_URL}schema/dataset.schema.json"
+    described = {t["href"].rsplit("/", 1)[-1]: t.get("profile")
+                 for t in signposting.linkset(ctx, d, made)["linkset"][0]["describedby"]}
+    assert described["metadata.jsonld"] == "https://schema.org/"
+    assert described["datacite.xml"] == "http://datacite.org/schema/kernel-4"
+    assert described["dataset.json"] == f"{SITE_URL}schema/dataset.schema.json"
+    assert described["empiar.json"] == "https://empiar.org/empiar_deposition.schema.json"
+    assert described["em.cif"].startswith("https://mmcif.wwpdb.org/dictionaries/mmcif_pdbx_v50.dic")
+    assert described["manifest.json"] is None and described["citation.bib"] is None
 
 
 def test_datacite_media_type_is_the_same_everywhere(ctx: SiteContext) -> None:

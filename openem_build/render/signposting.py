@@ -18,13 +18,14 @@ from ..licenses import license_url
 from ..manifest import media_type
 from ..model import Dataset
 from ..urls import doi_url
-from .datacite import XML_TYPE as DATACITE_TYPE
 
 MEDIA_TYPE = "application/linkset+json"
 TYPES = ("https://schema.org/Dataset", "https://schema.org/AboutPage")
 MAX_ITEMS = 50
-#: Metadata standards of the described-by documents, by media type.
-PROFILES = {"application/ld+json": "https://schema.org/", DATACITE_TYPE: "http://datacite.org/schema/kernel-4"}
+#: Metadata standards of the described-by documents, by file name.
+PROFILES = {"metadata.jsonld": "https://schema.org/", "datacite.xml": "http://datacite.org/schema/kernel-4",
+            "empiar.json": "https://empiar.org/empiar_deposition.schema.json",
+            "em.cif": "https://mmcif.wwpdb.org/dictionaries/mmcif_pdbx_v50.dic/Index/"}
 
 
 def path(ctx: SiteContext, d: Dataset) -> str:
@@ -45,10 +46,14 @@ def items(ctx: SiteContext, d: Dataset) -> list[str]:
     return [url for url, _type in typed_items(ctx, d)]
 
 
-def profile(ctx: SiteContext, kind: str) -> str | None:
-    """The metadata standard a ``describedby`` document of media type ``kind`` follows (Signposting's ``profile``
-    target attribute): schema.org, DataCite's kernel 4, the catalogue's own JSON Schema."""
-    return PROFILES.get(kind) or (ctx.url("schema/dataset.schema.json") if kind == "application/json" else None)
+def profile(ctx: SiteContext, href: str) -> str | None:
+    """The metadata standard a ``describedby`` document follows (Signposting's ``profile`` target attribute), by its
+    file name: schema.org, DataCite's kernel 4, the catalogue's JSON Schema, EMPIAR's deposition schema, the
+    PDBx/mmCIF dictionary; None for the rest (citations, the file list)."""
+    name = href.rsplit("/", 1)[-1]
+    if name == "dataset.json":
+        return ctx.url("schema/dataset.schema.json")
+    return PROFILES.get(name)
 
 
 def links(ctx: SiteContext, d: Dataset, described_by: Sequence[Artefact]) -> list[tuple[str, str, str]]:
@@ -71,7 +76,7 @@ def linkset(ctx: SiteContext, d: Dataset, described_by: Sequence[Artefact]) -> d
         target: dict[str, str] = {"href": href}
         if kind:
             target["type"] = kind
-        standard = profile(ctx, kind) if rel == "describedby" else None
+        standard = profile(ctx, href) if rel == "describedby" else None
         if standard:
             target["profile"] = standard
         context.setdefault(rel, []).append(target)
