@@ -61,6 +61,7 @@ def test_described_by_documents_name_their_standard(ctx: SiteContext) -> None:
     assert described["dataset.json"] == f"{SITE_URL}schema/dataset.schema.json"
     assert described["empiar.json"] == "https://empiar.org/empiar_deposition.schema.json"
     assert described["em.cif"].startswith("https://mmcif.wwpdb.org/dictionaries/mmcif_pdbx_v50.dic")
+    assert described["dcat.ttl"] == "http://data.europa.eu/r5r/"
     assert described["manifest.json"] is None and described["citation.bib"] is None
 
 

@@ -20,9 +20,9 @@ from itertools import islice
 from typing import Any, BinaryIO
 
 from rdflib import XSD, Graph, Literal, Namespace, URIRef
-from rdflib.namespace import DCAT, DCTERMS, FOAF, OWL, RDF, RDFS, SKOS
+from rdflib.namespace import DCAT, DCTERMS, FOAF, OWL, PROV, RDF, RDFS, SKOS
 
-from ..artefacts import Streamed
+from ..artefacts import Artefact, Streamed
 from ..context import SiteContext
 from ..licenses import license_url
 from ..model import Dataset
@@ -137,6 +137,7 @@ def add_dataset(g: Graph, ctx: SiteContext, d: Dataset, catalog: URIRef) -> URIR
         g.add((period, RDF.type, DCTERMS.PeriodOfTime))
         g.add((period, DCAT.startDate, Literal(d.dates.collected.isoformat(), datatype=XSD.date)))
         g.add((period, DCAT.endDate, Literal(d.dates.collected.isoformat(), datatype=XSD.date)))
+    _acquisition(g, ctx, d, ds)
     provenance = d.data.provenance
     if provenance:  # where the files come from (FAIR R1.2; F-UJI reads dct:provenance)
         node = URIRef(url + "#provenance")
@@ -147,6 +148,22 @@ def add_dataset(g: Graph, ctx: SiteContext, d: Dataset, catalog: URIRef) -> URIR
             g.add((node, RDFS.seeAlso, _iri(provenance.url)))
     _distributions(g, ctx, d, ds)
     return ds
+
+
+def _acquisition(g: Graph, ctx: SiteContext, d: Dataset, ds: URIRef) -> None:
+    """The data collection as a PROV activity (prov:wasGeneratedBy), associated with the facility's institution."""
+    fac = ctx.facility(d)
+    act = URIRef(ctx.dataset_url(d) + "#acquisition")
+    g.add((ds, PROV.wasGeneratedBy, act))
+    g.add((act, RDF.type, PROV.Activity))
+    on = f" on a {one_line(d.instrument.microscope)}" if d.instrument.microscope else ""
+    g.add((act, RDFS.label, _en(f"{TECHNIQUE_LABELS.get(d.technique, d.technique)}{on} at {one_line(fac.name)}")))
+    institution = URIRef(fac.ror)
+    g.add((act, PROV.wasAssociatedWith, institution))
+    g.add((institution, RDF.type, FOAF.Organization))
+    g.add((institution, RDF.type, FOAF.Agent))
+    g.add((institution, FOAF.name, _en(one_line(fac.institution))))
+    terms.agent_type(g, institution, terms.ACADEMIA)
 
 
 def _data_distribution(g: Graph, ctx: SiteContext, d: Dataset, ds: URIRef, issued: Literal) -> None:
@@ -222,7 +239,7 @@ def _available(g: Graph, dist: URIRef) -> None:
 
 
 PREFIXES = (("dcat", DCAT), ("dct", DCTERMS), ("foaf", FOAF), ("vcard", VCARD), ("adms", ADMS), ("skos", SKOS),
-            ("owl", OWL), ("rdfs", RDFS), ("xsd", XSD), ("dcatap", terms.DCATAP))
+            ("owl", OWL), ("rdfs", RDFS), ("xsd", XSD), ("dcatap", terms.DCATAP), ("prov", PROV))
 
 
 def _catalog(g: Graph, ctx: SiteContext) -> URIRef:
@@ -393,6 +410,20 @@ def write_files(ctx: SiteContext, turtle: BinaryIO, rdfxml: BinaryIO) -> None:
         add_dataset(statements, ctx, d, catalog)  # type: ignore[arg-type]
         write(statements, ctx.dataset_url(d))
     rdfxml.write(b"</rdf:RDF>\n")
+
+
+def dataset_turtle(ctx: SiteContext, d: Dataset) -> str:
+    """One dataset's DCAT record (``datasets/<id>/dcat.ttl``): its statements in ``catalog.ttl``, on its own."""
+    statements = _Statements()
+    catalog = URIRef(ctx.url("dcat/catalog"))
+    add_dataset(statements, ctx, d, catalog)  # type: ignore[arg-type]
+    head = "".join(f"@prefix {prefix}: <{ns}> .\n" for prefix, ns in sorted(_NAMESPACES)) + "\n"
+    return head + _turtle(_blocks([t for t in statements if t[0] != catalog], set(), None))
+
+
+def artefacts(ctx: SiteContext, d: Dataset) -> list[Artefact]:
+    """``datasets/<id>/dcat.ttl`` (a typed link for harvesters that read one record, not the whole catalogue)."""
+    return [Artefact(ctx.dataset_path(d) + "dcat.ttl", dataset_turtle(ctx, d), "DCAT-AP (Turtle)", TURTLE_TYPE)]
 
 
 def _serialise(ctx: SiteContext) -> tuple[str, str]:

@@ -25,7 +25,8 @@ MAX_ITEMS = 50
 #: Metadata standards of the described-by documents, by file name.
 PROFILES = {"metadata.jsonld": "https://schema.org/", "datacite.xml": "http://datacite.org/schema/kernel-4",
             "empiar.json": "https://empiar.org/empiar_deposition.schema.json",
-            "em.cif": "https://mmcif.wwpdb.org/dictionaries/mmcif_pdbx_v50.dic/Index/"}
+            "em.cif": "https://mmcif.wwpdb.org/dictionaries/mmcif_pdbx_v50.dic/Index/",
+            "dcat.ttl": "http://data.europa.eu/r5r/"}
 
 
 def path(ctx: SiteContext, d: Dataset) -> str:
