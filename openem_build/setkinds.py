@@ -56,8 +56,9 @@ def kind(image_set: Mapping[str, Any], paths: Sequence[str] = ()) -> str | None:
     models = any(n.endswith(MODEL_FILES) for n in names)
     reflections = any(n.endswith(REFLECTION_FILES) for n in names)
     coordinates = any(n.endswith(COORDINATE_FILES) for n in names)
-    if not (models or reflections or coordinates) and image_set.get("format") not in IMAGE_FORMATS:
-        text = " ".join(str(image_set.get(k) or "") for k in ("name", "details"))
+    fmt = image_set.get("format")
+    if not (models or reflections or coordinates) and not (isinstance(fmt, str) and fmt in IMAGE_FORMATS):
+        text = " ".join(v for v in (image_set.get("name"), image_set.get("details")) if isinstance(v, str))
         models, reflections = bool(_MODEL_TEXT.search(text)), bool(_REFLECTION_TEXT.search(text))
         coordinates = bool(_COORDINATE_TEXT.search(text)) and not (models or reflections)
     if models and reflections:

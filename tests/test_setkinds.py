@@ -118,3 +118,9 @@ def test_openem_validate_reports_them(catalogue: Path) -> None:
     assert texts[0].startswith("datasets/apoferritin-krios-2024/dataset.yaml:3:8: title: says 1.3 Å")
     assert texts[1].startswith("datasets/mouse-cortex-fibsem-2024/dataset.yaml:91:16: data.image_sets[0].details: "
                                "says 16-bit")
+
+
+def test_values_of_the_wrong_type_are_left_to_the_schema() -> None:
+    doc = parse("data:\n  image_sets:\n    - {name: [a], directory: d, category: [maps], format: [], details: {x: 1},"
+                " data_type: [uint8]}\n")
+    assert setkinds.check(doc, None, "d.yaml") == []
