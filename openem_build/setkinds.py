@@ -105,12 +105,13 @@ def text_contradiction(text: str, dtype: str) -> str | None:
 
 def check(doc: Located, manifest: Any, path: str) -> list[Problem]:
     """Every image set's data type against its MRC headers and its text, and its category against its files."""
-    from .manifest import set_members
+    from .manifest import sorted_members
 
     data = doc.data if isinstance(doc.data, Mapping) else {}
     sets = lookup(data, "data", "image_sets")
     files = list(getattr(manifest, "files", ()) or ()) if manifest is not None else []
     by_path = {f.path: f for f in files}
+    paths = sorted(by_path)
     out: list[Problem] = []
 
     def add(pointer: Pointer, message: str, hint: str) -> None:
@@ -123,7 +124,7 @@ def check(doc: Located, manifest: Any, path: str) -> list[Problem]:
             continue
         here: Pointer = ("data", "image_sets", i)
         fmt = s.get("format") if isinstance(s.get("format"), str) else None
-        members = set_members(manifest, s["directory"], fmt) if files else []
+        members = sorted_members(paths, s["directory"], fmt) if paths else []
         declared = s.get("data_type") if isinstance(s.get("data_type"), str) else None
         in_headers = header_dtypes(by_path[p] for p in members if p in by_path)
         if declared and in_headers and declared not in in_headers:
