@@ -7,6 +7,8 @@ Swiss profile (opendata.swiss): mandatory dct:title, dct:description (``@en``), 
 and dct:license / dct:rights; recommended dct:issued, dct:modified, dcat:theme, dcat:keyword, dcat:landingPage,
 dct:language, dct:accessRights, dct:accrualPeriodicity, dct:format, dcat:mediaType and dcat:downloadURL.
 Values are typed as DCAT-AP 3.0.1's shapes expect (see ``dcat_terms``): the official shapes find no violation.
+Provenance: ``data.provenance`` as dct:provenance, the data collection as a prov:Activity. Each dataset's
+statements are also written on their own, ``datasets/<id>/dcat.ttl`` (:func:`artefacts`).
 
 Every node has an IRI (no blank nodes), so two builds of one commit serialise to identical files.
 """
