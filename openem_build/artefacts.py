@@ -50,10 +50,10 @@ DatasetFinisher = Callable[[SiteContext, Dataset, Sequence[Artefact]], Iterable[
 
 
 def _dataset_producers() -> list[DatasetProducer]:
-    from .render import citation, datacite, empiar, jsonld, mmcif, oai, oscem, record
+    from .render import citation, datacite, dcat, empiar, jsonld, mmcif, oai, oscem, record
 
     return [record.artefacts, jsonld.artefacts, citation.artefacts, datacite.artefacts, empiar.artefacts,
-            mmcif.artefacts, oscem.artefacts, oai.record_artefacts]
+            mmcif.artefacts, oscem.artefacts, dcat.artefacts, oai.record_artefacts]
 
 
 def catalogue_producers() -> list[CatalogueProducer]:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
-from . import gallery, progress, validate
+from . import gallery, progress, setkinds, titlecheck, validate
 from .cache import Session as DiskSession
 from .cache import open_session
 from .crosscheck import check_manifest
@@ -118,6 +118,8 @@ def load_dataset(path: Path, root: Path, facilities: dict | None) -> tuple[Datas
         manifest, found = check_entry(path.parent, root, doc, shown)
         if manifest is not None:  # declared values against the file headers the manifest records
             found += check_manifest(doc, manifest, shown)
+        found += setkinds.check(doc, manifest, shown)  # data types and categories against headers and text
+        found += titlecheck.check(doc, shown)
         previews, seen = gallery.read(path.parent, root)
         found += seen
         problems += [p for p in found if p.path != shown or p.field not in flagged]

@@ -173,6 +173,11 @@ def set_members(manifest: Manifest, directory: str, fmt: str | None) -> list[str
     return _members(_inside(list(map(attrgetter("path"), manifest.files)), directory), fmt)
 
 
+def sorted_members(paths: Sequence[str], directory: str, fmt: str | None) -> list[str]:
+    """:func:`set_members` among sorted ``paths``, found by bisection (many sets cost no more than their files)."""
+    return _members(_inside(paths, directory, ordered=True), fmt)
+
+
 def _groups(members: Sequence[str], directory: str) -> int:
     """How many sub-folders of ``directory`` the members spread over (a tilt series per folder, say)."""
     depth = 0 if directory.strip("/") in ("", ".") else directory.strip("/").count("/") + 1

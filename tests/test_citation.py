@@ -17,6 +17,7 @@ from openem_build.context import SiteContext
 from openem_build.load import load_catalogue
 from openem_build.model import Dataset, Dates, Person
 from openem_build.render import citation
+from openem_build.render.markdown import to_text
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -72,7 +73,7 @@ def _parse_bibtex(text: str):
 def test_text_form(ctx: SiteContext, example: Dataset) -> None:
     got = citation.text(ctx, example)
     assert got == (
-        "Keller, Lena; Brunner, Marco (2024). Cryo-EM movies of mouse heavy-chain apoferritin at 1.3 Å, "
+        "Keller, Lena; Brunner, Marco (2024). Cryo-EM movies of mouse heavy-chain apoferritin at 1.52 Å, "
         "Titan Krios G4 with Falcon 4i. Version 1.0. OpenEM – Swiss network of electron-microscopy "
         "facilities. https://example.org/cat/datasets/apoferritin-krios-2024/")
 
@@ -183,6 +184,20 @@ def test_ris_hostile_cannot_inject(ctx: SiteContext, hostile: Dataset) -> None:
 # --------------------------------------------------------------------------------------------------- CSL-JSON
 
 
+def test_abstracts_are_plain_text_not_markdown(ctx: SiteContext, example: Dataset) -> None:
+    """RIS and CSL-JSON abstracts: the description's text without Markdown markup (`*…*`, `**…**`, lists)."""
+    marked = dataclasses.replace(example, description="*Example entry.*\n\nMovies of **apoferritin**, see "
+                                 "[EMDB](https://www.ebi.ac.uk/emdb/).\n\n- first\n- second")
+    (rec,) = rispy.loads(citation.ris(ctx, marked))
+    (item,) = json.loads(citation.csl_json(ctx, marked))
+    assert item["abstract"] == "Example entry.\nMovies of apoferritin, see EMDB.\n\nfirst\nsecond"
+    assert rec["abstract"] == "Example entry. Movies of apoferritin, see EMDB. first second"
+    for text in (rec["abstract"], item["abstract"]):
+        assert "*" not in text and "[" not in text and "- first" not in text
+    (item,) = json.loads(citation.csl_json(ctx, example))  # the example's own italic first line
+    assert example.description.startswith("*") and item["abstract"].startswith("Example entry: an illustration")
+
+
 def test_csl_json_example(ctx: SiteContext, example: Dataset) -> None:
     (item,) = json.loads(citation.csl_json(ctx, example))
     assert item["type"] == "dataset"
@@ -199,7 +214,9 @@ def test_csl_json_hostile(ctx: SiteContext, hostile: Dataset) -> None:
     assert item["title"] == " ".join(HOSTILE_TITLE.split())
     assert item["author"][0] == {"family": "Ölçer-Ångström", "given": "Şükrü Jean-Pierre"}
     assert item["author"][3] == {"family": "山田", "given": "太郎"}
-    assert "</script><script>" in item["abstract"]
+    # (plain text: the raw HTML of the Markdown is dropped, as in every other plain-text channel)
+    assert item["abstract"] == to_text(hostile.description) and "<" not in item["abstract"]
+    assert item["abstract"].startswith("Line one\nER  - injected")
     assert item["DOI"] == "10.5281/zenodo.1234_5"
 
 

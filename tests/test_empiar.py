@@ -61,8 +61,9 @@ def schema_errors(schema, dep) -> list[str]:
 
 def completed(d):
     """The entry with the data types (and, for EER movies, the frame count) its curators would add."""
-    sets = tuple(dataclasses.replace(s, data_type=DATA_TYPES.get(s.format), frames_per_image=s.frames_per_image
-                                     or (40 if s.category == "movies" else None)) for s in d.data.image_sets)
+    sets = tuple(dataclasses.replace(s, data_type=s.data_type or DATA_TYPES.get(s.format),
+                                     frames_per_image=s.frames_per_image or (40 if s.category == "movies" else None))
+                 for s in d.data.image_sets)
     return dataclasses.replace(d, data=dataclasses.replace(d.data, image_sets=sets))
 
 
@@ -302,3 +303,60 @@ def test_site_artefacts_only_when_possible(ctx, catalogue):
     assert [(a.path, a.label) for a in arts] == [("datasets/trpv1-nanodisc-krios-2023/empiar.json",
                                                   "EMPIAR deposition (JSON)")]
     assert json.loads(arts[0].content)["title"].startswith("Cryo-EM")
+
+
+def test_models_reflections_and_coordinates_are_not_images(ctx, catalogue, schema):
+    """Atomic models and MTZ files are no reconstructed volumes, coordinates no acquisition metadata: EMPIAR's
+    'other' category, named, whatever category the YAML gives them."""
+    microed = catalogue.by_id["lysozyme-microed-2025"]
+    dep, _ = empiar.deposition(ctx, completed(microed))
+    assert dep["imagesets"][2]["category"] == "('OT', 'atomic models and reflection files')"
+    assert dep["imagesets"][2]["voxel_type"] == "('OT', 'NOT APPLICABLE')"
+    assert dep["imagesets"][1]["category"] == "('OT', 'reflection files')"
+    as_maps = dataclasses.replace(microed, data=dataclasses.replace(microed.data, image_sets=tuple(
+        dataclasses.replace(s, category="maps") if s.directory == "model" else s for s in microed.data.image_sets)))
+    dep, _ = empiar.deposition(ctx, completed(as_maps))
+    assert dep["imagesets"][2]["category"] == "('OT', 'atomic models and reflection files')"
+    assert schema_errors(schema, dep) == []
+    tau, _ = empiar.deposition(ctx, completed(catalogue.by_id["tau-filaments-arctica-2022"]))
+    assert tau["imagesets"][2]["category"] == "('OT', 'coordinates')"
+    maps = catalogue.by_id["trpv1-nanodisc-krios-2023"]
+    dep, _ = empiar.deposition(ctx, completed(maps))
+    assert dep["imagesets"][3]["category"] == "('T13', '')"  # a map stays a reconstructed volume
+    # a set named by its files: .pdb in a set of format 'other'
+    files = (ManifestFile("model/x.pdb", 10), ManifestFile("model/x.mtz", 10))
+    dep, _ = empiar.deposition(ctx, dataclasses.replace(completed(as_maps), manifest=Manifest(files=files)))
+    assert dep["imagesets"][2]["category"] == "('OT', 'atomic models and reflection files')"
+
+
+def test_volume_em_bit_depth_is_the_files(ctx, catalogue):
+    """The two volume-EM entries whose details say 16-bit export UNSIGNED 16 BIT INTEGER (was UNSIGNED BYTE)."""
+    for ident in ("mouse-cortex-fibsem-2024", "zebrafish-neuromast-sbfsem-2026"):
+        dep, _ = empiar.deposition(ctx, completed(catalogue.by_id[ident]))
+        assert "16-bit" in dep["imagesets"][0]["details"]
+        assert dep["imagesets"][0]["voxel_type"] == "('T3', '')", ident
+
+
+def test_the_example_catalogue_exports_valid_json_with_header_voxel_types(schema):
+    """The repository's examples (with manifests and MRC headers), against the reference copy of EMPIAR's schema
+    in ../shared where present; the voxel type comes from the headers, even when the YAML says otherwise."""
+    shared = ROOT.parent / "shared/reference/empiar/empiar_deposition.schema.json"
+    reference = json.loads(shared.read_text("utf-8")) if shared.is_file() else schema
+    result = load_catalogue(ROOT)
+    assert result.ok, [p.text() for p in result.problems]
+    ctx = SiteContext(result.catalogue)
+    made = 0
+    for d in result.catalogue.datasets:
+        dep, problems = empiar.deposition(ctx, completed(d))
+        if dep is not None:
+            assert schema_errors(reference, dep) == [], d.id
+            made += 1
+    assert made >= 5
+    zebrafish = result.catalogue.by_id["zebrafish-neuromast-sbfsem-2026"]
+    dep, _ = empiar.deposition(ctx, zebrafish)
+    assert dep["imagesets"][0]["voxel_type"] == "('T2', '')"  # SIGNED BYTE: MRC mode 0, int8
+    wrong = dataclasses.replace(zebrafish, data=dataclasses.replace(zebrafish.data, image_sets=tuple(
+        dataclasses.replace(s, data_type="uint16") for s in zebrafish.data.image_sets)))
+    dep, problems = empiar.deposition(ctx, wrong)
+    assert dep["imagesets"][0]["voxel_type"] == "('T2', '')"
+    assert any("the file headers say int8" in p.message for p in problems)

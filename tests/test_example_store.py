@@ -155,7 +155,8 @@ def test_json_ld_dcat_and_signposting_name_the_store(served) -> None:
     data = [json.loads(s.string) for s in page.find_all("script", type="application/ld+json")][0]
     downloads = [d for d in data["distribution"] if d.get("contentUrl", "").startswith(url + "store/")]
     assert downloads and all(d["encodingFormat"] for d in downloads)
-    assert any(d["contentUrl"].startswith(f"ria+{url}store#") for d in data["distribution"])
+    assert any(d["description"].startswith(f"datalad clone ria+{url}store#") and d["contentUrl"].startswith(
+        f"{url}store/") for d in data["distribution"] if d["name"].startswith("DataLad"))
     assert data["isAccessibleForFree"] is True
     items = [link["href"] for link in page.find_all("link", rel="item")]
     assert items and all(i.startswith(url + "store/") for i in items)
@@ -205,7 +206,8 @@ def test_an_embargoed_entry_publishes_nothing_of_its_files(served, catalogue_wit
     assert page.select_one("pre.openem-commands") is None
     data = [json.loads(s.string) for s in page.find_all("script", type="application/ld+json")][0]
     assert data["isAccessibleForFree"] is False
-    assert "embargo" in data["conditionsOfAccess"] and "2027-03-01" in data["conditionsOfAccess"]
+    coar, text = data["conditionsOfAccess"]
+    assert coar == "http://purl.org/coar/access_right/c_f1cf" and "embargo" in text and "2027-03-01" in text
     assert not any(d.get("name", "").startswith("DataLad") for d in data["distribution"])
 
 

@@ -80,7 +80,11 @@ def test_dataset_jsonld(site: Path, ident: str) -> None:
     assert data["keywords"] == d.get("keywords", [])
     datalad = d["data"].get("datalad")
     if datalad and d.get("status") != "embargoed":
-        assert any(x["@type"] == "DataDownload" and x["contentUrl"] == datalad for x in data["distribution"])
+        # (contentUrl: the repository's https URL in the store; the DataLad clone URL in the description)
+        (clone,) = [x for x in data["distribution"] if x.get("name", "").startswith("DataLad")]
+        assert clone["@type"] == "DataDownload" and clone["description"] == f"datalad clone {datalad}"
+        base, dsid = datalad.removeprefix("ria+").split("#")
+        assert clone["contentUrl"] == f"{base.rstrip('/')}/{dsid[:3]}/{dsid[3:]}"
     else:  # no files (yet), or withheld: no DataLad distribution, and the page says why
         assert not any(x.get("name", "").startswith("DataLad") for x in data["distribution"])
         assert page.select_one("pre.openem-commands") is None

@@ -17,6 +17,7 @@ from pylatexenc.latexencode import UnicodeToLatexEncoder
 from ..artefacts import Artefact
 from ..context import SiteContext
 from ..model import Dataset, Person
+from .markdown import to_text
 
 BIBTEX_TYPE = "application/x-bibtex"
 RIS_TYPE = "application/x-research-info-systems"
@@ -151,6 +152,11 @@ def bibtex(ctx: SiteContext, d: Dataset) -> str:
 # ------------------------------------------------------------------------------------------------------ RIS
 
 
+def abstract(d: Dataset) -> str:
+    """The description as plain text (its Markdown rendered, markup dropped), as reference managers show it."""
+    return to_text(d.description) or d.description.strip()
+
+
 def ris(ctx: SiteContext, d: Dataset) -> str:
     """A RIS record of type ``DATA``; every value is forced onto its own single line."""
     lines: list[tuple[str, str]] = [("TY", "DATA")]
@@ -166,7 +172,7 @@ def ris(ctx: SiteContext, d: Dataset) -> str:
         lines.append(("DO", d.doi))
     lines.append(("UR", identifier_url(ctx, d)))
     lines += [("KW", k) for k in d.keywords]
-    lines += [("AB", d.description), ("LA", "en"), ("ID", d.id)]
+    lines += [("AB", abstract(d)), ("LA", "en"), ("ID", d.id)]
     out = [f"{tag}  - {one_line(value)}" for tag, value in lines if one_line(value)]
     out.append("ER  - ")
     return "\n".join(out) + "\n"
@@ -198,7 +204,7 @@ def csl_item(ctx: SiteContext, d: Dataset) -> dict:
     item["URL"] = identifier_url(ctx, d)
     if d.keywords:
         item["keyword"] = ", ".join(one_line(k) for k in d.keywords)
-    item["abstract"] = d.description.strip()
+    item["abstract"] = abstract(d)
     item["language"] = "en"
     return item
 

@@ -6,6 +6,9 @@ Swiss profile (opendata.swiss): mandatory dct:title, dct:description (``@en``), 
 (``<id>@<organisation>``), dct:publisher, dcat:contactPoint (vCard), dcat:distribution with dcat:accessURL
 and dct:license / dct:rights; recommended dct:issued, dct:modified, dcat:theme, dcat:keyword, dcat:landingPage,
 dct:language, dct:accessRights, dct:accrualPeriodicity, dct:format, dcat:mediaType and dcat:downloadURL.
+Values are typed as DCAT-AP 3.0.1's shapes expect (see ``dcat_terms``): the official shapes find no violation.
+Provenance: ``data.provenance`` as dct:provenance, the data collection as a prov:Activity. Each dataset's
+statements are also written on their own, ``datasets/<id>/dcat.ttl`` (:func:`artefacts`).
 
 Every node has an IRI (no blank nodes), so two builds of one commit serialise to identical files.
 """
@@ -19,29 +22,24 @@ from itertools import islice
 from typing import Any, BinaryIO
 
 from rdflib import XSD, Graph, Literal, Namespace, URIRef
-from rdflib.namespace import DCAT, DCTERMS, FOAF, OWL, RDF, RDFS, SKOS
+from rdflib.namespace import DCAT, DCTERMS, FOAF, OWL, PROV, RDF, RDFS, SKOS
 
-from ..artefacts import Streamed
+from ..artefacts import Artefact, Streamed
 from ..context import SiteContext
 from ..licenses import license_url
 from ..model import Dataset
 from ..urls import doi_url
+from . import dcat_terms as terms
 from . import xmltext
 from .citation import one_line, publisher
+from .datacite import XML_TYPE as DATACITE_TYPE
 from .jsonld import MAX_FILES, TECHNIQUE_LABELS
 from .markdown import to_text
 
 VCARD = Namespace("http://www.w3.org/2006/vcard/ns#")
 ADMS = Namespace("http://www.w3.org/ns/adms#")
 SCHEMA = Namespace("http://schema.org/")
-EU = "http://publications.europa.eu/resource/authority/"
-THEME_TECH = URIRef(EU + "data-theme/TECH")  # Science and technology
-LANG_EN = URIRef(EU + "language/ENG")
-ACCESS_PUBLIC = URIRef(EU + "access-right/PUBLIC")
-ACCESS_RESTRICTED = URIRef(EU + "access-right/RESTRICTED")
-FREQUENCY_IRREGULAR = URIRef(EU + "frequency/IRREG")
 DCAT_VERSION = URIRef("http://www.w3.org/ns/dcat#version")  # new in DCAT 3, not in rdflib's DCAT namespace
-IANA = "https://www.iana.org/assignments/media-types/"
 CC0 = "https://creativecommons.org/publicdomain/zero/1.0/"
 #: The organisation slug opendata.swiss appends to dataset identifiers (``<id>@<slug>``).
 ORGANISATION_SLUG = "openem"
@@ -84,19 +82,9 @@ def _publisher(g: Graph, ctx: SiteContext, d: Dataset | None) -> URIRef:
     g.add((node, RDF.type, FOAF.Organization))
     g.add((node, RDF.type, FOAF.Agent))
     g.add((node, FOAF.name, _en(name)))
-    g.add((node, FOAF.homepage, URIRef(ctx.site_url)))
+    g.add((node, FOAF.homepage, terms.document(g, URIRef(ctx.site_url))))
+    terms.agent_type(g, node, terms.ACADEMIA)
     return node
-
-
-def _media(g: Graph, dist: URIRef, media_type: str) -> None:
-    g.add((dist, DCAT.mediaType, URIRef(IANA + media_type)))
-    kind = "JSON" if media_type.endswith("json") else "XML" if media_type.endswith("xml") else None
-    if media_type == "application/ld+json":
-        kind = "JSON_LD"
-    elif media_type == "text/turtle":
-        kind = "RDF_TURTLE"
-    if kind:
-        g.add((dist, DCTERMS.format, URIRef(EU + "file-type/" + kind)))
 
 
 def add_dataset(g: Graph, ctx: SiteContext, d: Dataset, catalog: URIRef) -> URIRef:
@@ -118,25 +106,29 @@ def add_dataset(g: Graph, ctx: SiteContext, d: Dataset, catalog: URIRef) -> URIR
     contact = URIRef(url + "#contact")
     g.add((ds, DCAT.contactPoint, contact))
     g.add((contact, RDF.type, VCARD.Organization))
+    g.add((contact, RDF.type, VCARD.Kind))
     g.add((contact, VCARD.fn, Literal(one_line(d.contact.name))))
     g.add((contact, VCARD.hasEmail, _iri("mailto:" + d.contact.email)))
     g.add((ds, DCTERMS.issued, Literal(d.dates.published.isoformat(), datatype=XSD.date)))
     if d.dates.modified:
         g.add((ds, DCTERMS.modified, Literal(d.dates.modified.isoformat(), datatype=XSD.date)))
-    g.add((ds, DCAT.theme, THEME_TECH))
+    g.add((ds, DCAT.theme, terms.eu(g, "data-theme", "TECH")))  # Science and technology
     for k in d.keywords:
         g.add((ds, DCAT.keyword, _en(one_line(k))))
     g.add((ds, DCAT.keyword, _en(TECHNIQUE_LABELS.get(d.technique, d.technique))))
-    g.add((ds, DCAT.landingPage, ds))
-    g.add((ds, DCTERMS.language, LANG_EN))
-    g.add((ds, DCTERMS.accrualPeriodicity, FREQUENCY_IRREGULAR))
+    g.add((ds, DCAT.landingPage, terms.document(g, ds)))
+    g.add((ds, DCTERMS.language, terms.eu(g, "language", "ENG", DCTERMS.LinguisticSystem)))
+    g.add((ds, DCTERMS.accrualPeriodicity, terms.eu(g, "frequency", "IRREG", DCTERMS.Frequency)))
     g.add((ds, DCAT_VERSION, Literal(d.version)))  # DCAT 3 / DCAT-AP 3
     g.add((ds, OWL.versionInfo, Literal(d.version)))  # DCAT-AP CH 2
-    g.add((ds, DCTERMS.accessRights, ACCESS_RESTRICTED if d.is_embargoed else ACCESS_PUBLIC))
+    g.add((ds, DCTERMS.accessRights, terms.eu(g, "access-right", "RESTRICTED" if d.is_embargoed else "PUBLIC",
+                                               DCTERMS.RightsStatement)))
     for i, p in enumerate(d.authors, start=1):
         person = URIRef(p.orcid_url) if p.orcid_url else URIRef(f"{url}#author-{i}")
         g.add((ds, DCTERMS.creator, person))
         g.add((person, RDF.type, FOAF.Person))
+        g.add((person, RDF.type, FOAF.Agent))
+        terms.agent_type(g, person, terms.PERSON)
         g.add((person, FOAF.name, Literal(one_line(p.display_name))))
     for pub in d.related.publications:
         if pub.doi:
@@ -147,8 +139,33 @@ def add_dataset(g: Graph, ctx: SiteContext, d: Dataset, catalog: URIRef) -> URIR
         g.add((period, RDF.type, DCTERMS.PeriodOfTime))
         g.add((period, DCAT.startDate, Literal(d.dates.collected.isoformat(), datatype=XSD.date)))
         g.add((period, DCAT.endDate, Literal(d.dates.collected.isoformat(), datatype=XSD.date)))
+    _acquisition(g, ctx, d, ds)
+    provenance = d.data.provenance
+    if provenance:  # where the files come from (FAIR R1.2; F-UJI reads dct:provenance)
+        node = URIRef(url + "#provenance")
+        g.add((ds, DCTERMS.provenance, node))
+        g.add((node, RDF.type, DCTERMS.ProvenanceStatement))
+        g.add((node, RDFS.label, _en(one_line(provenance.statement))))
+        if provenance.url:
+            g.add((node, RDFS.seeAlso, _iri(provenance.url)))
     _distributions(g, ctx, d, ds)
     return ds
+
+
+def _acquisition(g: Graph, ctx: SiteContext, d: Dataset, ds: URIRef) -> None:
+    """The data collection as a PROV activity (prov:wasGeneratedBy), associated with the facility's institution."""
+    fac = ctx.facility(d)
+    act = URIRef(ctx.dataset_url(d) + "#acquisition")
+    g.add((ds, PROV.wasGeneratedBy, act))
+    g.add((act, RDF.type, PROV.Activity))
+    on = f" on a {one_line(d.instrument.microscope)}" if d.instrument.microscope else ""
+    g.add((act, RDFS.label, _en(f"{TECHNIQUE_LABELS.get(d.technique, d.technique)}{on} at {one_line(fac.name)}")))
+    institution = URIRef(fac.ror)
+    g.add((act, PROV.wasAssociatedWith, institution))
+    g.add((institution, RDF.type, FOAF.Organization))
+    g.add((institution, RDF.type, FOAF.Agent))
+    g.add((institution, FOAF.name, _en(one_line(fac.institution))))
+    terms.agent_type(g, institution, terms.ACADEMIA)
 
 
 def _data_distribution(g: Graph, ctx: SiteContext, d: Dataset, ds: URIRef, issued: Literal) -> None:
@@ -171,11 +188,13 @@ def _data_distribution(g: Graph, ctx: SiteContext, d: Dataset, ds: URIRef, issue
     files = manifest.files if manifest is not None else ()
     for f in islice((f for f in files if f.download_urls), MAX_FILES):
         g.add((data, DCAT.downloadURL, _iri(ctx.rebase(f.download_urls[0]))))
-    g.add((data, DCTERMS.license, URIRef(license_url(d.license))))
-    terms = terms_of_use(d.license)
-    if terms is not None:
-        g.add((data, DCTERMS.rights, terms))
+    g.add((data, DCTERMS.license, terms.licence(g, license_url(d.license), d.license)))
+    rights = terms_of_use(d.license)
+    if rights is not None:
+        g.add((data, DCTERMS.rights, terms.rights(g, rights)))
     g.add((data, DCTERMS.issued, issued))
+    _available(g, data)
+    terms.media(g, data, *terms.data_format(formats))
     if manifest is not None and manifest.files and manifest.sizes_complete:
         g.add((data, DCAT.byteSize, Literal(manifest.total_size, datatype=XSD.nonNegativeInteger)))
     if d.is_embargoed and d.embargo_until:
@@ -193,10 +212,13 @@ def _distributions(g: Graph, ctx: SiteContext, d: Dataset, ds: URIRef) -> None:
     if d.data.datalad or d.is_embargoed:
         _data_distribution(g, ctx, d, ds, issued)
     # The metadata, as files of the site (CC0, like all OpenEM metadata).
-    for key, title, path, media_type in (
-        ("json", "Metadata (JSON)", f"api/{d.id}.json", "application/json"),
-        ("jsonld", "Metadata (schema.org JSON-LD)", f"datasets/{d.id}/metadata.jsonld", "application/ld+json"),
-        ("datacite", "Metadata (DataCite XML)", f"datasets/{d.id}/datacite.xml", "application/xml"),
+    for key, title, path, media_type, what in (
+        ("json", "Metadata (JSON)", f"api/{d.id}.json", "application/json",
+         "The catalogue record as JSON (the catalogue's JSON API, in the format of its JSON Schema)."),
+        ("jsonld", "Metadata (schema.org JSON-LD)", f"datasets/{d.id}/metadata.jsonld", "application/ld+json",
+         "The catalogue record as a schema.org Dataset in JSON-LD."),
+        ("datacite", "Metadata (DataCite XML)", f"datasets/{d.id}/datacite.xml", DATACITE_TYPE,
+         "The catalogue record in the DataCite Metadata Schema (kernel 4), as registered with its DOI."),
     ):
         dist = URIRef(f"{url}#metadata-{key}")
         link = URIRef(ctx.url(path))
@@ -205,14 +227,21 @@ def _distributions(g: Graph, ctx: SiteContext, d: Dataset, ds: URIRef) -> None:
         g.add((dist, DCTERMS.title, _en(title)))
         g.add((dist, DCAT.accessURL, link))
         g.add((dist, DCAT.downloadURL, link))
-        g.add((dist, DCTERMS.license, URIRef(CC0)))
-        g.add((dist, DCTERMS.rights, URIRef(TERMS + "terms_open")))
+        g.add((dist, DCTERMS.description, _en(what)))
+        g.add((dist, DCTERMS.license, terms.licence(g, CC0, "CC0-1.0")))
+        g.add((dist, DCTERMS.rights, terms.rights(g, URIRef(TERMS + "terms_open"))))
         g.add((dist, DCTERMS.issued, issued))
-        _media(g, dist, media_type)
+        _available(g, dist)
+        terms.media(g, dist, media_type, terms.METADATA_FORMATS[media_type])
+
+
+def _available(g: Graph, dist: URIRef) -> None:
+    """Planned availability: the site keeps every published version (stable)."""
+    g.add((dist, terms.DCATAP.availability, terms.concept(g, terms.STABLE, URIRef(terms.EU + "planned-availability"))))
 
 
 PREFIXES = (("dcat", DCAT), ("dct", DCTERMS), ("foaf", FOAF), ("vcard", VCARD), ("adms", ADMS), ("skos", SKOS),
-            ("owl", OWL), ("rdfs", RDFS), ("xsd", XSD))
+            ("owl", OWL), ("rdfs", RDFS), ("xsd", XSD), ("dcatap", terms.DCATAP), ("prov", PROV))
 
 
 def _catalog(g: Graph, ctx: SiteContext) -> URIRef:
@@ -223,11 +252,16 @@ def _catalog(g: Graph, ctx: SiteContext) -> URIRef:
     g.add((catalog, DCTERMS.description, _en(
         "The open, FAIR catalogue of electron-microscopy data from Swiss EM facilities.")))
     g.add((catalog, DCTERMS.publisher, _publisher(g, ctx, None)))
-    g.add((catalog, FOAF.homepage, URIRef(ctx.site_url)))
-    g.add((catalog, DCTERMS.language, LANG_EN))
-    g.add((catalog, DCTERMS.license, URIRef(CC0)))
+    g.add((catalog, FOAF.homepage, terms.document(g, URIRef(ctx.site_url))))
+    g.add((catalog, DCTERMS.language, terms.eu(g, "language", "ENG", DCTERMS.LinguisticSystem)))
+    g.add((catalog, DCTERMS.license, terms.licence(g, CC0, "CC0-1.0")))
+    published = [d.dates.published for d in ctx.catalogue.datasets]
+    if published:
+        g.add((catalog, DCTERMS.issued, Literal(min(published).isoformat(), datatype=XSD.date)))
     g.add((catalog, DCTERMS.modified, Literal(ctx.build_date.isoformat(), datatype=XSD.date)))
-    g.add((catalog, DCAT.themeTaxonomy, URIRef(EU + "data-theme")))
+    g.add((catalog, DCAT.themeTaxonomy, terms.scheme(g, URIRef(terms.EU + "data-theme"))))
+    # The catalogue covers the Swiss EM facilities (a dataset's sample has no place, so datasets have none).
+    g.add((catalog, DCTERMS.spatial, terms.switzerland(g)))
     return catalog
 
 
@@ -378,6 +412,20 @@ def write_files(ctx: SiteContext, turtle: BinaryIO, rdfxml: BinaryIO) -> None:
         add_dataset(statements, ctx, d, catalog)  # type: ignore[arg-type]
         write(statements, ctx.dataset_url(d))
     rdfxml.write(b"</rdf:RDF>\n")
+
+
+def dataset_turtle(ctx: SiteContext, d: Dataset) -> str:
+    """One dataset's DCAT record (``datasets/<id>/dcat.ttl``): its statements in ``catalog.ttl``, on its own."""
+    statements = _Statements()
+    catalog = URIRef(ctx.url("dcat/catalog"))
+    add_dataset(statements, ctx, d, catalog)  # type: ignore[arg-type]
+    head = "".join(f"@prefix {prefix}: <{ns}> .\n" for prefix, ns in sorted(_NAMESPACES)) + "\n"
+    return head + _turtle(_blocks([t for t in statements if t[0] != catalog], set(), None))
+
+
+def artefacts(ctx: SiteContext, d: Dataset) -> list[Artefact]:
+    """``datasets/<id>/dcat.ttl`` (a typed link for harvesters that read one record, not the whole catalogue)."""
+    return [Artefact(ctx.dataset_path(d) + "dcat.ttl", dataset_turtle(ctx, d), "DCAT-AP (Turtle)", TURTLE_TYPE)]
 
 
 def _serialise(ctx: SiteContext) -> tuple[str, str]:

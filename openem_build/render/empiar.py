@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .. import setkinds
 from ..artefacts import Artefact
 from ..context import SiteContext
 from ..model import Dataset, ImageSet, Manifest, ManifestFile, Person
@@ -428,7 +429,10 @@ def _image_set(d: Dataset, i: int, s: ImageSet, all_sets: tuple[ImageSet, ...],
     files = set_files(d.manifest, s)
     facts = header_facts(files)
     header, data = _format_codes(s.format)
-    category = tuple_code(*CATEGORIES.get(s.category, ("OT", s.category)))
+    # Atomic models, reflection files and coordinates are none of EMPIAR's image categories, whatever the YAML says.
+    other = setkinds.empiar_category({"format": s.format, "name": s.name, "details": s.details},
+                                     [f.path for f in files])
+    category = tuple_code(*(other or CATEGORIES.get(s.category, ("OT", s.category))))
     entry: dict[str, Any] = {"name": s.name[:200], "directory": f"/data/{s.directory.strip('/')}"[:200],
                              "category": category, "header_format": header, "data_format": data}
     # number of images

@@ -8,12 +8,15 @@ from typing import Any
 
 from ..artefacts import Artefact
 from ..context import SiteContext
+from ..data.store import git_url, parse_clone_url
 from ..licenses import license_url
 from ..manifest import media_type
 from ..model import Dataset, Person
-from ..urls import archive_url, doi_url
+from ..urls import archive_url, doi_url, http_only
 from .markdown import to_text
 
+COAR_OPEN = "http://purl.org/coar/access_right/c_abf2"
+COAR_EMBARGOED = "http://purl.org/coar/access_right/c_f1cf"
 #: Files listed one by one in ``distribution`` (like Signposting's items): the DataLad dataset holds them all.
 MAX_FILES = 50
 
@@ -102,10 +105,13 @@ def dataset_jsonld(ctx: SiteContext, d: Dataset) -> dict[str, Any]:
         out["dateModified"] = d.dates.modified.isoformat()
     if d.dates.collected:
         out["temporalCoverage"] = d.dates.collected.isoformat()
+    # The access level as a COAR access right (machine-readable: what F-UJI and OpenAIRE look for), then in words.
     if d.is_embargoed:
         until = f" until {d.embargo_until.isoformat()}" if d.embargo_until else ""
-        out["conditionsOfAccess"] = (f"The files are under embargo{until}; the metadata are public. Ask the contact "
-                                     f"({d.contact.email}) about earlier access.")
+        out["conditionsOfAccess"] = [COAR_EMBARGOED, f"The files are under embargo{until}; the metadata are public. "
+                                     f"Ask the contact ({d.contact.email}) about earlier access."]
+    else:
+        out["conditionsOfAccess"] = [COAR_OPEN, f"Open access: anyone may download the files, under {d.license}."]
     citations = [doi_url(p.doi) for p in d.related.publications if p.doi]
     if citations:
         out["citation"] = citations
@@ -165,7 +171,7 @@ def _distribution(ctx: SiteContext, d: Dataset) -> list[dict[str, Any]]:
         clone: dict[str, Any] = {
             "@type": "DataDownload",
             "name": "DataLad dataset (git-annex)",
-            "contentUrl": d.data.datalad,
+            "contentUrl": _repository_url(ctx, d),
             "encodingFormat": "application/x-git",
             "description": f"datalad clone {d.data.datalad}",
         }
@@ -183,6 +189,16 @@ def _distribution(ctx: SiteContext, d: Dataset) -> list[dict[str, Any]]:
     dist.append({"@type": "DataDownload", "name": "Metadata (JSON)", "encodingFormat": "application/json",
                  "contentUrl": ctx.url(f"datasets/{d.id}/dataset.json")})
     return dist
+
+
+def _repository_url(ctx: SiteContext, d: Dataset) -> str:
+    """An http(s) URL of the DataLad dataset, as ``contentUrl`` wants: the git repository in the store (plain git
+    clones it over HTTP), else the DataLad URL when it is one, else the landing page."""
+    url = d.data.datalad or ""
+    parsed = parse_clone_url(url)
+    if parsed:
+        return ctx.rebase(git_url(*parsed))
+    return http_only(url) or ctx.dataset_url(d)
 
 
 def catalogue_jsonld(ctx: SiteContext) -> dict[str, Any]:

@@ -133,7 +133,7 @@ def dataset_page(ctx: SiteContext, d: Dataset, links: Sequence[Artefact], citati
 
 def dataset_head(ctx: SiteContext, d: Dataset, links: Sequence[Artefact]) -> str:
     """What goes in the landing page's ``<head>``: JSON-LD, citation meta tags, Signposting links."""
-    items = signposting.items(ctx, d)
+    items = signposting.typed_items(ctx, d)
     return env().get_template("dataset_head.html").render(
         ctx=ctx, d=d, jsonld=script_json(dataset_jsonld(ctx, d)), summary=to_text(d.description)[:300],
         links=[a for a in links if a.label], facility=ctx.facility(d), items=items)

@@ -15,23 +15,46 @@ from typing import Any
 from ..artefacts import Artefact
 from ..context import SiteContext
 from ..licenses import license_url
+from ..manifest import media_type
 from ..model import Dataset
 from ..urls import doi_url
 
 MEDIA_TYPE = "application/linkset+json"
 TYPES = ("https://schema.org/Dataset", "https://schema.org/AboutPage")
 MAX_ITEMS = 50
+#: Metadata standards of the described-by documents, by file name.
+PROFILES = {"metadata.jsonld": "https://schema.org/", "datacite.xml": "http://datacite.org/schema/kernel-4",
+            "empiar.json": "https://empiar.org/empiar_deposition.schema.json",
+            "em.cif": "https://mmcif.wwpdb.org/dictionaries/mmcif_pdbx_v50.dic/Index/",
+            "dcat.ttl": "http://data.europa.eu/r5r/"}
 
 
 def path(ctx: SiteContext, d: Dataset) -> str:
     return ctx.dataset_path(d) + "linkset.json"
 
 
-def items(ctx: SiteContext, d: Dataset) -> list[str]:
-    """The content resources linked as ``item``: each file's download URL, at most 50 (as in the head)."""
+def typed_items(ctx: SiteContext, d: Dataset) -> list[tuple[str, str]]:
+    """The content resources linked as ``item``, at most 50 (as in the head): each file's download URL and media
+    type (what FAIR assessors such as F-UJI read a file's format from)."""
     manifest = getattr(d, "manifest", None)
     files = manifest.files if manifest is not None else ()
-    return list(islice((ctx.rebase(u) for f in files for u in f.download_urls[:1]), MAX_ITEMS))
+    return list(islice(((ctx.rebase(f.download_urls[0]), media_type(f.path)) for f in files if f.download_urls),
+                       MAX_ITEMS))
+
+
+def items(ctx: SiteContext, d: Dataset) -> list[str]:
+    """The download URLs of :func:`typed_items`."""
+    return [url for url, _type in typed_items(ctx, d)]
+
+
+def profile(ctx: SiteContext, href: str) -> str | None:
+    """The metadata standard a ``describedby`` document follows (Signposting's ``profile`` target attribute), by its
+    file name: schema.org, DataCite's kernel 4, the catalogue's JSON Schema, EMPIAR's deposition schema, the
+    PDBx/mmCIF dictionary; None for the rest (citations, the file list)."""
+    name = href.rsplit("/", 1)[-1]
+    if name == "dataset.json":
+        return ctx.url("schema/dataset.schema.json")
+    return PROFILES.get(name)
 
 
 def links(ctx: SiteContext, d: Dataset, described_by: Sequence[Artefact]) -> list[tuple[str, str, str]]:
@@ -43,17 +66,20 @@ def links(ctx: SiteContext, d: Dataset, described_by: Sequence[Artefact]) -> lis
     out += [("author", p.orcid_url, "") for p in d.authors if p.orcid_url]
     out.append(("license", license_url(d.license), ""))
     out += [("describedby", ctx.url(a.path), a.media_type) for a in described_by if a.label]
-    out += [("item", u, "") for u in items(ctx, d)]
+    out += [("item", u, t) for u, t in typed_items(ctx, d)]
     return out
 
 
 def linkset(ctx: SiteContext, d: Dataset, described_by: Sequence[Artefact]) -> dict[str, Any]:
     anchor = ctx.dataset_url(d)
     context: dict[str, Any] = {"anchor": anchor}
-    for rel, href, media_type in links(ctx, d, described_by):
+    for rel, href, kind in links(ctx, d, described_by):
         target: dict[str, str] = {"href": href}
-        if media_type:
-            target["type"] = media_type
+        if kind:
+            target["type"] = kind
+        standard = profile(ctx, href) if rel == "describedby" else None
+        if standard:
+            target["profile"] = standard
         context.setdefault(rel, []).append(target)
     sets: list[dict[str, Any]] = [context]
     for a in described_by:
