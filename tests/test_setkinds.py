@@ -116,7 +116,7 @@ def test_openem_validate_reports_them(catalogue: Path) -> None:
     texts = sorted(p.text() for p in result.problems)
     assert len(texts) == 2, texts
     assert texts[0].startswith("datasets/apoferritin-krios-2024/dataset.yaml:3:8: title: says 1.3 Å")
-    assert texts[1].startswith("datasets/mouse-cortex-fibsem-2024/dataset.yaml:91:16: data.image_sets[0].details: "
+    assert texts[1].startswith("datasets/mouse-cortex-fibsem-2024/dataset.yaml:92:16: data.image_sets[0].details: "
                                "says 16-bit")
 
 
