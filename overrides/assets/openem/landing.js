@@ -74,7 +74,8 @@
     });
     // A click on the backdrop (outside the dialog's box) closes it.
     dialog.addEventListener("click", function (event) { if (event.target === dialog) dialog.close(); });
-    dialog.addEventListener("close", function () { links[current].focus(); });
+    // (After the browser's own focus restoring, which returns to the preview that opened the dialog.)
+    dialog.addEventListener("close", function () { setTimeout(function () { links[current].focus(); }, 0); });
   }
 
   function sortKey(cell) {
