@@ -31,6 +31,8 @@
       document.head.appendChild(script);
     }).then(function () {
       stage.hidden = false;
+      // (Mol* draws its controls with React, at any time: label them as they come.)
+      if (typeof MutationObserver === "function") new MutationObserver(label).observe(stage, { childList: true, subtree: true });
       return window.molstar.Viewer.create(stage, {
         // A plain viewport: no panels, no extensions (some fetch from other hosts), no remote services.
         extensions: [],
@@ -50,6 +52,15 @@
     });
     viewer.catch(function () { viewer = null; });
     return viewer;
+  }
+
+  // Mol*'s own links and buttons that have no text a screen reader could say (its logo links to molstar.org).
+  function label() {
+    Array.prototype.forEach.call(stage.querySelectorAll("a, button"), function (el) {
+      if (!el.textContent.trim() && !el.getAttribute("aria-label") && !el.getAttribute("title")) {
+        el.setAttribute("aria-label", el.classList.contains("msp-logo") ? "Mol* (molstar.org)" : "Mol* viewer control");
+      }
+    });
   }
 
   function selected() {
@@ -84,11 +95,13 @@
     }).then(function () {
       var volumes = plugin.plugin.managers.volume.hierarchy.current.volumes.length;
       if (!volumes) throw new Error("Mol* could not read it as an MRC/CCP4 map");
+      label();
       root.setAttribute("data-volumes", String(volumes));
       root.setAttribute("data-state", "loaded");
       root.setAttribute("data-loaded", name);
       say(name + ": isosurface at 1.5 \u03c3 above the mean. Drag to rotate, scroll to zoom; the viewer\u2019s settings change the level.");
     }).catch(function (error) {
+      label();
       root.setAttribute("data-state", "error");
       say(name + " could not be shown in 3D: " + (error && error.message ? error.message : error) +
         ". Download it from the file list below.");
