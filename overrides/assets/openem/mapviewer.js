@@ -114,5 +114,9 @@
   if (choice.tagName === "SELECT") {
     choice.addEventListener("change", function () { if (root.getAttribute("data-state") === "loaded") show(); });
   }
-  if (selected().hasAttribute("data-auto")) show();
+  // A small map loads by itself, after the page (Mol* is 5 MB: it must not hold up the page's own load).
+  if (selected().hasAttribute("data-auto")) {
+    if (document.readyState === "complete") show();
+    else window.addEventListener("load", function () { show(); }, { once: true });
+  }
 })();
