@@ -271,3 +271,13 @@ def test_without_the_bundle_the_build_succeeds_without_the_viewer_and_says_so_on
     html = page(site, MAP_ENTRY)
     assert html.select_one("#map-3d") is None and not (site / "assets" / "molstar").exists()
     assert html.select("ul.openem-gallery figure")  # the rest of the page as before
+
+
+def test_a_tilt_series_preview_says_which_image_and_its_tilt(site: Path) -> None:
+    html = page(site, "yeast-cryoet-2023")  # the middle image of 41, whose .mdoc gives its tilt angle
+    assert html.select_one("ul.openem-gallery figcaption").get_text(" ", strip=True) == \
+        "tiltseries/TS_01.mrc — image 21 of 41, tilt 30°"
+    preview = Preview("x.png", "image", 10, 10, "Image 2 of 3 (the middle one) of the image stack ts/a.mrc", "ts/a.mrc")
+    mdoc = ManifestFile("ts/a.mrc.mdoc", 10, headers={"type": "mdoc", "acquisition": {"tilt_angles_deg": [0, -3, 3]}})
+    assert previewgallery.caption(preview, previewgallery.tilts([mdoc])) == "ts/a.mrc — image 2 of 3, tilt -3°"
+    assert previewgallery.caption(preview) == "ts/a.mrc — image 2 of 3"

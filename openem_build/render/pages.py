@@ -143,7 +143,7 @@ def dataset_page(ctx: SiteContext, d: Dataset, links: Sequence[Artefact], citati
         version_citation=citation.text(ctx, dataclasses.replace(d, doi=version_doi)) if version_doi else None,
         # (All versions: the text without the one version's number; citation.text writes " Version X.")
         all_versions_citation=citation_text.replace(f" Version {one_line(d.version)}.", "", 1),
-        gallery=previewgallery.shown(d.previews), maps=[m for m in all_maps if m.url and not m.too_large],
+        gallery=previewgallery.shown(d.previews, files), maps=[m for m in all_maps if m.url and not m.too_large],
         large_maps=[m for m in all_maps if m.url and m.too_large], mapview=mapview,
         landing_url=ctx.dataset_url(d))
 
