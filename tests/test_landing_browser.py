@@ -180,3 +180,79 @@ def test_the_file_table_sorts_and_filters_with_the_keyboard(browser, served: str
                            f" === {total}")
     assert errors == []
     page.close()
+
+
+@pytest.fixture(scope="module")
+def standalone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A landing page rendered on its own (pages.dataset_page) with the site's landing assets and Mol*: a
+    gzip-compressed map and 40 files in two folders (shown as folder groups), served on 127.0.0.1."""
+    import dataclasses
+    import gzip
+
+    from openem_build.context import SiteContext
+    from openem_build.load import load_catalogue
+    from openem_build.model import Manifest, ManifestFile
+    from openem_build.render import pages
+
+    bundle = molstar.find(ROOT)
+    if bundle is None:
+        pytest.skip("the Mol* bundle is not installed (`make npm` installs it)")
+    top = tmp_path_factory.mktemp("standalone")
+    shutil.copytree(ROOT / "overrides" / "assets" / "openem", top / "assets" / "openem")
+    molstar.copy_to_site(bundle, top)
+    packed = gzip.compress((ROOT / "examples" / "files" / "EMD-3197.map").read_bytes(), mtime=0)
+    (top / "data").mkdir()
+    (top / "data" / "EMD-3197.map.gz").write_bytes(packed)
+    ctx = SiteContext(load_catalogue(ROOT, disk_cache=False).catalogue, site_url="https://example.org/cat/")
+    files = [ManifestFile("maps/EMD-3197.map.gz", len(packed), urls=("https://example.org/cat/data/EMD-3197.map.gz",))]
+    files += [ManifestFile(f"{folder}/image_{i:02d}.tif", 1000 * (i + 1), urls=(f"https://example.org/{folder}/{i}",))
+              for folder in ("a", "b") for i in range(20)]
+    d = dataclasses.replace(ctx.catalogue.by_id[MAP_ENTRY], manifest=Manifest(tuple(files)), previews=())
+    body = pages.dataset_page(ctx, d, [], "Cite me.", viewer=True)
+    page = top / "datasets" / "x" / "index.html"
+    page.parent.mkdir(parents=True)
+    page.write_text('<!doctype html><html lang="en"><head><meta charset="utf-8"><title>x</title>'
+                    '<link rel="stylesheet" href="../../assets/openem/landing.css">'
+                    '<script src="../../assets/openem/landing.js" defer></script></head>'
+                    f'<body><main class="md-typeset">{body}</main></body></html>', encoding="utf-8")
+    yield from serve(top)
+
+
+def test_a_compressed_map_is_unpacked_in_the_browser_and_shown(browser, standalone: str) -> None:
+    page, outside, responses, errors = _guarded_page(browser, standalone, 1400)
+    page.goto(f"{standalone}datasets/x/")
+    page.wait_for_function("() => ['loaded', 'error'].includes("
+                           "document.querySelector('[data-openem-mapviewer]').getAttribute('data-state'))",
+                           timeout=90_000)
+    viewer = page.locator("[data-openem-mapviewer]")
+    assert viewer.get_attribute("data-state") == "loaded", page.inner_text(".openem-mapviewer__status")
+    assert viewer.get_attribute("data-loaded") == "maps/EMD-3197.map.gz"
+    assert responses.get(f"{standalone}data/EMD-3197.map.gz") == 200
+    assert outside == [] and errors == []
+    page.close()
+
+
+def test_the_filter_opens_the_folders_that_hold_matching_files(browser, standalone: str) -> None:
+    page, _outside, _responses, errors = _guarded_page(browser, standalone, 390)
+    page.goto(f"{standalone}datasets/x/")
+    groups = page.locator("details.openem-folder")
+    assert groups.count() == 3  # a/, b/ and maps/
+    page.get_by_label("Filter the files").fill("b/image_1")
+    page.wait_for_function("() => document.querySelector('#openem-file-filter-status').textContent !== ''")
+    assert page.inner_text("#openem-file-filter-status") == "10 of 41 files listed match"
+    opened = page.eval_on_selector_all("details.openem-folder:not([hidden])",
+                                       "ds => ds.map(d => [d.querySelector('summary code').textContent, d.open])")
+    assert opened == [["b/", True]]
+    shown = page.eval_on_selector_all("details.openem-folder tr[data-path]:not([hidden])",
+                                      "trs => trs.map(tr => tr.dataset.path)")
+    assert shown == [f"b/image_{i:02d}.tif" for i in range(10, 20)]
+    # Sort the open folder's table by size, largest first, by keyboard.
+    button = page.locator("details.openem-folder:not([hidden])").get_by_role("button", name="Sort by size", exact=True)
+    button.focus()
+    page.keyboard.press("Enter")
+    page.keyboard.press("Enter")
+    sizes = page.eval_on_selector_all("details.openem-folder:not([hidden]) tr[data-path]:not([hidden]) td:nth-child(5)",
+                                      "tds => tds.map(td => Number(td.dataset.sort))")
+    assert sizes == sorted(sizes, reverse=True) and len(sizes) == 10
+    assert errors == []
+    page.close()
