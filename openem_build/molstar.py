@@ -55,8 +55,12 @@ def copy_to_site(folder: Path, site: Path) -> None:
     """Copy the bundle (and the package's licence) into ``site/assets/molstar/``."""
     target = site / SITE_DIR
     target.mkdir(parents=True, exist_ok=True)
-    for name in FILES:
-        shutil.copyfile(folder / name, target / name)
+    pairs = [(folder / name, target / name) for name in FILES]
     licence = folder.parent.parent / "LICENSE"
     if licence.is_file():
-        shutil.copyfile(licence, target / "LICENSE.txt")
+        pairs.append((licence, target / "LICENSE.txt"))
+    for source, dest in pairs:
+        # (Under `mkdocs serve --dirty` every rebuild comes here: an unchanged copy is left as it is.)
+        have, want = (dest.stat() if dest.is_file() else None), source.stat()
+        if have is None or (have.st_size, have.st_mtime_ns) != (want.st_size, want.st_mtime_ns):
+            shutil.copy2(source, dest)
