@@ -57,6 +57,8 @@ class Job:
     #: Whether this process has yet to compare a page filled into the shell with one rendered in full (forked
     #: workers inherit their own copy of the job, so each compares its first page).
     unproven: bool = False
+    #: Whether the site holds the Mol* viewer (molstar.py): landing pages then show maps in 3D.
+    viewer: bool = False
 
 
 @dataclass(frozen=True)
@@ -161,7 +163,7 @@ def render_one(job: Job, d: Dataset) -> Done:
     del made
     # MkDocs' theme prints page titles without escaping: hand it escaped text.
     title, head = html.escape(d.title), pages.dataset_head(ctx, d, labelled)
-    body = pages.dataset_page(ctx, d, labelled, citation.text(ctx, d))
+    body = pages.dataset_page(ctx, d, labelled, citation.text(ctx, d), viewer=job.viewer)
     file = File.generated(job.config, page_uri(d), content="")
     if job.shell is None:
         themed = theme_page(job, file, _meta(title, head), body)

@@ -23,7 +23,7 @@ from mkdocs.plugins import BasePlugin
 from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
 
-from . import access, gallery, history, landing, pagecache
+from . import access, gallery, history, landing, molstar, pagecache
 from . import artefacts as A
 from .context import (
     DEFAULT_STORE_URL,
@@ -95,6 +95,7 @@ class OpenEMPlugin(BasePlugin[OpenEMConfig]):
         self._paused = False
         self._settings: Any = None
         self._views: dict[str, Any] = {}  # access.public_site's memo, for the builds of one `mkdocs serve`
+        self._molstar: Path | None = None  # the Mol* bundle's folder (molstar.py), when installed
 
     def on_startup(self, *, command: str, dirty: bool) -> None:
         annex.use_own_tools()
@@ -202,10 +203,14 @@ class OpenEMPlugin(BasePlugin[OpenEMConfig]):
         # Paths MkDocs writes itself after this: an artefact there is written last, in on_post_build.
         taken = frozenset(f.dest_uri for f in files)
         custom = config.theme.custom_dir
+        # The Mol* bundle, when installed: pages show maps in 3D only with it (so it is part of the cache's key).
+        self._molstar = molstar.find(Path(ctx.catalogue.root))
+        viewer = ("molstar", molstar.version(self._molstar)) if self._molstar is not None else None
         store = pagecache.open_store(Path(ctx.catalogue.root), config.config_file_path, [custom] if custom else [],
                                      config.docs_dir, (ctx.site_url, ctx.publisher, ctx.publisher_ror, ctx.site_name,
-                                                       ctx.canonical_url, ctx.store_url))
-        job = landing.Job(ctx, config, self._nav, env, files, Path(config.site_dir), taken, store)
+                                                       ctx.canonical_url, ctx.store_url, viewer))
+        job = landing.Job(ctx, config, self._nav, env, files, Path(config.site_dir), taken, store,
+                          viewer=self._molstar is not None)
         todo = [d for d in ctx.catalogue.datasets if self._changed.get(d.id, True)]
         try:
             start = time.perf_counter()
@@ -357,6 +362,8 @@ class OpenEMPlugin(BasePlugin[OpenEMConfig]):
             catalogue = catalogue.__class__(tuple(d for d in catalogue.datasets if self._changed.get(d.id, True)),
                                             catalogue.facilities, catalogue.root)
         gallery.copy_to_site(catalogue, site)
+        if self._molstar is not None:
+            molstar.copy_to_site(self._molstar, site)
         self._copy_store(Path(self.ctx.catalogue.root), site)
         self._collect_later()
 

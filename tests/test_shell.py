@@ -61,7 +61,8 @@ def test_file_rows_escape_every_value_and_link_the_first_web_url() -> None:
     ])).splitlines()
     assert rows[0] == (
         '<tr data-path="maps/a&#34;&lt;b&gt;&amp;.mrc"><td><a href="https://example.org/a?x=1&amp;y=&#34;2&#34;" '
-        'download="a&#34;&lt;b&gt;&amp;.mrc">maps/a&#34;&lt;b&gt;&amp;.mrc</a></td><td>1.5 MB</td><td>'
-        '<code class="openem-checksum">md5:'
+        'download="a&#34;&lt;b&gt;&amp;.mrc">maps/a&#34;&lt;b&gt;&amp;.mrc</a></td><td>MRC</td><td data-sort="0"></td>'
+        '<td data-sort=""></td><td data-sort="1500000">1.5 MB</td><td><code class="openem-checksum">md5:'
         + "ab" * 16 + "</code></td></tr>")
-    assert rows[1] == '<tr data-path="README.md"><td><code>README.md</code></td><td>unknown</td><td></td></tr>'
+    assert rows[1] == ('<tr data-path="README.md"><td><code>README.md</code></td><td>MD</td><td data-sort="0"></td>'
+                       '<td data-sort=""></td><td data-sort="">unknown</td><td></td></tr>')

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shlex
 from collections import Counter
@@ -19,12 +20,14 @@ from ..licenses import license_name, license_url
 from ..model import Dataset, Facility, ManifestFile
 from ..urls import archive_url, doi_url, http_only
 from ..validate import schema
-from . import signposting
+from . import citation, mapview, previewgallery, signposting, versions
 from .citation import one_line
 from .empiar import set_files
+from .filefacts import facts
 from .jsonld import TECHNIQUE_LABELS, catalogue_jsonld, dataset_jsonld, script_json
 from .markdown import to_html, to_text
 from .pixelsize import set_pixel
+from .units import pixel_size
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -41,18 +44,25 @@ def human_size(n: int | None) -> str:
     return f"{n} B"
 
 
-def file_rows(files: Iterable[ManifestFile], href: Callable[[str], str] = str) -> Markup:
+def file_rows(files: Iterable[ManifestFile], href: Callable[[str], str] = str, technique: str | None = None) -> Markup:
     """The rows of a file table (``templates/dataset.html``): path (a download link, ``href`` of the file's URL,
-    when it has a web URL, saved under the file's own name), size and checksum. Made here rather than in the
-    template's loop, which took most of a page's time for the up to thousands of files a page lists."""
+    when it has a web URL, saved under the file's own name), format, dimensions and pixel size (from the header
+    facts, pixel sizes in ``technique``'s unit), size and checksum. Cells that sort by something other than their
+    text carry it in ``data-sort`` (``landing.js``). Made here rather than in the template's loop, which took
+    most of a page's time for the up to thousands of files a page lists."""
     out = []
     for f in files:
         path, web, checksum = escape(f.path), f.download_urls, f.checksum
         name = (f'<a href="{escape(href(web[0]))}" download="{escape(f.name)}">{path}</a>' if web
                 else f"<code>{path}</code>")
         check = f'<code class="openem-checksum">{escape(checksum[0])}:{escape(checksum[1])}</code>' if checksum else ""
-        out.append(f'<tr data-path="{path}"><td>{name}</td><td>{escape(human_size(f.size))}</td><td>{check}</td>'
-                   "</tr>\n")
+        fact = facts(f, technique)
+        pixel_key = f"{fact.pixel_A:.6f}" if fact.pixel_A is not None else ""
+        out.append(f'<tr data-path="{path}"><td>{name}</td><td>{escape(fact.format)}</td>'
+                   f'<td data-sort="{fact.voxels}">{escape(fact.dimensions)}</td>'
+                   f'<td data-sort="{pixel_key}">{escape(fact.pixel)}</td>'
+                   f'<td data-sort="{f.size if f.size is not None else ""}">{escape(human_size(f.size))}</td>'
+                   f"<td>{check}</td></tr>\n")
     return Markup("".join(out))
 
 
@@ -72,7 +82,7 @@ def env() -> jinja2.Environment:
                            keep_trailing_newline=True)
     e.filters.update(size=human_size, file_rows=file_rows, num=num, doi_url=doi_url, archive_url=archive_url,
                      http_only=http_only, license_name=license_name, license_url=license_url, shell=shlex.quote,
-                     technique=lambda t: TECHNIQUE_LABELS.get(t, t),
+                     technique=lambda t: TECHNIQUE_LABELS.get(t, t), pixel=pixel_size,
                      enum_title=_enum_title, oneline=one_line)
     e.tests["http_only"] = lambda url: bool(http_only(url))
     return e
@@ -107,8 +117,10 @@ def _get_sets(d: Dataset) -> list[tuple[str, str]]:
     return [(directory, "; ".join(names)) for directory, names in out.items()]
 
 
-def dataset_page(ctx: SiteContext, d: Dataset, links: Sequence[Artefact], citation_text: str) -> str:
-    """The body of a dataset's landing page."""
+def dataset_page(ctx: SiteContext, d: Dataset, links: Sequence[Artefact], citation_text: str,
+                 viewer: bool = False) -> str:
+    """The body of a dataset's landing page; ``viewer``: whether the site holds the Mol* bundle (molstar.py), so
+    that maps are shown in 3D."""
     manifest = _manifest(d)
     files = list(manifest.files) if manifest is not None else []
     affiliations: list[tuple[str, str | None]] = []
@@ -122,13 +134,21 @@ def dataset_page(ctx: SiteContext, d: Dataset, links: Sequence[Artefact], citati
         url = ctx.rebase(url)
         return "../../" + url[len(ctx.site_url):] if url.startswith(ctx.site_url) else url
 
+    version_doi = versions.current_doi(d)
+    all_maps = mapview.maps(d, files) if viewer and not d.is_embargoed else []
     return env().get_template("dataset.html").render(
         ctx=ctx, d=d, base="../../", href=href, facility=ctx.facility(d), description=to_html(d.description),
         links=[a for a in links if a.label], affiliations=affiliations, files=files, tree=_tree(files),
         total_size=manifest.total_size if files else None, citation=citation_text,
         web_files=any(f.download_urls for f in files), get_sets=_get_sets(d),
         set_pixels=[set_pixel(d, s, set_files(manifest, s)) for s in d.data.image_sets],
-        clone_dir=d.id, versions=list(reversed(ctx.histories.get(d.id, ()))))
+        clone_dir=d.id, versions=versions.rows(d, ctx.histories.get(d.id, ())), version_doi=version_doi,
+        version_citation=citation.text(ctx, dataclasses.replace(d, doi=version_doi)) if version_doi else None,
+        # (All versions: the text without the one version's number; citation.text writes " Version X.")
+        all_versions_citation=citation_text.replace(f" Version {one_line(d.version)}.", "", 1),
+        gallery=previewgallery.shown(d.previews, files), maps=[m for m in all_maps if m.url and not m.too_large],
+        large_maps=[m for m in all_maps if m.url and m.too_large], mapview=mapview,
+        landing_url=ctx.dataset_url(d))
 
 
 def dataset_head(ctx: SiteContext, d: Dataset, links: Sequence[Artefact]) -> str:
