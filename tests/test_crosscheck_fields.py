@@ -187,7 +187,8 @@ def test_openem_add_on_a_copy_of_the_real_epu_session_prefills_the_data_images_a
     doc["instrument"] = {**doc["instrument"], **stub["instrument"]}
     doc["acquisition"] = {**doc["acquisition"], **stub["acquisition"]}
     doc["dates"].update(collected=stub["dates"]["collected"], published="2025-06-03")
-    doc["processing"]["resolution_A"] = 2.9
+    doc["processing"]["resolution_A"] = 2.9  # (above Nyquist for 1.056 Å pixels)
+    doc["title"] = "Apoferritin from a real EPU session at 2.9 Å"
     write_dataset(root, doc)
     assert [p.text() for p in load_catalogue(root).problems] == []
 
