@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
-from . import gallery, progress, validate
+from . import gallery, progress, thumbnails, validate
 from .cache import Session as DiskSession
 from .cache import open_session
 from .crosscheck import check_manifest
@@ -119,7 +119,7 @@ def load_dataset(path: Path, root: Path, facilities: dict | None) -> tuple[Datas
         if manifest is not None:  # declared values against the file headers the manifest records
             found += check_manifest(doc, manifest, shown)
         previews, seen = gallery.read(path.parent, root)
-        found += seen
+        found += seen + thumbnails.check(doc, previews, shown)
         problems += [p for p in found if p.path != shown or p.field not in flagged]
     if errors(problems):
         return None, doc, problems

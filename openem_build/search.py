@@ -65,7 +65,7 @@ SORTS: tuple[tuple[str, str, dict[str, str] | None], ...] = (
 
 #: Parts of pages that are not indexed (they repeat other pages' titles or are bulky and unsearchable).
 EXCLUDE_SELECTORS: tuple[str, ...] = (
-    "table.openem-browse", ".openem-cards", ".openem-techniques", ".openem-files", ".openem-folder",
+    ".openem-browse", ".openem-cards", ".openem-techniques", ".openem-files", ".openem-folder",
     ".openem-commands", ".openem-downloads", ".openem-formats", ".headerlink", ".md-source-file",
 )
 

@@ -19,7 +19,7 @@ from ..licenses import license_name, license_url
 from ..model import Dataset, Facility, ManifestFile
 from ..urls import archive_url, doi_url, http_only
 from ..validate import schema
-from . import signposting
+from . import searchmeta, signposting
 from .citation import one_line
 from .jsonld import TECHNIQUE_LABELS, catalogue_jsonld, dataset_jsonld, script_json
 from .markdown import to_html, to_text
@@ -125,7 +125,8 @@ def dataset_page(ctx: SiteContext, d: Dataset, links: Sequence[Artefact], citati
         links=[a for a in links if a.label], affiliations=affiliations, files=files, tree=_tree(files),
         total_size=manifest.total_size if files else None, citation=citation_text,
         web_files=any(f.download_urls for f in files), get_sets=_get_sets(d),
-        clone_dir=d.id, versions=list(reversed(ctx.histories.get(d.id, ()))))
+        clone_dir=d.id, versions=list(reversed(ctx.histories.get(d.id, ()))),
+        search_meta=searchmeta.dataset_meta(d))
 
 
 def dataset_head(ctx: SiteContext, d: Dataset, links: Sequence[Artefact]) -> str:
