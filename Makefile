@@ -7,6 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 export PATH := $(BIN):$(PATH)
 
 .PHONY: examples site serve test validate lint clean
+NODE_STAMP := node_modules/.package-lock.json
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (found %s)" % sys.version.split()[0])'
@@ -27,11 +28,14 @@ serve: examples  ## live preview on http://127.0.0.1:8000 (rebuilds only what an
 validate: $(STAMP)
 	$(BIN)/openem validate
 
-test: $(STAMP)  ## the whole test suite, browser tests included
+$(NODE_STAMP): package.json package-lock.json  ## npm packages (package.json: axe-core for the browser tests)
+	npm ci --no-audit --no-fund
+
+test: $(STAMP) $(NODE_STAMP)  ## the whole test suite, browser tests included
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check openem_build tests benchmarks
 
 clean:
-	rm -rf site store .venv .pytest_cache
+	rm -rf site store .venv .pytest_cache node_modules

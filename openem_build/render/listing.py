@@ -56,8 +56,10 @@ def claims(datasets: Sequence[Dataset]) -> dict[str, int]:
 def home_page(ctx: SiteContext, sizes: dict[str, int]) -> str:
     datasets = ctx.catalogue.datasets
     techniques = Counter(d.technique for d in datasets)
+    newest = _newest(datasets)
     return env().get_template("home.html").render(
-        ctx=ctx, base="", newest=_newest(datasets)[:6], counts=claims(datasets),
+        ctx=ctx, base="", newest=newest[:6], with_files=[d for d in newest if d.data.datalad][:4],
+        counts=claims(datasets),
         total_size=sum(sizes.values()) if sizes else None, thumb=thumbnails.thumb, img=thumbnails.img,
         techniques=sorted(techniques.items(), key=lambda kv: (-kv[1], kv[0])))
 
