@@ -179,3 +179,33 @@ def test_facilities_schema_accepts_people_and_instruments_and_rejects_unknown_fi
     schema = json.loads((ROOT / "openem_build" / "schema" / "facilities.schema.json").read_text("utf-8"))
     props = schema["additionalProperties"]["properties"]
     assert {"contact", "data_steward", "instruments"} <= set(props)
+
+
+def test_an_entry_without_mrc_files_gets_a_preview_of_its_first_raster_image(tmp_path: Path) -> None:
+    from openem_build import gallery
+
+    content = tmp_path / "data"
+    (content / "epu" / "Data").mkdir(parents=True)
+    ramp = Image.linear_gradient("L").resize((1024, 700))
+    ramp.save(content / "epu" / "Data" / "b.jpg", quality=90)
+    ramp.save(content / "epu" / "Data" / "a.tif")
+    (content / "epu" / "EpuSession.dm").write_text("<xml/>")
+    sets = [("epu", "metadata", "xml"), ("epu", "other", "jpeg")]
+    paths = ["epu/EpuSession.dm", "epu/Data/a.tif", "epu/Data/b.jpg"]
+    chosen = gallery.choose(sets, paths, lambda p: True)
+    assert chosen == ["epu/Data/a.tif"]  # the first image by path (the set says jpeg; TIFF is also an image)
+    out = tmp_path / "entry"
+    out.mkdir()
+    made, notes = gallery.write(out, content, sets, paths)
+    assert made == ["epu/Data/a.tif"] and not notes
+    doc = json.loads((out / "previews.json").read_text("utf-8"))
+    (entry,) = doc["previews"]
+    assert entry["kind"] == "image" and (entry["width"], entry["height"]) == (512, 350)
+    assert "epu/Data/a.tif" in entry["alt"] and "binned 2×" in entry["alt"]
+    first = (out / "previews" / entry["file"]).read_bytes()
+    gallery.write(out, content, sets, paths)
+    assert (out / "previews" / entry["file"]).read_bytes() == first
+    previews, problems = gallery.read(out, tmp_path)
+    assert not problems and previews[0].source == "epu/Data/a.tif"
+    # With an MRC map among the files, it is the one previewed, as before.
+    assert gallery.choose([("maps", "maps", "mrc"), *sets], ["maps/m.mrc", *paths], lambda p: True) == ["maps/m.mrc"]
