@@ -65,6 +65,10 @@ def test_no_page_type_scrolls_sideways(browser, served_site: str, width: int, he
         scroll = page.evaluate("document.documentElement.scrollWidth")
         if scroll > width:
             wide.append(f"{name} ({path or '/'}) is {scroll} px wide")
+        # The site's name in the header is shown whole, not cut to "OpenEM catalo…".
+        title = page.locator(".md-header__topic:first-child .md-ellipsis")
+        if title.evaluate("e => e.scrollWidth > e.clientWidth"):
+            wide.append(f"{name}: the header's title is cut")
         assert not errors, f"{name}: {errors}"
         page.close()
     assert not wide, f"at {width} px: " + "; ".join(wide)

@@ -131,7 +131,7 @@ def test_dataset_pages_give_search_their_thumbnail_and_summary(site: Path) -> No
     meta = {span["data-pagefind-meta"]: span for span in article.select("span[hidden][data-pagefind-meta]")}
     summary = meta["summary[data-summary]"]["data-summary"]
     assert summary.startswith("Example entry: an illustration") and len(summary) <= 282
-    thumb = meta["thumb[data-src], thumb_h[data-h], thumb_alt[data-alt]"]
+    thumb = meta["image[data-src], image_h[data-h], image_alt[data-alt]"]
     assert thumb["data-src"] == f"datasets/{MAP}/thumbnails/160.png" and (site / thumb["data-src"]).is_file()
     assert article.select_one("span[data-pagefind-filter='kind:Dataset']") is not None
     docs_page = soup(site / "contributing" / "index.html")

@@ -29,14 +29,14 @@ def summary(d: Dataset) -> str:
 
 
 def dataset_meta(d: Dataset) -> Markup:
-    """Hidden elements carrying the Pagefind filter ``kind`` and the metadata ``summary``, ``thumb`` (the
-    site-relative path of the 160 px thumbnail), ``thumb_h`` (its height) and ``thumb_alt``."""
+    """Hidden elements carrying the Pagefind filter ``kind`` and the metadata ``summary``, ``image`` (Pagefind's
+    image metadata: the site-relative path of the 160 px thumbnail), ``image_h`` (its height) and ``image_alt``."""
     parts = [f'<span hidden data-pagefind-filter="kind:{KIND}"></span>',
              f'<span hidden data-pagefind-meta="summary[data-summary]" data-summary="{escape(summary(d))}"></span>']
     t = thumbnails.thumb(d)
     if t is not None:
         width = thumbnails.WIDTHS[0]
-        parts.append(f'<span hidden data-pagefind-meta="thumb[data-src], thumb_h[data-h], thumb_alt[data-alt]" '
+        parts.append(f'<span hidden data-pagefind-meta="image[data-src], image_h[data-h], image_alt[data-alt]" '
                      f'data-src="{escape(t.files[0][1])}" data-h="{t.height(width)}" data-alt="{escape(t.alt)}">'
                      "</span>")
     return Markup("".join(parts))

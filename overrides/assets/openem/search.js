@@ -339,12 +339,14 @@
     function renderResult(data, index, query) {
       var meta = data.meta || {};
       var isDataset = !!(data.filters && data.filters.technique);
-      var li = el("li", { "class": "openem-result" + (meta.thumb ? " openem-result--image" : "") });
-      // The dataset's thumbnail (render/searchmeta.py): 80 CSS pixels wide, its 160 px file for sharp screens.
-      if (meta.thumb && /^datasets\/[\w.\/-]+\.png$/.test(meta.thumb)) {
-        var h80 = Math.max(1, Math.round((parseInt(meta.thumb_h, 10) || 160) / 2));
-        li.appendChild(el("img", { "class": "openem-result__image", src: new URL(meta.thumb, siteRoot).pathname,
-          width: "80", height: String(h80), alt: plain(meta.thumb_alt) || "", loading: "lazy", decoding: "async" }));
+      // The dataset's thumbnail (render/searchmeta.py: a path under the site's root): 80 CSS pixels wide, its
+      // 160 px file for sharp screens. (Pages have no such image: Pagefind's own guess is not shown.)
+      var image = isDataset && meta.image && /^datasets\/[\w.\/-]+\.png$/.test(meta.image) ? meta.image : null;
+      var li = el("li", { "class": "openem-result" + (image ? " openem-result--image" : "") });
+      if (image) {
+        var h80 = Math.max(1, Math.round((parseInt(meta.image_h, 10) || 160) / 2));
+        li.appendChild(el("img", { "class": "openem-result__image", src: new URL(image, siteRoot).pathname,
+          width: "80", height: String(h80), alt: plain(meta.image_alt) || "", loading: "lazy", decoding: "async" }));
       }
       var body = el("div", { "class": "openem-result__body" });
       var a = el("a", { href: data.url, "class": "openem-result__title",
