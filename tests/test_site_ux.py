@@ -186,3 +186,23 @@ def test_filters_work_from_the_keyboard(browser, served_site: str) -> None:
     page.keyboard.press("Enter")
     assert page.locator("#openem-search-filters").get_attribute("open") is not None
     page.close()
+
+
+def test_a_chosen_facet_still_offers_its_other_values(browser, served_site: str) -> None:
+    """Values of one facet add up ("any"): with one technique chosen, the others are offered with the counts they
+    would add, and none with 0."""
+    page, _ = _open(browser, served_site + "search/?technique=Single-particle+cryo-electron+microscopy", 1400, 900)
+    page.wait_for_selector("#openem-search-results li")
+    techniques = page.locator(".openem-facet[data-facet=technique] li")
+    values = techniques.locator(".openem-facet__value").all_inner_texts()
+    counts = [int(n) for n in techniques.locator(".openem-facet__count").all_inner_texts()]
+    assert "Single-particle cryo-electron microscopy" in values and len(values) == len(_documents_techniques())
+    assert all(n > 0 for n in counts)
+    # The other facets count within the results: only values of single-particle datasets.
+    facilities = page.locator(".openem-facet[data-facet=facility] .openem-facet__value").all_inner_texts()
+    assert sorted(facilities) == ["DCI Lausanne", "ScopeM"]
+    page.close()
+
+
+def _documents_techniques() -> set[str]:
+    return {d["technique"] for d in _documents().values()}

@@ -407,12 +407,18 @@
       var options = { filters: filters };
       if (sort.value && !pages) options.sort = SORTS[sort.value];
       if (!q && !sort.value && !pages) options.sort = SORTS.newest; // browsing by filters: newest first
+      var found = null;
       return searchShards(shards, q || ALL, options).then(function (search) {
-        if (gen !== generation || !search) return;
+        if (gen !== generation || !search) return null;
+        found = search;
+        return facetCounts(q || ALL, filters, search.filters);
+      }).then(function (counts) {
+        if (gen !== generation || !found) return;
+        var search = found;
         results = search.results;
         shown = 0;
         list.textContent = "";
-        renderFacets(search.filters);
+        renderFacets(counts);
         var n = results.length;
         setCount(kind, n);
         status.textContent = n ? plural(n, "result", "results") + (q ? " for “" + q + "”" : "") :
@@ -420,6 +426,25 @@
         return showMore();
       }).then(function () {
         if (gen === generation) form.removeAttribute("aria-busy");
+      });
+    }
+
+    // The values a facet offers while some of its own are chosen: those of the results without its own choice
+    // (values of one facet add up, "any"), so that a second one can be chosen; the other facets' counts are
+    // those of the results.
+    function facetCounts(term, filters, counts) {
+      var names = kind === "pages" ? [] : Object.keys(selected);
+      if (!names.length) return Promise.resolve(counts);
+      return Promise.all(names.map(function (name) {
+        var without = Object.assign({}, filters);
+        delete without[name];
+        return searchShards(shards, term, { filters: without }).then(function (other) {
+          return [name, other && other.filters ? other.filters[name] : null];
+        });
+      })).then(function (pairs) {
+        var out = Object.assign({}, counts);
+        pairs.forEach(function (pair) { if (pair[1]) out[pair[0]] = pair[1]; });
+        return out;
       });
     }
 
