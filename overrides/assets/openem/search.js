@@ -391,7 +391,7 @@
       form.classList.toggle("openem-search--pages", pages);
       if (pages) filters = { kind: { any: ["Page"] } };
       else filters.kind = { any: ["Dataset"] };
-      countOther(gen, q, filters);
+      countOther(gen, q);
       if (pages ? !q : (!q && !hasFilters && !sort.value)) {
         results = NO_RESULTS;
         list.textContent = "";
@@ -453,7 +453,7 @@
       var span = form.querySelector("[data-kind-count='" + which + "']");
       if (span) span.textContent = n === null || n === undefined ? "" : "(" + n.toLocaleString("en") + ")";
     }
-    function countOther(gen, q, filters) {
+    function countOther(gen, q) {
       var other = kind === "pages" ? "" : "pages";
       if (!q && other === "pages") { setCount(other, null); return; }
       var f = other === "pages" ? { kind: { any: ["Page"] } } : Object.assign(filterArgument(), { kind: { any: ["Dataset"] } });
