@@ -7,8 +7,9 @@ STAMP := $(VENV)/.installed-stamp
 export PATH := $(BIN):$(PATH)
 
 NPM ?= npm
-# Mol* (the npm package molstar, package.json): `openem build` copies its prebuilt viewer into the site.
-MOLSTAR := node_modules/molstar/build/viewer/molstar.js
+# npm packages (package.json): Mol* (molstar), whose prebuilt viewer `openem build` copies into the site, and
+# axe-core for the browser tests' accessibility checks.
+NPM_STAMP := node_modules/.openem-npm-stamp
 
 .PHONY: examples site serve test validate lint clean npm
 
@@ -19,8 +20,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	@touch $(STAMP)
 
-npm: $(MOLSTAR)  ## the site's browser packages (Mol*), from package-lock.json; without npm the site has no 3D viewer
-$(MOLSTAR): package.json package-lock.json
+npm: $(NPM_STAMP)  ## the npm packages (Mol*, axe-core), from package-lock.json; without npm the site has no 3D viewer
+$(NPM_STAMP): package.json package-lock.json
 	@if command -v $(NPM) >/dev/null 2>&1; then \
 		$(NPM) ci --ignore-scripts --no-audit --no-fund --loglevel=error && touch $@; \
 	else echo "npm not found: the site is built without the 3D map viewer (Mol*); install Node.js and npm to add it"; fi

@@ -27,6 +27,7 @@ from typing import Any
 from . import textcheck
 from .data import mrc
 from .data import previews as P
+from .data import rasterpreview as raster
 from .data.headers import brief
 from .manifest import JsonDoc, _safe_path, confined, content_roots, load_json
 from .model import Catalogue, Preview
@@ -42,6 +43,8 @@ MAX_BYTES = 1 << 20  # previews.json larger than this is not read
 MAX_ALT = 1000  # characters of a preview's alt text
 MAX_REPORTED = 25  # problems reported per previews.json before the rest is summarised (each is located)
 _FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}\.png$")
+#: Image-set formats whose files may be previewed as 2D raster images when an entry has no MRC file to preview.
+_RASTER_FORMATS = frozenset({"jpeg", "jpg", "png", "tiff", "tif"})
 #: What ``kind`` may be: a plane of two axes, a projection or a 2D image.
 _KIND = re.compile(r"^(?:[XYZ]{2}|projection|image)$")
 _TOP_FIELDS = frozenset({"previews_version", "commit", "previews"})
@@ -77,7 +80,19 @@ def choose(sets: Iterable[SetInfo], paths: Iterable[str], available: Callable[[s
                         and available(path)):
                     chosen.append(path)
                     break
+    if not chosen:  # no MRC file: the first 2D raster image (JPEG, PNG, TIFF) of an image set, if any
+        chosen = _raster(sets, ordered, available)
     return chosen
+
+
+def _raster(sets: list[SetInfo], ordered: list[str], available: Callable[[str], bool]) -> list[str]:
+    for directory, cat, fmt in sets:
+        if cat == "metadata" or (fmt or "").lower() not in _RASTER_FORMATS:
+            continue
+        for path in ordered:
+            if _under(path, directory) and Path(path).suffix.lower() in raster.SUFFIXES and available(path):
+                return [path]
+    return []
 
 
 def stem(path: str) -> str:
@@ -107,7 +122,8 @@ def generate(content: Path, paths: Sequence[str], out_dir: Path, commit: str | N
     entries: list[dict[str, Any]] = []
     notes: list[str] = []
     for path in paths:
-        made, why = P.write_previews(content / path, out_dir, stem(path), name=path, **options)
+        writer = raster.write_previews if Path(path).suffix.lower() in raster.SUFFIXES else P.write_previews
+        made, why = writer(content / path, out_dir, stem(path), name=path, **options)
         for entry in made:
             entries.append({"file": entry["file"], "kind": entry["kind"], "width": entry["width"],
                             "height": entry["height"], "bytes": entry["bytes"], "alt": entry["alt"],

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
-from . import gallery, progress, setkinds, titlecheck, validate
+from . import gallery, progress, setkinds, thumbnails, titlecheck, validate
 from .cache import Session as DiskSession
 from .cache import open_session
 from .crosscheck import check_manifest
@@ -121,7 +121,7 @@ def load_dataset(path: Path, root: Path, facilities: dict | None) -> tuple[Datas
         found += setkinds.check(doc, manifest, shown)  # data types and categories against headers and text
         found += titlecheck.check(doc, shown)
         previews, seen = gallery.read(path.parent, root)
-        found += seen
+        found += seen + thumbnails.check(doc, previews, shown)
         problems += [p for p in found if p.path != shown or p.field not in flagged]
     if errors(problems):
         return None, doc, problems

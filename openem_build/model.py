@@ -208,6 +208,23 @@ class Dates:
 
 
 @dataclass(frozen=True)
+class FacilityPerson:
+    """A facility's contact or data steward (datasets/facilities.yaml)."""
+
+    name: str
+    email: str | None = None
+    orcid: str | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class FacilityInstrument:
+    name: str
+    detectors: tuple[str, ...] = ()
+    techniques: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Facility:
     id: str
     name: str
@@ -218,6 +235,9 @@ class Facility:
     short_name: str | None = None
     country: str = "CH"
     description: str | None = None
+    contact: FacilityPerson | None = None
+    data_steward: FacilityPerson | None = None
+    instruments: tuple[FacilityInstrument, ...] = ()
 
     @property
     def label(self) -> str:
@@ -405,6 +425,8 @@ class Dataset:
     sample: Sample
     data: Data
     keywords: tuple[str, ...] = ()
+    #: The preview that represents the entry (``previews/<file>.png``), when the YAML names one (thumbnails.py).
+    thumbnail: str | None = None
     license: str = "CC-BY-4.0"
     status: str = "published"
     version: str = "1.0"

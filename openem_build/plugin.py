@@ -23,7 +23,7 @@ from mkdocs.plugins import BasePlugin
 from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
 
-from . import access, gallery, history, landing, molstar, pagecache
+from . import access, gallery, history, landing, molstar, pagecache, thumbnails
 from . import artefacts as A
 from .context import (
     DEFAULT_STORE_URL,
@@ -39,7 +39,7 @@ from .data import annex, store
 from .load import LoadCache, load_catalogue
 from .manifest import ManifestChanged
 from .problems import ERROR
-from .render import pages, sitemap
+from .render import listing, pages, sitemap
 from .validate import schema
 
 log = logging.getLogger("mkdocs.plugins.openem")
@@ -267,16 +267,16 @@ class OpenEMPlugin(BasePlugin[OpenEMConfig]):
         assert ctx is not None
         kind, obj = entry
         if kind == "home":
-            return pages.home_page(ctx, self._sizes())
+            return listing.home_page(ctx, self._sizes())
         if kind == "browse":
-            return pages.browse_page(ctx, self._sizes())
+            return listing.browse_page(ctx, self._sizes())
         if kind == "search":
             from .search import search_page
 
             return search_page(ctx)
         if kind == "facilities":
-            return pages.facilities_page(ctx)
-        return pages.facility_page(ctx, obj)
+            return listing.facilities_page(ctx)
+        return listing.facility_page(ctx, obj)
 
     def _pause_collector(self) -> None:
         """No cyclic garbage collection during a rebuild under ``mkdocs serve``: set off over and over by the
@@ -364,6 +364,7 @@ class OpenEMPlugin(BasePlugin[OpenEMConfig]):
         gallery.copy_to_site(catalogue, site)
         if self._molstar is not None:
             molstar.copy_to_site(self._molstar, site)
+        thumbnails.write_to_site(catalogue, site)  # (each entry's representative preview, scaled)
         self._copy_store(Path(self.ctx.catalogue.root), site)
         self._collect_later()
 

@@ -4,10 +4,11 @@ Pagefind (https://pagefind.app, the ``pagefind[bin]`` wheel) reads the built HTM
 small entry file, a WebAssembly search core and many content-hashed chunks (word index, filters, page
 fragments). A browser downloads only the chunks its query needs, so the cost of a search grows with the
 query, not with the catalogue. Dataset pages mark their metadata with ``data-pagefind-filter``,
-``data-pagefind-sort`` and ``data-pagefind-meta`` (templates/dataset.html); other content pages are indexed
-through ``data-pagefind-body`` in overrides/main.html; lists that repeat dataset titles (Browse, the
-facility tables, the home page's cards) and bulky parts of landing pages (file tables, shell commands) are
-left out so that a dataset's own page ranks first.
+``data-pagefind-sort`` and ``data-pagefind-meta`` (templates/dataset.html), with the filter ``kind:Dataset``, a
+summary of the description and the thumbnail as ``image`` (render/searchmeta.py); other content pages are indexed
+through ``data-pagefind-body`` in overrides/main.html, with ``kind:Page`` (the Search page lists the two
+apart); lists that repeat dataset titles (Browse, the facility galleries, the home page's cards) and bulky
+parts of landing pages (file tables, shell commands) are left out so that a dataset's own page ranks first.
 
 Pagefind keeps every page it indexes in memory (about 250 kB per dataset page), so a catalogue of more than
 :data:`SHARD_PAGES` dataset pages is indexed in shards, one Pagefind run after another: ``pagefind/``,
@@ -65,7 +66,7 @@ SORTS: tuple[tuple[str, str, dict[str, str] | None], ...] = (
 
 #: Parts of pages that are not indexed (they repeat other pages' titles or are bulky and unsearchable).
 EXCLUDE_SELECTORS: tuple[str, ...] = (
-    "table.openem-browse", ".openem-cards", ".openem-techniques", ".openem-files", ".openem-folder",
+    ".openem-browse", ".openem-cards", ".openem-techniques", ".openem-files", ".openem-folder",
     ".openem-commands", ".openem-downloads", ".openem-formats", ".headerlink", ".md-source-file",
 )
 

@@ -8,6 +8,7 @@ import functools
 import http.server
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
@@ -165,3 +166,20 @@ def browser() -> Iterator[object]:
         b = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
         yield b
         b.close()
+
+
+def axe_script() -> Path:
+    """axe-core's browser bundle (npm, package.json); ``npm ci`` installs it when node_modules lacks it. Browser
+    tests fail in CI without it and skip elsewhere when npm is missing."""
+    path = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+    if not path.is_file():
+        npm = shutil.which("npm")
+        if npm is None:
+            if os.environ.get("CI"):
+                pytest.fail("npm is required in CI to install axe-core (.ci/run installs it)")
+            pytest.skip("npm is not installed: axe-core (package.json) cannot be installed")
+        proc = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=ROOT, capture_output=True, text=True,
+                              timeout=600, check=False)
+        if proc.returncode != 0 or not path.is_file():
+            pytest.fail(f"npm ci failed to install axe-core:\n{proc.stderr or proc.stdout}")
+    return path

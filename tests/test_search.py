@@ -162,7 +162,10 @@ def test_visible_content_is_unchanged_by_search_attributes(site: Path) -> None:
     article = page.find("article", class_="openem-dataset")
     assert article.has_attr("data-pagefind-body")
     assert "resolution[data-search-resolution]" in article["data-pagefind-sort"]
-    assert article.find(attrs={"data-pagefind-filter": True}) is None  # all on the article, as attributes
+    # The filters are attributes of the article, or of hidden elements (render/searchmeta.py): nothing shown.
+    inner = article.find_all(attrs={"data-pagefind-filter": True})
+    assert all(el.has_attr("hidden") and not el.get_text(strip=True) for el in inner)
+    assert all(el.has_attr("hidden") for el in article.find_all(attrs={"data-pagefind-meta": True}))
 
 
 # ---- in a browser ----

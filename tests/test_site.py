@@ -199,7 +199,7 @@ def test_home_browse_and_facility_pages(site: Path) -> None:
     assert catalog["@type"] == "DataCatalog"
     assert sorted(x["url"] for x in catalog["dataset"]) == sorted(f"{SITE_URL}datasets/{i}/" for i in EXAMPLE_IDS)
     assert f"{len(EXAMPLE_IDS)}" in home.select_one(".openem-counts").get_text()
-    assert len(home.select(".openem-cards li")) == min(6, len(EXAMPLE_IDS))
+    assert len(home.select(".openem-cards--newest li")) == min(6, len(EXAMPLE_IDS))
 
     browse = soup(site / "browse" / "index.html")
     rows = browse.select("#openem-browse tbody tr")
@@ -210,7 +210,7 @@ def test_home_browse_and_facility_pages(site: Path) -> None:
     facilities = yaml.safe_load((ROOT / "datasets" / "facilities.yaml").read_text("utf-8"))
     for fid in facilities:
         page = soup(site / "facilities" / fid / "index.html")
-        listed = sorted(a["href"] for a in page.select("table a"))
+        listed = sorted(a["href"] for a in page.select(".openem-gallery a"))
         expected = sorted(f"../../datasets/{i}/" for i in EXAMPLE_IDS if doc(i)["facility"] == fid)
         assert listed == expected
 

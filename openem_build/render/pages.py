@@ -1,11 +1,10 @@
-"""HTML of the generated pages (landing pages, home, browse, facilities), from autoescaped Jinja2 templates."""
+"""HTML of the landing pages and the field reference, from autoescaped Jinja2 templates (lists: listing.py)."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 import shlex
-from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from functools import cache
 from pathlib import Path
@@ -17,10 +16,10 @@ from markupsafe import Markup, escape
 from ..artefacts import Artefact
 from ..context import SiteContext
 from ..licenses import license_name, license_url
-from ..model import Dataset, Facility, ManifestFile
+from ..model import Dataset, ManifestFile
 from ..urls import archive_url, doi_url, http_only
 from ..validate import schema
-from . import citation, mapview, previewgallery, signposting, versions
+from . import citation, mapview, previewgallery, searchmeta, signposting, versions
 from .citation import one_line
 from .empiar import set_files
 from .filefacts import facts
@@ -148,7 +147,7 @@ def dataset_page(ctx: SiteContext, d: Dataset, links: Sequence[Artefact], citati
         all_versions_citation=citation_text.replace(f" Version {one_line(d.version)}.", "", 1),
         gallery=previewgallery.shown(d.previews, files), maps=[m for m in all_maps if m.url and not m.too_large],
         large_maps=[m for m in all_maps if m.url and m.too_large], mapview=mapview,
-        landing_url=ctx.dataset_url(d))
+        landing_url=ctx.dataset_url(d), search_meta=searchmeta.dataset_meta(d))
 
 
 def dataset_head(ctx: SiteContext, d: Dataset, links: Sequence[Artefact]) -> str:
@@ -159,57 +158,8 @@ def dataset_head(ctx: SiteContext, d: Dataset, links: Sequence[Artefact]) -> str
         links=[a for a in links if a.label], facility=ctx.facility(d), items=items)
 
 
-def _facets(datasets: Sequence[Dataset], ctx: SiteContext) -> dict[str, list[tuple[str, str, int]]]:
-    def facet(values: list[tuple[str, str]]) -> list[tuple[str, str, int]]:
-        counts = Counter(values)
-        return sorted(((v, label, n) for (v, label), n in counts.items()), key=lambda t: t[1].casefold())
-
-    return {
-        "technique": facet([(d.technique, TECHNIQUE_LABELS.get(d.technique, d.technique)) for d in datasets]),
-        "facility": facet([(d.facility, ctx.catalogue.facilities[d.facility].label) for d in datasets]),
-        "organism": facet([(_organism(d), _organism(d)) for d in datasets]),
-        "year": sorted(facet([(str(d.year), str(d.year)) for d in datasets]), reverse=True),
-        "license": facet([(d.license, d.license) for d in datasets]),
-    }
-
-
-def _organism(d: Dataset) -> str:
-    if d.sample.organism:
-        return d.sample.organism.name
-    return d.sample.material and "Material (non-biological)" or "Not specified"
-
-
-def browse_page(ctx: SiteContext, sizes: dict[str, int]) -> str:
-    datasets = sorted(ctx.catalogue.datasets, key=lambda d: (-d.dates.published.toordinal(), d.id))
-    return env().get_template("browse.html").render(ctx=ctx, datasets=datasets, base="../", sizes=sizes,
-                                                    facets=_facets(datasets, ctx), organism=_organism)
-
-
-def home_page(ctx: SiteContext, sizes: dict[str, int]) -> str:
-    datasets = ctx.catalogue.datasets
-    newest = sorted(datasets, key=lambda d: (-d.dates.published.toordinal(), d.id))[:6]
-    techniques = Counter(d.technique for d in datasets)
-    return env().get_template("home.html").render(
-        ctx=ctx, base="", newest=newest, n_datasets=len(datasets),
-        n_facilities=len({d.facility for d in datasets}), total_size=sum(sizes.values()) if sizes else None,
-        techniques=sorted(techniques.items(), key=lambda kv: (-kv[1], kv[0])))
-
-
 def home_head(ctx: SiteContext) -> str:
     return f'<script type="application/ld+json">{script_json(catalogue_jsonld(ctx))}</script>\n'
-
-
-def facilities_page(ctx: SiteContext) -> str:
-    counts = Counter(d.facility for d in ctx.catalogue.datasets)
-    return env().get_template("facilities.html").render(
-        ctx=ctx, base="../", facilities=sorted(ctx.catalogue.facilities.values(), key=lambda f: f.name),
-        counts=counts)
-
-
-def facility_page(ctx: SiteContext, fac: Facility) -> str:
-    datasets = sorted((d for d in ctx.catalogue.datasets if d.facility == fac.id),
-                      key=lambda d: (-d.dates.published.toordinal(), d.id))
-    return env().get_template("facility.html").render(ctx=ctx, base="../../", fac=fac, datasets=datasets)
 
 
 def field_reference() -> str:

@@ -43,6 +43,27 @@
     return out;
   }
 
+  // The summary of a dataset's description (its Pagefind metadata, see render/searchmeta.py), with the query's
+  // words marked where a word of the summary starts with them.
+  function summaryNodes(text, query) {
+    var words = (query || "").toLowerCase().split(/[^\p{L}\p{N}]+/u).filter(function (w) { return w.length > 1; });
+    var out = document.createDocumentFragment();
+    if (!words.length) { out.appendChild(document.createTextNode(text)); return out; }
+    var pattern = new RegExp("(^|[^\\p{L}\\p{N}])(" + words.map(function (w) {
+      return w.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+    }).join("|") + ")", "giu");
+    var at = 0;
+    text.replace(pattern, function (match, before, word, offset) {
+      var start = offset + before.length;
+      out.appendChild(document.createTextNode(text.slice(at, start)));
+      out.appendChild(el("mark", {}, word));
+      at = start + word.length;
+      return match;
+    });
+    out.appendChild(document.createTextNode(text.slice(at)));
+    return out;
+  }
+
   function plain(text) {
     var tpl = document.createElement("template");
     tpl.innerHTML = text || "";
@@ -211,6 +232,10 @@
     var list = document.getElementById("openem-search-results");
     var more = document.getElementById("openem-search-more");
     var clear = document.getElementById("openem-search-clear");
+    var filtersBox = document.getElementById("openem-search-filters");
+    var chosenText = document.getElementById("openem-search-chosen");
+    var kindBoxes = Array.prototype.slice.call(form.querySelectorAll("input[name=kind]"));
+    var kind = ""; // "" datasets, "pages" the site's other pages
     var header = document.getElementById("openem-header-q");
     var facets = Array.prototype.slice.call(form.querySelectorAll("fieldset[data-facet]"));
     var facetNames = facets.map(function (f) { return f.getAttribute("data-facet"); });
@@ -229,6 +254,8 @@
       input.value = params.get("q") || "";
       if (header) header.value = input.value;
       sort.value = SORTS[params.get("sort")] ? params.get("sort") : "";
+      kind = params.get("kind") === "pages" ? "pages" : "";
+      kindBoxes.forEach(function (b) { b.checked = b.value === kind; });
       selected = {};
       facetNames.forEach(function (name) {
         var values = params.getAll(name).filter(Boolean);
@@ -243,6 +270,7 @@
         (selected[name] || []).forEach(function (v) { params.append(name, v); });
       });
       if (sort.value) params.set("sort", sort.value);
+      if (kind) params.set("kind", kind);
       var query = params.toString();
       var url = window.location.pathname + (query ? "?" + query : "");
       if (url !== window.location.pathname + window.location.search) {
@@ -273,10 +301,14 @@
         });
         var ul = fieldset.querySelector("ul");
         ul.textContent = "";
+        // Only values some result has (and those chosen): a value that would give nothing is not offered.
+        values = values.filter(function (value) {
+          return (counts ? (current[value] || 0) : (all[value] || 0)) > 0 || chosen.indexOf(value) !== -1;
+        });
         values.forEach(function (value) {
           var n = counts ? (current[value] || 0) : (all[value] || 0);
           var isOn = chosen.indexOf(value) !== -1;
-          var li = el("li", { "class": n || isOn ? "" : "openem-facet__empty" });
+          var li = el("li");
           var label = el("label");
           var box = el("input", { type: "checkbox", name: name, value: value });
           box.checked = isOn;
@@ -288,7 +320,9 @@
         });
         fieldset.hidden = values.length === 0;
       });
-      clear.hidden = Object.keys(selected).length === 0;
+      var nChosen = Object.keys(selected).reduce(function (n, k) { return n + selected[k].length; }, 0);
+      clear.hidden = nChosen === 0;
+      chosenText.textContent = nChosen ? " (" + nChosen + " chosen)" : "";
     }
 
     function metaLine(data) {
@@ -302,19 +336,32 @@
       return parts.join(" · ");
     }
 
-    function renderResult(data, index) {
-      var li = el("li", { "class": "openem-result" });
+    function renderResult(data, index, query) {
+      var meta = data.meta || {};
       var isDataset = !!(data.filters && data.filters.technique);
+      // The dataset's thumbnail (render/searchmeta.py: a path under the site's root): 80 CSS pixels wide, its
+      // 160 px file for sharp screens. (Pages have no such image: Pagefind's own guess is not shown.)
+      var image = isDataset && meta.image && /^datasets\/[\w.\/-]+\.png$/.test(meta.image) ? meta.image : null;
+      var li = el("li", { "class": "openem-result" + (image ? " openem-result--image" : "") });
+      if (image) {
+        var h80 = Math.max(1, Math.round((parseInt(meta.image_h, 10) || 160) / 2));
+        li.appendChild(el("img", { "class": "openem-result__image", src: new URL(image, siteRoot).pathname,
+          width: "80", height: String(h80), alt: plain(meta.image_alt) || "", loading: "lazy", decoding: "async" }));
+      }
+      var body = el("div", { "class": "openem-result__body" });
       var a = el("a", { href: data.url, "class": "openem-result__title",
-        "data-result-index": String(index) }, plain(data.meta && data.meta.title) || data.url);
+        "data-result-index": String(index) }, plain(meta.title) || data.url);
       var h = el("h3");
       h.appendChild(a);
-      li.appendChild(h);
+      body.appendChild(h);
       var line = isDataset ? metaLine(data) : "Page";
-      if (line) li.appendChild(el("p", { "class": "openem-result__meta" }, line));
+      if (line) body.appendChild(el("p", { "class": "openem-result__meta" }, line));
       var p = el("p", { "class": "openem-result__excerpt" });
-      p.appendChild(excerptNodes(data.excerpt));
-      li.appendChild(p);
+      // Datasets: the start of the description; pages: Pagefind's excerpt around the words found.
+      if (isDataset && meta.summary) p.appendChild(summaryNodes(plain(meta.summary), query));
+      else p.appendChild(excerptNodes(data.excerpt));
+      body.appendChild(p);
+      li.appendChild(body);
       return li;
     }
 
@@ -326,7 +373,8 @@
       more.hidden = shown >= results.length;
       return results.next(count).then(function (datas) {
         if (gen !== generation) return;
-        datas.forEach(function (d, i) { list.appendChild(renderResult(d, start + i)); });
+        var q = input.value.trim();
+        datas.forEach(function (d, i) { list.appendChild(renderResult(d, start + i, q)); });
       });
     }
 
@@ -339,31 +387,78 @@
       var hasFilters = Object.keys(filters).length > 0;
       writeUrl(push);
       if (header) header.value = q;
-      if (!q && !hasFilters && !sort.value) {
+      var pages = kind === "pages";
+      form.classList.toggle("openem-search--pages", pages);
+      if (pages) filters = { kind: { any: ["Page"] } };
+      else filters.kind = { any: ["Dataset"] };
+      countOther(gen, q);
+      if (pages ? !q : (!q && !hasFilters && !sort.value)) {
         results = NO_RESULTS;
         list.textContent = "";
         more.hidden = true;
-        status.textContent = "Type words to search, or choose filters.";
+        status.textContent = pages ? "Type words to search the documentation pages." :
+          "Type words to search, or choose filters.";
+        setCount(kind, null);
         renderFacets(null);
         form.removeAttribute("aria-busy");
         return Promise.resolve();
       }
       form.setAttribute("aria-busy", "true");
       var options = { filters: filters };
-      if (sort.value) options.sort = SORTS[sort.value];
-      if (!q && !sort.value) options.sort = SORTS.newest; // browsing by filters: newest first
+      if (sort.value && !pages) options.sort = SORTS[sort.value];
+      if (!q && !sort.value && !pages) options.sort = SORTS.newest; // browsing by filters: newest first
+      var found = null;
       return searchShards(shards, q || ALL, options).then(function (search) {
-        if (gen !== generation || !search) return;
+        if (gen !== generation || !search) return null;
+        found = search;
+        return facetCounts(q || ALL, filters, search.filters);
+      }).then(function (counts) {
+        if (gen !== generation || !found) return;
+        var search = found;
         results = search.results;
         shown = 0;
         list.textContent = "";
-        renderFacets(search.filters);
+        renderFacets(counts);
         var n = results.length;
+        setCount(kind, n);
         status.textContent = n ? plural(n, "result", "results") + (q ? " for “" + q + "”" : "") :
           "Nothing found" + (q ? " for “" + q + "”" : "") + (hasFilters ? " with these filters." : ".");
         return showMore();
       }).then(function () {
         if (gen === generation) form.removeAttribute("aria-busy");
+      });
+    }
+
+    // The values a facet offers while some of its own are chosen: those of the results without its own choice
+    // (values of one facet add up, "any"), so that a second one can be chosen; the other facets' counts are
+    // those of the results.
+    function facetCounts(term, filters, counts) {
+      var names = kind === "pages" ? [] : Object.keys(selected);
+      if (!names.length) return Promise.resolve(counts);
+      return Promise.all(names.map(function (name) {
+        var without = Object.assign({}, filters);
+        delete without[name];
+        return searchShards(shards, term, { filters: without }).then(function (other) {
+          return [name, other && other.filters ? other.filters[name] : null];
+        });
+      })).then(function (pairs) {
+        var out = Object.assign({}, counts);
+        pairs.forEach(function (pair) { if (pair[1]) out[pair[0]] = pair[1]; });
+        return out;
+      });
+    }
+
+    // The number of results of the list not shown, on its tab (datasets: with the filters chosen).
+    function setCount(which, n) {
+      var span = form.querySelector("[data-kind-count='" + which + "']");
+      if (span) span.textContent = n === null || n === undefined ? "" : "(" + n.toLocaleString("en") + ")";
+    }
+    function countOther(gen, q) {
+      var other = kind === "pages" ? "" : "pages";
+      if (!q && other === "pages") { setCount(other, null); return; }
+      var f = other === "pages" ? { kind: { any: ["Page"] } } : Object.assign(filterArgument(), { kind: { any: ["Dataset"] } });
+      searchShards(shards, q || ALL, { filters: f }).then(function (found) {
+        if (gen === generation && found) setCount(other, found.results.length);
       });
     }
 
@@ -380,6 +475,13 @@
     });
     input.addEventListener("input", debounced);
     sort.addEventListener("change", function () { run(true); });
+    kindBoxes.forEach(function (b) {
+      b.addEventListener("change", function () {
+        if (!b.checked) return;
+        kind = b.value;
+        run(true);
+      });
+    });
     form.addEventListener("change", function (e) {
       var t = e.target;
       if (t.type !== "checkbox") return;
@@ -423,6 +525,9 @@
     window.addEventListener("popstate", function () { readUrl(); run(false); });
     form.openemSetQuery = function (q) { input.value = q; run(true); input.focus(); };
 
+    // Small screens: the filters start folded (their summary says how many are chosen), so that the first
+    // results show on the first screen.
+    if (window.matchMedia && window.matchMedia("(max-width: 60em)").matches) filtersBox.open = false;
     readUrl();
     status.textContent = "Loading the search index…";
     loadShards(bundle, siteRoot).then(function (loaded) {
