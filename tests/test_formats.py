@@ -150,6 +150,17 @@ def test_tilt_series_gives_a_montage_of_tilts(tmp_path: Path):
     assert pixels[:80, 88:100].min() == 255 and pixels[:80, 100:168].max() == 0
 
 
+@pytest.mark.parametrize("name", ["x.bcf", "x.dm4", "x.emd", "x.ser", "x.eer", "x.tif"])
+def test_garbage_in_every_format_gives_problems_not_exceptions(tmp_path: Path, name: str):
+    path = tmp_path / name
+    path.write_bytes(b"\0\1garbage" * 100)
+    facts = headers.extract(path)
+    assert facts.type == headers.file_type(path) and facts.problems and facts.problems[0].startswith("could not")
+    assert headers.problems(headers.sanitise(facts.as_json())) == []
+    made, notes = previews.make_previews(path)
+    assert made == [] and notes and notes[0].startswith("no preview")
+
+
 def test_spectrum_plot_png_is_deterministic_and_has_no_metadata(tmp_path: Path):
     from openem_build.data import plots
 

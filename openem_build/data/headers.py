@@ -1,4 +1,8 @@
-"""One entry point for what files say about themselves: ``extract(path)`` dispatches on the file type.
+"""One entry point for what files say about themselves: ``extract(path)`` dispatches on the file type: MRC,
+compressed or not (:mod:`.mrc`), SerialEM mdoc (:mod:`.mdoc`), EPU XML (:mod:`.epu`), DM3/DM4, Velox EMD, TIA
+SER/EMI and BCF (:mod:`.rsciio`, RosettaSciIO), TIFF and EER (:mod:`.tiff`, tifffile; vendor TIFFs through
+RosettaSciIO). Every image format also gives an ``image`` block: dimensions (x first), data type and ``kind``
+(one of :data:`IMAGE_KINDS`).
 
 The result is JSON-serialisable (it goes into ``manifest.json`` as a file's ``headers``) and never an
 exception: a damaged file gives what could be read plus problem strings. Every type that knows something

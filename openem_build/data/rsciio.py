@@ -66,7 +66,7 @@ def plugin(path: Path) -> Any:
 
 def signals(path: Path) -> list[dict[str, Any]]:
     """RosettaSciIO's signal dictionaries of a file, read lazily (data as dask arrays, not loaded)."""
-    logging.getLogger("rsciio").setLevel(logging.ERROR)  # (its warnings become problems; see extract)
+    logging.getLogger("rsciio").setLevel(logging.ERROR)  # (its remarks on vendor quirks would flood a listing)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return list(plugin(path).file_reader(str(path), lazy=True))
