@@ -123,13 +123,15 @@ def dumps(doc: dict[str, Any]) -> str:
 
 
 def generate(content: Path, paths: Sequence[str], out_dir: Path, commit: str | None = None,
-             **options: Any) -> tuple[dict[str, Any], list[str]]:
+             categories: dict[str, str | None] | None = None, **options: Any) -> tuple[dict[str, Any], list[str]]:
     """Write the PNGs of ``paths`` (relative to ``content``) into ``out_dir``; the ``previews.json`` document
-    and notes on files that gave no preview."""
+    and notes on files that gave no preview. ``categories``: the image-set category of each path (a tilt series
+    gets a montage, a stack of volume images slices)."""
     entries: list[dict[str, Any]] = []
     notes: list[str] = []
     for path in paths:
-        made, why = P.write_previews(content / path, out_dir, stem(path), name=path, **options)
+        made, why = P.write_previews(content / path, out_dir, stem(path), name=path,
+                                     category=(categories or {}).get(path), **options)
         for entry in made:
             entries.append({"file": entry["file"], "kind": entry["kind"], "width": entry["width"],
                             "height": entry["height"], "bytes": entry["bytes"], "alt": entry["alt"],
@@ -149,12 +151,14 @@ def write(folder: Path, content: Path, sets: Iterable[SetInfo], paths: Iterable[
     if content.is_symlink():  # (a dataset is a folder of its own: a link could preview anything)
         return None, [f"{content} is a symbolic link: no previews made"]
     roots = content_roots(content)
+    sets = list(sets)
     chosen = choose(sets, paths, lambda p: confined(content / p, roots))
     if not chosen:
         return None, []
+    categories = {p: next((cat for directory, cat, _fmt in sets if _under(p, directory)), None) for p in chosen}
     staging = Path(tempfile.mkdtemp(prefix=".previews-", dir=folder))
     try:
-        doc, notes = generate(content, chosen, staging / PREVIEWS_DIR, commit, **options)
+        doc, notes = generate(content, chosen, staging / PREVIEWS_DIR, commit, categories, **options)
         target_dir, target_json = folder / PREVIEWS_DIR, folder / PREVIEWS_FILE
         old = folder / f".{PREVIEWS_DIR}.old"
         _remove(old)

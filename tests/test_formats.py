@@ -222,3 +222,23 @@ def test_previews_json_keeps_the_caption(tmp_path: Path):
     doc, notes = gallery.generate(tmp_path / "content", ["maps/m.map"], tmp_path / "out")
     assert notes == [] and doc["previews"][0]["caption"] == "maps/m.map: central XY slice, Z = 4 of 6"
     assert json.loads(gallery.dumps(doc)) == doc
+
+
+def test_the_image_set_says_what_an_mrc_stack_is(tmp_path: Path):
+    """An .mrc image stack in a tilt-series set gets a montage, in a volume-images set (serial block-face)
+    central slices and a projection; elsewhere its middle image."""
+    path = tmp_path / "stack.mrc"
+    with mrcfile.new(path) as m:
+        m.set_data(_volume((10, 16, 16)))
+        m.header.ispg = 0
+    assert [p.kind for p in previews.make_previews(path)[0]] == ["image"]
+    assert [p.kind for p in previews.make_previews(path, category="tilt-series")[0]] == ["montage"]
+    assert [p.kind for p in previews.make_previews(path, category="volume-images")[0]] == [
+        "XY", "XZ", "YZ", "projection"]
+    (tmp_path / "entry").mkdir()
+    content = tmp_path / "content"
+    (content / "ts").mkdir(parents=True)
+    path.rename(content / "ts" / "TS_01.mrc")
+    made, notes = gallery.write(tmp_path / "entry", content, [("ts", "tilt-series", "mrc")], ["ts/TS_01.mrc"])
+    listing = json.loads((tmp_path / "entry" / "previews.json").read_text("utf-8"))
+    assert made == ["ts/TS_01.mrc"] and [p["kind"] for p in listing["previews"]] == ["montage"]

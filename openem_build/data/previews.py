@@ -450,12 +450,14 @@ def _decompressed(path: Path, layout: mrc.Layout) -> tuple[bytes | None, str | N
 
 
 def make_previews(path: Path, *, max_px: int = MAX_PX, clip_percent: float = CLIP_PERCENT,
-                  read_budget: int = READ_BUDGET, name: str | None = None,
-                  min_px: int = MIN_PX) -> tuple[list[Preview], list[str]]:
+                  read_budget: int = READ_BUDGET, name: str | None = None, min_px: int = MIN_PX,
+                  category: str | None = None) -> tuple[list[Preview], list[str]]:
     """Previews of one data file and the reasons some could not be made (never raises for a bad file).
 
     ``name`` is how the alt texts and captions call the file (its name by default); smaller previews than
-    ``min_px`` are enlarged. Files other than MRC go to :func:`.arraypreviews.make_previews`.
+    ``min_px`` are enlarged; ``category``, the image set's, says what an MRC image stack is (a ``tilt-series``
+    gets a montage; ``volume-images``, ``tomograms`` and ``maps`` slices and a projection). Files other than MRC
+    go to :func:`.arraypreviews.make_previews`.
     """
     name = name or path.name
     if not mrc.is_mrc(path):
@@ -464,13 +466,17 @@ def make_previews(path: Path, *, max_px: int = MAX_PX, clip_percent: float = CLI
         return arraypreviews.make_previews(path, max_px=max_px, clip_percent=clip_percent, name=name, min_px=min_px)
     try:
         return _mrc_previews(path, max_px=max_px, clip_percent=clip_percent, read_budget=read_budget, name=name,
-                             min_px=min_px)
+                             min_px=min_px, category=category)
     except (OSError, EOFError, ValueError) as exc:  # e.g. the file shrank, or its compressed stream is damaged
         return [], [f"no preview: reading the data failed ({exc})"]
 
 
+#: Image-set categories whose MRC image stacks are volumes (serial block-face stacks, tomograms with space group 0).
+VOLUME_CATEGORIES = frozenset({"volume-images", "tomograms", "maps"})
+
+
 def _mrc_previews(path: Path, *, max_px: int, clip_percent: float, read_budget: int, name: str,
-                  min_px: int) -> tuple[list[Preview], list[str]]:
+                  min_px: int, category: str | None) -> tuple[list[Preview], list[str]]:
     meta, problems, layout = mrc.read(path)
     notes: list[str] = []
     if layout is None:
@@ -499,7 +505,9 @@ def _mrc_previews(path: Path, *, max_px: int, clip_percent: float, read_budget: 
     tilts = (meta.get("acquisition") or {}).get("tilt_angles_deg")
     kind = layout.kind
     if kind == "image-stack":
-        kind = mrc.image_kind(meta.get("mrc") or {}, suffix, bool(tilts))
+        kind = mrc.image_kind(meta.get("mrc") or {}, suffix, bool(tilts) or category == "tilt-series")
+        if category in VOLUME_CATEGORIES:
+            kind = "volume"
     options = {"max_px": max_px, "clip_percent": clip_percent, "read_budget": read_budget, "min_px": min_px}
     reader = None
     try:
@@ -538,6 +546,7 @@ def _mrc_previews(path: Path, *, max_px: int, clip_percent: float, read_budget: 
 
 def write_previews(path: Path, out_dir: Path, stem: str | None = None,
                    **options: Any) -> tuple[list[dict[str, Any]], list[str]]:
+    # (options: those of make_previews)
     """Write the previews as ``<stem>.<kind>.png`` into ``out_dir``; return manifest entries and notes."""
     previews, notes = make_previews(path, **options)
     stem = stem or path.name
