@@ -123,15 +123,18 @@ def dumps(doc: dict[str, Any]) -> str:
 
 
 def generate(content: Path, paths: Sequence[str], out_dir: Path, commit: str | None = None,
-             categories: dict[str, str | None] | None = None, **options: Any) -> tuple[dict[str, Any], list[str]]:
+             categories: dict[str, str | None] | None = None, mdocs: dict[str, Path] | None = None,
+             **options: Any) -> tuple[dict[str, Any], list[str]]:
     """Write the PNGs of ``paths`` (relative to ``content``) into ``out_dir``; the ``previews.json`` document
     and notes on files that gave no preview. ``categories``: the image-set category of each path (a tilt series
-    gets a montage, a stack of volume images slices)."""
+    gets a montage, a stack of volume images slices); ``mdocs``: the SerialEM mdoc of a tilt series (its
+    angles label the montage)."""
     entries: list[dict[str, Any]] = []
     notes: list[str] = []
     for path in paths:
         made, why = P.write_previews(content / path, out_dir, stem(path), name=path,
-                                     category=(categories or {}).get(path), **options)
+                                     category=(categories or {}).get(path), mdoc_file=(mdocs or {}).get(path),
+                                     **options)
         for entry in made:
             entries.append({"file": entry["file"], "kind": entry["kind"], "width": entry["width"],
                             "height": entry["height"], "bytes": entry["bytes"], "alt": entry["alt"],
@@ -140,7 +143,7 @@ def generate(content: Path, paths: Sequence[str], out_dir: Path, commit: str | N
     return {"previews_version": PREVIEWS_VERSION, "commit": commit, "previews": entries}, notes
 
 
-def write(folder: Path, content: Path, sets: Iterable[SetInfo], paths: Iterable[str], commit: str | None = None,
+def write(folder: Path, content: Path, sets: Iterable[SetInfo], paths: Sequence[str], commit: str | None = None,
           **options: Any) -> tuple[list[str] | None, list[str]]:
     """(Re)make the previews of the entry in ``folder`` (``datasets/<id>``) from the files under ``content``.
 
@@ -156,9 +159,12 @@ def write(folder: Path, content: Path, sets: Iterable[SetInfo], paths: Iterable[
     if not chosen:
         return None, []
     categories = {p: next((cat for directory, cat, _fmt in sets if _under(p, directory)), None) for p in chosen}
+    listed = set(paths)
+    mdocs = {p: content / f"{p}.mdoc" for p in chosen
+             if f"{p}.mdoc" in listed and confined(content / f"{p}.mdoc", roots)}
     staging = Path(tempfile.mkdtemp(prefix=".previews-", dir=folder))
     try:
-        doc, notes = generate(content, chosen, staging / PREVIEWS_DIR, commit, categories, **options)
+        doc, notes = generate(content, chosen, staging / PREVIEWS_DIR, commit, categories, mdocs, **options)
         target_dir, target_json = folder / PREVIEWS_DIR, folder / PREVIEWS_FILE
         old = folder / f".{PREVIEWS_DIR}.old"
         _remove(old)

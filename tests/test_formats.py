@@ -242,3 +242,45 @@ def test_the_image_set_says_what_an_mrc_stack_is(tmp_path: Path):
     made, notes = gallery.write(tmp_path / "entry", content, [("ts", "tilt-series", "mrc")], ["ts/TS_01.mrc"])
     listing = json.loads((tmp_path / "entry" / "previews.json").read_text("utf-8"))
     assert made == ["ts/TS_01.mrc"] and [p["kind"] for p in listing["previews"]] == ["montage"]
+
+
+def test_montage_caption_names_the_tilt_angles_of_the_mdoc_beside(tmp_path: Path):
+    from .test_instrument_metadata import tilt_series_mdoc
+
+    angles = [0.0, 3.0, -3.0, -6.0, 6.0]
+    path = tmp_path / "TS_01.mrc"
+    with mrcfile.new(path) as m:
+        m.set_data(_volume((5, 16, 16)))
+        m.header.ispg = 0
+    (tmp_path / "TS_01.mrc.mdoc").write_text(tilt_series_mdoc(tilts=angles), encoding="utf-8")
+    (preview,), _ = previews.make_previews(path, category="tilt-series")
+    assert preview.caption == "TS_01.mrc: 5 of 5 tilts (tilts -0.01°, 3.01°, -3.01°, -5.99°, 5.99°)"
+
+
+def test_an_entry_montage_takes_the_angles_of_its_own_mdoc_only(tmp_path: Path):
+    """An mdoc beside the tilt series (an annexed file is a link into the dataset) labels the montage; one that
+    links out of the dataset is not read."""
+    from .test_instrument_metadata import tilt_series_mdoc
+
+    content = tmp_path / "content"
+    (content / "ts").mkdir(parents=True)
+    (content / ".store").mkdir()
+    with mrcfile.new(content / "ts" / "TS_01.mrc") as m:
+        m.set_data(_volume((5, 16, 16)))
+    text = tilt_series_mdoc(tilts=[0.0, 3.0, -3.0, -6.0, 6.0])
+    outside = tmp_path / "elsewhere.mdoc"
+    outside.write_text(text, encoding="utf-8")
+    (content / "ts" / "TS_01.mrc.mdoc").symlink_to(outside)
+    paths = ["ts/TS_01.mrc", "ts/TS_01.mrc.mdoc"]
+    sets = [("ts", "tilt-series", "mrc")]
+    (tmp_path / "entry").mkdir()
+
+    def caption() -> str:
+        gallery.write(tmp_path / "entry", content, sets, paths)
+        return json.loads((tmp_path / "entry" / "previews.json").read_text("utf-8"))["previews"][0]["caption"]
+
+    assert caption().endswith("(images 1, 2, 3, 4, 5)")
+    (content / ".store" / "x.mdoc").write_text(text, encoding="utf-8")
+    (content / "ts" / "TS_01.mrc.mdoc").unlink()
+    (content / "ts" / "TS_01.mrc.mdoc").symlink_to("../.store/x.mdoc")
+    assert caption().endswith("(tilts -0.01°, 3.01°, -3.01°, -5.99°, 5.99°)")

@@ -17,7 +17,7 @@ import mrcfile
 import numpy as np
 import pytest
 
-from openem_build.data import mrc, previews
+from openem_build.data import mrc, png, previews
 from openem_build.data.previews import contrast, encode_png, make_previews, write_previews
 
 
@@ -298,7 +298,7 @@ def test_check_png_accepts_whole_images_of_every_kind() -> None:
     assert previews.check_png(_png(3, 2, b"\0" + b"\1" * 9 + b"\0" + b"\2" * 9, colour=2)) == (3, 2)  # RGB
     assert previews.check_png(_png(9, 1, b"\0\xff\x80", depth=1)) == (9, 1)  # 1 bit per pixel
     # Interlaced (Adam7): a 3 × 3 image has passes of 1, 1 (from x = 4: none), 1, 2 … pixels.
-    assert previews.check_png(_png(3, 3, b"\0" * previews._png_raw_size(3, 3, 8, True), interlace=1)) == (3, 3)
+    assert previews.check_png(_png(3, 3, b"\0" * png._png_raw_size(3, 3, 8, True), interlace=1)) == (3, 3)
 
 
 @pytest.mark.parametrize(("data", "words"), [
