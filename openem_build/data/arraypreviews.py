@@ -22,8 +22,10 @@ import numpy as np
 from . import plots, rsciio, tiff
 from .previews import CLIP_PERCENT, MAX_PX, MIN_PX, Preview, contrast, png_preview
 
-#: The most bytes of data one preview reads.
+#: The most bytes of data one preview reads (chunk by chunk: the memory stays near one chunk).
 ARRAY_BUDGET = 2 << 30
+#: The largest TIFF page read whole into memory for a preview.
+PAGE_BUDGET = 512 << 20
 _ENERGY = {"eV", "keV"}
 
 
@@ -145,8 +147,8 @@ def _tiff_previews(path: Path, name: str, *, max_px: int, clip_percent: float,
         page = tif.pages[middle]
         shape = tuple(int(n) for n in page.shape)
         size = math.prod(shape) * page.dtype.itemsize if page.dtype is not None else 0
-        if not size or size > ARRAY_BUDGET:
-            return [], [f"no preview: a page of {shape} cannot be read within {ARRAY_BUDGET:,} bytes"]
+        if not size or size > PAGE_BUDGET:
+            return [], [f"no preview: a page of {shape} cannot be read within {PAGE_BUDGET:,} bytes"]
         plane = page.asarray()
     dims = " × ".join(str(n) for n in (shape[1], shape[0]))
     if pages > 1:
