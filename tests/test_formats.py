@@ -55,7 +55,7 @@ def test_tiff_movie_and_its_middle_frame(tmp_path: Path):
     data[2, :, 15:] = 1000  # only the middle frame has a bright right half
     tifffile.imwrite(tmp_path / "movie.tif", data)
     facts = headers.extract(tmp_path / "movie.tif")
-    assert facts.data["image"] == {"dimensions": [30, 20, 5], "dtype": "uint16", "kind": "movie"}
+    assert facts.data["image"] == {"dimensions": [30, 20, 5], "dtype": "uint16", "kind": "image-stack"}
     assert facts.acquisition == {"frames": 5}
     (preview,), notes = previews.make_previews(tmp_path / "movie.tif")
     assert notes == [] and preview.caption == "movie.tif: frame 3 of 5"

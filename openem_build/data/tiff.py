@@ -3,7 +3,8 @@
 tifffile parses only the TIFF structure (the image file directories and their tags), never image data, so a
 header read costs memory in proportion to the number of frames, not to their size. A TIFF whose tags say it
 comes from an FEI/Thermo Fisher, Zeiss or TVIPS instrument is handed to RosettaSciIO (:mod:`.rsciio`), which
-knows those vendors' calibrations; any other TIFF is a 2D image (one page) or a movie (pages of one size).
+knows those vendors' calibrations; any other TIFF is a 2D image (one page) or an image stack (several pages: a
+movie's frames or a volume's sections, which the file does not tell apart; ``frames`` counts them).
 EER files (Thermo Fisher's Electron Event Representation: a BigTIFF of one page per frame) give their frame
 count, frame size and the acquisition values of their XML metadata (tags 65001…).
 """
@@ -94,7 +95,8 @@ def extract(path: Path) -> tuple[dict[str, Any], list[str]]:
         problems.append(f"the first page is {len(shape)}-dimensional ({shape}); an image page has 2 dimensions "
                         "(3 for colour)")
     dims = [shape[1], shape[0]] if len(shape) >= 2 else list(shape)
-    kind = "movie" if pages > 1 else "image"
+    # (a multi-page TIFF may be a movie or a stack of sections: the file does not say; EER files are movies)
+    kind = "image" if pages == 1 else "movie" if is_eer else "image-stack"
     out: dict[str, Any] = {}
     image: dict[str, Any] = {"dimensions": dims + ([pages] if pages > 1 else []), "dtype": dtype, "kind": kind}
     out["image"] = {k: v for k, v in image.items() if v is not None}
