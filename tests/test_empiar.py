@@ -302,3 +302,14 @@ def test_site_artefacts_only_when_possible(ctx, catalogue):
     assert [(a.path, a.label) for a in arts] == [("datasets/trpv1-nanodisc-krios-2023/empiar.json",
                                                   "EMPIAR deposition (JSON)")]
     assert json.loads(arts[0].content)["title"].startswith("Cryo-EM")
+
+
+def test_a_set_of_compressed_maps_is_labelled_as_such(ctx, catalogue, schema):
+    """.map.gz files are not plain MRC to EMPIAR: the set's formats say how they are compressed."""
+    d = completed(catalogue.by_id["apoferritin-krios-2024"])
+    maps = next(s for s in d.data.image_sets if s.category == "maps")
+    packed = Manifest(files=(ManifestFile(f"{maps.directory.strip('/')}/half_{i}.mrc.gz", size=10) for i in (1, 2)))
+    dep, _problems = empiar.deposition(ctx, dataclasses.replace(d, manifest=Manifest(files=tuple(packed.files))))
+    entry = next(e for e in dep["imagesets"] if e["name"] == maps.name)
+    assert entry["header_format"] == entry["data_format"] == "('OT', 'MRC GZIP COMPRESSED')"
+    assert schema_errors(schema, dep) == []

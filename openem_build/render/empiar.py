@@ -447,8 +447,8 @@ def _image_set(d: Dataset, i: int, s: ImageSet, all_sets: tuple[ImageSet, ...],
     packed = compression_of(files)
     if packed:  # (EMPIAR has no code for compressed files: 'OT' with what they are, not plain MRC)
         name = OTHER_FORMATS.get(s.format) or ("MRC" if s.format in ("mrc", "mrcs", "map", "rec", "st")
-                                              else s.format.upper())
-        header = data = tuple_code("OT", f"{name} ({packed}-COMPRESSED)")
+                                              else s.format.upper().replace("-", " "))
+        header = data = tuple_code("OT", f"{name} {packed} COMPRESSED")  # (EMPIAR: [A-Z0-9 ]+)
     category = tuple_code(*CATEGORIES.get(s.category, ("OT", s.category)))
     entry: dict[str, Any] = {"name": s.name[:200], "directory": f"/data/{s.directory.strip('/')}"[:200],
                              "category": category, "header_format": header, "data_format": data}
