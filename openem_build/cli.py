@@ -243,8 +243,8 @@ def _write_previews(root: Path, folder: Path, data: Path, manifest: Manifest) ->
     made, notes = gallery.write(folder, data, sets, [f.path for f in manifest.files], manifest.commit)
     rel = folder.relative_to(root)
     if made is None:
-        print(f"no previews made: get the content of a map, tomogram or micrograph first (e.g. `datalad get "
-              f"{rel}/data/<file>`)", file=sys.stderr)
+        print("no previews made: get the content of a map, tomogram, micrograph, tilt series or spectrum first (e.g. "
+              f"`datalad get {rel}/data/<file>`)", file=sys.stderr)
     else:
         print(P.clean(f"previews of {', '.join(made)} in {rel}/{gallery.PREVIEWS_DIR}/"), file=sys.stderr)
     for note in notes:

@@ -1,8 +1,10 @@
 """Previews of a catalogue entry: ``datasets/<id>/previews/*.png`` and ``datasets/<id>/previews.json``.
 
-``openem add`` and ``openem manifest`` write them (:func:`write`) from a few representative MRC files whose
-content is present locally: the first file of each image set of maps, tomograms, micrographs and tilt series,
-at most :data:`MAX_FILES` files per entry. The PNGs are made by :mod:`openem_build.data.previews` (deterministic
+``openem add`` and ``openem manifest`` write them (:func:`write`) from a few representative files whose content
+is present locally (MRC, compressed MRC, and every format :mod:`openem_build.data.arraypreviews` reads): the
+first file of each image set of maps, tomograms, micrographs, tilt series, spectra …, then the middle file of
+each set of 2D data (micrographs, spectra, diffraction images: another file of such a set shows something
+else), at most :data:`MAX_FILES` files per entry. The PNGs are made by :mod:`openem_build.data.previews` (deterministic
 bytes); ``previews.json`` lists each with its name, view, size, alt text and the data file it shows.
 
 The loader reads ``previews.json`` (:func:`read`) and checks every image it lists: a regular file in
@@ -25,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from . import textcheck
-from .data import mrc
+from .data import arraypreviews, mrc
 from .data import previews as P
 from .data import rasterpreview as raster
 from .data.headers import brief
@@ -36,9 +38,12 @@ from .problems import ERROR, WARNING, Problem, relpath
 PREVIEWS_DIR = "previews"
 PREVIEWS_FILE = "previews.json"
 PREVIEWS_VERSION = 1
-MAX_FILES = 3
+MAX_FILES = 6
 #: Image-set categories worth a preview, in the order files are chosen from them.
-CATEGORIES = ("maps", "tomograms", "micrographs", "tilt-series", "volume-images")
+CATEGORIES = ("maps", "tomograms", "micrographs", "tilt-series", "volume-images", "spectra", "diffraction-images",
+              "class-averages", "movies")
+#: Categories whose files each show something else (2D data): their middle file is previewed too.
+SECOND_FILE = ("micrographs", "spectra", "diffraction-images")
 MAX_BYTES = 1 << 20  # previews.json larger than this is not read
 MAX_ALT = 1000  # characters of a preview's alt text
 MAX_REPORTED = 25  # problems reported per previews.json before the rest is summarised (each is located)
@@ -46,9 +51,9 @@ _FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}\.png$")
 #: Image-set formats whose files may be previewed as 2D raster images when an entry has no MRC file to preview.
 _RASTER_FORMATS = frozenset({"jpeg", "jpg", "png", "tiff", "tif"})
 #: What ``kind`` may be: a plane of two axes, a projection or a 2D image.
-_KIND = re.compile(r"^(?:[XYZ]{2}|projection|image)$")
+_KIND = re.compile(r"^(?:[XYZ]{2}|projection|image|montage|spectrum|map)$")
 _TOP_FIELDS = frozenset({"previews_version", "commit", "previews"})
-_ITEM_FIELDS = frozenset({"file", "kind", "width", "height", "bytes", "alt", "source"})
+_ITEM_FIELDS = frozenset({"file", "kind", "width", "height", "bytes", "alt", "source", "caption"})
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 _HINT = "regenerate the previews with `openem manifest {ident}` instead of editing previews.json by hand"
 
@@ -63,21 +68,38 @@ def _under(path: str, directory: str) -> bool:
     return directory in ("", ".") or path.startswith(directory + "/")
 
 
+def previewable(path: str) -> bool:
+    """Whether a file name is of a format previews are made of (MRC, compressed or not, and the formats of
+    :mod:`openem_build.data.arraypreviews`)."""
+    return mrc.is_mrc(Path(path)) or arraypreviews.previewable(Path(path))
+
+
 def choose(sets: Iterable[SetInfo], paths: Iterable[str], available: Callable[[str], bool],
            limit: int = MAX_FILES) -> list[str]:
-    """The data files to preview: the first MRC file (by path) of each image set in :data:`CATEGORIES` whose
-    content is ``available``, maps first, then tomograms, micrographs, tilt series and volume stacks; at most
-    ``limit``."""
+    """The data files to preview: the first previewable file (by path) of each image set in :data:`CATEGORIES`
+    whose content is ``available``, maps first, then tomograms, micrographs, tilt series, volume stacks, spectra
+    …; then the middle one of each set in :data:`SECOND_FILE`; at most ``limit``."""
     ordered = sorted(paths)
     sets = list(sets)
     chosen: list[str] = []
+    members: dict[int, list[str]] = {}
     for category in CATEGORIES:
-        for directory, cat, _fmt in sets:
+        for i, (directory, cat, _fmt) in enumerate(sets):
             if cat != category or len(chosen) >= limit:
                 continue
-            for path in ordered:
-                if (_under(path, directory) and Path(path).suffix.lower() in mrc.SUFFIXES and path not in chosen
-                        and available(path)):
+            members[i] = [p for p in ordered if _under(p, directory) and previewable(p)]
+            for path in members[i]:
+                if path not in chosen and available(path):
+                    chosen.append(path)
+                    break
+    for category in SECOND_FILE:
+        for i, (_directory, cat, _fmt) in enumerate(sets):
+            files = members.get(i, [])
+            if cat != category or len(chosen) >= limit or len(files) < 2:
+                continue
+            middle = files[len(files) // 2:] + files[:len(files) // 2][::-1]  # the middle one, else the nearest
+            for path in middle:
+                if path not in chosen and available(path):
                     chosen.append(path)
                     break
     if not chosen:  # no MRC file: the first 2D raster image (JPEG, PNG, TIFF) of an image set, if any
@@ -116,23 +138,30 @@ def dumps(doc: dict[str, Any]) -> str:
 
 
 def generate(content: Path, paths: Sequence[str], out_dir: Path, commit: str | None = None,
+             categories: dict[str, str | None] | None = None, mdocs: dict[str, Path] | None = None,
              **options: Any) -> tuple[dict[str, Any], list[str]]:
     """Write the PNGs of ``paths`` (relative to ``content``) into ``out_dir``; the ``previews.json`` document
-    and notes on files that gave no preview."""
+    and notes on files that gave no preview. ``categories``: the image-set category of each path (a tilt series
+    gets a montage, a stack of volume images slices); ``mdocs``: the SerialEM mdoc of a tilt series (its
+    angles label the montage)."""
     entries: list[dict[str, Any]] = []
     notes: list[str] = []
     for path in paths:
-        writer = raster.write_previews if Path(path).suffix.lower() in raster.SUFFIXES else P.write_previews
-        made, why = writer(content / path, out_dir, stem(path), name=path, **options)
+        if previewable(path):
+            made, why = P.write_previews(content / path, out_dir, stem(path), name=path,
+                                         category=(categories or {}).get(path), mdoc_file=(mdocs or {}).get(path),
+                                         **options)
+        else:  # (a JPEG or PNG of an entry without MRC files: see _raster)
+            made, why = raster.write_previews(content / path, out_dir, stem(path), name=path, **options)
         for entry in made:
             entries.append({"file": entry["file"], "kind": entry["kind"], "width": entry["width"],
                             "height": entry["height"], "bytes": entry["bytes"], "alt": entry["alt"],
-                            "source": path})
+                            "source": path, "caption": entry["caption"]})
         notes += [f"{path}: {n}" for n in why]
     return {"previews_version": PREVIEWS_VERSION, "commit": commit, "previews": entries}, notes
 
 
-def write(folder: Path, content: Path, sets: Iterable[SetInfo], paths: Iterable[str], commit: str | None = None,
+def write(folder: Path, content: Path, sets: Iterable[SetInfo], paths: Sequence[str], commit: str | None = None,
           **options: Any) -> tuple[list[str] | None, list[str]]:
     """(Re)make the previews of the entry in ``folder`` (``datasets/<id>``) from the files under ``content``.
 
@@ -143,12 +172,17 @@ def write(folder: Path, content: Path, sets: Iterable[SetInfo], paths: Iterable[
     if content.is_symlink():  # (a dataset is a folder of its own: a link could preview anything)
         return None, [f"{content} is a symbolic link: no previews made"]
     roots = content_roots(content)
+    sets = list(sets)
     chosen = choose(sets, paths, lambda p: confined(content / p, roots))
     if not chosen:
         return None, []
+    categories = {p: next((cat for directory, cat, _fmt in sets if _under(p, directory)), None) for p in chosen}
+    listed = set(paths)
+    mdocs = {p: content / f"{p}.mdoc" for p in chosen
+             if f"{p}.mdoc" in listed and confined(content / f"{p}.mdoc", roots)}
     staging = Path(tempfile.mkdtemp(prefix=".previews-", dir=folder))
     try:
-        doc, notes = generate(content, chosen, staging / PREVIEWS_DIR, commit, **options)
+        doc, notes = generate(content, chosen, staging / PREVIEWS_DIR, commit, categories, mdocs, **options)
         target_dir, target_json = folder / PREVIEWS_DIR, folder / PREVIEWS_FILE
         old = folder / f".{PREVIEWS_DIR}.old"
         _remove(old)
@@ -260,16 +294,22 @@ def read(folder: Path, root: Path) -> tuple[tuple[Preview, ...], list[Problem]]:
         if len(alt) > MAX_ALT:
             add(("previews", i, "alt"), f"alt is {len(alt):,} characters long; at most {MAX_ALT:,} are shown")
             continue
+        caption = item.get("caption", "")
+        if not isinstance(caption, str) or len(caption) > MAX_ALT:
+            add(("previews", i, "caption"), f"caption must be text of at most {MAX_ALT:,} characters")
+            continue
         if len(source) > 4096 or not _safe_path(source):
             add(("previews", i, "source"), f"source {brief(source)} is not a relative path inside the dataset")
             continue
         # The rest of textcheck's rules, on the text and its character references (both texts are published).
-        bad = next(((k, f) for k, v in (("alt", alt), ("source", source)) if (f := textcheck.first(v))), None)
+        bad = next(((k, f) for k, v in (("alt", alt), ("source", source), ("caption", caption))
+                    if (f := textcheck.first(v))), None)
         if bad is not None:
             add(("previews", i, bad[0]), f"{bad[0]} {bad[1].message()}")
             continue
         if not (isinstance(kind, str) and _KIND.fullmatch(kind)):
-            add(("previews", i, "kind"), f"kind must be a plane (XY, XZ, YZ …), projection or image, not {brief(kind)}")
+            add(("previews", i, "kind"), "kind must be a plane (XY, XZ, YZ …), projection, image, montage, spectrum "
+                f"or map, not {brief(kind)}")
             continue
         if size is not None and not (type(size) is int and 0 < size <= P.MAX_PNG_BYTES):
             add(("previews", i, "bytes"), f"bytes must be the file's size, at most {P.MAX_PNG_BYTES:,}, not "

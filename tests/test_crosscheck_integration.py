@@ -93,7 +93,8 @@ def test_manifest_carries_compact_headers_and_the_entry_is_valid(cat: Path):
     assert manifest.by_path["micrographs/mic_0001.mrc"].headers == {
         "type": "mrc", "size_bytes": 5120,
         "mrc": {"dimensions": [32, 32, 1], "kind": "image", "mode": 2, "dtype": "float32",
-                "voxel_size_A": [0.55, 0.55, 0.55]}}
+                "voxel_size_A": [0.55, 0.55, 0.55]},
+        "image": {"dimensions": [32, 32], "dtype": "float32", "kind": "image"}}
     volume = manifest.by_path["maps/map_full.mrc"].headers["mrc"]
     assert volume["kind"] == "volume" and volume["voxel_size_A"] == [1.1, 1.1, 1.1] and "labels" in volume
     epu = manifest.by_path["metadata/FoilHole_1_Data.xml"].headers
@@ -243,15 +244,16 @@ def test_add_prefills_a_tomography_stub_from_mdoc_and_makes_previews(tmp_path: P
     assert stub["acquisition"]["tilt_range_deg"] == [-12, 12] and stub["instrument"] == {
         "acceleration_voltage_kV": 300}
 
-    # Previews: the tomogram first (three central slices and a projection), then the tilt series' middle image.
+    # Previews: the tomogram first (three central slices and a projection, enlarged 11× to at least 256 px), then
+    # a montage of the tilt series (9 of its 12 tilts: 3 × 3 tiles of 24 px, 2-px gaps, enlarged 4×).
     entry = result.folder
     listing = json.loads((entry / "previews.json").read_text("utf-8"))
     assert [(p["file"], p["kind"], p["width"], p["height"], p["source"]) for p in listing["previews"]] == [
-        ("tomograms--TS_01.rec.xy.png", "XY", 24, 24, "tomograms/TS_01.rec"),
-        ("tomograms--TS_01.rec.xz.png", "XZ", 24, 12, "tomograms/TS_01.rec"),
-        ("tomograms--TS_01.rec.yz.png", "YZ", 24, 12, "tomograms/TS_01.rec"),
-        ("tomograms--TS_01.rec.projection.png", "projection", 24, 24, "tomograms/TS_01.rec"),
-        ("tilt_series--TS_01.st.image.png", "image", 24, 24, "tilt_series/TS_01.st"),
+        ("tomograms--TS_01.rec.xy.png", "XY", 264, 264, "tomograms/TS_01.rec"),
+        ("tomograms--TS_01.rec.xz.png", "XZ", 264, 132, "tomograms/TS_01.rec"),
+        ("tomograms--TS_01.rec.yz.png", "YZ", 264, 132, "tomograms/TS_01.rec"),
+        ("tomograms--TS_01.rec.projection.png", "projection", 264, 264, "tomograms/TS_01.rec"),
+        ("tilt_series--TS_01.st.montage.png", "montage", 304, 304, "tilt_series/TS_01.st"),
     ]
     assert listing["previews"][0]["alt"] == ("Central XY slice (Z = 7 of 12) through the tomogram tomograms/TS_01.rec "
                                              "(24 × 24 × 12 voxels of 10.712 Å).")
@@ -271,17 +273,19 @@ def test_openem_manifest_remakes_the_previews_byte_identically(cat: Path, capsys
               for p in [entry / "previews.json", *sorted((entry / "previews").iterdir())]}
     assert sorted(before) == ["previews.json", *(f"previews/{n}" for n in (
         "maps--map_full.mrc.projection.png", "maps--map_full.mrc.xy.png", "maps--map_full.mrc.xz.png",
-        "maps--map_full.mrc.yz.png", "micrographs--mic_0001.mrc.image.png"))]
+        "maps--map_full.mrc.yz.png", "micrographs--mic_0001.mrc.image.png", "micrographs--mic_0002.mrc.image.png"))]
     shutil.rmtree(entry / "previews")
     assert main(["--root", str(cat), "manifest", IDENT]) == 0
-    assert f"previews of maps/map_full.mrc, micrographs/mic_0001.mrc in datasets/{IDENT}/previews/" in \
+    assert (f"previews of maps/map_full.mrc, micrographs/mic_0001.mrc, micrographs/mic_0002.mrc in datasets/{IDENT}"
+            "/previews/") in \
         capsys.readouterr().err
     after = {p.relative_to(entry).as_posix(): p.read_bytes()
              for p in [entry / "previews.json", *sorted((entry / "previews").iterdir())]}
     assert after == before
     assert git(cat, "status", "--porcelain") == ""
     previews = load_catalogue(cat).catalogue.by_id[IDENT].previews
-    assert [p.source for p in previews] == ["maps/map_full.mrc"] * 4 + ["micrographs/mic_0001.mrc"]
+    assert [p.source for p in previews] == ["maps/map_full.mrc"] * 4 + ["micrographs/mic_0001.mrc",
+                                                                      "micrographs/mic_0002.mrc"]
 
 
 def test_add_prefills_an_anisotropic_map_per_axis_and_the_entry_validates(tmp_path: Path, capsys):

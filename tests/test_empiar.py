@@ -360,3 +360,14 @@ def test_the_example_catalogue_exports_valid_json_with_header_voxel_types(schema
     dep, problems = empiar.deposition(ctx, wrong)
     assert dep["imagesets"][0]["voxel_type"] == "('T2', '')"
     assert any("the file headers say int8" in p.message for p in problems)
+
+
+def test_a_set_of_compressed_maps_is_labelled_as_such(ctx, catalogue, schema):
+    """.map.gz files are not plain MRC to EMPIAR: the set's formats say how they are compressed."""
+    d = completed(catalogue.by_id["apoferritin-krios-2024"])
+    maps = next(s for s in d.data.image_sets if s.category == "maps")
+    packed = Manifest(files=(ManifestFile(f"{maps.directory.strip('/')}/half_{i}.mrc.gz", size=10) for i in (1, 2)))
+    dep, _problems = empiar.deposition(ctx, dataclasses.replace(d, manifest=Manifest(files=tuple(packed.files))))
+    entry = next(e for e in dep["imagesets"] if e["name"] == maps.name)
+    assert entry["header_format"] == entry["data_format"] == "('OT', 'MRC GZIP COMPRESSED')"
+    assert schema_errors(schema, dep) == []

@@ -151,7 +151,8 @@ def test_tilt_series_matches_its_mdoc(first: dict[str, Path]) -> None:
     facts = read_headers("tiltseries/TS_01.mrc", path)
     assert facts == {"type": "mrc", "size_bytes": path.stat().st_size,
                      "mrc": {"dimensions": [924, 958, 41], "kind": "image-stack", "mode": 1, "dtype": "int16",
-                             "voxel_size_A": [5.4, 5.4, 5.4]}}
+                             "voxel_size_A": [5.4, 5.4, 5.4]},
+                     "image": {"dimensions": [924, 958, 41], "dtype": "int16", "kind": "image-stack"}}
     described, problems = mdoc_reader.extract(FILES / "TS_01.mrc.mdoc")
     assert problems == []
     assert described["mdoc"]["image_size"] == facts["mrc"]["dimensions"][:2]
@@ -187,7 +188,8 @@ def test_micrographs(first: dict[str, Path]) -> None:
         assert read_headers(name, path) == {
             "type": "mrc", "size_bytes": 1024 + 1024 * 1024 * 4,
             "mrc": {"dimensions": [1024, 1024, 1], "kind": "image", "mode": 2, "dtype": "float32",
-                    "voxel_size_A": [0.73, 0.73, 0.73]}}
+                    "voxel_size_A": [0.73, 0.73, 0.73]},
+            "image": {"dimensions": [1024, 1024], "dtype": "float32", "kind": "image"}}
     assert len(digests) == len(names)
 
 
@@ -201,7 +203,8 @@ def test_sbf_stack(first: dict[str, Path]) -> None:
     assert read_headers("raw/sbf.mrc", path) == {
         "type": "mrc", "size_bytes": 1024 + 64 * 256 * 256,
         "mrc": {"dimensions": [256, 256, 64], "kind": "image-stack", "mode": 0, "dtype": "int8",
-                "voxel_size_A": [80.0, 80.0, 400.0]}}
+                "voxel_size_A": [80.0, 80.0, 400.0]},
+        "image": {"dimensions": [256, 256, 64], "dtype": "int8", "kind": "image-stack"}}
     # 0–127: the same numbers whether a reader takes mode 0 as signed (MRC2014) or unsigned (old IMOD).
     assert data.min() >= 0 and data.max() <= 127
     assert (data.std(axis=(1, 2)) > 5).all()

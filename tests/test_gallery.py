@@ -64,7 +64,7 @@ def test_choose_takes_the_first_file_of_each_set_maps_first_and_only_local_conte
         "maps/map_half1.mrc", "micrographs/mic_0001.mrc"]
     assert gallery.choose(SETS, PATHS, lambda p: False) == []
     many = [(f"t{i}", "tomograms", "rec") for i in range(5)]
-    assert gallery.choose(many, [f"t{i}/a.rec" for i in range(5)], lambda p: True) == [
+    assert gallery.choose(many, [f"t{i}/a.rec" for i in range(5)], lambda p: True, limit=3) == [
         "t0/a.rec", "t1/a.rec", "t2/a.rec"]
     assert gallery.stem("maps/a b/ç.mrc") == "maps--a_b--_.mrc"
 
@@ -81,9 +81,10 @@ def test_previews_are_written_with_the_entry_and_regenerated_byte_identically(ca
     doc = json.loads(listing)
     assert doc["commit"] == "a" * 40
     assert doc["previews"][-1] == {
-        "file": "micrographs--mic_0001.mrc.image.png", "kind": "image", "width": 48, "height": 40,
+        "file": "micrographs--mic_0001.mrc.image.png", "kind": "image", "width": 288, "height": 240,
         "bytes": len(first["micrographs--mic_0001.mrc.image.png"]),
-        "alt": "The image micrographs/mic_0001.mrc (48 × 40 pixels of 0.73 Å).", "source": "micrographs/mic_0001.mrc"}
+        "alt": "The image micrographs/mic_0001.mrc (48 × 40 pixels of 0.73 Å).", "source": "micrographs/mic_0001.mrc",
+        "caption": "micrographs/mic_0001.mrc: image"}
     # Again: the same bytes, and nothing left over from the first run (no staging folders).
     gallery.write(folder, content, SETS, PATHS, "a" * 40)
     assert {p.name: p.read_bytes() for p in sorted((folder / "previews").iterdir())} == first
@@ -100,8 +101,8 @@ def test_loading_reads_the_list_and_reports_what_is_wrong(catalogue: Path, conte
     gallery.write(folder, content, SETS, PATHS)
     d = load_catalogue(catalogue).catalogue.by_id[EXAMPLE]
     assert [(p.file, p.kind, p.width, p.height, p.source) for p in d.previews][-2:] == [
-        ("maps--map_full.mrc.projection.png", "projection", 28, 24, "maps/map_full.mrc"),
-        ("micrographs--mic_0001.mrc.image.png", "image", 48, 40, "micrographs/mic_0001.mrc")]
+        ("maps--map_full.mrc.projection.png", "projection", 280, 240, "maps/map_full.mrc"),
+        ("micrographs--mic_0001.mrc.image.png", "image", 288, 240, "micrographs/mic_0001.mrc")]
     assert d.previews[0].caption == "maps/map_full.mrc — central XY slice"
 
     doc = json.loads((folder / "previews.json").read_text("utf-8"))
@@ -134,7 +135,7 @@ def test_landing_page_shows_the_previews_and_json_ld_lists_them(catalogue: Path,
     figures = section.select("figure")
     assert len(figures) == 5
     img = figures[-1].img
-    assert (img["src"], img["width"], img["height"]) == ("previews/micrographs--mic_0001.mrc.image.png", "48", "40")
+    assert (img["src"], img["width"], img["height"]) == ("previews/micrographs--mic_0001.mrc.image.png", "288", "240")
     assert img["alt"] == "The image micrographs/mic_0001.mrc (48 × 40 pixels of 0.73 Å)."
     assert figures[-1].figcaption.get_text() == "micrographs/mic_0001.mrc — image"
     for fig in figures:
@@ -147,7 +148,7 @@ def test_landing_page_shows_the_previews_and_json_ld_lists_them(catalogue: Path,
     assert ld["image"][-1] == {"@type": "ImageObject",
                                "contentUrl": base + "previews/micrographs--mic_0001.mrc.image.png",
                                "caption": "The image micrographs/mic_0001.mrc (48 × 40 pixels of 0.73 Å).",
-                               "encodingFormat": "image/png", "width": 48, "height": 40}
+                               "encodingFormat": "image/png", "width": 288, "height": 240}
     head = page.find("script", type="application/ld+json")
     assert json.loads(head.string)["thumbnailUrl"] == ld["thumbnailUrl"]
     # Entries without previews have no section and no image in their JSON-LD.
@@ -172,7 +173,7 @@ def test_every_listed_preview_image_is_checked(catalogue: Path, content: Path, t
     assert [p for p in gallery.read(folder, catalogue)[1]] == []
     doc = json.loads((folder / "previews.json").read_text("utf-8"))
     names = [p["file"] for p in doc["previews"]]
-    image = folder / "previews" / names[-1]  # the micrograph's, 48 × 40
+    image = folder / "previews" / names[-1]  # the micrograph's, 48 × 40 shown 6× (288 × 240)
     good = image.read_bytes()
     html = b"<!DOCTYPE html><html><script>alert(1)</script></html>"
     bomb = _png_with(48, 40, b"\0" * (20 << 20))  # (20 MiB of image data in a 48 × 40 image)
@@ -191,7 +192,7 @@ def test_every_listed_preview_image_is_checked(catalogue: Path, content: Path, t
     shown = problems_after(lambda d: d["previews"][-1].update(bytes=10))
     assert shown == [f"{where} is {len(good):,} bytes, but previews.json records 10"]
     shown = problems_after(lambda d: d["previews"][-1].update(width=50))
-    assert shown == [f"{where} is 48 × 40 pixels, but previews.json records 50 × 40"]
+    assert shown == [f"{where} is 288 × 240 pixels, but previews.json records 50 × 240"]
 
     def replace(data: bytes, size: int | None = None):
         def change(d: dict) -> None:

@@ -419,7 +419,7 @@ BAD_HEADERS = [  # (headers, field under files[0].headers, words of the message)
     ({"mrc": {"stats": {"min": 1.0, "median": 2.0}}}, "mrc.stats.median", "unknown header fact 'median'"),
     ({"size_bytes": -1}, "size_bytes", "is out of range"),
     ({"size_bytes": True}, "size_bytes", "must be a whole number, not true"),
-    ({"type": "exe"}, "type", "'exe' is not one of mrc, mdoc, epu, xml, unknown"),
+    ({"type": "exe"}, "type", "'exe' is not one of mrc, mdoc, epu, xml, dm, emd, tia, bcf, tiff, eer, unknown"),
     ({"problems": "one"}, "problems", "must be a list, not 'one'"),
     ({"problems": [1]}, "problems[0]", "must be text, not 1"),
     ({"mdoc": {"montage": 1}}, "mdoc.montage", "must be true or false, not 1"),
@@ -495,7 +495,8 @@ def test_extracted_headers_are_kept_within_what_a_manifest_records(tmp_path: Pat
     assert "dimensions" not in facts["mrc"] and "voxel_size_A" not in facts["mrc"]
     assert facts["mrc"]["kind"] == "image"
     notes = [p for p in facts["problems"] if "left out" in p]
-    assert [n.split(" (")[0] for n in notes] == ["header fact mrc.dimensions", "header fact mrc.voxel_size_A"]
+    assert sorted(n.split(" (")[0] for n in notes) == ["header fact image.dimensions", "header fact mrc.dimensions",
+                                                       "header fact mrc.voxel_size_A"]
     assert parse(_with_headers(facts), MAN)[2] == []
     # Whatever an extractor gives, sanitise keeps only what validates (or nothing).
     for value in ({"mrc": {"dimensions": [1, 2]}, "problems": ["a\nb"]}, {"x": 1}, {"mrc": [1]},

@@ -17,7 +17,7 @@ import mrcfile
 import numpy as np
 import pytest
 
-from openem_build.data import mrc, previews
+from openem_build.data import mrc, png, previews
 from openem_build.data.previews import contrast, encode_png, make_previews, write_previews
 
 
@@ -110,7 +110,7 @@ def test_contrast_clips_percentiles() -> None:
 
 def test_volume_previews(tmp_path: Path) -> None:
     path = write(tmp_path / "map.mrc", sphere(), voxel=1.5)
-    result, notes = make_previews(path, max_px=24)
+    result, notes = make_previews(path, max_px=24, min_px=1)
     assert notes == []
     assert [(p.kind, p.width, p.height) for p in result] == [
         ("XY", 24, 24), ("XZ", 24, 24), ("YZ", 24, 24), ("projection", 24, 24)]
@@ -123,22 +123,22 @@ def test_volume_previews(tmp_path: Path) -> None:
     xy = decode_png(result[0].png)[0]
     assert xy[0].mean() > 180 and xy[-1].mean() < 100  # high y is at the top
     assert xy[12, 12] > 150 and xy[12, 1] < 100  # the sphere is bright in the middle
-    again, _ = make_previews(path, max_px=24)
+    again, _ = make_previews(path, max_px=24, min_px=1)
     assert [p.png for p in again] == [p.png for p in result]  # deterministic bytes
 
 
 def test_png_bytes_are_stable(tmp_path: Path) -> None:
-    result, _ = make_previews(write(tmp_path / "map.mrc", sphere(), voxel=1.5), max_px=24)
+    result, _ = make_previews(write(tmp_path / "map.mrc", sphere(), voxel=1.5), max_px=24, min_px=1)
     digest = hashlib.sha256(b"".join(p.png for p in result)).hexdigest()
     # Same data, same numpy and zlib → same bytes; pinning one digest here would tie the test to a zlib build.
     copy = write(tmp_path / "other-name.mrc", sphere(), voxel=1.5)
-    assert hashlib.sha256(b"".join(p.png for p in make_previews(copy, max_px=24)[0])).hexdigest() == digest
+    assert hashlib.sha256(b"".join(p.png for p in make_previews(copy, max_px=24, min_px=1)[0])).hexdigest() == digest
 
 
 def test_micrograph_preview_is_binned(tmp_path: Path) -> None:
     data = np.random.default_rng(2).normal(size=(600, 1000)).astype(np.float32)
     path = write(tmp_path / "mic.mrc", data, voxel=0.73)
-    (preview,), notes = make_previews(path, max_px=256)
+    (preview,), notes = make_previews(path, max_px=256, min_px=1)
     assert notes == [] and (preview.kind, preview.width, preview.height) == ("image", 250, 150)
     assert preview.alt == "The image mic.mrc (1000 × 600 pixels of 0.73 Å shown binned 4×)."
     assert preview.filename("mic") == "mic.image.png"
@@ -147,10 +147,11 @@ def test_micrograph_preview_is_binned(tmp_path: Path) -> None:
 def test_stack_preview_shows_the_middle_image(tmp_path: Path) -> None:
     data = np.zeros((5, 20, 30), dtype=np.int16)
     data[2, :, 15:] = 100  # only the middle image has a bright right half
-    (preview,), _ = make_previews(write(tmp_path / "ts.st", data, stack=True), max_px=64)
+    (preview,), _ = make_previews(write(tmp_path / "particles.mrcs", data, stack=True), max_px=64, min_px=1)
     pixels = decode_png(preview.png)[0]
     assert pixels[:, :15].max() == 0 and pixels[:, 15:].min() == 255
-    assert preview.alt == "Image 3 of 5 (the middle one) of the image stack ts.st (30 × 20 pixels of 1 Å)."
+    assert preview.alt == "Image 3 of 5 (the middle one) of the image stack particles.mrcs (30 × 20 pixels of 1 Å)."
+    assert preview.caption == "particles.mrcs: image 3 of 5"
 
 
 def test_large_noise_preview_stays_small(tmp_path: Path) -> None:
@@ -162,7 +163,7 @@ def test_large_noise_preview_stays_small(tmp_path: Path) -> None:
 
 def test_read_budget_samples_sections(tmp_path: Path) -> None:
     path = write(tmp_path / "vol.mrc", sphere(64))
-    result, _ = make_previews(path, max_px=32, read_budget=10 * 64 * 64 * 4)
+    result, _ = make_previews(path, max_px=32, read_budget=10 * 64 * 64 * 4, min_px=1)
     assert result[-1].alt.endswith("(64 × 64 × 64 voxels of 1 Å; 10 of 64 sections summed).")
     assert (result[1].width, result[1].height) == (32, 32)  # z still spans the full height
 
@@ -192,14 +193,15 @@ def test_truncated_and_unreadable_files(tmp_path: Path) -> None:
 
 def test_write_previews(tmp_path: Path) -> None:
     path = write(tmp_path / "map.mrc", sphere(16))
-    entries, notes = write_previews(path, tmp_path / "previews", stem="maps__map", max_px=16)
+    entries, notes = write_previews(path, tmp_path / "previews", stem="maps__map", max_px=16, min_px=1)
     assert notes == []
     assert [e["file"] for e in entries] == ["maps__map.xy.png", "maps__map.xz.png", "maps__map.yz.png",
                                             "maps__map.projection.png"]
     for entry in entries:
         written = (tmp_path / "previews" / entry["file"]).read_bytes()
         assert len(written) == entry["bytes"] and decode_png(written)[0].shape == (entry["height"], entry["width"])
-    assert set(entries[0]) == {"file", "kind", "width", "height", "bytes", "alt"}
+    assert set(entries[0]) == {"file", "kind", "width", "height", "bytes", "alt", "caption"}
+    assert entries[0]["caption"] == "map.mrc: central XY slice, Z = 9 of 16"
 
 
 def test_module_defaults() -> None:
@@ -296,7 +298,7 @@ def test_check_png_accepts_whole_images_of_every_kind() -> None:
     assert previews.check_png(_png(3, 2, b"\0" + b"\1" * 9 + b"\0" + b"\2" * 9, colour=2)) == (3, 2)  # RGB
     assert previews.check_png(_png(9, 1, b"\0\xff\x80", depth=1)) == (9, 1)  # 1 bit per pixel
     # Interlaced (Adam7): a 3 × 3 image has passes of 1, 1 (from x = 4: none), 1, 2 … pixels.
-    assert previews.check_png(_png(3, 3, b"\0" * previews._png_raw_size(3, 3, 8, True), interlace=1)) == (3, 3)
+    assert previews.check_png(_png(3, 3, b"\0" * png._png_raw_size(3, 3, 8, True), interlace=1)) == (3, 3)
 
 
 @pytest.mark.parametrize(("data", "words"), [

@@ -1,4 +1,8 @@
-"""One entry point for what files say about themselves: ``extract(path)`` dispatches on the file type.
+"""One entry point for what files say about themselves: ``extract(path)`` dispatches on the file type: MRC,
+compressed or not (:mod:`.mrc`), SerialEM mdoc (:mod:`.mdoc`), EPU XML (:mod:`.epu`), DM3/DM4, Velox EMD, TIA
+SER/EMI and BCF (:mod:`.rsciio`, RosettaSciIO), TIFF and EER (:mod:`.tiff`, tifffile; vendor TIFFs through
+RosettaSciIO). Every image format also gives an ``image`` block: dimensions (x first), data type and ``kind``
+(one of :data:`IMAGE_KINDS`).
 
 The result is JSON-serialisable (it goes into ``manifest.json`` as a file's ``headers``) and never an
 exception: a damaged file gives what could be read plus problem strings. Every type that knows something
@@ -26,9 +30,11 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from . import epu, mdoc, mrc
+from . import epu, mdoc, mrc, rsciio, tiff
 
-TYPES = ("mrc", "mdoc", "epu", "xml", "unknown")
+TYPES = ("mrc", "mdoc", "epu", "xml", "dm", "emd", "tia", "bcf", "tiff", "eer", "unknown")
+#: What the data of a file are (the ``image`` block's ``kind``).
+IMAGE_KINDS = ("image", "image-stack", "spectrum", "spectrum-image", "volume", "tilt-series", "movie")
 #: What a manifest keeps of the MRC header of a 2D image or image stack (micrographs, movies: thousands of files
 #: per dataset). Volumes (maps, tomograms: a few files) keep the whole header.
 COMPACT_MRC = ("dimensions", "kind", "mode", "dtype", "voxel_size_A")
@@ -63,8 +69,14 @@ class FileMetadata:
 def file_type(path: Path) -> str:
     """The type ``extract`` reads a file as, from its name."""
     suffix = path.suffix.lower()
-    if suffix in mrc.SUFFIXES:
+    if mrc.is_mrc(path):
         return "mrc"
+    if suffix in (".tif", ".tiff"):
+        return "tiff"
+    if suffix == ".eer":
+        return "eer"
+    if suffix in rsciio.TYPES:
+        return rsciio.TYPES[suffix]
     if suffix == ".mdoc":
         return "mdoc"
     if suffix == ".xml":
@@ -82,6 +94,10 @@ def extract(path: Path) -> FileMetadata:
             data, problems = mdoc.extract(path)
         elif kind == "xml":
             data, problems, kind = epu.extract(path)
+        elif kind in ("tiff", "eer"):
+            data, problems = tiff.extract(path)
+        elif kind in ("dm", "emd", "tia", "bcf"):
+            data, problems = rsciio.extract(path)
         else:
             data, problems = {"size_bytes": os.stat(path).st_size}, []
     except Exception as exc:  # a damaged file must never stop a listing
@@ -128,7 +144,7 @@ SCHEMA = "headers"
 MAX_VOXELS = 10**15
 #: Problems reported per headers object before the rest is summarised.
 MAX_REPORTED = 5
-_SECTIONS = frozenset({"mrc", "mdoc", "epu", "xml", "acquisition"})
+_SECTIONS = frozenset({"mrc", "mdoc", "epu", "xml", "acquisition", "image", "eer"})
 #: Characters no one-line text of a manifest or previews.json may hold: controls, invisible and bidirectional ones.
 UNCLEAN = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ud800-\udfff\ufeff\ufdd0-\ufdef"
                      "\ufffe\uffff]")
@@ -244,16 +260,21 @@ def _fast() -> Check:
     return _compile(root, root, {})
 
 
-def _voxels(value: Mapping[str, Any]) -> int:
-    """How many voxels the MRC dimensions multiply to (0 when there are none)."""
-    header = value.get("mrc")
+def _voxels(value: Mapping[str, Any], section: str = "mrc") -> int:
+    """How many voxels the dimensions of ``section`` (MRC header, image block) multiply to (0 when none)."""
+    header = value.get(section)
     dims = header.get("dimensions") if isinstance(header, dict) else None
     return math.prod(dims) if isinstance(dims, list) and dims else 0
 
 
+def _largest(value: Mapping[str, Any]) -> tuple[str, int]:
+    """The section whose dimensions multiply to the most voxels, and how many."""
+    return max((("mrc", _voxels(value, "mrc")), ("image", _voxels(value, "image"))), key=lambda x: x[1])
+
+
 def is_valid(value: Any) -> bool:
     """Whether ``value`` may be the headers of a manifest's file entry (fast: no message is made)."""
-    return _fast()(value) and _voxels(value) <= MAX_VOXELS
+    return _fast()(value) and _largest(value)[1] <= MAX_VOXELS
 
 
 def brief(value: Any) -> str:
@@ -324,8 +345,9 @@ def problems(value: Any) -> list[tuple[Pointer, str, bool]]:
     for error in islice(_validator().iter_errors(value), MAX_REPORTED):
         out += _explain(error)
     if not out:  # (valid for the schema: the dimensions multiply to too many voxels)
-        out.append((("mrc", "dimensions"), f"the dimensions multiply to {_voxels(value):.3g} voxels, more than "
-                                            f"{MAX_VOXELS:.0e}", False))
+        section, voxels = _largest(value)
+        out.append(((section, "dimensions"), f"the dimensions multiply to {voxels:.3g} voxels, more than "
+                                             f"{MAX_VOXELS:.0e}", False))
     return out[:MAX_REPORTED]
 
 
@@ -361,9 +383,11 @@ def sanitise(value: Mapping[str, Any]) -> dict[str, Any] | None:
                 notes.append(f"header fact {'.'.join(map(str, where))} ({shown}) is out of the range a manifest "
                              "records; left out")
                 dropped = True
-        if not dropped and _voxels(out) > MAX_VOXELS:
-            out["mrc"].pop("dimensions")
-            notes.append(f"header fact mrc.dimensions multiplies to more than {MAX_VOXELS:.0e} voxels; left out")
+        section, voxels = _largest(out)
+        if not dropped and voxels > MAX_VOXELS:
+            out[section].pop("dimensions")
+            notes.append(f"header fact {section}.dimensions multiplies to more than {MAX_VOXELS:.0e} voxels; left "
+                         "out")
         elif not dropped:
             return None
     for section in _SECTIONS:

@@ -1,13 +1,19 @@
 """MRC/MRC2014 headers (.mrc, .mrcs, .map, .rec, .st): what the file says about itself, and what is wrong.
 
 Only the 1024-byte main header and at most :data:`EXT_HEADER_LIMIT` bytes of the extended header are ever
-read, so a file of hundreds of GB costs kilobytes. The header is interpreted by mrcfile in permissive mode;
+read, so a file of hundreds of GB costs kilobytes. Compressed maps (``.map.gz``, ``.mrc.bz2``: how EMDB ships
+them) are read the same way through a gzip or bzip2 stream: only the first kilobytes are decompressed, nothing
+is unpacked to disk, and the data size cannot be checked against the file's (the compressed) size.
+The header is interpreted by mrcfile in permissive mode;
 every way the file fails the MRC2014 standard (wrong map id, truncated data, a header that does not match
 the file's size, invalid mode or space group) becomes a problem string instead of an exception.
 """
 
 from __future__ import annotations
 
+import bz2
+import gzip
+import io
 import math
 import os
 import re
@@ -25,6 +31,8 @@ HEADER_BYTES = 1024
 #: The most of the extended header ever read (FEI records and IMOD tilt angles sit at its start).
 EXT_HEADER_LIMIT = 64 * 1024
 SUFFIXES = frozenset({".mrc", ".mrcs", ".map", ".rec", ".st", ".ali", ".preali", ".ccp4"})
+#: Compression suffix → (name, opener of a decompressing binary stream).
+COMPRESSIONS: dict[str, tuple[str, Any]] = {".gz": ("gzip", gzip.open), ".bz2": ("bzip2", bz2.open)}
 
 #: mode → (data type as shown, bytes per value); mode 101 packs two 4-bit values per byte.
 MODES: dict[int, tuple[str, float]] = {
@@ -157,37 +165,73 @@ def _seri_tilts(ext: bytes, nint: int, nreal: int, nz: int, byte_order: str) -> 
     return tilts if all(-90 <= t <= 90 for t in tilts) else None
 
 
+def compression(path: Path) -> str | None:
+    """'gzip' or 'bzip2' for a compressed MRC file (``x.map.gz``, ``x.mrc.bz2``), else None."""
+    name = path.name.lower()
+    for suffix, (kind, _open) in COMPRESSIONS.items():
+        if name.endswith(suffix) and Path(name[: -len(suffix)]).suffix in SUFFIXES:
+            return kind
+    return None
+
+
+def open_stream(path: Path) -> BinaryIO:
+    """The file's bytes as an MRC reader sees them: decompressed on the fly for ``.gz`` and ``.bz2``."""
+    kind = compression(path)
+    if kind is None:
+        return open(path, "rb")
+    opener = next(o for k, o in COMPRESSIONS.values() if k == kind)
+    return opener(path, "rb")
+
+
 def read(path: Path, *, ext_limit: int = EXT_HEADER_LIMIT) -> tuple[dict[str, Any], list[str], Layout | None]:
     """Header metadata, problems, and the data layout (None when the data cannot be located).
 
-    Never raises for a bad file; an unreadable path gives an empty mapping and one problem.
+    Never raises for a bad file; an unreadable path gives an empty mapping and one problem. For a compressed
+    file, ``size_bytes`` is the compressed size, ``compression`` says how, and the layout's offsets are those of
+    the decompressed stream.
     """
     problems: list[str] = []
+    packed = compression(path)
     try:
         size = os.stat(path).st_size
-        with open(path, "rb") as stream, warnings.catch_warnings(record=True) as caught:
+        with open_stream(path) as stream, warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            if size < HEADER_BYTES:
-                problems.append(f"the file is {size} bytes, shorter than the {HEADER_BYTES}-byte MRC header: "
+            head = stream.read(HEADER_BYTES) if packed else b""
+            length = len(head) if packed else size
+            if length < HEADER_BYTES:
+                what = "decompresses to" if packed else "is"
+                problems.append(f"the file {what} {length} bytes, shorter than the {HEADER_BYTES}-byte MRC header: "
                                 "not an MRC file, or an empty or truncated one")
-                return {"size_bytes": size}, problems, None
-            reader = _HeaderReader(stream, HEADER_BYTES)
+                return {"size_bytes": size} | ({"compression": packed} if packed else {}), problems, None
+            if not packed:
+                reader = _HeaderReader(stream, HEADER_BYTES)
+            else:
+                reader = _HeaderReader(io.BytesIO(head), HEADER_BYTES)
             header = reader.header.copy()
             raw = bytes(header.tobytes())
-            stream.seek(HEADER_BYTES)
+            if not packed:
+                stream.seek(HEADER_BYTES)
             nsymbt = int(header.nsymbt)
             ext = stream.read(max(0, min(nsymbt, ext_limit))) if nsymbt > 0 else b""
-    except (OSError, ValueError) as exc:
-        return {}, [f"cannot be read: {getattr(exc, 'strerror', None) or exc}"], None
+    except (OSError, ValueError, EOFError) as exc:
+        what = f"cannot be read as {packed}-compressed data" if packed else "cannot be read"
+        return {}, [f"{what}: {getattr(exc, 'strerror', None) or exc}"], None
     for w in caught:
         text = str(w.message)
         if not text.startswith(_KNOWN_WARNINGS):
             problems.append(f"mrcfile: {text}")
+    if packed:
+        out, problems, layout = _interpret(header, raw, ext, None, problems)
+        out["size_bytes"] = size
+        out["compression"] = packed
+        return out, problems, layout
     return _interpret(header, raw, ext, size, problems)
 
 
-def _interpret(h: np.recarray, raw: bytes, ext: bytes, size: int,
+def _interpret(h: np.recarray, raw: bytes, ext: bytes, size: int | None,
                problems: list[str]) -> tuple[dict[str, Any], list[str], Layout | None]:
+    """The header's facts; ``size`` is the file's size (None when unknown: a compressed stream, whose data are
+    then assumed complete)."""
     order = utils.normalise_byte_order(h.mode.dtype.byteorder if h.mode.dtype.byteorder != "|" else "=")
     endian = "little" if order == "<" else "big"
     nx, ny, nz, mode = int(h.nx), int(h.ny), int(h.nz), int(h.mode)
@@ -250,12 +294,16 @@ def _interpret(h: np.recarray, raw: bytes, ext: bytes, size: int,
     expected = offset + data_bytes
     if nsymbt < 0:
         problems.append(f"the extended header size (nsymbt) is {nsymbt}, negative")
+    elif size is None:
+        pass
     elif HEADER_BYTES + nsymbt > size:
         problems.append(f"the header declares a {nsymbt:,}-byte extended header, but the file holds only "
                         f"{size - HEADER_BYTES:,} bytes after the main header")
-    present = max(0, size - offset)
+    present = max(0, (expected if size is None else size) - offset)
     sections = min(nz, present // section_bytes) if section_bytes else 0
-    if dims_ok and itemsize and size < expected:
+    if size is None:
+        pass
+    elif dims_ok and itemsize and size < expected:
         problems.append(f"the file is truncated: its header declares {data_bytes:,} bytes of data "
                         f"({nx} × {ny} × {nz}, {dtype_name}) after {offset:,} bytes of headers, but only "
                         f"{present:,} are present ({sections} of {nz} sections complete)")
@@ -334,12 +382,43 @@ def _interpret(h: np.recarray, raw: bytes, ext: bytes, size: int,
     return out, problems, layout
 
 
+#: File suffixes of IMOD tilt series (raw and aligned).
+TILT_SERIES_SUFFIXES = frozenset({".st", ".ali", ".preali"})
+
+
+def plain_suffix(path: Path) -> str:
+    """The MRC suffix of a file name, compression left out (``a.map.gz`` → ``.map``)."""
+    name = path.name.lower()
+    for suffix in COMPRESSIONS:
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+    return Path(name).suffix
+
+
+def image_kind(header: dict[str, Any], suffix: str, tilts: bool = False) -> str:
+    """What the data of an MRC file are in the catalogue's words (image, image-stack, tilt-series, volume)."""
+    kind = header.get("kind")
+    if kind in ("volume", "volume-stack") or (kind == "image-stack" and suffix == ".rec"):
+        return "volume"  # (IMOD writes tomograms with space group 0)
+    if kind == "image-stack" and (suffix in TILT_SERIES_SUFFIXES or tilts):
+        return "tilt-series"
+    return "image-stack" if kind == "image-stack" else "image"
+
+
 def extract(path: Path) -> tuple[dict[str, Any], list[str]]:
-    """JSON-serialisable header metadata and problems of one MRC file (never raises for a bad file)."""
+    """JSON-serialisable header metadata and problems of one MRC file (never raises for a bad file), with the
+    ``image`` block every image format has: dimensions, data type and what the data are."""
     data, problems, _layout = read(path)
+    header = data.get("mrc")
+    if isinstance(header, dict) and header.get("dimensions"):
+        tilts = bool((data.get("acquisition") or {}).get("tilt_angles_deg"))
+        dims = header["dimensions"]
+        kind = image_kind(header, plain_suffix(path), tilts)
+        data["image"] = {"dimensions": dims[:2] if kind == "image" else dims, "dtype": header.get("dtype"),
+                         "kind": kind}
     return data, problems
 
 
 def is_mrc(path: Path) -> bool:
-    """Whether the file name says MRC (the content decides what is wrong with it)."""
-    return path.suffix.lower() in SUFFIXES
+    """Whether the file name says MRC, compressed or not (the content decides what is wrong with it)."""
+    return path.suffix.lower() in SUFFIXES or compression(path) is not None

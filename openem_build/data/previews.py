@@ -1,7 +1,12 @@
-"""PNG previews of MRC maps, tomograms, micrographs and image stacks.
+"""PNG previews of MRC maps, tomograms, micrographs, image stacks and tilt series (other formats: see
+:mod:`.arraypreviews`, which :func:`make_previews` hands them to).
 
 Volumes get three central slices (one per orientation) and a projection; 2D images and stacks a binned
-image (the middle one of a stack). Contrast is clipped at percentiles. Only the rows and sections a preview
+image (the middle one of a stack); tilt series a montage of tilts. Small data are enlarged with visible
+pixels (nearest neighbour) to at least :data:`MIN_PX` on the long side. Each preview says what it shows
+(``caption``: the file, the plane or projection and the index, the tilt angles). Compressed maps (``.map.gz``)
+are decompressed into memory, streamed, when their data take at most :data:`COMPRESSED_BUDGET` bytes.
+Contrast is clipped at percentiles. Only the rows and sections a preview
 shows are read, with positional reads into small buffers (not a memory map, which would leave every page
 touched in the process's memory): a 1024³ float32 map costs one pass over at most ``read_budget`` bytes
 and a few tens of MB of memory. Each read holds a few whole rows, so rows longer than :data:`MAX_ROW_BYTES`
@@ -12,10 +17,9 @@ file whole (what the catalogue publishes as a preview).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
-import struct
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,8 +27,19 @@ from typing import Any
 import numpy as np
 
 from . import mrc
+from .png import MAX_PNG_BYTES, MAX_PNG_PIXELS, PNG_SIGNATURE, check_png, encode_png
+
+__all__ = ["MAX_PNG_BYTES", "MAX_PNG_PIXELS", "PNG_SIGNATURE", "Preview", "check_png", "contrast", "encode_png",
+           "enlarge", "make_previews", "write_previews"]
 
 MAX_PX = 512
+#: The shortest a preview's long side may be: smaller data are enlarged by a whole factor (visible pixels).
+MIN_PX = 256
+#: The most decompressed data a preview of a compressed map reads into memory.
+COMPRESSED_BUDGET = 256 << 20
+#: Tilts a tilt-series montage shows (a 3 × 3 grid), and the gap between them in pixels.
+MONTAGE_TILES = 9
+MONTAGE_GAP = 2
 CLIP_PERCENT = 1.0
 READ_BUDGET = 2 << 30
 ROWS_PER_BIN = 4  # rows averaged per output row when binning (all of them when the bin is smaller)
@@ -36,135 +51,30 @@ MAX_ROW_BYTES = 4 << 20
 
 @dataclass(frozen=True)
 class Preview:
-    """One PNG: ``kind`` is a plane (``XY``, ``XZ``, ``YZ``), ``projection`` or ``image``."""
+    """One PNG: ``kind`` is a plane (``XY``, ``XZ``, ``YZ``), ``projection``, ``image``, ``montage`` (tilt
+    series), ``spectrum`` or ``map`` (spectrum images); ``caption`` says what it shows."""
 
     kind: str
     png: bytes
     width: int
     height: int
     alt: str
+    caption: str = ""
 
     def filename(self, stem: str) -> str:
         return f"{stem}.{self.kind.lower()}.png"
 
 
-# --- PNG ------------------------------------------------------------------------------------------
+# PNG encoding and checking: see .png (its names stay importable from here).
 
 
-def _chunk(kind: bytes, body: bytes) -> bytes:
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-
-def encode_png(pixels: np.ndarray) -> bytes:
-    """An 8-bit greyscale PNG of a 2D uint8 array: IHDR, IDAT and IEND only (no time or text chunks).
-
-    Each row gets the PNG filter with the smallest sum of absolute residuals (the usual heuristic).
-    """
-    img = np.ascontiguousarray(pixels, dtype=np.uint8)
-    if img.ndim != 2 or 0 in img.shape:
-        raise ValueError("encode_png needs a non-empty 2D array")
-    height, width = img.shape
-    x = img.astype(np.int16)
-    left = np.zeros_like(x)
-    left[:, 1:] = x[:, :-1]
-    up = np.zeros_like(x)
-    up[1:] = x[:-1]
-    upleft = np.zeros_like(x)
-    upleft[1:, 1:] = x[:-1, :-1]
-    p = left + up - upleft
-    pa, pb, pc = np.abs(p - left), np.abs(p - up), np.abs(p - upleft)
-    paeth = np.where((pa <= pb) & (pa <= pc), left, np.where(pb <= pc, up, upleft))
-    candidates = np.stack([x, x - left, x - up, x - (left + up) // 2, x - paeth]).astype(np.uint8)
-    cost = np.abs(candidates.view(np.int8).astype(np.int32)).sum(axis=2)
-    choice = np.argmin(cost, axis=0)  # first (lowest-numbered) filter wins ties
-    rows = candidates[choice, np.arange(height)]
-    raw = np.concatenate([choice.astype(np.uint8)[:, None], rows], axis=1).tobytes()
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(raw, 9))
-            + _chunk(b"IEND", b""))
-
-
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-#: The largest preview file a catalogue publishes, and the most pixels it may have (a decompression bomb is a
-#: small file that declares, and decompresses to, a huge image).
-MAX_PNG_BYTES = 4 << 20
-MAX_PNG_PIXELS = 4096 * 4096
-#: PNG colour type → (channels, allowed bit depths).
-_PNG_COLOURS = {0: (1, (1, 2, 4, 8, 16)), 2: (3, (8, 16)), 3: (1, (1, 2, 4, 8)), 4: (2, (8, 16)), 6: (4, (8, 16))}
-_ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2))
-
-
-def _png_raw_size(width: int, height: int, bits: int, interlaced: bool) -> int:
-    """The bytes a PNG's image data decompress to: per (pass and) row, a filter byte and the packed pixels."""
-    passes = _ADAM7 if interlaced else ((0, 0, 1, 1),)
-    total = 0
-    for x0, y0, dx, dy in passes:
-        w, h = -(-(width - x0) // dx), -(-(height - y0) // dy)
-        if w > 0 and h > 0:
-            total += h * (1 + -(-(w * bits) // 8))
-    return total
-
-
-def check_png(data: bytes, max_pixels: int = MAX_PNG_PIXELS) -> tuple[int, int]:
-    """Width and height of the PNG image ``data``, after checking it whole: the signature, every chunk's length
-    and CRC, IHDR first and IEND last (nothing after it), a valid colour type and bit depth, at most
-    ``max_pixels`` pixels, and image data that decompress to exactly the size the header implies (streamed in
-    bounded steps: a decompression bomb is never held in memory). Raises ValueError saying what is wrong."""
-    if not data.startswith(PNG_SIGNATURE):
-        raise ValueError("is not a PNG image (it does not start with the PNG signature)")
-    view = memoryview(data)
-    pos, header, idat, ended = len(PNG_SIGNATURE), None, [], False
-    while pos < len(data):
-        if pos + 12 > len(data):
-            raise ValueError("is a damaged PNG image (a chunk is cut off)")
-        length, kind = struct.unpack(">I4s", view[pos:pos + 8])
-        end = pos + 12 + length
-        if end > len(data):
-            raise ValueError("is a damaged PNG image (a chunk runs past the end of the file)")
-        body = view[pos + 8:end - 4]
-        if struct.unpack(">I", view[end - 4:end])[0] != zlib.crc32(kind + body) or not kind.isalpha():
-            raise ValueError(f"is a damaged PNG image (chunk {kind!r} fails its check)")
-        if header is None:
-            if kind != b"IHDR" or length != 13:
-                raise ValueError("is a damaged PNG image (it does not begin with its header chunk)")
-            header = struct.unpack(">IIBBBBB", body)
-        elif kind == b"IHDR":
-            raise ValueError("is a damaged PNG image (two header chunks)")
-        elif kind == b"IDAT":
-            idat.append(body)
-        elif kind == b"IEND":
-            ended, pos = True, end
-            break
-        pos = end
-    if header is None or not ended or pos != len(data):
-        raise ValueError("is a damaged PNG image (" + ("no header chunk" if header is None else "no end chunk: the "
-                         "file is cut off" if not ended else "bytes follow its end chunk") + ")")
-    width, height, depth, colour, method, filtering, interlace = header
-    channels, depths = _PNG_COLOURS.get(colour, (0, ()))
-    if depth not in depths or method or filtering or interlace > 1:
-        raise ValueError(f"is a PNG image of an invalid kind (colour type {colour}, bit depth {depth})")
-    if not 0 < width * height <= max_pixels or not width or not height:
-        raise ValueError(f"is a PNG image of {width} × {height} pixels (at most {max_pixels:,} are published)")
-    if not idat:
-        raise ValueError("is a PNG image without image data")
-    expected = _png_raw_size(width, height, channels * depth, bool(interlace))
-    inflate, total = zlib.decompressobj(), 0
-    try:
-        for chunk in idat:
-            pending = chunk
-            while pending and not inflate.eof:
-                total += len(inflate.decompress(pending, 1 << 20))
-                pending = inflate.unconsumed_tail
-                if total > expected:
-                    raise ValueError("is a PNG image whose data decompress to more than its size (a "
-                                     "decompression bomb)")
-            if pending or (inflate.eof and chunk is not idat[-1]):
-                raise ValueError("is a damaged PNG image (data after the end of its compressed stream)")
-    except zlib.error as exc:
-        raise ValueError(f"is a damaged PNG image (its compressed data cannot be read: {exc})") from None
-    if not inflate.eof or inflate.unused_data or total != expected:
-        raise ValueError("is a damaged PNG image (its compressed data are incomplete)")
-    return width, height
+def enlarge(pixels: np.ndarray, min_px: int = MIN_PX) -> np.ndarray:
+    """``pixels`` repeated by the smallest whole factor that makes the long side at least ``min_px`` (nearest
+    neighbour: each data pixel stays a visible square)."""
+    factor = math.ceil(min_px / max(pixels.shape[:2]))
+    if factor <= 1:
+        return pixels
+    return np.repeat(np.repeat(pixels, factor, axis=0), factor, axis=1)
 
 
 def contrast(image: np.ndarray, clip_percent: float = CLIP_PERCENT) -> np.ndarray:
@@ -218,10 +128,25 @@ def _bin_axis(a: np.ndarray, f: int, axis: int) -> np.ndarray:
     return np.moveaxis(np.concatenate(parts, axis=-1) if len(parts) > 1 else parts[0], -1, axis)
 
 
+class _Memory:
+    """Positional reads from bytes held in memory (a decompressed map), with the calls ``_Sections`` makes."""
+
+    def __init__(self, data: bytes):
+        self.data = memoryview(data)
+
+    def pread(self, size: int, offset: int) -> bytes:
+        return bytes(self.data[offset:offset + size])
+
+    def preadv(self, view: memoryview, offset: int) -> int:
+        part = self.data[offset:offset + len(view)]
+        view[: len(part)] = part
+        return len(part)
+
+
 class _Sections:
     """Positional reads (``os.pread``) of rows of an MRC data block: no mapping, no buffering, bounded."""
 
-    def __init__(self, path: Path, layout: mrc.Layout, first: int = 0):
+    def __init__(self, path: Path, layout: mrc.Layout, first: int = 0, memory: bytes | None = None):
         assert layout.dtype is not None
         self.dtype = layout.dtype
         self.ny, self.nx = layout.shape[-2:]
@@ -230,15 +155,23 @@ class _Sections:
         if self.work_bytes > MAX_ROW_BYTES:  # (make_previews refuses these first, with a note)
             raise ValueError(f"rows of {self.nx} values are longer than previews read")
         self.base = layout.offset + first * self.ny * self.row_bytes
-        self.fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+        self.memory = _Memory(memory) if memory is not None else None
+        self.fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0)) if memory is None else -1
 
     def close(self) -> None:
-        os.close(self.fd)
+        if self.fd >= 0:
+            os.close(self.fd)
+
+    def _pread(self, size: int, offset: int) -> bytes:
+        return self.memory.pread(size, offset) if self.memory else os.pread(self.fd, size, offset)
+
+    def _preadv(self, view: memoryview, offset: int) -> int:
+        return self.memory.preadv(view, offset) if self.memory else os.preadv(self.fd, [view], offset)
 
     def rows(self, z: int, r0: int, r1: int) -> np.ndarray:
         """Rows ``r0:r1`` of section ``z`` as float32 (complex values as magnitudes)."""
         size = (r1 - r0) * self.row_bytes
-        raw = os.pread(self.fd, size, self.base + (z * self.ny + r0) * self.row_bytes)
+        raw = self._pread(size, self.base + (z * self.ny + r0) * self.row_bytes)
         if len(raw) < size:
             raise OSError(f"short read at section {z}, rows {r0}–{r1 - 1}")
         return _real(np.frombuffer(raw, dtype=self.dtype).reshape(r1 - r0, self.nx))
@@ -272,7 +205,7 @@ class _Sections:
                 r0, r1 = b * f, min(self.ny, (b + 1) * f)
                 start = r0 + (r1 - r0 - per_bin) // 2
                 offset = self.base + (z * self.ny + start) * self.row_bytes
-                if os.preadv(self.fd, [view[j * block : (j + 1) * block]], offset) < block:
+                if self._preadv(view[j * block : (j + 1) * block], offset) < block:
                     raise OSError(f"short read at section {z}, rows {start}–{start + per_bin - 1}")
             raw = np.frombuffer(buf, dtype=self.dtype, count=(b1 - b0) * per_bin * self.nx)
             mean = _bin_axis(_real(raw.reshape(b1 - b0, per_bin, self.nx)), per_bin, 1)[:, 0, :]
@@ -302,20 +235,28 @@ def _size_text(dims: list[int], voxel: tuple[float | None, ...], unit: str) -> s
     return text
 
 
-def _preview(kind: str, image: np.ndarray, alt: str, clip_percent: float) -> Preview:
+def png_preview(kind: str, pixels: np.ndarray, alt: str, caption: str, min_px: int = MIN_PX) -> Preview:
+    """A Preview of uint8 grey levels, enlarged to ``min_px`` when smaller."""
+    pixels = enlarge(pixels, min_px)
+    return Preview(kind, encode_png(pixels), int(pixels.shape[1]), int(pixels.shape[0]), alt, caption)
+
+
+def _preview(kind: str, image: np.ndarray, alt: str, clip_percent: float, caption: str = "",
+             min_px: int = MIN_PX) -> Preview:
     pixels = np.flipud(contrast(image, clip_percent))  # MRC rows run upwards; PNG rows downwards
-    return Preview(kind, encode_png(pixels), int(pixels.shape[1]), int(pixels.shape[0]), alt)
+    return png_preview(kind, pixels, alt, caption, min_px)
 
 
 def _volume(reader: _Sections, nz: int, name: str, layout: mrc.Layout, label: str, *, max_px: int,
-            clip_percent: float, read_budget: int) -> list[Preview]:
+            clip_percent: float, read_budget: int, min_px: int = MIN_PX) -> list[Preview]:
     ny, nx = reader.ny, reader.nx
     c, r, s = layout.axes if len(set(layout.axes)) == 3 else "XYZ"
     f = _factor(nx, ny, nz, max_px=max_px)
     size = _size_text([nx, ny, nz], layout.voxel_size_A, "voxel")
     zc, yc, xc = nz // 2, ny // 2, nx // 2
     alt = f"Central {c}{r} slice ({s} = {zc + 1} of {nz}) through the {label} {name} ({size})."
-    previews = [_preview(c + r, reader.binned(zc, f, f)[0], alt, clip_percent)]
+    previews = [_preview(c + r, reader.binned(zc, f, f)[0], alt, clip_percent,
+                         f"{name}: central {c}{r} slice, {s} = {zc + 1} of {nz}", min_px)]
 
     # One pass over sampled sections (at most one per output row, within the read budget) gives the two
     # other central slices and the projection.
@@ -342,28 +283,115 @@ def _volume(reader: _Sections, nz: int, name: str, layout: mrc.Layout, label: st
     used = f"{len(zs)} of {nz} sections" if len(zs) < nz else f"all {nz} sections"
     previews += [
         _preview(c + s, xz[nearest], f"Central {c}{s} slice ({r} = {yc + 1} of {ny}) through the {label} "
-                 f"{name} ({size}).", clip_percent),
+                 f"{name} ({size}).", clip_percent, f"{name}: central {c}{s} slice, {r} = {yc + 1} of {ny}", min_px),
         _preview(r + s, yz[nearest], f"Central {r}{s} slice ({c} = {xc + 1} of {nx}) through the {label} "
-                 f"{name} ({size}).", clip_percent),
+                 f"{name} ({size}).", clip_percent, f"{name}: central {r}{s} slice, {c} = {xc + 1} of {nx}", min_px),
         _preview("projection", projection, f"Projection along {s} of the {label} {name} ({size}; {used} "
-                 "summed).", clip_percent),
+                 "summed).", clip_percent, f"{name}: projection along {s} ({used})", min_px),
     ]
     return previews
 
 
-def make_previews(path: Path, *, max_px: int = MAX_PX, clip_percent: float = CLIP_PERCENT,
-                  read_budget: int = READ_BUDGET, name: str | None = None) -> tuple[list[Preview], list[str]]:
-    """Previews of one MRC file and the reasons some could not be made (never raises for a bad file).
+def _montage(reader: _Sections, nz: int, name: str, tilts: list[float] | None, *, max_px: int,
+             clip_percent: float, min_px: int) -> Preview:
+    """A grid of up to :data:`MONTAGE_TILES` tilts, evenly spread from the first to the last, each with its
+    own contrast."""
+    picks = sorted({int(z) for z in np.round(np.linspace(0, nz - 1, min(MONTAGE_TILES, nz)))})
+    cols = math.ceil(math.sqrt(len(picks)))
+    rows = math.ceil(len(picks) / cols)
+    f = _factor(reader.nx, reader.ny, max_px=max(1, (max_px - MONTAGE_GAP * (cols - 1)) // cols))
+    tiles = [np.flipud(contrast(reader.binned(z, f, ROWS_PER_BIN)[0], clip_percent)) for z in picks]
+    th, tw = tiles[0].shape
+    canvas = np.zeros((rows * th + MONTAGE_GAP * (rows - 1), cols * tw + MONTAGE_GAP * (cols - 1)), np.uint8)
+    for i, tile in enumerate(tiles):
+        r, c = divmod(i, cols)
+        canvas[r * (th + MONTAGE_GAP):r * (th + MONTAGE_GAP) + th, c * (tw + MONTAGE_GAP):c * (tw + MONTAGE_GAP) + tw] \
+            = tile
+    if tilts is not None and len(tilts) == nz:
+        which = "tilts " + ", ".join(f"{tilts[z]:g}°" for z in picks)
+    else:
+        which = "images " + ", ".join(str(z + 1) for z in picks)
+    alt = (f"Montage of {len(picks)} of the {nz} images of the tilt series {name}, left to right and top to "
+           f"bottom: {which}.")
+    return png_preview("montage", canvas, alt, f"{name}: {len(picks)} of {nz} tilts ({which})", min_px)
 
-    ``name`` is how the alt texts call the file (its name by default).
+
+def _decompressed(path: Path, layout: mrc.Layout) -> tuple[bytes | None, str | None]:
+    """The headers and data of a compressed MRC file, decompressed into memory (streamed, never to disk), or
+    None and why not."""
+    assert layout.dtype is not None
+    total = layout.offset + math.prod(layout.shape) * layout.dtype.itemsize
+    if total > COMPRESSED_BUDGET:
+        return None, (f"no preview: the compressed file's data decompress to {total:,} bytes, more than the "
+                      f"{COMPRESSED_BUDGET:,} previews of compressed files read")
+    chunks, got = [], 0
+    with mrc.open_stream(path) as stream:
+        while got < total:
+            block = stream.read(min(total - got, 16 << 20))
+            if not block:
+                break
+            chunks.append(block)
+            got += len(block)
+    return b"".join(chunks), None
+
+
+def make_previews(path: Path, *, max_px: int = MAX_PX, clip_percent: float = CLIP_PERCENT,
+                  read_budget: int = READ_BUDGET, name: str | None = None, min_px: int = MIN_PX,
+                  category: str | None = None, mdoc_file: Path | None = None) -> tuple[list[Preview], list[str]]:
+    """Previews of one data file and the reasons some could not be made (never raises for a bad file).
+
+    ``name`` is how the alt texts and captions call the file (its name by default); smaller previews than
+    ``min_px`` are enlarged; ``category``, the image set's, says what an MRC image stack is (a ``tilt-series``
+    gets a montage; ``volume-images``, ``tomograms`` and ``maps`` slices and a projection); ``mdoc_file``, the
+    SerialEM mdoc of a tilt series, gives the montage's tilt angles. Files other than MRC go to
+    :func:`.arraypreviews.make_previews`.
     """
     name = name or path.name
-    _meta, problems, layout = mrc.read(path)
+    if not mrc.is_mrc(path):
+        from . import arraypreviews
+
+        return arraypreviews.make_previews(path, max_px=max_px, clip_percent=clip_percent, name=name, min_px=min_px)
+    try:
+        return _mrc_previews(path, max_px=max_px, clip_percent=clip_percent, read_budget=read_budget, name=name,
+                             min_px=min_px, category=category, mdoc_file=mdoc_file)
+    except (OSError, EOFError, ValueError) as exc:  # e.g. the file shrank, or its compressed stream is damaged
+        return [], [f"no preview: reading the data failed ({exc})"]
+
+
+def _mdoc_tilts(path: Path, mdoc_file: Path | None) -> list[float] | None:
+    """The tilt angles, in section order, of the SerialEM mdoc of a tilt series: ``mdoc_file`` when given (the
+    caller checked where it leads), else a regular ``<file>.mdoc`` beside it (None without)."""
+    beside = mdoc_file or path.with_name(path.name + ".mdoc")
+    if not beside.is_file() or (mdoc_file is None and beside.is_symlink()):
+        return None
+    from . import mdoc
+
+    try:
+        return (mdoc.extract(beside)[0].get("acquisition") or {}).get("tilt_angles_deg")
+    except Exception:  # (a damaged mdoc only costs the angles in the caption)
+        return None
+
+
+#: Image-set categories whose MRC image stacks are volumes (serial block-face stacks, tomograms with space group 0).
+VOLUME_CATEGORIES = frozenset({"volume-images", "tomograms", "maps"})
+
+
+def _mrc_previews(path: Path, *, max_px: int, clip_percent: float, read_budget: int, name: str,
+                  min_px: int, category: str | None, mdoc_file: Path | None) -> tuple[list[Preview], list[str]]:
+    meta, problems, layout = mrc.read(path)
     notes: list[str] = []
     if layout is None:
         return [], ["no preview: " + (problems[0] if problems else "the data cannot be located")]
     if layout.dtype is None:
         return [], [f"no preview: mode {layout.mode} data cannot be previewed"]
+    memory = None
+    if mrc.compression(path):
+        memory, why = _decompressed(path, layout)
+        if memory is None:
+            return [], [why or "no preview"]
+        section = layout.shape[-1] * layout.shape[-2] * layout.dtype.itemsize
+        complete = min(math.prod(layout.shape[:-2]), max(0, len(memory) - layout.offset) // section)
+        layout = dataclasses.replace(layout, sections=complete)
     if layout.sections == 0:
         return [], ["no preview: the file holds no complete section of data"]
     ny, nx = layout.shape[-2:]
@@ -374,10 +402,16 @@ def make_previews(path: Path, *, max_px: int = MAX_PX, clip_percent: float = CLI
     nz = min(nz_declared, layout.sections)
     if nz < nz_declared:
         notes.append(f"preview made from the {nz} complete sections of {nz_declared} (the file is truncated)")
+    suffix = mrc.plain_suffix(path)
+    tilts = (meta.get("acquisition") or {}).get("tilt_angles_deg") or _mdoc_tilts(path, mdoc_file)
     kind = layout.kind
-    if kind == "image-stack" and path.suffix.lower() == ".rec":
-        kind = "volume"  # IMOD tomograms written with space group 0
-    options = {"max_px": max_px, "clip_percent": clip_percent, "read_budget": read_budget}
+    if kind == "image-stack":
+        kind = mrc.image_kind(meta.get("mrc") or {}, suffix, bool(tilts) or category == "tilt-series")
+        if category in VOLUME_CATEGORIES:
+            kind = "volume"
+    elif kind == "volume" and category == "tilt-series":
+        kind = "tilt-series"  # (written with space group 1, as mrcfile does by default)
+    options = {"max_px": max_px, "clip_percent": clip_percent, "read_budget": read_budget, "min_px": min_px}
     reader = None
     try:
         if kind == "volume-stack":
@@ -385,13 +419,15 @@ def make_previews(path: Path, *, max_px: int = MAX_PX, clip_percent: float = CLI
             if nz // mz == 0:
                 return [], notes + ["no preview: not one complete volume in the file"]
             v = (nz // mz) // 2
-            reader = _Sections(path, layout, first=v * mz)
+            reader = _Sections(path, layout, first=v * mz, memory=memory)
             label = f"volume {v + 1} of {layout.shape[0]} in the volume stack"
             return _volume(reader, mz, name, layout, label, **options), notes  # type: ignore[arg-type]
-        reader = _Sections(path, layout)
+        reader = _Sections(path, layout, memory=memory)
         if kind == "volume" and nz > 1:
-            label = "tomogram" if path.suffix.lower() == ".rec" else "volume"
+            label = "tomogram" if suffix == ".rec" else "volume"
             return _volume(reader, nz, name, layout, label, **options), notes  # type: ignore[arg-type]
+        if kind == "tilt-series" and nz > 1:
+            return [_montage(reader, nz, name, tilts, max_px=max_px, clip_percent=clip_percent, min_px=min_px)], notes
         z = nz // 2
         f = _factor(nx, ny, max_px=max_px)
         size = _size_text([nx, ny], layout.voxel_size_A, "pixel")
@@ -399,9 +435,11 @@ def make_previews(path: Path, *, max_px: int = MAX_PX, clip_percent: float = CLI
         if nz_declared > 1:
             alt = (f"Image {z + 1} of {nz_declared} (the middle one) of the image "
                    f"stack {name} ({size}{binned}).")
+            caption = f"{name}: image {z + 1} of {nz_declared}"
         else:
             alt = f"The image {name} ({size}{binned})."
-        return [_preview("image", reader.binned(z, f, ROWS_PER_BIN)[0], alt, clip_percent)], notes
+            caption = f"{name}: image"
+        return [_preview("image", reader.binned(z, f, ROWS_PER_BIN)[0], alt, clip_percent, caption, min_px)], notes
     except OSError as exc:  # e.g. the file shrank while being read
         return [], notes + [f"no preview: reading the data failed ({exc})"]
     finally:
@@ -411,6 +449,7 @@ def make_previews(path: Path, *, max_px: int = MAX_PX, clip_percent: float = CLI
 
 def write_previews(path: Path, out_dir: Path, stem: str | None = None,
                    **options: Any) -> tuple[list[dict[str, Any]], list[str]]:
+    # (options: those of make_previews)
     """Write the previews as ``<stem>.<kind>.png`` into ``out_dir``; return manifest entries and notes."""
     previews, notes = make_previews(path, **options)
     stem = stem or path.name
@@ -421,5 +460,5 @@ def write_previews(path: Path, out_dir: Path, stem: str | None = None,
         target = out_dir / p.filename(stem)
         target.write_bytes(p.png)
         entries.append({"file": target.name, "kind": p.kind, "width": p.width, "height": p.height,
-                        "bytes": len(p.png), "alt": p.alt})
+                        "bytes": len(p.png), "alt": p.alt, "caption": p.caption})
     return entries, notes

@@ -373,8 +373,25 @@ def set_files(manifest: Manifest | None, image_set: ImageSet) -> list[ManifestFi
     prefix = image_set.directory.strip("/") + "/"
     inside = [f for f in getattr(manifest, "files", ()) if f.path.startswith(prefix)]
     suffixes = _SUFFIXES.get(image_set.format, (f".{image_set.format}",))
-    typed = [f for f in inside if f.path.lower().endswith(suffixes)]
+    typed = [f for f in inside if _uncompressed(f.path).endswith(suffixes)]
     return typed or inside
+
+
+#: Compression suffixes of the files EMPIAR takes as they are (``.map.gz``, ``.mrc.bz2``), with their name in
+#: a format label.
+_COMPRESSIONS = {".gz": "GZIP", ".bz2": "BZIP2", ".xz": "XZ", ".zst": "ZSTD"}
+
+
+def _uncompressed(path: str) -> str:
+    """A file name, lower-cased, without its compression suffix."""
+    name = path.lower()
+    return next((name[: -len(s)] for s in _COMPRESSIONS if name.endswith(s)), name)
+
+
+def compression_of(files: Iterable[ManifestFile]) -> str | None:
+    """'GZIP', 'BZIP2', … when every file of a set is compressed that one way, else None."""
+    found = {next((c for s, c in _COMPRESSIONS.items() if f.path.lower().endswith(s)), None) for f in files}
+    return found.pop() if len(found) == 1 else None
 
 
 def header_facts(files: Iterable[ManifestFile]) -> dict[str, Any]:
@@ -429,6 +446,11 @@ def _image_set(d: Dataset, i: int, s: ImageSet, all_sets: tuple[ImageSet, ...],
     files = set_files(d.manifest, s)
     facts = header_facts(files)
     header, data = _format_codes(s.format)
+    packed = compression_of(files)
+    if packed:  # (EMPIAR has no code for compressed files: 'OT' with what they are, not plain MRC)
+        name = OTHER_FORMATS.get(s.format) or ("MRC" if s.format in ("mrc", "mrcs", "map", "rec", "st")
+                                              else s.format.upper().replace("-", " "))
+        header = data = tuple_code("OT", f"{name} {packed} COMPRESSED")  # (EMPIAR: [A-Z0-9 ]+)
     # Atomic models, reflection files and coordinates are none of EMPIAR's image categories, whatever the YAML says.
     other = setkinds.empiar_category({"format": s.format, "name": s.name, "details": s.details},
                                      [f.path for f in files])
@@ -479,7 +501,8 @@ def _image_set(d: Dataset, i: int, s: ImageSet, all_sets: tuple[ImageSet, ...],
         out.append(problem(d, f"{here}.data_type", "is missing: EMPIAR requires the voxel type of each image set "
                            "and no file header states it", f"add {here}.data_type (e.g. uint8, int16, float32)"
                            + (f", or run `openem manifest {d.id}` to read it from the MRC headers"
-                              if s.format in ("mrc", "mrcs", "map", "rec", "st") else "")))
+                              if s.format in ("mrc", "mrcs", "map", "rec", "st") and packed in (None, "GZIP", "BZIP2")
+                              else "")))
     # pixel size (Å) and image size
     # (the set's own, else its headers' when they differ from the acquisition's, else the acquisition's)
     own = set_pixel(d, s, files, acquisition_applies=s.category in _ACQUISITION_SAMPLED)
