@@ -11,8 +11,9 @@ git-annex metadata (see :mod:`openem_build.data.annex`). Validation checks it th
   ``data.datalad`` and pinned at the manifest's commit) and, when that subdataset is installed, against its
   actual file list: a stale manifest is an error.
 
-Reading, comparing and the YAML checks are pure; only :func:`from_repo`, :func:`read`, :func:`write` and
-:func:`check_entry` touch the disk.
+The file itself is read by :mod:`.manifest_rows` (the compiled msgspec types of :mod:`.manifest_types`; strict
+JSON and positions from :mod:`.strictjson`), whose names this module gives too. Reading, comparing and the
+YAML checks are pure; only :func:`from_repo`, :func:`read`, :func:`write` and :func:`check_entry` touch the disk.
 """
 
 from __future__ import annotations

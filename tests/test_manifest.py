@@ -215,6 +215,7 @@ ROW = '{"path": "maps/a.mrc", "size": 3000, "key": "MD5E-s3000--' + "a" * 32 + '
      None, None),  # (no extension for SHA256 keys: the name is no digest, so nothing to compare)
     (_text('{"path": "a", "size": 5, "key": "SHA256E-s0005--' + "0" * 64 + '.mrc", "sha256": "' + "0" * 64 + '"}'),
      None, None),  # (the same size, written otherwise)
+    (_text('{"path": "a", "key": "MD5E-s1--\\ud800"}'), None, "not valid JSON: "),  # (json reads it, msgspec not)
     (_text('{"path": "a", "urls": ["https://example.org/\\u202egnp"]}'), '["https', "files[0].urls: a URL contains a "
      "bidirectional-override character"),
 ])
