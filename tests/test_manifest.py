@@ -231,6 +231,26 @@ def test_rows_and_strict_json(text, marker, expected):
     assert any(t.startswith(f"{where}: {expected}" if where else MAN) and expected in t for t in texts), texts
 
 
+def test_what_msgspec_refuses_itself_and_what_is_checked_beside_it():
+    """The strict-JSON rules, at the first step (the compiled decode): NaN, a number of thousands of digits and deep
+    nesting are refused by msgspec itself; a key twice in one object is not (it keeps the last one), so
+    members_dropped finds it, also when an escaped ':' would balance the count."""
+    import msgspec
+
+    from openem_build.manifest_types import DECODER, members_dropped
+
+    for text in (_text('{"path": "a", "size": NaN}'), _text('{"path": "a", "size": 1' + "0" * 5000 + "}"),
+                 _text('{"path": "a", "headers": {"x": ' + "[" * 3000 + "]" * 3000 + "}}")):
+        with pytest.raises((msgspec.DecodeError, msgspec.ValidationError, RecursionError)):
+            DECODER.decode(text)
+    assert not members_dropped(_text(ROW), DECODER.decode(_text(ROW)))
+    for text in (_text('{"path": "a", "size": 5, "size": 6}'), _text('{"path": "a:b", "path": "c"}'),
+                 _text('{"path": "a", "headers": {"type": "mrc", "type": "mdoc"}}'),
+                 _text('{"size": 5, "path": "a\\u003ab", "size": 6}')):
+        doc = DECODER.decode(text)  # (accepted: the last value of the key is kept)
+        assert members_dropped(text, doc), text
+
+
 def test_every_problem_of_a_damaged_manifest_is_reported_in_order():
     text = _text('{"path": "a", "size": -1, "md5": "x", "colour": 1}', '{"path": "../b"}',
                  '{"path": "a", "urls": [1], "headers": {"type": "exe"}}')
