@@ -112,10 +112,11 @@ def _key_disagrees(row: Any) -> bool:
         stem = f"{backend}-s{size}--{digest}"
         if key == stem or (extension and key.startswith(stem) and key[len(stem)] == "."):
             return False
-    return bool(_key_problems(row, CHECKSUM_ATTRIBUTES))
+    return bool(_key_problems(row))
 
 
-def _key_problems(row: Any, algorithms: tuple[tuple[str, str], ...]) -> list[RowProblem]:
+def _key_problems(row: Any) -> list[RowProblem]:
+    """Where the row's git-annex key names another size or checksum than the row gives."""
     info = parse_key(row.key)
     if info is None:
         return []
@@ -240,7 +241,7 @@ def _entry_problems(entry: Any, i: int, seen: dict[str, int]) -> tuple[list[RowP
         out += [(("headers", *pointer), message, _HEADER_HINT, named)
                 for pointer, message, named in header_facts.problems(row.headers)]
     if row.key:
-        out += _key_problems(row, CHECKSUM_ATTRIBUTES)
+        out += _key_problems(row)
     return out, row
 
 
