@@ -16,7 +16,8 @@ memory: a read whose memory does not grow with the file is O(1) in the file size
 
 Then previews of a dense ``--size``³ float32 map (written to the temporary directory) and of its gzip copy
 (previews of compressed maps decompress into memory up to previews.COMPRESSED_BUDGET, so at 1024³ the gzip copy
-gets a note instead).
+gets a note instead), and of an LZW-compressed TIFF movie of counted frames (4096² × 100 at full scale: the sum
+of its first 32 frames, decoded one at a time).
 """
 
 from __future__ import annotations
@@ -85,6 +86,29 @@ def gzip_mrc(path: Path, dense: Path | None, nbytes: int) -> Path:
     return path
 
 
+def counted_movie(path: Path, frames: int, side: int) -> Path:
+    """An LZW-compressed TIFF movie of counted frames (about 0.05 electrons a pixel a frame, as a counting
+    detector records), written frame by frame."""
+    rng = np.random.default_rng(0)
+
+    def frame_iter() -> Any:
+        for _ in range(frames):
+            yield (rng.random((side, side), dtype=np.float32) < 0.05).astype(np.uint8)
+
+    tifffile.imwrite(path, frame_iter(), shape=(frames, side, side), dtype=np.uint8, bigtiff=True,
+                     compression="lzw")
+    return path
+
+
+def movie_preview(root: Path, frames: int, side: int) -> None:
+    """Time and memory of the preview of a compressed movie (the sum of its first moviepreview.MOVIE_FRAMES)."""
+    path = counted_movie(root / "counted.tif", frames, side)
+    result, _t, _m = measure(f"preview of a {side}² × {frames} LZW TIFF movie ({path.stat().st_size / 2**20:.0f} MiB)",
+                             lambda: previews.make_previews(path), repeat=1)
+    print(f"  {[(p.kind, p.width, p.height, p.caption) for p in result[0]]} {result[1]}")
+    path.unlink()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dir", type=Path, default=None, help="where to write the files (default: a temp dir)")
@@ -131,6 +155,7 @@ def main() -> None:
         result, _t, _m = measure(f"previews of the {n}³ map, gzip-compressed", lambda: previews.make_previews(packed),
                                  repeat=1)
         print(f"  {[(p.kind, p.width, p.height) for p in result[0]]} {result[1]}")
+        movie_preview(root, max(2, int(100 * s)), max(64, int(4096 * s)))
 
 
 if __name__ == "__main__":

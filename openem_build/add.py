@@ -3,10 +3,10 @@
 What it makes, in one commit of the catalogue: the subdataset ``datasets/<id>/data`` (URL in ``.gitmodules``),
 ``datasets/<id>/manifest.json`` (with each file's header facts where content is local), a
 ``datasets/<id>/dataset.yaml`` stub pre-filled with what the files tell (image sets per folder and format with
-their counts and pixel sizes, the commit, and instrument and acquisition values from MRC headers, SerialEM
-``.mdoc`` and EPU XML files, each marked with the file it came from), every field a person must fill marked
-TODO, and PNG previews of a few maps, tomograms, micrographs or tilt series (``datasets/<id>/previews/`` and
-``previews.json``).
+their counts, categories and pixel sizes, the commit, and instrument and acquisition values from the headers of
+MRC, SerialEM ``.mdoc``, EPU XML, DM, EMD, TIA, BCF, TIFF and EER files, each marked with the file it came from),
+every field a person must fill marked TODO, and PNG previews of a few maps, tomograms, micrographs, tilt series,
+spectra or movies (``datasets/<id>/previews/`` and ``previews.json``).
 
 Sources:
 
@@ -40,7 +40,7 @@ from typing import Any
 from . import gallery, oscem_prefill
 from . import manifest as M
 from .crosscheck import MRC_FORMATS, Prefill, prefill
-from .data import annex, ingest
+from .data import annex, ingest, typenames
 from .data.oscem import Imported, OscemError
 from .load import DATASET_FILE, DATASETS
 from .model import Manifest
@@ -233,7 +233,7 @@ def _categories(sets: list[M.GuessedSet]) -> dict[str, str | None]:
 
 
 def prefill_of(manifest: Manifest, sets: list[M.GuessedSet] | None = None) -> Prefill:
-    """What the file headers in ``manifest`` (MRC, SerialEM .mdoc, EPU XML) say about the acquisition."""
+    """What the file headers in ``manifest`` (:data:`.typenames.NAMES`) say about the acquisition."""
     files = {f.path: f.headers for f in manifest.files if f.headers}
     return prefill(files, _categories(sets if sets is not None else M.guess_image_sets(manifest)))
 
@@ -299,7 +299,8 @@ def stub_text(ident: str, manifest: Manifest, url: str | None, oscem: Imported |
             else:
                 name = title if title not in used else f"{title} ({s.directory}, {s.format})"
             used.add(name)
-            category = (f"{s.category}  # guessed from the folder name and format: check" if s.category else
+            category = (f"{s.category}  # guessed from {_comment(s.basis or 'the folder name and format')}: check"
+                        if s.category else
                         f"TODO  # one of: {categories}")
             fmt = s.format if s.format != "other" else "other  # TODO: no known format; check"
             out += [f"    - name: {_yaml_str(name)}", f"      directory: {_yaml_str(s.directory)}",
@@ -327,9 +328,10 @@ def stub_text(ident: str, manifest: Manifest, url: str | None, oscem: Imported |
     end = next((i for i in range(start + 1, len(lines)) if lines[i] and not lines[i].startswith(" ")), len(lines))
     header = [f"# Written by `openem add` from datasets/{ident}/manifest.json: {len(manifest.files)} files, "
               f"{manifest.total_size} bytes, commit {manifest.commit}."]
-    if filled.values:
-        header.append("# Values marked `read from …` come from the files' headers and metadata (MRC, SerialEM .mdoc, "
-                      "EPU XML): check them.")
+    read = typenames.formats_read(f.headers for f in manifest.files)
+    if filled.values and read:
+        header.append(f"# Values marked `read from …` come from the files' headers and metadata ({read}): check "
+                      "them.")
     header += [f"# Note: {_comment(note)}" for note in filled.notes]
     text = "\n".join(lines[:1] + header + lines[1:start] + out + lines[end:]) + "\n"
     return oscem_prefill.annotate(text, oscem, oscem_notes) if oscem else text

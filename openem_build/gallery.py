@@ -31,7 +31,7 @@ from .data import arraypreviews, mrc
 from .data import previews as P
 from .data import rasterpreview as raster
 from .data.headers import brief
-from .manifest import JsonDoc, _safe_path, confined, content_roots, load_json
+from .manifest import JsonDoc, _safe_path, confined, content_roots, load_json, sorted_members
 from .model import Catalogue, Preview
 from .problems import ERROR, WARNING, Problem, relpath
 
@@ -84,10 +84,11 @@ def choose(sets: Iterable[SetInfo], paths: Iterable[str], available: Callable[[s
     chosen: list[str] = []
     members: dict[int, list[str]] = {}
     for category in CATEGORIES:
-        for i, (directory, cat, _fmt) in enumerate(sets):
+        for i, (directory, cat, fmt) in enumerate(sets):
             if cat != category or len(chosen) >= limit:
                 continue
-            members[i] = [p for p in ordered if _under(p, directory) and previewable(p)]
+            # (the set's own files: a folder may hold sets of several formats, the root folder all of them)
+            members[i] = [p for p in sorted_members(ordered, directory, fmt) if previewable(p)]
             for path in members[i]:
                 if path not in chosen and available(path):
                     chosen.append(path)

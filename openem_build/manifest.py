@@ -37,6 +37,7 @@ from types import MappingProxyType
 from typing import Any
 
 # (parse, the limits and the strict JSON reader are defined with the file format and named here too)
+from . import headercategory
 from .manifest_rows import MANIFEST_VERSION, _records, field_name
 from .manifest_rows import MAX_REPORTED as MAX_REPORTED
 from .manifest_rows import parse as parse
@@ -663,12 +664,16 @@ _FORMAT_CATEGORY = {"eer": "movies", "mdoc": "metadata", "xml": "metadata", "sta
                     "st": "tilt-series", "map": "maps", "cbf": "diffraction-images", "smv": "diffraction-images"}
 
 
-def guess_category(directory: str, fmt: str) -> str | None:
-    """The EMPIAR category a folder of files probably is, from its name and format; None when unsure."""
+def guess_category(directory: str, fmt: str, files: Sequence[ManifestFile] = ()) -> tuple[str | None, str]:
+    """(category, what it was guessed from) of a folder of files: its name, else the ``files``' header facts
+    (:mod:`.headercategory`), else its format; (None, "") when unsure."""
     for part in reversed(directory.lower().replace("_", "-").split("/")):
         if part in _CATEGORY_WORDS:
-            return _CATEGORY_WORDS[part]
-    return _FORMAT_CATEGORY.get(fmt)
+            return _CATEGORY_WORDS[part], "the folder name"
+    category, why = headercategory.guess((f.path, f.headers) for f in files)
+    if category is not None:
+        return category, why
+    return _FORMAT_CATEGORY.get(fmt), "the format" if fmt in _FORMAT_CATEGORY else ""
 
 
 @dataclass(frozen=True)
@@ -681,6 +686,8 @@ class GuessedSet:
     category: str | None
     size: int = 0
     examples: tuple[str, ...] = field(default=())
+    #: What the category was guessed from ("the folder name", "the file headers (3 spectra)", "the format").
+    basis: str = ""
 
 
 def guess_image_sets(manifest: Manifest, limit: int = 200) -> list[GuessedSet]:
@@ -699,8 +706,9 @@ def guess_image_sets(manifest: Manifest, limit: int = 200) -> list[GuessedSet]:
         if fmt == "other" and directory in known:
             continue  # the folder's main set covers it; stray files need no set of their own
         members = set_members(manifest, directory, fmt if fmt != "other" else None)
-        out.append(GuessedSet(directory, fmt, len(members), guess_category(directory, fmt),
-                              sum(f.size or 0 for f in files), tuple(f.path for f in files[:3])))
+        category, basis = guess_category(directory, fmt, files)
+        out.append(GuessedSet(directory, fmt, len(members), category, sum(f.size or 0 for f in files),
+                              tuple(f.path for f in files[:3]), basis))
     out.sort(key=lambda s: (-s.size, s.directory, s.format))
     return sorted(out[:limit], key=lambda s: (s.directory == ".", s.directory, s.format))
 

@@ -49,8 +49,7 @@ def content(tmp_path: Path) -> Path:
     _volume(data / "maps" / "map_full.mrc", (20, 24, 28), 1.1)
     _volume(data / "maps" / "map_half1.mrc", (20, 24, 28), 1.1, seed=2)
     _image(data / "micrographs" / "mic_0001.mrc", (40, 48), 0.73)
-    (data / "movies").mkdir()
-    (data / "movies" / "m.eer").write_bytes(b"\0" * 64)
+    (data / "movies").mkdir()  # (movies/m.eer is listed, but its content is not here: not fetched)
     return data
 
 
@@ -59,8 +58,9 @@ PATHS = ["maps/map_full.mrc", "maps/map_half1.mrc", "micrographs/mic_0001.mrc", 
 
 
 def test_choose_takes_the_first_file_of_each_set_maps_first_and_only_local_content():
-    assert gallery.choose(SETS, PATHS, lambda p: True) == ["maps/map_full.mrc", "micrographs/mic_0001.mrc"]
-    assert gallery.choose(SETS, PATHS, lambda p: p != "maps/map_full.mrc") == [
+    assert gallery.choose(SETS, PATHS, lambda p: True) == ["maps/map_full.mrc", "micrographs/mic_0001.mrc",
+                                                           "movies/m.eer"]
+    assert gallery.choose(SETS, PATHS, lambda p: p not in ("maps/map_full.mrc", "movies/m.eer")) == [
         "maps/map_half1.mrc", "micrographs/mic_0001.mrc"]
     assert gallery.choose(SETS, PATHS, lambda p: False) == []
     many = [(f"t{i}", "tomograms", "rec") for i in range(5)]

@@ -4,7 +4,8 @@ with RosettaSciIO), and plain TIFF images and movies (tifffile).
 - 2D images (and the middle image of a stack or movie): binned to at most ``max_px``, contrast clipped at
   percentiles, enlarged with visible pixels when small;
 - spectra (EELS, EDX): a line plot with the energy on the x axis (:mod:`.plots`);
-- spectrum images: the sum spectrum (plot) and the map of the summed counts.
+- spectrum images: the sum spectrum (plot) and the map of the summed counts;
+- EER movies and compressed TIFF movies: the sum of their first frames (:mod:`.moviepreview`).
 
 Data are read as dask arrays, chunk by chunk, and only what a preview shows: the memory stays near one chunk
 however large the file, and a preview that would read more than :data:`ARRAY_BUDGET` bytes is refused with a
@@ -19,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from . import plots, rsciio, tiff
+from . import moviepreview, plots, rsciio, tiff
 from .previews import CLIP_PERCENT, MAX_PX, MIN_PX, Preview, contrast, png_preview
 
 #: The most bytes of data one preview reads (chunk by chunk: the memory stays near one chunk).
@@ -31,9 +32,9 @@ _ENERGY = {"eV", "keV"}
 
 def previewable(path: Path) -> bool:
     """Whether previews are made of a file of this name (``.emi`` files are previewed through their ``.ser``;
-    EER frames need a decoder that is not installed)."""
+    EER movies through :mod:`.moviepreview`)."""
     suffix = path.suffix.lower()
-    return suffix in rsciio.PLUGINS and suffix != ".emi"
+    return (suffix in rsciio.PLUGINS or suffix in tiff.SUFFIXES) and suffix != ".emi"
 
 
 def _compute(value: Any) -> np.ndarray:
@@ -174,7 +175,9 @@ def make_previews(path: Path, *, max_px: int = MAX_PX, clip_percent: float = CLI
     if not previewable(path):
         return [], [f"no preview: {suffix or 'files without a suffix'} files are not previewed"]
     try:
-        if suffix in (".tif", ".tiff") and tiff.vendor(path) is None:
+        if suffix == ".eer" or (suffix in (".tif", ".tiff") and tiff.vendor(path) is None):
+            if moviepreview.summed(path):  # (EER and compressed TIFF movies: the sum of their first frames)
+                return moviepreview.make_previews(path, name, **options)  # type: ignore[arg-type]
             return _tiff_previews(path, name, **options)  # type: ignore[arg-type]
         found = [s for s in rsciio.signals(path) if getattr(s.get("data"), "shape", None) is not None]
         if not found:

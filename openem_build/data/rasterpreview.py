@@ -38,7 +38,8 @@ def make_preview(path: Path, *, max_px: int = P.MAX_PX, name: str | None = None)
     pixels = P.contrast(binned)
     shown = f" shown binned {f}×" if f > 1 else ""
     alt = f"The image {name} ({width} × {height} pixels{shown})."
-    return P.Preview("image", P.encode_png(pixels), int(pixels.shape[1]), int(pixels.shape[0]), alt), ""
+    return P.Preview("image", P.encode_png(pixels), int(pixels.shape[1]), int(pixels.shape[0]), alt,
+                     f"{name}: image"), ""
 
 
 def write_previews(path: Path, out_dir: Path, stem: str | None = None, *, name: str | None = None,
@@ -51,4 +52,4 @@ def write_previews(path: Path, out_dir: Path, stem: str | None = None, *, name: 
     target = out_dir / preview.filename(stem or path.name)
     target.write_bytes(preview.png)
     return [{"file": target.name, "kind": preview.kind, "width": preview.width, "height": preview.height,
-             "bytes": len(preview.png), "alt": preview.alt}], []
+             "bytes": len(preview.png), "alt": preview.alt, "caption": preview.caption}], []
