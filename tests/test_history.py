@@ -63,10 +63,11 @@ def test_versions_from_git_history(catalogue: Path) -> None:
     assert old["record"]["keywords"][0] == "corrected"
     link = page.select_one('.openem-versions a[href="versions/1.0.json"]')
     assert link is not None
-    # A dataset with a single version shows no version table.
+    # A dataset with a single version lists that one version (as Zenodo does), and nothing older.
     other = next(p.name for p in (catalogue / "datasets").iterdir() if p.is_dir() and p.name != EXAMPLE)
-    assert BeautifulSoup((site / "datasets" / other / "index.html").read_text("utf-8"), "lxml").select_one(
-        ".openem-versions") is None
+    rows = BeautifulSoup((site / "datasets" / other / "index.html").read_text("utf-8"), "lxml").select(
+        ".openem-versions tbody tr")
+    assert len(rows) == 1 and "(this version)" in rows[0].get_text(" ", strip=True)
 
 
 def test_no_history_outside_git(tmp_path: Path) -> None:
@@ -142,7 +143,8 @@ def test_edit_and_revert_in_a_merged_pull_request_plants_no_version(catalogue: P
     assert sorted(p.name for p in (folder / "versions").iterdir()) == ["1.0.json"]
     page = (folder / "index.html").read_text("utf-8")
     assert "9.9" not in page and "9.10" not in page and "Superseded" not in page
-    assert BeautifulSoup(page, "lxml").select_one(".openem-versions") is None  # one version: no table
+    (only,) = BeautifulSoup(page, "lxml").select(".openem-versions tbody tr")  # one version: one row
+    assert "(this version)" in only.get_text(" ", strip=True)
     rows = BeautifulSoup((site / "datasets" / OWN / "index.html").read_text("utf-8"), "lxml").select(
         ".openem-versions tbody tr")
     assert [[td.get_text(" ", strip=True) for td in tr.find_all("td")][:2] for tr in rows] == [
