@@ -101,15 +101,6 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     from .build import BuildError, build_site
 
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(P.EntryFormatter("%(levelname)s: %(message)s"))
-    # Build errors come back in the BuildError message; print them once.
-    handler.addFilter(lambda r: r.levelno < logging.ERROR or r.name != "mkdocs.commands.build")
-    for name in ("mkdocs", "openem"):
-        logger = logging.getLogger(name)
-        logger.addHandler(handler)
-        logger.setLevel(logging.INFO if args.verbose else logging.WARNING)
-        logger.propagate = False
     root = _root(args)
     # The MkDocs plugin loads the catalogue; the cache switch reaches it through the environment.
     before = os.environ.get(ENV_SWITCH)
@@ -128,6 +119,17 @@ def cmd_build(args: argparse.Namespace) -> int:
 
     started = time.monotonic()
     progress = Progress(wanted(args.progress))
+    # The build's log on this call's stderr, for this call only (the stream is closed when main returns).
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(P.EntryFormatter("%(levelname)s: %(message)s"))
+    # Build errors come back in the BuildError message; print them once.
+    handler.addFilter(lambda r: r.levelno < logging.ERROR or r.name != "mkdocs.commands.build")
+    loggers = {logging.getLogger(name): (logging.getLogger(name).level, logging.getLogger(name).propagate)
+               for name in ("mkdocs", "openem")}
+    for logger in loggers:
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO if args.verbose else logging.WARNING)
+        logger.propagate = False
     try:
         with active(progress):
             build_site(root, Path(args.site_dir) if args.site_dir else None, config=args.config, site_url=site_url)
@@ -135,6 +137,10 @@ def cmd_build(args: argparse.Namespace) -> int:
         print(f"openem: {P.entry(str(exc))}", file=sys.stderr)
         return EXIT_INVALID
     finally:
+        for logger, (level, propagate) in loggers.items():
+            logger.removeHandler(handler)
+            logger.setLevel(level)
+            logger.propagate = propagate
         if before is None:
             os.environ.pop(ENV_SWITCH, None)
         else:

@@ -66,8 +66,10 @@ def _write(path: Path, text: str) -> None:
 
 
 def export_one(root: Path, kind: str, ident: str, output: Path | None, *,
-               context: Callable[[Path, object], SiteContext], stream: TextIO = sys.stderr) -> int:
-    """Write one dataset's export to ``output`` (stdout when None); exit code 1 when it cannot be made."""
+               context: Callable[[Path, object], SiteContext], stream: TextIO | None = None) -> int:
+    """Write one dataset's export to ``output`` (stdout when None); exit code 1 when it cannot be made.
+    Messages go to ``stream``, by default the ``sys.stderr`` of the call (not the one of the import)."""
+    stream = stream or sys.stderr
     result = load_catalogue(root)
     d = result.catalogue.by_id.get(ident)
     if d is None:
@@ -93,8 +95,9 @@ def export_one(root: Path, kind: str, ident: str, output: Path | None, *,
 
 
 def export_all(root: Path, site_dir: Path, kinds: tuple[str, ...] = KINDS, *,
-               context: Callable[[Path, object], SiteContext], stream: TextIO = sys.stderr) -> int:
+               context: Callable[[Path, object], SiteContext], stream: TextIO | None = None) -> int:
     """Write every export that can be made into ``site_dir/datasets/<id>/``; report the others."""
+    stream = stream or sys.stderr
     result = load_catalogue(root)
     ctx = context(root, result.catalogue)
     written = skipped = 0

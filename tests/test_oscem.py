@@ -176,6 +176,28 @@ def test_openem_export_oscem_writes_the_file_and_prints_the_report(tmp_path: Pat
     assert len(written) == len(load_catalogue(ROOT).catalogue.datasets) - len(REFUSED)
 
 
+def test_export_messages_go_to_the_stderr_of_each_call(tmp_path: Path, monkeypatch, capsys):
+    """Not to the stream of the first call (cli.main closes its stream guard on return: a later command
+    writing there failed with "I/O operation on closed file")."""
+    import io
+    import logging
+    import sys
+
+    from openem_build import export
+
+    for run in range(2):
+        err = io.StringIO()
+        monkeypatch.setattr(sys, "stderr", err)
+        assert export.export_one(ROOT, "oscem", "lysozyme-microed-2025", None,
+                                 context=lambda r, c: site_context(r, c)) == 1
+        assert "acquisition.pixel_size_A" in err.getvalue(), run
+    # A build leaves no handler on the loggers it writes to (its stream is closed when main returns).
+    before = {n: list(logging.getLogger(n).handlers) for n in ("mkdocs", "openem")}
+    monkeypatch.setattr(sys, "stderr", sys.__stderr__)
+    cli.main(["--root", str(tmp_path / "none"), "build", "-d", str(tmp_path / "site")])
+    assert {n: list(logging.getLogger(n).handlers) for n in ("mkdocs", "openem")} == before
+
+
 # ------------------------------------------------------------------------------------------------ import
 
 
