@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from . import textcheck
+from . import sitewrite, textcheck
 from .data import arraypreviews, mrc
 from .data import previews as P
 from .data import rasterpreview as raster
@@ -393,6 +393,6 @@ def copy_to_site(catalogue: Catalogue, site: Path, root: Path | None = None) -> 
                 from mkdocs.exceptions import PluginError
 
                 raise PluginError(f"{relpath(source, base)} {exc}; run the build again") from None
-            (target / p.file).write_bytes(data)
+            sitewrite.write_bytes(target / p.file, data)
             copied += 1
     return copied

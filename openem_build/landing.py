@@ -31,6 +31,7 @@ from .context import SiteContext
 from .model import Dataset
 from .parallel import fork_map, workers
 from .render import citation, pages
+from .sitewrite import NamedFile, write_bytes
 
 log = logging.getLogger("mkdocs.plugins.openem")
 
@@ -134,9 +135,9 @@ def write_streamed(site: Path, streamed: A.Streamed) -> None:
     for target in targets:
         target.parent.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
-        files = {path: stack.enter_context(open(target, "wb")) for path, target in zip(streamed.paths, targets,
+        files = {path: stack.enter_context(NamedFile(target)) for path, target in zip(streamed.paths, targets,
                                                                                       strict=True)}
-        streamed.write(files)
+        streamed.write(files)  # type: ignore[arg-type]  (NamedFile: a binary file's write, naming it on failure)
 
 
 def render_one(job: Job, d: Dataset) -> Done:
@@ -239,5 +240,5 @@ def write(site: Path, art: A.Artefact) -> bytes:
     target = site / art.path
     target.parent.mkdir(parents=True, exist_ok=True)
     data = art.content.encode("utf-8") if isinstance(art.content, str) else art.content
-    target.write_bytes(data)
+    write_bytes(target, data)
     return data

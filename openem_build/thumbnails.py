@@ -158,7 +158,7 @@ def _made(data: bytes, width: int, folder: Path | None) -> bytes:
 
 
 def _write_some(jobs: Sequence[tuple[Path, Thumb]], shared: tuple[Path, Path | None]) -> int:
-    from . import gallery
+    from . import gallery, sitewrite
 
     site, folder = shared
     written = 0
@@ -170,7 +170,7 @@ def _write_some(jobs: Sequence[tuple[Path, Thumb]], shared: tuple[Path, Path | N
         for width, path in t.files:
             target = site / path
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(_made(data, width, folder))
+            sitewrite.write_bytes(target, _made(data, width, folder))
             written += 1
     return written
 

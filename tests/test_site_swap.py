@@ -409,3 +409,18 @@ def test_the_site_gets_the_permissions_of_a_folder_made_by_mkdir(cat: Path) -> N
         os.umask(old)
     assert done.returncode == 0, done.stderr
     assert (cat / "site").stat().st_mode & 0o777 == 0o755
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (a device whose writes fail with ENOSPC)")
+def test_a_write_that_runs_out_of_room_names_its_file() -> None:
+    """Writes fail after the file was opened, where the OSError has no file name: the site's writers add it."""
+    import errno
+
+    from openem_build import sitewrite
+
+    with pytest.raises(OSError) as failed:
+        sitewrite.write_bytes(Path("/dev/full"), b"x" * 10)
+    assert failed.value.errno == errno.ENOSPC and failed.value.filename == "/dev/full"
+    with pytest.raises(OSError) as failed, sitewrite.NamedFile(Path("/dev/full")) as out:
+        out.write(b"x" * 100_000)
+    assert failed.value.errno == errno.ENOSPC and failed.value.filename == "/dev/full"
