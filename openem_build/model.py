@@ -403,8 +403,10 @@ class Preview:
         """What a figure caption says: the file and which view of it."""
         if self.kind == "projection":
             view = "projection"
-        elif self.kind == "image":
-            view = "image"
+        elif self.kind in ("image", "spectrum", "map"):
+            view = self.kind
+        elif self.kind == "montage":
+            view = "montage of tilts"
         else:
             view = f"central {self.kind} slice"
         return f"{self.source} — {view}"

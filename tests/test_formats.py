@@ -141,7 +141,7 @@ def test_tilt_series_gives_a_montage_of_tilts(tmp_path: Path):
     assert headers.extract(path).data["image"]["kind"] == "tilt-series"
     (preview,), notes = previews.make_previews(path)
     assert notes == [] and preview.kind == "montage"
-    assert preview.caption == "ts.st: 9 of 12 tilts (images 1, 2, 4, 5, 7, 8, 9, 11, 12)"
+    assert preview.caption == "ts.st: montage of 9 of 12 tilts (images 1, 2, 4, 5, 7, 8, 9, 11, 12)"
     pixels = decode_png(preview.png)[0]
     assert max(preview.width, preview.height) >= previews.MIN_PX
     # 3 × 3 tiles of 20 px with gaps of 2 px (64 px), enlarged 4×: tile 1 shows 2 bright columns, tile 2 three.
@@ -254,7 +254,8 @@ def test_montage_caption_names_the_tilt_angles_of_the_mdoc_beside(tmp_path: Path
         m.header.ispg = 0
     (tmp_path / "TS_01.mrc.mdoc").write_text(tilt_series_mdoc(tilts=angles), encoding="utf-8")
     (preview,), _ = previews.make_previews(path, category="tilt-series")
-    assert preview.caption == "TS_01.mrc: 5 of 5 tilts (tilts -0.01°, 3.01°, -3.01°, -5.99°, 5.99°)"
+    assert preview.caption == ("TS_01.mrc: montage of 5 of 5 tilts, from \N{MINUS SIGN}5.99° to +5.99° "
+                               "(tilts -0.01°, 3.01°, -3.01°, -5.99°, 5.99°)")
 
 
 def test_an_entry_montage_takes_the_angles_of_its_own_mdoc_only(tmp_path: Path):

@@ -159,8 +159,11 @@ def test_small_previews_are_shown_enlarged_with_square_pixels_and_plots_are_not(
         Preview("b.image.png", "image", 512, 480, "A micrograph", "m/b.mrc"),
         Preview("c.projection.png", "projection", 100, 40, "Projection", "maps/a.map"),
     ])
-    assert [(s.width, s.height, s.pixelated) for s in shown] == [(260, 260, True), (512, 480, False),
-                                                                 (300, 120, True)]
+    # Every image of data keeps square pixels when shown above its natural size; only older small ones are enlarged.
+    assert [(s.width, s.height, s.pixelated, s.enlarged) for s in shown] == [
+        (260, 260, True, True), (512, 480, True, False), (300, 120, True, True)]
+    plot = previewgallery.shown([Preview("s.spectrum.png", "spectrum", 120, 80, "Sum spectrum", "si/a.emd")])
+    assert [(s.width, s.pixelated, s.enlarged) for s in plot] == [(120, False, False)]
     assert [s.anchor for s in shown] == ["preview-1", "preview-2", "preview-3"]
     assert shown[0].caption == "maps/a.map — central XY slice"
 
@@ -274,10 +277,17 @@ def test_without_the_bundle_the_build_succeeds_without_the_viewer_and_says_so_on
 
 
 def test_a_tilt_series_preview_says_which_image_and_its_tilt(site: Path) -> None:
-    html = page(site, "yeast-cryoet-2023")  # the middle image of 41, whose .mdoc gives its tilt angle
+    # The example's tilt series (41 tilts, dose-symmetric order, its .mdoc beside it) is shown as a montage of 9.
+    html = page(site, "yeast-cryoet-2023")
     assert html.select_one("ul.openem-gallery figcaption").get_text(" ", strip=True) == \
-        "tiltseries/TS_01.mrc — image 21 of 41, tilt 30°"
+        "tiltseries/TS_01.mrc — montage of 9 of 41 tilts, from \N{MINUS SIGN}54° to +60°"
+    montage = Preview("m.png", "montage", 10, 10, "Montage of 3 of the 3 images of the tilt series ts/a.mrc, left "
+                      "to right and top to bottom: images 1, 2, 3.", "ts/a.mrc")
     preview = Preview("x.png", "image", 10, 10, "Image 2 of 3 (the middle one) of the image stack ts/a.mrc", "ts/a.mrc")
     mdoc = ManifestFile("ts/a.mrc.mdoc", 10, headers={"type": "mdoc", "acquisition": {"tilt_angles_deg": [0, -3, 3]}})
-    assert previewgallery.caption(preview, previewgallery.tilts([mdoc])) == "ts/a.mrc — image 2 of 3, tilt -3°"
+    assert previewgallery.caption(montage) == "ts/a.mrc — montage of 3 of 3 tilts"
+    assert previewgallery.caption(montage, previewgallery.tilts([mdoc])) == \
+        "ts/a.mrc — montage of 3 of 3 tilts, from \N{MINUS SIGN}3° to +3°"
+    assert previewgallery.caption(preview, previewgallery.tilts([mdoc])) == \
+        "ts/a.mrc — image 2 of 3, tilt \N{MINUS SIGN}3°"
     assert previewgallery.caption(preview) == "ts/a.mrc — image 2 of 3"

@@ -121,10 +121,16 @@ def test_the_gallery_viewer_works_with_the_keyboard(browser, served: str) -> Non
     page.goto(f"{served}datasets/{MAP_ENTRY}/")
     thumbs = page.locator("ul.openem-gallery img")
     assert thumbs.count() == 4
-    for i in range(4):  # 20 × 20 slices shown at 256 px or more, pixels square
+    # The 20 × 20 slices are previews of 260 × 260 pixels (enlarged 13× in the PNG), shown at that natural size:
+    # square pixels (pixelated) only when shown above it (an older, smaller preview; the viewer below).
+    for i in range(4):
         img = thumbs.nth(i)
-        assert img.bounding_box()["width"] >= 256
-        assert img.evaluate("e => getComputedStyle(e).imageRendering") == "pixelated"
+        img.scroll_into_view_if_needed()
+        page.wait_for_function("e => e.complete && e.naturalWidth > 0", arg=img.element_handle())
+        shown, natural, rendering = img.evaluate(
+            "e => [e.getBoundingClientRect().width, e.naturalWidth, getComputedStyle(e).imageRendering]")
+        assert shown >= 256 and natural >= 256
+        assert rendering == ("pixelated" if shown > natural else "auto"), (shown, natural, rendering)
     links = page.locator("a.openem-preview__open")
     links.first.focus()
     page.keyboard.press("Enter")
@@ -132,7 +138,8 @@ def test_the_gallery_viewer_works_with_the_keyboard(browser, served: str) -> Non
     assert dialog.evaluate("d => d.open")
     assert "central XY slice" in page.inner_text("#openem-lightbox-caption")
     big = page.locator(".openem-lightbox__img")
-    assert big.bounding_box()["width"] >= 400 and big.evaluate("e => getComputedStyle(e).imageRendering") == "pixelated"
+    # Enlarged by a whole factor (260 px → 520 px or more), its pixels square.
+    assert big.bounding_box()["width"] >= 520 and big.evaluate("e => getComputedStyle(e).imageRendering") == "pixelated"
     assert page.evaluate("document.activeElement.closest('dialog') !== null")  # the focus is in the dialog
     page.keyboard.press("ArrowRight")
     assert page.inner_text(".openem-lightbox__count") == "2 of 4"
@@ -145,6 +152,15 @@ def test_the_gallery_viewer_works_with_the_keyboard(browser, served: str) -> Non
     # The focus returns to the preview shown last.
     last = links.nth(3).get_attribute("href")
     page.wait_for_function("href => document.activeElement.getAttribute('href') === href", arg=last)
+    # In a window too small for its natural size a preview is shown smaller, smoothed (not pixelated).
+    page.set_viewport_size({"width": 240, "height": 700})
+    links.first.focus()
+    page.keyboard.press("Enter")
+    assert dialog.evaluate("d => d.open")
+    shown, natural, rendering = big.evaluate(
+        "e => [e.getBoundingClientRect().width, e.naturalWidth || 260, getComputedStyle(e).imageRendering]")
+    assert shown < natural and rendering == "auto", (shown, natural, rendering)
+    page.keyboard.press("Escape")
     assert outside == [] and errors == []
     page.close()
 

@@ -313,7 +313,12 @@ def _montage(reader: _Sections, nz: int, name: str, tilts: list[float] | None, *
         which = "images " + ", ".join(str(z + 1) for z in picks)
     alt = (f"Montage of {len(picks)} of the {nz} images of the tilt series {name}, left to right and top to "
            f"bottom: {which}.")
-    return png_preview("montage", canvas, alt, f"{name}: {len(picks)} of {nz} tilts ({which})", min_px)
+    caption = f"{name}: montage of {len(picks)} of {nz} tilts"
+    if tilts is not None and len(tilts) == nz:  # (from the most negative tilt shown to the most positive)
+        low, high = (f"{a:+g}°".replace("+0°", "0°").replace("-", "\N{MINUS SIGN}") for a in
+                     (min(tilts[z] for z in picks), max(tilts[z] for z in picks)))
+        caption += f", from {low} to {high}"
+    return png_preview("montage", canvas, alt, f"{caption} ({which})", min_px)
 
 
 def _decompressed(path: Path, layout: mrc.Layout) -> tuple[bytes | None, str | None]:

@@ -1,8 +1,10 @@
 """The preview gallery of a landing page: each preview at a readable size, with a caption saying what it shows.
 
-Previews are made at their data's own size (a 20 × 20 map gives 20 × 20 slices): one smaller than
-:data:`MIN_SHOWN` pixels is shown enlarged by a whole factor, its pixels kept sharp (``image-rendering:
-pixelated``, in ``landing.css``); plots (spectra) are never pixelated.
+Previews of small data are enlarged in the PNG itself (``data/previews.py``: at least 256 pixels, each data
+pixel a visible square); an older, smaller one is shown enlarged by a whole factor. Previews of data (slices,
+projections, images, montages, spectrum-image maps) keep square pixels whenever they are shown above their
+natural size (``image-rendering: pixelated``, in ``landing.css``; the viewer in ``landing.js``); plots (spectra)
+are never pixelated.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from ..model import ManifestFile, Preview
 #: The smallest side, in CSS pixels, a preview is shown at in the gallery.
 MIN_SHOWN = 256
 #: Preview kinds that are images of data (slices, projections, images), whose pixels are shown as squares.
-_DATA_KINDS = ("projection", "image")
+_DATA_KINDS = ("projection", "image", "montage", "map")
 
 
 @dataclass(frozen=True)
@@ -29,8 +31,9 @@ class Shown:
     anchor: str  # the figure's id on the page
     width: int  # shown size (CSS pixels)
     height: int
-    pixelated: bool
+    pixelated: bool  # an image of data: square pixels when shown above its natural size
     caption: str
+    enlarged: bool = False  # shown larger than the PNG (an older preview of small data)
 
 
 def _is_data(kind: str) -> bool:
@@ -38,6 +41,33 @@ def _is_data(kind: str) -> bool:
 
 
 _IMAGE_OF = re.compile(r"^Image (\d+) of (\d+)")
+_MONTAGE_OF = re.compile(r"^Montage of (\d+) of the (\d+) images")
+_ALT_TILTS = re.compile(r": tilts ([^.]*°)\.?$")
+
+
+def _deg(angle: float, sign: bool = False) -> str:
+    """An angle as a caption says it: ``−3°`` (a minus sign, read as "minus"), ``+60°`` with ``sign``."""
+    text = f"{angle:+g}°" if sign and angle else f"{angle:g}°"
+    return text.replace("-", "\N{MINUS SIGN}")
+
+
+def _montage(p: Preview, n_shown: int, n: int, angles: Sequence[float] | None) -> str:
+    """A montage's caption: how many of the series' tilts it shows and, when known, from which angle to which
+    (the tilts listed in its alt text, else the series' range from its .mdoc)."""
+    text = f"{p.source} — montage of {n_shown} of {n} tilts"
+    listed = _ALT_TILTS.search(p.alt)
+    shown_angles: list[float] = []
+    if listed is not None:
+        try:
+            shown_angles = [float(a.strip().rstrip("°").replace("\N{MINUS SIGN}", "-")) for a in
+                            listed.group(1).split(",")]
+        except ValueError:
+            shown_angles = []
+    if not shown_angles and angles is not None and len(angles) == n:
+        shown_angles = [a for a in angles if isinstance(a, int | float)]
+    if shown_angles:
+        text += f", from {_deg(min(shown_angles), True)} to {_deg(max(shown_angles), True)}"
+    return text
 
 
 def tilts(files: Iterable[ManifestFile]) -> dict[str, Sequence[float]]:
@@ -55,17 +85,21 @@ def tilts(files: Iterable[ManifestFile]) -> dict[str, Sequence[float]]:
 
 def caption(p: Preview, angles: Mapping[str, Sequence[float]] | None = None) -> str:
     """What a preview shows: the caption previews.json gives, else its file and view (``Preview.caption``), for
-    an image of a stack which image, and for a tilt series its tilt angle."""
+    an image of a stack which image, and for a tilt series its tilt angle; a montage of a tilt series how many
+    tilts it shows, from which angle to which."""
     if "caption" in {f.name for f in dataclasses.fields(p)} and getattr(p, "caption", None):
         return str(p.caption)
     text = p.caption
+    montage = _MONTAGE_OF.match(p.alt) if p.kind == "montage" else None
+    if montage is not None:
+        return _montage(p, int(montage.group(1)), int(montage.group(2)), (angles or {}).get(p.source))
     which = _IMAGE_OF.match(p.alt) if p.kind == "image" else None
     if which is not None:
         k, n = int(which.group(1)), int(which.group(2))
         text = f"{p.source} — image {k} of {n}"
         tilt = (angles or {}).get(p.source)
         if tilt is not None and len(tilt) == n and isinstance(tilt[k - 1], int | float):
-            text += f", tilt {tilt[k - 1]:g}°"
+            text += f", tilt {_deg(tilt[k - 1])}"
     return text
 
 
@@ -78,6 +112,6 @@ def shown(previews: Sequence[Preview], files: Iterable[ManifestFile] = ()) -> li
         side = max(p.width, p.height)
         data = _is_data(p.kind)
         scale = math.ceil(MIN_SHOWN / side) if side < MIN_SHOWN and data else 1
-        out.append(Shown(p, f"preview-{i + 1}", p.width * scale, p.height * scale, data and scale > 1,
-                         caption(p, angles)))
+        out.append(Shown(p, f"preview-{i + 1}", p.width * scale, p.height * scale, data, caption(p, angles),
+                         scale > 1))
     return out

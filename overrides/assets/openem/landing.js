@@ -34,10 +34,12 @@
       var link = links[current], thumb = link.querySelector("img");
       var w = +link.getAttribute("data-width") || thumb.naturalWidth || 256;
       var h = +link.getAttribute("data-height") || thumb.naturalHeight || 256;
-      // As large as the window allows; small images by a whole factor, their pixels kept square.
+      // As large as the window allows: images of data enlarged by a whole factor, their pixels kept square;
+      // plots never above their natural size.
       var fit = Math.min((window.innerWidth * 0.96 - 32) / w, (window.innerHeight * 0.96 - 180) / h);
-      var pixelated = link.hasAttribute("data-pixelated");
-      var scale = pixelated ? Math.max(1, Math.floor(fit)) : Math.max(Math.min(fit, 1), 0.05);
+      var data = link.hasAttribute("data-pixelated");
+      var scale = data && fit >= 1 ? Math.floor(fit) : Math.max(Math.min(fit, 1), 0.05);
+      var pixelated = data && scale > 1;
       img.src = link.getAttribute("href");
       img.alt = thumb.getAttribute("alt") || "";
       img.style.width = Math.round(w * scale) + "px";
@@ -53,6 +55,21 @@
       }
       count.textContent = (current + 1) + " of " + links.length;
     }
+
+    // A preview of data keeps square pixels in the gallery too, but only when shown above its natural size
+    // (the page's class, for readers without this script, also applies when it is shown smaller).
+    function sharpen() {
+      links.forEach(function (link) {
+        var thumb = link.querySelector("img");
+        if (!link.hasAttribute("data-pixelated") || !thumb.naturalWidth) return;
+        thumb.classList.toggle("openem-pixelated", thumb.getBoundingClientRect().width > thumb.naturalWidth);
+      });
+    }
+    links.forEach(function (link) {
+      var thumb = link.querySelector("img");
+      if (thumb.complete) sharpen(); else thumb.addEventListener("load", sharpen);
+    });
+    window.addEventListener("resize", sharpen);
 
     links.forEach(function (link, i) {
       link.addEventListener("click", function (event) {
