@@ -286,6 +286,8 @@ def test_a_tilt_series_preview_says_which_image_and_its_tilt(site: Path) -> None
     preview = Preview("x.png", "image", 10, 10, "Image 2 of 3 (the middle one) of the image stack ts/a.mrc", "ts/a.mrc")
     mdoc = ManifestFile("ts/a.mrc.mdoc", 10, headers={"type": "mdoc", "acquisition": {"tilt_angles_deg": [0, -3, 3]}})
     assert previewgallery.caption(montage) == "ts/a.mrc — montage of 3 of 3 tilts"
+    listed = dataclasses.replace(montage, alt=montage.alt.replace("images 1, 2, 3.", "tilts -0.01°, 3.01°, -5.99°."))
+    assert previewgallery.caption(listed) == "ts/a.mrc — montage of 3 of 3 tilts, from \N{MINUS SIGN}5.99° to +3.01°"
     assert previewgallery.caption(montage, previewgallery.tilts([mdoc])) == \
         "ts/a.mrc — montage of 3 of 3 tilts, from \N{MINUS SIGN}3° to +3°"
     assert previewgallery.caption(preview, previewgallery.tilts([mdoc])) == \

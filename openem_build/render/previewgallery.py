@@ -42,7 +42,7 @@ def _is_data(kind: str) -> bool:
 
 _IMAGE_OF = re.compile(r"^Image (\d+) of (\d+)")
 _MONTAGE_OF = re.compile(r"^Montage of (\d+) of the (\d+) images")
-_ALT_TILTS = re.compile(r": tilts ([^.]*°)\.?$")
+_ALT_TILTS = re.compile(r": tilts (.*°)\.?$")
 
 
 def _deg(angle: float, sign: bool = False) -> str:
