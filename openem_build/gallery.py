@@ -66,15 +66,21 @@ def choose(sets: Iterable[SetInfo], paths: Iterable[str], available: Callable[[s
     content is ``available``, maps first, then tomograms, micrographs, tilt series and volume stacks; at most
     ``limit``."""
     ordered = sorted(paths)
+    return choose_under(sets, lambda d: (p for p in ordered if _under(p, d)), available, limit)
+
+
+def choose_under(sets: Iterable[SetInfo], under: Callable[[str], Iterable[str]], available: Callable[[str], bool],
+                 limit: int = MAX_FILES) -> list[str]:
+    """:func:`choose` with the paths in a directory (all for '.') given in order by ``under``: a long file list
+    is read set by set, up to each set's first file."""
     sets = list(sets)
     chosen: list[str] = []
     for category in CATEGORIES:
         for directory, cat, _fmt in sets:
             if cat != category or len(chosen) >= limit:
                 continue
-            for path in ordered:
-                if (_under(path, directory) and Path(path).suffix.lower() in mrc.SUFFIXES and path not in chosen
-                        and available(path)):
+            for path in under(directory):
+                if Path(path).suffix.lower() in mrc.SUFFIXES and path not in chosen and available(path):
                     chosen.append(path)
                     break
     return chosen
@@ -117,8 +123,9 @@ def generate(content: Path, paths: Sequence[str], out_dir: Path, commit: str | N
 
 
 def write(folder: Path, content: Path, sets: Iterable[SetInfo], paths: Iterable[str], commit: str | None = None,
-          **options: Any) -> tuple[list[str] | None, list[str]]:
-    """(Re)make the previews of the entry in ``folder`` (``datasets/<id>``) from the files under ``content``.
+          *, under: Callable[[str], Iterable[str]] | None = None, **options: Any) -> tuple[list[str] | None, list[str]]:
+    """(Re)make the previews of the entry in ``folder`` (``datasets/<id>``) from the files under ``content``
+    (``paths``, or for a long list ``under``: see :func:`choose_under`).
 
     Returns the data files previewed and notes; (None, []) when no candidate file's content is present, in which
     case existing previews are left as they are. The new set replaces the old one as a whole: it is written into
@@ -127,7 +134,10 @@ def write(folder: Path, content: Path, sets: Iterable[SetInfo], paths: Iterable[
     if content.is_symlink():  # (a dataset is a folder of its own: a link could preview anything)
         return None, [f"{content} is a symbolic link: no previews made"]
     roots = content_roots(content)
-    chosen = choose(sets, paths, lambda p: confined(content / p, roots))
+    def available(path: str) -> bool:
+        return confined(content / path, roots)
+
+    chosen = choose(sets, paths, available) if under is None else choose_under(sets, under, available)
     if not chosen:
         return None, []
     staging = Path(tempfile.mkdtemp(prefix=".previews-", dir=folder))

@@ -269,20 +269,30 @@ def dumps(manifest: Manifest) -> str:
 
 def _lines(manifest: Manifest) -> Iterator[str]:
     """:func:`dumps` line by line (a manifest of 100,000 files is written without its whole text in memory)."""
-    head = {"manifest_version": MANIFEST_VERSION, "commit": manifest.commit, "datalad_id": manifest.datalad_id}
+    return _sorted_lines(manifest.commit, manifest.datalad_id, sorted(manifest.files, key=lambda f: f.path))
+
+
+def _sorted_lines(commit: str | None, datalad_id: str | None, files: Iterable[ManifestFile]) -> Iterator[str]:
+    """:func:`_lines` of files given in path order (read one at a time: none is held)."""
+    head = {"manifest_version": MANIFEST_VERSION, "commit": commit, "datalad_id": datalad_id}
     yield "{\n"
     for k, v in head.items():
         yield f"  {json.dumps(k)}: {json.dumps(v)},\n"
-    files = sorted(manifest.files, key=lambda f: f.path)
-    if not files:
+    rows = iter(files)
+    f = next(rows, None)
+    if f is None:
         yield '  "files": []\n}\n'
         return
     yield '  "files": [\n'
-    last = len(files) - 1
-    for i, f in enumerate(files):
-        row = json.dumps(_file_json(f), ensure_ascii=False, separators=(", ", ": "), default=_mapping)
-        yield f"    {row}{',' if i < last else ''}\n"
+    for after in rows:  # (each row but the last ends with a comma)
+        yield f"    {_row(f)},\n"
+        f = after
+    yield f"    {_row(f)}\n"
     yield "  ]\n}\n"
+
+
+def _row(f: ManifestFile) -> str:
+    return json.dumps(_file_json(f), ensure_ascii=False, separators=(", ", ": "), default=_mapping)
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -708,9 +718,18 @@ def _read(path: Path, shown: str) -> tuple[Manifest | None, JsonDoc | None, list
 
 def write(path: Path, manifest: Manifest) -> bool:
     """Write ``manifest`` atomically; returns whether the file changed."""
+    return _write(path, _lines(manifest))
+
+
+def write_sorted(path: Path, commit: str | None, datalad_id: str | None, files: Iterable[ManifestFile]) -> bool:
+    """:func:`write` of a manifest whose ``files`` come in path order, one at a time (none is held)."""
+    return _write(path, _sorted_lines(commit, datalad_id, files))
+
+
+def _write(path: Path, lines: Iterable[str]) -> bool:
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w", encoding="utf-8", newline="\n") as out:
-        out.writelines(_lines(manifest))
+        out.writelines(lines)
     if path.is_file() and filecmp.cmp(tmp, path, shallow=False):
         tmp.unlink()
         return False

@@ -280,6 +280,7 @@ def test_add_failure_leaves_the_catalogue_as_it_was(cat: Path, tmp_path: Path, m
         def interrupt(*_args, **_kwargs):
             raise KeyboardInterrupt
         monkeypatch.setattr(add_module.M, "from_repo", interrupt)
+        monkeypatch.setattr(add_module.Prepared, "listing", interrupt)  # (a plain folder: from its rows)
 
     expected = {"interrupt": KeyboardInterrupt, "commit-hook": AddError}.get(where, RuntimeError)
     with pytest.raises(expected, match="refused by hook" if where == "commit-hook" else None):
