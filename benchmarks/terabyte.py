@@ -2,6 +2,7 @@
 small ones (run by hand, not by `make test`; it needs a few GB of disk and tens of minutes).
 
     .venv/bin/python benchmarks/terabyte.py [--sparse-gib 200] [--small 100000] [--work DIR] [--memory]
+        [--memory-sizes 1000,10000,100000]
 
 (``--sparse-gib 0 --small 0 --memory`` measures only the memory.)
 
@@ -112,9 +113,9 @@ def run(work: Path, sparse_gib: float, small: int) -> None:
           f"{sha / 1e6:.0f} MB/s on the same files: ratio {rate / sha:.2f}")
 
 
-def memory(work: Path) -> None:
+def memory(work: Path, sizes: list[int]) -> None:
     print(f"{'small files':>12} {'add wall s':>11} {'peak MiB':>9}")
-    for n in (1_000, 10_000, 100_000):
+    for n in sizes:
         here = work / f"m{n}"
         make_folder(here / "session", 0, n)
         root = catalogue(here / "catalogue")
@@ -129,6 +130,8 @@ def main() -> None:
     p.add_argument("--small", type=int, default=100_000)
     p.add_argument("--work", help="working folder (default: a temporary one, deleted at the end)")
     p.add_argument("--memory", action="store_true", help="also: peak memory at 1,000, 10,000 and 100,000 files")
+    p.add_argument("--memory-sizes", default="1000,10000,100000", help="the numbers of files --memory adds "
+                   "(comma-separated; e.g. 1000,10000 for a quick look)")
     a = p.parse_args()
     os.environ["PATH"] = f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"  # (git-annex of this environment)
     os.environ.setdefault("GIT_AUTHOR_NAME", "OpenEM benchmark")
@@ -141,7 +144,7 @@ def main() -> None:
         if a.sparse_gib or a.small:
             run(work / "big", a.sparse_gib, a.small)
         if a.memory:
-            memory(work / "memory")
+            memory(work / "memory", [int(n) for n in a.memory_sizes.split(",")])
 
 
 if __name__ == "__main__":

@@ -211,12 +211,15 @@ def read_all(directory: Path, spill: Spill, journal: Journal | None = None,
         path = directory / src.rel
         digest = hashlib.md5(usedforsecurity=False)
         size = 0
+        # One buffer per file, no larger than the file (and a byte to see it grow): reading 100,000 small files
+        # does not ask the allocator for 8 MiB each time.
+        view = memoryview(bytearray(min(CHUNK, src.size + 1)))
         with open(path, "rb", buffering=0) as f:
-            while chunk := f.read(CHUNK):
-                digest.update(chunk)  # (hashlib releases the GIL: threads hash in parallel)
-                size += len(chunk)
+            while n := f.readinto(view):
+                digest.update(view[:n])  # (hashlib releases the GIL: threads hash in parallel)
+                size += n
                 if advance:
-                    advance(0, len(chunk))
+                    advance(0, n)
         if size != src.size:
             raise IngestError(f"{src.rel} changed while it was read ({src.size} bytes, then {size}): add the "
                               "folder once nothing writes to it any more")
@@ -272,7 +275,7 @@ def keys_of(repo: Path, spill: Spill) -> None:
                 spill.set_keys(found)
 
 
-def _reflink(source: Path, target: Path) -> None:
+def _reflink(source: str, target: str) -> None:
     with open(source, "rb") as src, open(target, "wb") as dst:
         fcntl.ioctl(dst.fileno(), FICLONE, src.fileno())
 
@@ -281,14 +284,14 @@ def place(directory: Path, repo: Path, spill: Spill, mode: str = "link",
           advance: Callable[[int, int], None] | None = None) -> str:
     """Put each file's content into the annex of the (new) dataset at ``repo`` and its symlink into the work
     tree; returns the way used (link, reflink, in-place or copy; see the module documentation)."""
-    objects = repo / ".git" / "annex" / "objects"
+    objects = os.path.join(repo, ".git", "annex", "objects")
     used = mode if mode == "copy" else "link"
     stopped = None  # the file where a link failed: the files before it were linked
     for rel, location in spill.rows("location"):
-        source = (directory / rel).resolve()
-        target = objects / location
-        if not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
+        source = os.path.realpath(os.path.join(directory, rel))
+        target = os.path.join(objects, location)
+        if not os.path.exists(target):
+            os.makedirs(os.path.dirname(target), exist_ok=True)
             if used == "copy":
                 shutil.copyfile(source, target)
             else:
@@ -302,7 +305,7 @@ def place(directory: Path, repo: Path, spill: Spill, mode: str = "link",
     if used == "in-place":
         for _rel, location in spill.rows("location", "rel < ?", (stopped,)):
             with contextlib.suppress(OSError):  # (what was linked before a link failed: in-place like the rest)
-                (objects / location).unlink()
+                os.unlink(os.path.join(objects, location))
         annex.run(["git", "annex", "initremote", SOURCE_REMOTE, "type=directory", f"directory={directory}",
                    "encryption=none", "importtree=yes", "autoenable=false"], repo)
     else:
@@ -322,17 +325,20 @@ def _stage_links(repo: Path, spill: Spill) -> None:
         return
 
     def links() -> Iterator[bytes]:
+        made = None  # (the folder of the last link: files come in path order, a folder's together)
         for rel, location in spill.rows("location"):
-            link = repo / rel
-            link.parent.mkdir(parents=True, exist_ok=True)
+            folder = os.path.join(repo, rel.rpartition("/")[0])
+            if folder != made:
+                os.makedirs(folder, exist_ok=True)
+                made = folder
             up = "../" * rel.count("/")
-            os.symlink(f"{up}.git/annex/objects/{location}", link)
+            os.symlink(f"{up}.git/annex/objects/{location}", os.path.join(repo, rel))
             yield f"{rel}\0".encode("utf-8", "surrogateescape")
 
     feed(["git", "update-index", "--add", "-z", "--stdin"], repo, links())
 
 
-def _link_or_clone(source: Path, target: Path, way: str) -> str:
+def _link_or_clone(source: str, target: str, way: str) -> str:
     """Link (or reflink) ``source`` at ``target``; the way that worked, or ``in-place`` when neither can."""
     if way == "link":
         try:
@@ -348,7 +354,7 @@ def _link_or_clone(source: Path, target: Path, way: str) -> str:
             return "reflink"
         except OSError:
             with contextlib.suppress(OSError):
-                target.unlink()
+                os.unlink(target)
     return "in-place"
 
 
