@@ -17,7 +17,9 @@ Sources:
   goes on where it stopped) and made into a new DataLad dataset whose annex takes the files without a second copy
   (hard links, copy-on-write clones, or left in place for ``openem publish`` to send from there; or copies when
   asked): see :mod:`openem_build.data.ingest`. The original folder is only ever read; anything under a ``.git`` in
-  it is left out, and said so.
+  it is left out, and said so. What is known of each file is a row on disk (:mod:`openem_build.data.spill`), and
+  the manifest, stub and previews come from passes over the rows (:mod:`openem_build.listing`): memory does not
+  grow with the number of files.
 
 All work happens in a staging folder inside the catalogue's git directory (same file system, invisible to
 ``git status``); the finished folder is moved into ``datasets/`` in one rename and committed. Any failure or

@@ -229,6 +229,16 @@ def test_add_refuses_links_out_of_the_folder(cat: Path, tmp_path: Path):
     assert state(cat) == before
 
 
+def test_add_refuses_a_file_name_that_is_not_utf8(cat: Path, tmp_path: Path):
+    original = data_folder(tmp_path / "data")
+    with open(os.path.join(os.fsencode(original / "maps"), b"caf\xe9.txt"), "wb") as f:
+        f.write(b"latin-1 name")
+    before = state(cat)
+    with pytest.raises(AddError, match=r"maps/caf\ufffd\.txt \(a name that is not UTF-8 text"):
+        add_dataset(cat, str(original), IDENT)
+    assert state(cat) == before and _no_staging_left(cat)
+
+
 def test_add_refuses_a_folder_inside_a_datalad_dataset(cat: Path, published):
     source, _url = published
     before = state(cat)

@@ -88,6 +88,14 @@ def scan(directory: Path) -> tuple[list[Source], list[str]]:
     return files, left
 
 
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # (os.walk gives undecodable bytes of a name as lone surrogates)
+        return False
+    return True
+
+
 def walk(directory: Path, left: list[str]) -> Iterator[Source]:
     """:func:`scan` one file at a time (what is left out is appended to ``left``); IngestError at the end."""
     bad: list[str] = []
@@ -106,6 +114,10 @@ def walk(directory: Path, left: list[str]) -> Iterator[Source]:
         for name in sorted(names):
             path = here / name
             rel = path.relative_to(directory).as_posix()
+            if not _utf8(rel):
+                shown = rel.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+                bad.append(f"{shown} (a name that is not UTF-8 text, which a manifest cannot list: rename it)")
+                continue
             if name in JUNK:
                 left.append(f"{rel} (a file the operating system made)")
                 continue
