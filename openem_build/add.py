@@ -380,7 +380,7 @@ def install(root: Path, staged: Path, ident: str, url: str, manifest: Manifest, 
         annex.register_subdataset(root, sub_path, url, manifest.datalad_id, manifest.commit or "")
         previews = [p for p in (f"{rel}/{gallery.PREVIEWS_FILE}", f"{rel}/{gallery.PREVIEWS_DIR}")
                     if (root / p).exists()]
-        annex.git(root, "add", "--", f"{rel}/{DATASET_FILE}", f"{rel}/{M.MANIFEST_FILE}", *previews)
+        annex.add(root, [f"{rel}/{DATASET_FILE}", f"{rel}/{M.MANIFEST_FILE}", *previews])
         if not commit:
             return None
         annex.git(root, "commit", "-q", "-m", f"Add dataset {ident} (openem add)", "--", annex.GITMODULES, rel)

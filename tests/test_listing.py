@@ -15,7 +15,7 @@ from openem_build import add as A
 from openem_build import gallery, listing
 from openem_build import manifest as M
 from openem_build.add import add_dataset, stub_text
-from openem_build.data import ingest, spill
+from openem_build.data import annex, ingest, spill
 from openem_build.data.headers import read_headers
 from openem_build.model import Manifest
 
@@ -117,6 +117,10 @@ def test_a_plain_folder_gives_the_entry_the_whole_list_gave(tmp_path: Path) -> N
     sets = [(s.directory, s.category, s.format) for s in M.guess_image_sets(before)]
     assert previews and list(dict.fromkeys(p.source for p in previews)) == gallery.choose(
         sets, [f.path for f in before.files], lambda p: True)
+    # Staged in the catalogue's git (without git-annex's filter, which held it whole): the same blob as the file.
+    staged = annex.git(root, "ls-files", "-s", "--", "datasets/plain-folder/manifest.json").split()[1]
+    assert staged == annex.git(root, "hash-object", "--no-filters", str(folder / M.MANIFEST_FILE)).strip()
+    assert annex.git(root, "annex", "find", "--include=*", "datasets/plain-folder").strip() == ""
     # The result's manifest reads the written file when its files are used.
     assert result.manifest.files == before.files and result.manifest.commit == before.commit
     assert result.files == len(before.files) and result.bytes == before.total_size

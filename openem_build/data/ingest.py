@@ -24,6 +24,7 @@ import contextlib
 import errno
 import fcntl
 import hashlib
+import itertools
 import json
 import os
 import shutil
@@ -43,6 +44,7 @@ JUNK = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
 SOURCE_REMOTE = "openem-source"
 MODES = ("link", "copy")  # what a contributor chooses; link falls back to reflink, then in-place
 FICLONE = 0x40049409  # the Linux ioctl that makes a reflink
+PRESENT_BATCH = 10_000  # keys per `git annex setpresentkey` process
 
 HeaderReader = Callable[[str, Path], "Mapping[str, Any] | None"]
 
@@ -322,8 +324,10 @@ def place(directory: Path, repo: Path, spill: Spill, mode: str = "link",
                    "encryption=none", "importtree=yes", "autoenable=false"], repo)
     else:
         uuid = annex.git(repo, "config", "annex.uuid").strip()
-        present = (f"{key} {uuid} 1\n".encode() for key in spill.distinct_keys())
-        feed(["git", "annex", "setpresentkey", "--batch"], repo, present)
+        # (a git-annex process per PRESENT_BATCH keys: one process holds what it was given, ~0.45 KB a key)
+        keys = spill.distinct_keys()
+        while batch := list(itertools.islice(keys, PRESENT_BATCH)):
+            feed(["git", "annex", "setpresentkey", "--batch"], repo, (f"{key} {uuid} 1\n".encode() for key in batch))
     return used
 
 

@@ -34,6 +34,7 @@ _SCHEMA = """
 CREATE TABLE files (rel TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER, ino INTEGER, dev INTEGER,
                     kind TEXT NOT NULL, md5 TEXT, headers TEXT, key TEXT, location TEXT) WITHOUT ROWID;
 CREATE INDEX files_kind ON files (kind, rel);
+CREATE INDEX files_key ON files (key);
 CREATE TABLE journal (rel TEXT PRIMARY KEY, size INTEGER, mtime_ns INTEGER, ino INTEGER, md5 TEXT,
                       headers TEXT) WITHOUT ROWID;
 """
