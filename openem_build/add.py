@@ -200,7 +200,8 @@ def _ingest(directory: Path, data: Path, ident: str, log: Log, records: spill.Sp
     ingest.keys_of(data, records)
     with progress.phase("placing", count) as phase:
         way = ingest.place(directory, data, records, mode, advance=phase.advance)
-    annex.git(data, "commit", "-q", "--no-verify", "-m", f"Add the files of {ident}")
+    # (every file is a git-annex link staged already: git-annex's filter would only read them all, ~1 KB each)
+    annex.git(data, *annex.NO_FILTER, "commit", "-q", "--no-verify", "-m", f"Add the files of {ident}")
     log({"link": f"{count} files recorded as hard links of the originals (no extra space)",
          "reflink": f"{count} files recorded as copy-on-write clones of the originals (no extra space)",
          "in-place": f"{count} files recorded in place: the content stays in {directory}, from where "

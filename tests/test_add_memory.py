@@ -7,7 +7,10 @@ resident-set noise). Before the per-file rows went to disk, the peak grew by abo
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import tracemalloc
 from pathlib import Path
 
@@ -15,6 +18,7 @@ from openem_build.add import add_dataset
 from openem_build.data.headers import read_headers
 
 from .annex_helpers import catalogue, data_folder
+from .conftest import ROOT
 
 SMALL = 300
 FACTOR = 8
@@ -45,11 +49,25 @@ def _peak(tmp: Path, n: int) -> int:
     return peak
 
 
-def test_add_memory_does_not_grow_with_the_number_of_files(tmp_path: Path):
+def _peaks(tmp: Path) -> tuple[int, int]:
     large = SMALL * FACTOR
-    _peak(tmp_path / "warm", large)  # imports, caches and the interpreter's own tables at their largest first
-    small_peak, large_peak = _peak(tmp_path / "a", SMALL), _peak(tmp_path / "b", large)
+    _peak(tmp / "warm", large)  # imports, caches and the interpreter's own tables at their largest first
+    return _peak(tmp / "a", SMALL), _peak(tmp / "b", large)
+
+
+def test_add_memory_does_not_grow_with_the_number_of_files(tmp_path: Path):
+    # (in a process of its own: threads other tests leave behind would allocate while tracemalloc counts)
+    env = {**os.environ, "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", "")}
+    proc = subprocess.run([sys.executable, "-m", "tests.test_add_memory", str(tmp_path)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    small_peak, large_peak = json.loads(proc.stdout.strip().splitlines()[-1])
+    large = SMALL * FACTOR
     grown = large_peak - small_peak
     assert grown < PER_FILE * (large - SMALL), (
         f"add's peak grew by {grown:,} bytes from {SMALL:,} to {large:,} files ({grown / (large - SMALL):.0f} per "
         f"file; {small_peak:,} → {large_peak:,}): per-file records held in memory again")
+
+
+if __name__ == "__main__":
+    print(json.dumps(_peaks(Path(sys.argv[1]))))

@@ -351,7 +351,8 @@ def _stage_links(repo: Path, spill: Spill) -> None:
             os.symlink(f"{up}.git/annex/objects/{location}", os.path.join(repo, rel))
             yield f"{rel}\0".encode("utf-8", "surrogateescape")
 
-    feed(["git", "update-index", "--add", "-z", "--stdin"], repo, links())
+    # (without git-annex's filter, which git starts here and which then reads every staged file: ~1 KB each)
+    feed(["git", *annex.NO_FILTER, "update-index", "--add", "-z", "--stdin"], repo, links())
 
 
 def _link_or_clone(source: str, target: str, way: str) -> str:
