@@ -374,6 +374,7 @@ def install(root: Path, staged: Path, ident: str, url: str, manifest: Manifest, 
     before = gitmodules.read_bytes() if gitmodules.is_file() else None
     tracked = bool(annex.git(root, "ls-files", "--", annex.GITMODULES).strip())
     head_before = annex.git(root, "rev-parse", "--verify", "--quiet", "HEAD", check=False).strip() or None
+    others = bool(annex.git(root, "diff", "--cached", "--name-only", check=False).strip())  # staged by the user
     moved = False
     try:
         os.rename(staged, target)
@@ -384,7 +385,11 @@ def install(root: Path, staged: Path, ident: str, url: str, manifest: Manifest, 
         annex.add(root, [f"{rel}/{DATASET_FILE}", f"{rel}/{M.MANIFEST_FILE}", *previews])
         if not commit:
             return None
-        annex.git(root, "commit", "-q", "-m", f"Add dataset {ident} (openem add)", "--", annex.GITMODULES, rel)
+        message = f"Add dataset {ident} (openem add)"
+        if others:  # (only the entry: git reads its files again, through git-annex's filter)
+            annex.git(root, "commit", "-q", "-m", message, "--", annex.GITMODULES, rel)
+        else:  # the index holds the entry alone, as staged: nothing is read again (the manifest may be ~20 MB)
+            annex.git(root, *annex.NO_FILTER, "commit", "-q", "-m", message)
         return annex.head(root)
     except BaseException:
         _rollback(root, rel, target if moved else None, before, tracked, head_before)

@@ -229,6 +229,15 @@ def test_add_refuses_links_out_of_the_folder(cat: Path, tmp_path: Path):
     assert state(cat) == before
 
 
+def test_add_commits_only_the_entry_when_other_changes_are_staged(cat: Path, tmp_path: Path):
+    (cat / "notes.md").write_text("a draft, staged but not for this commit\n")
+    git(cat, "add", "notes.md")
+    add_dataset(cat, str(data_folder(tmp_path / "data")), IDENT)
+    committed = git(cat, "show", "--name-only", "--format=", "HEAD").split()
+    assert "notes.md" not in committed and f"datasets/{IDENT}/manifest.json" in committed
+    assert git(cat, "diff", "--cached", "--name-only").split() == ["notes.md"]
+
+
 def test_add_refuses_a_file_name_that_is_not_utf8(cat: Path, tmp_path: Path):
     original = data_folder(tmp_path / "data")
     with open(os.path.join(os.fsencode(original / "maps"), b"caf\xe9.txt"), "wb") as f:
