@@ -20,6 +20,7 @@ from openem_build.data.headers import read_headers
 from openem_build.model import Manifest
 
 from .annex_helpers import catalogue, data_folder, write_mrc
+from .test_instrument_metadata import epu_xml, tilt_series_mdoc
 
 FOLDERS = ["maps", "Movies", "tilts/TS_01", "tilts/TS_02", "vol", "frames/a", "frames/b", "metadata", "micrographs",
            "tomograms", "x.zarr", "Aligned"]
@@ -101,6 +102,11 @@ def test_a_plain_folder_gives_the_entry_the_whole_list_gave(tmp_path: Path) -> N
     source = data_folder(tmp_path / "session")
     for i in range(3):
         write_mrc(source / "Movies" / f"grid{i}" / f"m_{i}.mrc", (4, 8, 8), 0.83, i)
+    for i in (1, 2):  # (EPU and SerialEM metadata: the pre-fill's other sources)
+        (source / "metadata" / f"FoilHole_{i}_Data.xml").parent.mkdir(exist_ok=True)
+        (source / "metadata" / f"FoilHole_{i}_Data.xml").write_text(epu_xml(defocus=f"-{0.4 + 0.8 * i:.1f}E-06"))
+    (source / "serialem").mkdir()
+    (source / "serialem" / "TS_01.mrc.mdoc").write_text(tilt_series_mdoc(pixel="0.73"))
     (source / "notes" / "a.txt").parent.mkdir()
     (source / "notes" / "a.txt").write_text("x")
     (source / "z.ome.zarr" / "0").mkdir(parents=True)
@@ -112,7 +118,8 @@ def test_a_plain_folder_gives_the_entry_the_whole_list_gave(tmp_path: Path) -> N
     before = M.from_repo(data, read_headers=read_headers, content=source)  # (what add listed before)
     assert (folder / M.MANIFEST_FILE).read_text("utf-8") == M.dumps(before)
     assert (folder / "dataset.yaml").read_text("utf-8") == stub_text("plain-folder", before, None)
-    assert "pixel_size_A: 0.83" in (folder / "dataset.yaml").read_text("utf-8")  # (header facts went through)
+    text = (folder / "dataset.yaml").read_text("utf-8")
+    assert "pixel_size_A: 0.83" in text and "acceleration_voltage_kV: 300" in text  # (header facts went through)
     previews = gallery.read(folder, root)[0]
     sets = [(s.directory, s.category, s.format) for s in M.guess_image_sets(before)]
     assert previews and list(dict.fromkeys(p.source for p in previews)) == gallery.choose(
