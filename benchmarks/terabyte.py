@@ -2,13 +2,15 @@
 small ones (run by hand, not by `make test`; it needs a few GB of disk and tens of minutes).
 
     .venv/bin/python benchmarks/terabyte.py [--sparse-gib 200] [--small 100000] [--work DIR] [--memory]
+        [--memory-sizes 1000,10000,100000]
 
 (``--sparse-gib 0 --small 0 --memory`` measures only the memory.)
 
 For each command it prints the wall time, the bytes the command read (``rchar`` of its process: the hashing and
 uploads run in it), its peak memory (the largest process, git-annex's included), the extra disk it took, and
 the checksum rate beside ``sha256sum``'s on the same files. ``--memory`` adds the peak memory of `openem add`
-for 1,000, 10,000 and 100,000 small files. Nothing here is a test: the numbers go to benchmarks/README.md.
+for 1,000, 10,000 and 100,000 small files (the largest process, and the `openem` process itself). Nothing here
+is a test: the numbers go to benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -33,8 +35,8 @@ from tests.annex_helpers import catalogue  # noqa: E402  (a catalogue that is a 
 CHILD = """
 import atexit, sys
 def report():
-    with open("/proc/self/io") as f, open(sys.argv[1], "w") as out:
-        out.write(f.read())
+    with open("/proc/self/io") as f, open("/proc/self/status") as g, open(sys.argv[1], "w") as out:
+        out.write(f.read() + g.read())
 atexit.register(report)
 from openem_build.cli import main
 code = main(sys.argv[2:])
@@ -75,13 +77,15 @@ def measure(args: list[str], cwd: Path, disk: Path) -> dict:
             wall = time.monotonic() - start
             out.seek(0)
             text = out.read()
-        counters = dict(line.split(": ") for line in Path(io.name).read_text().splitlines() if ": " in line)
+        lines = Path(io.name).read_text().splitlines()
+        counters = {k: v.strip() for k, _, v in (line.partition(":") for line in lines)}
     if proc.returncode:
         sys.exit(f"openem {' '.join(args)} failed:\n{text}")
     reading = re.search(r"read [\d,]+ files, .* in ([\d.]+) s", text)
     return {"wall_s": wall, "read_bytes": int(counters.get("rchar", 0)), "disk_read": int(counters.get(
         "read_bytes", 0)), "peak_mib": usage.ru_maxrss / 1024, "extra_disk": free - shutil.disk_usage(disk).free,
-        "reading_s": float(reading[1]) if reading else None}
+        "reading_s": float(reading[1]) if reading else None,
+        "own_mib": int(counters.get("VmHWM", "0 kB").split()[0]) / 1024}
 
 
 def sha256sum_rate(folder: Path, total: int) -> float:
@@ -112,14 +116,14 @@ def run(work: Path, sparse_gib: float, small: int) -> None:
           f"{sha / 1e6:.0f} MB/s on the same files: ratio {rate / sha:.2f}")
 
 
-def memory(work: Path) -> None:
-    print(f"{'small files':>12} {'add wall s':>11} {'peak MiB':>9}")
-    for n in (1_000, 10_000, 100_000):
+def memory(work: Path, sizes: list[int]) -> None:
+    print(f"{'small files':>12} {'add wall s':>11} {'peak MiB':>9} {'openem MiB':>11}")
+    for n in sizes:
         here = work / f"m{n}"
         make_folder(here / "session", 0, n)
         root = catalogue(here / "catalogue")
         m = measure(["--root", str(root), "add", str(here / "session"), "--id", "bench-memory"], root, root)
-        print(f"{n:>12,} {m['wall_s']:>11.1f} {m['peak_mib']:>9.0f}")
+        print(f"{n:>12,} {m['wall_s']:>11.1f} {m['peak_mib']:>9.0f} {m['own_mib']:>11.0f}")
         shutil.rmtree(here, ignore_errors=True)
 
 
@@ -129,6 +133,8 @@ def main() -> None:
     p.add_argument("--small", type=int, default=100_000)
     p.add_argument("--work", help="working folder (default: a temporary one, deleted at the end)")
     p.add_argument("--memory", action="store_true", help="also: peak memory at 1,000, 10,000 and 100,000 files")
+    p.add_argument("--memory-sizes", default="1000,10000,100000", help="the numbers of files --memory adds "
+                   "(comma-separated; e.g. 1000,10000 for a quick look)")
     a = p.parse_args()
     os.environ["PATH"] = f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"  # (git-annex of this environment)
     os.environ.setdefault("GIT_AUTHOR_NAME", "OpenEM benchmark")
@@ -141,7 +147,7 @@ def main() -> None:
         if a.sparse_gib or a.small:
             run(work / "big", a.sparse_gib, a.small)
         if a.memory:
-            memory(work / "memory")
+            memory(work / "memory", [int(n) for n in a.memory_sizes.split(",")])
 
 
 if __name__ == "__main__":

@@ -17,7 +17,9 @@ Sources:
   goes on where it stopped) and made into a new DataLad dataset whose annex takes the files without a second copy
   (hard links, copy-on-write clones, or left in place for ``openem publish`` to send from there; or copies when
   asked): see :mod:`openem_build.data.ingest`. The original folder is only ever read; anything under a ``.git`` in
-  it is left out, and said so.
+  it is left out, and said so. What is known of each file is a row on disk (:mod:`openem_build.data.spill`), and
+  the manifest, stub and previews come from passes over the rows (:mod:`openem_build.listing`): memory does not
+  grow with the number of files.
 
 All work happens in a staging folder inside the catalogue's git directory (same file system, invisible to
 ``git status``); the finished folder is moved into ``datasets/`` in one rename and committed. Any failure or
@@ -28,6 +30,7 @@ index changes: the catalogue is left exactly as it was.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -35,15 +38,14 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from . import gallery, oscem_prefill
+from . import gallery, listing, oscem_prefill
 from . import manifest as M
 from .crosscheck import MRC_FORMATS, Prefill, prefill
-from .data import annex, ingest, typenames
+from .data import annex, ingest, spill, typenames
 from .data.oscem import Imported, OscemError
 from .load import DATASET_FILE, DATASETS
-from .model import Manifest
+from .model import Manifest, ManifestFiles
 from .progress import Progress
 from .scaffold import dataset_stub
 from .validate import schema
@@ -51,6 +53,7 @@ from .validate import schema
 Log = Callable[[str], None]
 JUNK = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
 STAGING = "openem-add"
+SPILL = "files.sqlite"  # the rows of a plain folder's files, beside the staged entry
 
 
 class AddError(Exception):
@@ -119,11 +122,22 @@ class Prepared:
     """The entry's DataLad dataset, made: where its content can be read, and what the files' headers said."""
 
     content: Path | None  # None: nowhere local (a clone of a URL)
-    headers: dict[str, Any] | None = None  # path → header facts, when read while the files were checksummed
     way: str = "clone"  # clone, link, reflink, in-place or copy (see openem_build.data.ingest)
     left_out: tuple[str, ...] = ()
     files: int = 0
     bytes: int = 0
+    #: The files' rows (keys, header facts), when the dataset was made from a plain folder here.
+    records: spill.Spill | None = None
+
+    def listing(self, data: Path) -> spill.Listing:
+        """The files of the new dataset at ``data``, as its manifest lists them (from the rows)."""
+        assert self.records is not None
+        commit = annex.head(data)
+        return spill.Listing(self.records, commit, annex.datalad_id(data, commit), annex.known_urls(data, commit))
+
+    def close(self) -> None:
+        if self.records is not None:
+            self.records.close()
 
 
 def prepare_data(source: str, data: Path, ident: str, log: Log, *, mode: str = "link",
@@ -151,40 +165,50 @@ def prepare_data(source: str, data: Path, ident: str, log: Log, *, mode: str = "
     if (directory / ".git").exists():
         raise AddError(f"{directory} is a git repository but not a DataLad dataset: run `datalad create --force` "
                        "in it (this keeps its history), or pass a folder without .git")
+    records = spill.Spill(data.parent.parent / SPILL)  # (closed by the caller, with Prepared.close)
     try:
-        sources, left_out = ingest.scan(directory)
+        return _ingest(directory, data, ident, log, records, mode=mode, read_headers=read_headers, journal=journal,
+                       progress=progress or Progress())
+    except BaseException:
+        records.close()
+        raise
+
+
+def _ingest(directory: Path, data: Path, ident: str, log: Log, records: spill.Spill, *, mode: str,
+            read_headers: M.HeaderReader | None, journal: Path | None, progress: Progress) -> Prepared:
+    """The plain folder's files into a new DataLad dataset, one row of ``records`` per file (nothing per file is
+    held in memory: see :mod:`openem_build.data.spill`)."""
+    left_out: list[str] = []
+    try:
+        records.add_sources(ingest.walk(directory, left_out))
     except ingest.IngestError as exc:
         raise AddError(str(exc)) from None
     for note in left_out[:20]:
         log(f"left out: {note}")
     if len(left_out) > 20:
         log(f"left out: and {len(left_out) - 20} more")
-    total = sum(s.size for s in sources)
-    progress = progress or Progress()
-    done = ingest.Journal(journal) if journal is not None else None
+    count, total = records.totals()
+    done = ingest.Journal(journal, records) if journal is not None else None
     try:
-        with progress.phase("reading", len(sources), total) as phase:
-            reads = ingest.read_all(directory, sources, done, read_headers, advance=phase.advance)
+        with progress.phase("reading", count, total) as phase:
+            ingest.read_all(directory, records, done, read_headers, advance=phase.advance)
     except ingest.IngestError as exc:
         raise AddError(str(exc)) from None
     finally:
         if done is not None:
             done.close()
-    count = len(sources)
-    del sources  # (what 100,000 files take in memory is kept to what the next steps need)
-    annex.create(data, description=description)
-    keys = ingest.keys_of(data, reads.values())
-    headers = {r.rel: r.headers for r in reads.values() if r.headers}
-    del reads
-    with progress.phase("placing", len(keys)) as phase:
-        way = ingest.place(directory, data, keys, mode, advance=phase.advance)
-    annex.git(data, "commit", "-q", "--no-verify", "-m", f"Add the files of {ident}")
+    annex.create(data, description=f"{ident} (openem add)")
+    ingest.keys_of(data, records)
+    with progress.phase("placing", count) as phase:
+        way = ingest.place(directory, data, records, mode, advance=phase.advance)
+    # (every file is a git-annex link staged already: git-annex's filter would only read them all, ~1 KB each)
+    annex.git(data, *annex.NO_FILTER, "commit", "-q", "--no-verify", "-m", f"Add the files of {ident}")
     log({"link": f"{count} files recorded as hard links of the originals (no extra space)",
          "reflink": f"{count} files recorded as copy-on-write clones of the originals (no extra space)",
          "in-place": f"{count} files recorded in place: the content stays in {directory}, from where "
                      "`openem publish` sends it to the store",
          "copy": f"{count} files copied into the dataset"}[way])
-    return Prepared(directory, headers, way, tuple(left_out), count, total)
+    return Prepared(directory, way, tuple(left_out), count, total, records)
 
 
 def _yaml_str(value: str) -> str:
@@ -192,35 +216,21 @@ def _yaml_str(value: str) -> str:
 
 
 def header_pixel_size(manifest: Manifest, paths: list[str]) -> float | None:
-    """The pixel size (Å) every one of these files states in its header, or None when they do not agree.
-
-    The acquisition's pixel size when the header records it (e.g. FEI extended headers), else the MRC voxel
-    size when it is square in x/y and set (not 0 and not the 1.0 many programs write when they do not know)."""
+    """The pixel size (Å) every one of these files states in its header (:func:`openem_build.listing.pixel_of`),
+    or None when they do not agree."""
     values = set()
     for path in paths:
         f = manifest.by_path.get(path)
-        headers = f.headers if f else None
-        if not headers:
+        value = listing.pixel_of(f.headers if f else None)
+        if value is None:
             return None
-        acquisition = headers.get("acquisition") or {}
-        voxel = (headers.get("mrc") or {}).get("voxel_size_A") or []
-        value = acquisition.get("pixel_size_A")
-        if value is None and len(voxel) >= 2 and voxel[0] == voxel[1] and voxel[0] not in (0, 1):
-            value = voxel[0]
-        if not isinstance(value, int | float) or value <= 0:
-            return None
-        values.add(round(float(value), 4))
+        values.add(value)
     return values.pop() if len(values) == 1 else None
 
 
 def _comment(text: str) -> str:
     """Text safe in a one-line YAML comment."""
     return re.sub(r"[\x00-\x1f\x7f\u2028\u2029]", " ", text)
-
-
-def _and_more(paths: list[str]) -> str:
-    extra = len(paths) - 1
-    return paths[0] + (f" (and {extra} more file{'s' * (extra != 1)})" if extra else "")
 
 
 def _categories(sets: list[M.GuessedSet]) -> dict[str, str | None]:
@@ -232,10 +242,12 @@ def _categories(sets: list[M.GuessedSet]) -> dict[str, str | None]:
     return out
 
 
-def prefill_of(manifest: Manifest, sets: list[M.GuessedSet] | None = None) -> Prefill:
+def prefill_of(manifest: Manifest | listing.Listing, sets: list[M.GuessedSet] | None = None) -> Prefill:
     """What the file headers in ``manifest`` (:data:`.typenames.NAMES`) say about the acquisition."""
-    files = {f.path: f.headers for f in manifest.files if f.headers}
-    return prefill(files, _categories(sets if sets is not None else M.guess_image_sets(manifest)))
+    files = listing.as_listing(manifest)
+    if sets is None:
+        sets = listing.guess_image_sets(files)
+    return prefill(listing.headers_of(files), _categories(sets))
 
 
 def _fill_sections(lines: list[str], filled: Prefill) -> list[str]:
@@ -263,16 +275,18 @@ def _fill_sections(lines: list[str], filled: Prefill) -> list[str]:
     return lines
 
 
-def stub_text(ident: str, manifest: Manifest, url: str | None, oscem: Imported | None = None) -> str:
+def stub_text(ident: str, manifest: Manifest | listing.Listing, url: str | None, oscem: Imported | None = None) -> str:
     """``dataset.yaml`` for a new entry: the commented template with ``data`` filled from the manifest, and the
     instrument, acquisition and image-set values the file headers state (each marked with the file it came
-    from)."""
+    from). The files are read in a few passes, never held (see :mod:`openem_build.listing`)."""
+    manifest = listing.as_listing(manifest)
     titles = schema("dataset")["properties"]["data"]["properties"]["image_sets"]["items"]["properties"][
         "category"]["x-enum-titles"]
     categories = ", ".join(titles)
-    sets = M.guess_image_sets(manifest)
+    sets = listing.guess_image_sets(manifest)
     filled = prefill_of(manifest, sets)
     oscem_notes = oscem_prefill.merge(filled, oscem) if oscem else []  # OSC-EM values where the headers say nothing
+    facts = listing.set_facts(manifest, [(s.directory, s.format) for s in sets])
     out = ["data:",
            "  # DataLad dataset (required): URL of the DataLad dataset holding the files (what `datalad clone` "
            "takes); the same URL as in .gitmodules."]
@@ -284,7 +298,7 @@ def stub_text(ident: str, manifest: Manifest, url: str | None, oscem: Imported |
     out += ["  # Commit (optional): The exact version of the DataLad dataset described; manifest.json lists its "
             "files.",
             f"  commit: {_yaml_str(manifest.commit or '')}",
-            f"  # Image sets (required): found by `openem add` in manifest.json ({len(manifest.files)} files), one "
+            f"  # Image sets (required): found by `openem add` in manifest.json ({manifest.count} files), one "
             "per top-level folder and format. Check every name and category; delete sets that are not data."]
     if not sets:
         out += ["  image_sets:", "    - name: TODO", "      directory: TODO", f"      category: TODO  # one of: "
@@ -292,7 +306,7 @@ def stub_text(ident: str, manifest: Manifest, url: str | None, oscem: Imported |
     else:
         out.append("  image_sets:")
         used: set[str] = set()
-        for s in sets:
+        for s, members in zip(sets, facts, strict=True):
             title = titles.get(s.category) if s.category else None
             if title is None:
                 name = f"TODO: name the {s.format} files in {s.directory}"
@@ -305,11 +319,10 @@ def stub_text(ident: str, manifest: Manifest, url: str | None, oscem: Imported |
             fmt = s.format if s.format != "other" else "other  # TODO: no known format; check"
             out += [f"    - name: {_yaml_str(name)}", f"      directory: {_yaml_str(s.directory)}",
                     f"      category: {category}", f"      format: {fmt}", f"      count: {s.count}"]
-            members = M.set_members(manifest, s.directory, s.format)
             own = filled.image_sets.get(s.directory, {})
             mrc_set = s.format in MRC_FORMATS  # other files' metadata (EPU XML, .mdoc) describe the acquisition
-            pixel = header_pixel_size(manifest, members) if mrc_set else None
-            source = _and_more(members) if pixel is not None else None
+            pixel = members.pixel if mrc_set else None
+            source = members.and_more() if pixel is not None else None
             if pixel is None and mrc_set and own.get("pixel_size_A") is not None:
                 pixel = own["pixel_size_A"]
                 source = filled.sources.get(f"image_sets[{s.directory}].pixel_size_A", "the file headers")
@@ -322,13 +335,13 @@ def stub_text(ident: str, manifest: Manifest, url: str | None, oscem: Imported |
                            f"{_comment(source)}: check")
             if own.get("frames_per_image") is not None and mrc_set:
                 out.append(f"      frames_per_image: {own['frames_per_image']}  # read from the headers of "
-                           f"{_comment(_and_more(members))}: check")
+                           f"{_comment(members.and_more())}: check")
     lines = _fill_sections(dataset_stub(ident).splitlines(), filled)
     start = lines.index("data:")
     end = next((i for i in range(start + 1, len(lines)) if lines[i] and not lines[i].startswith(" ")), len(lines))
-    header = [f"# Written by `openem add` from datasets/{ident}/manifest.json: {len(manifest.files)} files, "
+    header = [f"# Written by `openem add` from datasets/{ident}/manifest.json: {manifest.count} files, "
               f"{manifest.total_size} bytes, commit {manifest.commit}."]
-    read = typenames.formats_read(f.headers for f in manifest.files)
+    read = typenames.formats_read(f.headers for f in manifest.files())
     if filled.values and read:
         header.append(f"# Values marked `read from …` come from the files' headers and metadata ({read}): check "
                       "them.")
@@ -337,11 +350,28 @@ def stub_text(ident: str, manifest: Manifest, url: str | None, oscem: Imported |
     return oscem_prefill.annotate(text, oscem, oscem_notes) if oscem else text
 
 
-def write_entry(folder: Path, ident: str, manifest: Manifest, url: str | None,
+def write_entry(folder: Path, ident: str, manifest: Manifest | listing.Listing, url: str | None,
                 oscem: Imported | None = None) -> None:
     """``manifest.json`` and the ``dataset.yaml`` stub in the staged entry folder."""
-    M.write(folder / M.MANIFEST_FILE, manifest)
+    if isinstance(manifest, listing.MemoryListing):
+        manifest = manifest.manifest
+    if isinstance(manifest, Manifest):
+        M.write(folder / M.MANIFEST_FILE, manifest)
+    else:  # (in path order already, streamed)
+        M.write_sorted(folder / M.MANIFEST_FILE, manifest.commit, manifest.datalad_id, manifest.files())
     (folder / DATASET_FILE).write_text(stub_text(ident, manifest, url, oscem), encoding="utf-8")
+
+
+def _result_manifest(files: listing.Listing, staged: Path, final: Path) -> Manifest:
+    """The manifest :class:`AddResult` gives: the one in memory, or for a listing too long to hold, one that
+    reads the written ``manifest.json`` again (at ``final``, where the entry goes) when its files are used."""
+    if isinstance(files, listing.MemoryListing):
+        return files.manifest
+    with open(staged / M.MANIFEST_FILE, "rb") as f:
+        digest = hashlib.file_digest(f, "sha256").hexdigest()
+    lazy = ManifestFiles(str((final / M.MANIFEST_FILE).absolute()), digest, files.count, files.total_size,
+                         files.sizes_complete)
+    return Manifest(lazy, files.commit, files.datalad_id)
 
 
 def install(root: Path, staged: Path, ident: str, url: str, manifest: Manifest, commit: bool) -> str | None:
@@ -353,6 +383,7 @@ def install(root: Path, staged: Path, ident: str, url: str, manifest: Manifest, 
     before = gitmodules.read_bytes() if gitmodules.is_file() else None
     tracked = bool(annex.git(root, "ls-files", "--", annex.GITMODULES).strip())
     head_before = annex.git(root, "rev-parse", "--verify", "--quiet", "HEAD", check=False).strip() or None
+    others = bool(annex.git(root, "diff", "--cached", "--name-only", check=False).strip())  # staged by the user
     moved = False
     try:
         os.rename(staged, target)
@@ -360,10 +391,14 @@ def install(root: Path, staged: Path, ident: str, url: str, manifest: Manifest, 
         annex.register_subdataset(root, sub_path, url, manifest.datalad_id, manifest.commit or "")
         previews = [p for p in (f"{rel}/{gallery.PREVIEWS_FILE}", f"{rel}/{gallery.PREVIEWS_DIR}")
                     if (root / p).exists()]
-        annex.git(root, "add", "--", f"{rel}/{DATASET_FILE}", f"{rel}/{M.MANIFEST_FILE}", *previews)
+        annex.add(root, [f"{rel}/{DATASET_FILE}", f"{rel}/{M.MANIFEST_FILE}", *previews])
         if not commit:
             return None
-        annex.git(root, "commit", "-q", "-m", f"Add dataset {ident} (openem add)", "--", annex.GITMODULES, rel)
+        message = f"Add dataset {ident} (openem add)"
+        if others:  # (only the entry: git reads its files again, through git-annex's filter)
+            annex.git(root, "commit", "-q", "-m", message, "--", annex.GITMODULES, rel)
+        else:  # the index holds the entry alone, as staged: nothing is read again (the manifest may be ~20 MB)
+            annex.git(root, *annex.NO_FILTER, "commit", "-q", "-m", message)
         return annex.head(root)
     except BaseException:
         _rollback(root, rel, target if moved else None, before, tracked, head_before)
@@ -440,47 +475,48 @@ def add_dataset(root: Path, source: str, ident: str, *, url: str | None = None, 
     stage = Path(tempfile.mkdtemp(prefix=f"{ident}-", dir=gitdir / STAGING))
     # What was read survives an interruption (the next run reads only the rest); it goes when the entry is made.
     journal = gitdir / STAGING / f"{ident}.journal"
+    prepared: Prepared | None = None
     try:
         folder = stage / ident
         data = folder / M.SUBDATASET
         folder.mkdir()
         prepared = prepare_data(source, data, ident, log, mode=mode, read_headers=read_headers, journal=journal,
                                 progress=progress)
-        content, created = prepared.content, prepared.way != "clone"
+        content, created, way, left_out = prepared.content, prepared.way != "clone", prepared.way, prepared.left_out
         log("listing the files (git-annex keys, sizes, checksums, URLs)")
-        if prepared.headers is not None:  # (read already, with the checksums)
-            known = prepared.headers
-
-            def reader(rel: str, _path: Path) -> Any:
-                return known.get(rel)
+        if prepared.records is not None:  # (a plain folder: its files' rows, read already with the checksums)
+            files: listing.Listing = prepared.listing(data)
         else:
-            reader = read_headers  # type: ignore[assignment]
-        manifest = M.from_repo(data, read_headers=reader if content is not None else None, content=content)
+            files = listing.MemoryListing(M.from_repo(data, read_headers=read_headers if content is not None else None,
+                                                      content=content))
         try:
-            imported = given or oscem_prefill.discover(content, manifest, log)
+            imported = given or oscem_prefill.discover(content, files.files(), log)
         except OscemError as exc:
             raise AddError(f"{exc} (or give the right OSC-EM file with --oscem)") from None
         if imported is not None:
             log(f"pre-filling from the OSC-EM file {imported.shown} ({len(imported.values)} values; the top of "
                 f"dataset.yaml says where it disagrees with the file headers and what it did not take)")
-        write_entry(folder, ident, manifest, clone_url, imported)
-        for note in prefill_of(manifest).notes:  # (also at the top of the stub)
+        write_entry(folder, ident, files, clone_url, imported)
+        for note in prefill_of(files).notes:  # (also at the top of the stub)
             log(f"pre-fill: {note}")
         if content is not None and previews:
-            sets = [(s.directory, s.category, s.format) for s in M.guess_image_sets(manifest)]
-            made, notes = gallery.write(folder, content, sets, [f.path for f in manifest.files], manifest.commit)
+            sets = [(s.directory, s.category, s.format) for s in listing.guess_image_sets(files)]
+            made, notes = gallery.write(folder, content, sets, (), files.commit, under=files.under)
             if made:
                 log(f"previews of {', '.join(made)} in {DATASETS}/{ident}/{gallery.PREVIEWS_DIR}/")
             for note in notes:
                 log(note)
+        manifest = _result_manifest(files, folder, root / DATASETS / ident)
         log(f"registering {DATASETS}/{ident}/{M.SUBDATASET}")
         made = install(root, folder, ident, clone_url or f"./{DATASETS}/{ident}/{M.SUBDATASET}", manifest, commit)
         journal.unlink(missing_ok=True)
     except annex.AnnexError as exc:
         raise AddError(str(exc)) from exc
     finally:
+        if prepared is not None:
+            prepared.close()
         annex.remove_tree(stage)
         with contextlib.suppress(OSError):  # another `openem add` may be staging there, or a journal waits
             (gitdir / STAGING).rmdir()
-    return AddResult(ident, root / DATASETS / ident, clone_url, manifest, made, created=created, way=prepared.way,
-                     left_out=prepared.left_out, files=len(manifest.files), bytes=manifest.total_size)
+    return AddResult(ident, root / DATASETS / ident, clone_url, manifest, made, created=created, way=way,
+                     left_out=left_out, files=len(manifest.files), bytes=manifest.total_size)

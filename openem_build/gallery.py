@@ -22,7 +22,8 @@ import re
 import shutil
 import stat
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from .data import arraypreviews, mrc
 from .data import previews as P
 from .data import rasterpreview as raster
 from .data.headers import brief
-from .manifest import JsonDoc, _safe_path, confined, content_roots, load_json, sorted_members
+from .manifest import JsonDoc, _safe_path, confined, content_roots, is_member, load_json, sorted_members
 from .model import Catalogue, Preview
 from .problems import ERROR, WARNING, Problem, relpath
 
@@ -80,40 +81,51 @@ def choose(sets: Iterable[SetInfo], paths: Iterable[str], available: Callable[[s
     whose content is ``available``, maps first, then tomograms, micrographs, tilt series, volume stacks, spectra
     …; then the middle one of each set in :data:`SECOND_FILE`; at most ``limit``."""
     ordered = sorted(paths)
+    return choose_under(sets, lambda d: iter(sorted_members(ordered, d, None)), available, limit)
+
+
+def choose_under(sets: Iterable[SetInfo], under: Callable[[str], Iterable[str]], available: Callable[[str], bool],
+                 limit: int = MAX_FILES) -> list[str]:
+    """:func:`choose` with the paths in a directory (all for '.') given in order by ``under``: a long file list
+    is read set by set and never held whole (a set's middle file takes a count and a second pass)."""
     sets = list(sets)
     chosen: list[str] = []
-    members: dict[int, list[str]] = {}
+
+    def members(directory: str, fmt: str | None) -> Iterator[str]:
+        # (the set's own files: a folder may hold sets of several formats, the root folder all of them)
+        return (p for p in under(directory) if is_member(p, fmt) and previewable(p))
+
+    def first(paths: Iterable[str]) -> str | None:
+        return next((p for p in paths if p not in chosen and available(p)), None)
+
     for category in CATEGORIES:
-        for i, (directory, cat, fmt) in enumerate(sets):
+        for directory, cat, fmt in sets:
+            if cat == category and len(chosen) < limit and (found := first(members(directory, fmt))):
+                chosen.append(found)
+    for category in SECOND_FILE:
+        for directory, cat, fmt in sets:
             if cat != category or len(chosen) >= limit:
                 continue
-            # (the set's own files: a folder may hold sets of several formats, the root folder all of them)
-            members[i] = [p for p in sorted_members(ordered, directory, fmt) if previewable(p)]
-            for path in members[i]:
-                if path not in chosen and available(path):
-                    chosen.append(path)
-                    break
-    for category in SECOND_FILE:
-        for i, (_directory, cat, _fmt) in enumerate(sets):
-            files = members.get(i, [])
-            if cat != category or len(chosen) >= limit or len(files) < 2:
+            count = sum(1 for _ in members(directory, fmt))
+            if count < 2:
                 continue
-            middle = files[len(files) // 2:] + files[:len(files) // 2][::-1]  # the middle one, else the nearest
-            for path in middle:
-                if path not in chosen and available(path):
-                    chosen.append(path)
-                    break
+            # the middle one, else the nearest after it, else the nearest before it
+            found = first(islice(members(directory, fmt), count // 2, None)) or first(
+                reversed(list(islice(members(directory, fmt), count // 2))))
+            if found:
+                chosen.append(found)
     if not chosen:  # no MRC file: the first 2D raster image (JPEG, PNG, TIFF) of an image set, if any
-        chosen = _raster(sets, ordered, available)
+        chosen = _raster(sets, under, available)
     return chosen
 
 
-def _raster(sets: list[SetInfo], ordered: list[str], available: Callable[[str], bool]) -> list[str]:
+def _raster(sets: list[SetInfo], under: Callable[[str], Iterable[str]], available: Callable[[str], bool]
+            ) -> list[str]:
     for directory, cat, fmt in sets:
         if cat == "metadata" or (fmt or "").lower() not in _RASTER_FORMATS:
             continue
-        for path in ordered:
-            if _under(path, directory) and Path(path).suffix.lower() in raster.SUFFIXES and available(path):
+        for path in under(directory):
+            if Path(path).suffix.lower() in raster.SUFFIXES and available(path):
                 return [path]
     return []
 
@@ -162,9 +174,10 @@ def generate(content: Path, paths: Sequence[str], out_dir: Path, commit: str | N
     return {"previews_version": PREVIEWS_VERSION, "commit": commit, "previews": entries}, notes
 
 
-def write(folder: Path, content: Path, sets: Iterable[SetInfo], paths: Sequence[str], commit: str | None = None,
-          **options: Any) -> tuple[list[str] | None, list[str]]:
-    """(Re)make the previews of the entry in ``folder`` (``datasets/<id>``) from the files under ``content``.
+def write(folder: Path, content: Path, sets: Iterable[SetInfo], paths: Iterable[str], commit: str | None = None,
+          *, under: Callable[[str], Iterable[str]] | None = None, **options: Any) -> tuple[list[str] | None, list[str]]:
+    """(Re)make the previews of the entry in ``folder`` (``datasets/<id>``) from the files under ``content``
+    (``paths``, or for a long list ``under``: see :func:`choose_under`).
 
     Returns the data files previewed and notes; (None, []) when no candidate file's content is present, in which
     case existing previews are left as they are. The new set replaces the old one as a whole: it is written into
@@ -174,13 +187,24 @@ def write(folder: Path, content: Path, sets: Iterable[SetInfo], paths: Sequence[
         return None, [f"{content} is a symbolic link: no previews made"]
     roots = content_roots(content)
     sets = list(sets)
-    chosen = choose(sets, paths, lambda p: confined(content / p, roots))
+
+    def available(path: str) -> bool:
+        return confined(content / path, roots)
+
+    if under is None:
+        ordered = sorted(paths)
+        chosen = choose(sets, ordered, available)
+        listed = set(ordered).__contains__
+    else:
+        chosen = choose_under(sets, under, available)
+
+        def listed(path: str) -> bool:
+            return path in under(path.rsplit("/", 1)[0] if "/" in path else ".")
     if not chosen:
         return None, []
     categories = {p: next((cat for directory, cat, _fmt in sets if _under(p, directory)), None) for p in chosen}
-    listed = set(paths)
     mdocs = {p: content / f"{p}.mdoc" for p in chosen
-             if f"{p}.mdoc" in listed and confined(content / f"{p}.mdoc", roots)}
+             if listed(f"{p}.mdoc") and confined(content / f"{p}.mdoc", roots)}
     staging = Path(tempfile.mkdtemp(prefix=".previews-", dir=folder))
     try:
         doc, notes = generate(content, chosen, staging / PREVIEWS_DIR, commit, categories, mdocs, **options)

@@ -55,20 +55,37 @@ def _reciprocal(axes: Any) -> bool:
     return bool(units) and all(u in _RECIPROCAL for u in units)
 
 
+class Tally:
+    """What a set's files suggest, counted file by file (memory for the categories, not the files)."""
+
+    def __init__(self) -> None:
+        self.votes: dict[str, list] = {}  # category → [files, first path]
+        self.what: dict[str, list] = {}  # what the files hold → [files, first path]
+
+    def add(self, path: str, headers: Mapping[str, Any] | None) -> None:
+        found = of_file(headers) if isinstance(headers, Mapping) else None
+        if found is None:
+            return
+        for table, key in ((self.votes, found[0]), (self.what, found[1])):
+            entry = table.setdefault(key, [0, path])
+            entry[0] += 1
+            entry[1] = min(entry[1], path)
+
+    def result(self) -> tuple[str | None, str]:
+        """(category, why): see :func:`guess`."""
+        if not self.votes:
+            return None, ""
+        top = max(n for n, _first in self.votes.values())
+        chosen = min((c for c, (n, _first) in self.votes.items() if n == top), key=lambda c: self.votes[c][1])
+        parts = ", ".join(f"{n} {label if n == 1 else _PLURAL[label]}" for label, (n, _first) in
+                          sorted(self.what.items(), key=lambda item: (-item[1][0], item[1][1])))
+        return chosen, f"the file headers ({parts})"
+
+
 def guess(files: Iterable[tuple[str, Mapping[str, Any] | None]]) -> tuple[str | None, str]:
     """(category, why) of a set from its files' (path, header facts); (None, "") when the headers say nothing.
     ``why`` reads like "the file headers (2 spectra, 1 image)"."""
-    votes: dict[str, list[str]] = {}
-    what: dict[str, list[str]] = {}
-    for path, headers in sorted(files, key=lambda item: item[0]):
-        found = of_file(headers) if isinstance(headers, Mapping) else None
-        if found is not None:
-            votes.setdefault(found[0], []).append(path)
-            what.setdefault(found[1], []).append(path)
-    if not votes:
-        return None, ""
-    top = max(len(paths) for paths in votes.values())
-    chosen = min((c for c, paths in votes.items() if len(paths) == top), key=lambda c: votes[c][0])
-    parts = ", ".join(f"{len(paths)} {label if len(paths) == 1 else _PLURAL[label]}" for label, paths in
-                      sorted(what.items(), key=lambda item: (-len(item[1]), item[1][0])))
-    return chosen, f"the file headers ({parts})"
+    tally = Tally()
+    for path, headers in files:
+        tally.add(path, headers)
+    return tally.result()

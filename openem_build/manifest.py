@@ -27,7 +27,7 @@ import re
 import shlex
 from bisect import bisect_left, bisect_right
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from itertools import compress, islice, repeat
@@ -173,6 +173,14 @@ def set_members(manifest: Manifest, directory: str, fmt: str | None) -> list[str
     return _members(_inside(list(map(attrgetter("path"), manifest.files)), directory), fmt)
 
 
+def is_member(path: str, fmt: str | None) -> bool:
+    """Whether a file at ``path`` is one of an image set of format ``fmt`` (as :func:`set_members` counts files;
+    the files inside a folder format's folders are not)."""
+    if fmt in FOLDER_FORMATS:
+        return False
+    return fmt not in FORMAT_EXTENSIONS or path.lower().endswith(_SUFFIXES[fmt])
+
+
 def sorted_members(paths: Sequence[str], directory: str, fmt: str | None) -> list[str]:
     """:func:`set_members` among sorted ``paths``, found by bisection (many sets cost no more than their files)."""
     return _members(_inside(paths, directory, ordered=True), fmt)
@@ -208,20 +216,30 @@ def dumps(manifest: Manifest) -> str:
 
 def _lines(manifest: Manifest) -> Iterator[str]:
     """:func:`dumps` line by line (a manifest of 100,000 files is written without its whole text in memory)."""
-    head = {"manifest_version": MANIFEST_VERSION, "commit": manifest.commit, "datalad_id": manifest.datalad_id}
+    return _sorted_lines(manifest.commit, manifest.datalad_id, sorted(manifest.files, key=lambda f: f.path))
+
+
+def _sorted_lines(commit: str | None, datalad_id: str | None, files: Iterable[ManifestFile]) -> Iterator[str]:
+    """:func:`_lines` of files given in path order (read one at a time: none is held)."""
+    head = {"manifest_version": MANIFEST_VERSION, "commit": commit, "datalad_id": datalad_id}
     yield "{\n"
     for k, v in head.items():
         yield f"  {json.dumps(k)}: {json.dumps(v)},\n"
-    files = sorted(manifest.files, key=lambda f: f.path)
-    if not files:
+    rows = iter(files)
+    f = next(rows, None)
+    if f is None:
         yield '  "files": []\n}\n'
         return
     yield '  "files": [\n'
-    last = len(files) - 1
-    for i, f in enumerate(files):
-        row = json.dumps(_file_json(f), ensure_ascii=False, separators=(", ", ": "), default=_mapping)
-        yield f"    {row}{',' if i < last else ''}\n"
+    for after in rows:  # (each row but the last ends with a comma)
+        yield f"    {_row(f)},\n"
+        f = after
+    yield f"    {_row(f)}\n"
     yield "  ]\n}\n"
+
+
+def _row(f: ManifestFile) -> str:
+    return json.dumps(_file_json(f), ensure_ascii=False, separators=(", ", ": "), default=_mapping)
 
 
 def _safe_path(path: str) -> bool:
@@ -252,9 +270,18 @@ def _read(path: Path, shown: str) -> tuple[Manifest | None, JsonDoc | None, list
 
 def write(path: Path, manifest: Manifest) -> bool:
     """Write ``manifest`` atomically; returns whether the file changed."""
+    return _write(path, _lines(manifest))
+
+
+def write_sorted(path: Path, commit: str | None, datalad_id: str | None, files: Iterable[ManifestFile]) -> bool:
+    """:func:`write` of a manifest whose ``files`` come in path order, one at a time (none is held)."""
+    return _write(path, _sorted_lines(commit, datalad_id, files))
+
+
+def _write(path: Path, lines: Iterable[str]) -> bool:
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w", encoding="utf-8", newline="\n") as out:
-        out.writelines(_lines(manifest))
+        out.writelines(lines)
     if path.is_file() and filecmp.cmp(tmp, path, shallow=False):
         tmp.unlink()
         return False
@@ -664,13 +691,15 @@ _FORMAT_CATEGORY = {"eer": "movies", "mdoc": "metadata", "xml": "metadata", "sta
                     "st": "tilt-series", "map": "maps", "cbf": "diffraction-images", "smv": "diffraction-images"}
 
 
-def guess_category(directory: str, fmt: str, files: Sequence[ManifestFile] = ()) -> tuple[str | None, str]:
+def guess_category(directory: str, fmt: str, files: Sequence[ManifestFile] = (),
+                   tally: headercategory.Tally | None = None) -> tuple[str | None, str]:
     """(category, what it was guessed from) of a folder of files: its name, else the ``files``' header facts
-    (:mod:`.headercategory`), else its format; (None, "") when unsure."""
+    (:mod:`.headercategory`; or what a ``tally`` of them counted), else its format; (None, "") when unsure."""
     for part in reversed(directory.lower().replace("_", "-").split("/")):
         if part in _CATEGORY_WORDS:
             return _CATEGORY_WORDS[part], "the folder name"
-    category, why = headercategory.guess((f.path, f.headers) for f in files)
+    category, why = (tally.result() if tally is not None
+                     else headercategory.guess((f.path, f.headers) for f in files))
     if category is not None:
         return category, why
     return _FORMAT_CATEGORY.get(fmt), "the format" if fmt in _FORMAT_CATEGORY else ""

@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 from .crosscheck import Prefill
 from .data import oscem
-from .model import Manifest
+from .model import ManifestFile
 
 Log = Callable[[str], None]
 #: Sections whose fields the template offers at the second level (``instrument.microscope``).
@@ -35,14 +35,14 @@ def read_given(path: Path) -> oscem.Imported:
     return oscem.read(path, path.name)
 
 
-def discover(content: Path | None, manifest: Manifest, log: Log) -> oscem.Imported | None:
+def discover(content: Path | None, files: Iterable[ManifestFile], log: Log) -> oscem.Imported | None:
     """The OSC-EM file among the entry's files (JSON or YAML with only OSC-EM sections), read; None when there is
     none or more than one (said in the log). A file named as OSC-EM (``*oscem*``) that cannot be read, or one with
     OSC-EM sections that cannot be used, raises OscemError."""
     if content is None:
         return None
     found: list[tuple[str, dict[str, Any]]] = []
-    for f in manifest.files:
+    for f in files:
         if not f.path.lower().endswith(oscem.SUFFIXES) or (f.size or 0) > oscem.MAX_BYTES:
             continue
         path = content / f.path

@@ -229,6 +229,25 @@ def test_add_refuses_links_out_of_the_folder(cat: Path, tmp_path: Path):
     assert state(cat) == before
 
 
+def test_add_commits_only_the_entry_when_other_changes_are_staged(cat: Path, tmp_path: Path):
+    (cat / "notes.md").write_text("a draft, staged but not for this commit\n")
+    git(cat, "add", "notes.md")
+    add_dataset(cat, str(data_folder(tmp_path / "data")), IDENT)
+    committed = git(cat, "show", "--name-only", "--format=", "HEAD").split()
+    assert "notes.md" not in committed and f"datasets/{IDENT}/manifest.json" in committed
+    assert git(cat, "diff", "--cached", "--name-only").split() == ["notes.md"]
+
+
+def test_add_refuses_a_file_name_that_is_not_utf8(cat: Path, tmp_path: Path):
+    original = data_folder(tmp_path / "data")
+    with open(os.path.join(os.fsencode(original / "maps"), b"caf\xe9.txt"), "wb") as f:
+        f.write(b"latin-1 name")
+    before = state(cat)
+    with pytest.raises(AddError, match=r"maps/caf\ufffd\.txt \(a name that is not UTF-8 text"):
+        add_dataset(cat, str(original), IDENT)
+    assert state(cat) == before and _no_staging_left(cat)
+
+
 def test_add_refuses_a_folder_inside_a_datalad_dataset(cat: Path, published):
     source, _url = published
     before = state(cat)
@@ -280,6 +299,7 @@ def test_add_failure_leaves_the_catalogue_as_it_was(cat: Path, tmp_path: Path, m
         def interrupt(*_args, **_kwargs):
             raise KeyboardInterrupt
         monkeypatch.setattr(add_module.M, "from_repo", interrupt)
+        monkeypatch.setattr(add_module.Prepared, "listing", interrupt)  # (a plain folder: from its rows)
 
     expected = {"interrupt": KeyboardInterrupt, "commit-hook": AddError}.get(where, RuntimeError)
     with pytest.raises(expected, match="refused by hook" if where == "commit-hook" else None):
