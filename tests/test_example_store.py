@@ -120,7 +120,7 @@ def test_the_pages_commands_deliver_the_files_the_manifest_lists(served, catalog
     clone = tmp_path / ident
     manifest = _manifest(catalogue_with_data, ident)
     shown = {row["data-path"]: row.select_one("code.openem-checksum").get_text()
-             for row in page.select("table.openem-files tr[data-path]")}
+             for row in page.select(".openem-files tr[data-path]")}
     assert set(shown) == {f.path for f in manifest.files}
     for f in manifest.files:
         got = _md5(clone / f.path)
@@ -134,7 +134,7 @@ def test_every_file_link_downloads_the_bytes_the_manifest_names(served, catalogu
     site, url = served
     page = _page(site, ident)
     manifest = _manifest(catalogue_with_data, ident)
-    links = {row["data-path"]: row.select_one("a[download]") for row in page.select("table.openem-files tr")
+    links = {row["data-path"]: row.select_one("a[download]") for row in page.select(".openem-files tr")
              if row.has_attr("data-path")}
     assert set(links) == {f.path for f in manifest.files}
     for f in manifest.files:
@@ -220,7 +220,7 @@ def test_the_first_build_on_the_embargo_date_publishes_the_entry(catalogue_with_
     site = build_site(catalogue_with_data, tmp_path / "site", site_url=url)
     page = _page(site, EMBARGOED)
     manifest = _manifest(catalogue_with_data, EMBARGOED)
-    assert {row["data-path"] for row in page.select("table.openem-files tr[data-path]")} == \
+    assert {row["data-path"] for row in page.select(".openem-files tr[data-path]")} == \
         {f.path for f in manifest.files}
     data = [json.loads(s.string) for s in page.find_all("script", type="application/ld+json")][0]
     assert data["isAccessibleForFree"] is True

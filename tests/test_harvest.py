@@ -422,3 +422,37 @@ def test_google_dataset_requirements(site: Path, catalogue) -> None:
             if dist["contentUrl"].startswith(SITE_URL) and "/store/" not in dist["contentUrl"]:
                 assert _site_file(site, dist["contentUrl"]).is_file(), dist["contentUrl"]
     assert len(set(names)) == len(names)
+
+
+def test_json_ld_pictures_are_the_published_thumbnail_and_previews(site: Path, catalogue) -> None:
+    """``thumbnailUrl`` is the thumbnail the site writes (the picture Browse shows), ``image`` the previews with
+    the representative one first; absolute URLs of files the build wrote. Entries without (public) previews have
+    neither."""
+    from PIL import Image
+
+    from openem_build import thumbnails
+
+    with_pictures = 0
+    for d in catalogue.datasets:
+        ld = _extruct_dataset(site, d.id)
+        chosen = thumbnails.choose(d)
+        if chosen is None or d.is_embargoed:  # (an embargo withholds the previews, access.py)
+            assert not {"image", "thumbnailUrl", "thumbnail"} & set(ld), d.id
+            continue
+        with_pictures += 1
+        width = thumbnails.WIDTHS[-1]
+        assert ld["thumbnailUrl"] == f"{SITE_URL}datasets/{d.id}/thumbnails/{width}.png", d.id
+        with Image.open(_site_file(site, ld["thumbnailUrl"])) as im:
+            assert im.format == "PNG" and im.width == width
+            assert (ld["thumbnail"]["width"], ld["thumbnail"]["height"]) == im.size
+        assert ld["thumbnail"]["contentUrl"] == ld["thumbnailUrl"] and ld["thumbnail"]["@type"] == "ImageObject"
+        urls = [i["contentUrl"] for i in ld["image"]]
+        assert urls[0] == f"{SITE_URL}datasets/{d.id}/previews/{chosen.file}", d.id
+        assert sorted(urls) == sorted(f"{SITE_URL}datasets/{d.id}/previews/{p.file}" for p in d.previews)
+        for image in ld["image"]:
+            with Image.open(_site_file(site, image["contentUrl"])) as im:
+                assert (image["width"], image["height"]) == im.size and image["encodingFormat"] == "image/png"
+        # The same in the metadata.jsonld file the page links.
+        linked = json.loads((site / "datasets" / d.id / "metadata.jsonld").read_text("utf-8"))
+        assert (linked["thumbnailUrl"], linked["image"]) == (ld["thumbnailUrl"], ld["image"])
+    assert with_pictures >= 3

@@ -189,7 +189,7 @@ def test_versions_say_what_changed_and_name_their_doi(ctx: SiteContext) -> None:
 def test_the_version_list_and_citations_of_a_dataset_with_a_doi(site: Path) -> None:
     html = page(site, MAP_ENTRY)
     concept, version = "10.80476/openem.chlamy-ribosome-sta-2025", "10.80476/openem.chlamy-ribosome-sta-2025.v1.1"
-    rows = html.select("table.openem-versions tbody tr")
+    rows = html.select(".openem-versions tbody tr")
     assert rows and rows[0].get("aria-current") == "true"
     assert [td.get_text(" ", strip=True) for td in rows[0].select("td")][:3] == [
         "1.1 (this version)", rows[0].select_one("time")["datetime"], version]
@@ -207,7 +207,7 @@ def test_a_dataset_without_a_doi_says_how_to_cite_its_landing_page(site: Path) -
     assert html.select_one("a.openem-doi-badge") is None and html.select_one("#cite-this-version") is None
     how = html.select_one(".openem-cite-how").get_text(" ", strip=True)
     assert "no DOI yet" in how and f"https://catalogue.openem.ch/datasets/{NO_DOI}/" in how
-    assert html.select("table.openem-versions tbody tr td")[2].get_text() == "—"
+    assert html.select(".openem-versions tbody tr td")[2].get_text() == "—"
 
 
 # ------------------------------------------------------------------------------------------ built pages
@@ -228,7 +228,7 @@ def test_the_gallery_of_a_small_map_on_its_page(site: Path) -> None:
 
 def test_the_file_table_shows_header_facts_and_download_links(site: Path) -> None:
     html = page(site, MAP_ENTRY)
-    table = html.select_one("table.openem-files[data-openem-sortable]")
+    table = html.select_one(".openem-files table[data-openem-sortable]")
     assert [th.get_text() for th in table.select("thead th")] == ["Path", "Format", "Dimensions", "Pixel size",
                                                                   "Size", "Checksum"]
     row = table.select_one("tr[data-path='maps/EMD-3197.map']")
@@ -244,7 +244,7 @@ def test_volume_em_pixel_sizes_are_in_nanometres(site: Path) -> None:
     html = page(site, "zebrafish-neuromast-sbfsem-2026")  # 80 Å voxels
     facts = {th.get_text(): th.find_next_sibling("td").get_text() for th in html.select(".openem-facts th")}
     assert facts["Pixel size"] == "8 nm"
-    assert "80 Å" not in html.select_one("table.openem-image-sets").get_text()
+    assert "80 Å" not in html.select_one(".openem-image-sets table").get_text()
 
 
 @pytest.mark.skipif(not HAS_BUNDLE, reason="the Mol* bundle is not installed (`make npm` installs it)")

@@ -168,12 +168,12 @@ def test_the_gallery_viewer_works_with_the_keyboard(browser, served: str) -> Non
 def test_the_file_table_sorts_and_filters_with_the_keyboard(browser, served: str) -> None:
     page, _outside, _responses, errors = _guarded_page(browser, served, 1400)
     page.goto(f"{served}datasets/{MANY_FILES}/")
-    rows = page.locator("table.openem-files tbody tr")
+    rows = page.locator(".openem-files tbody tr")
     total = rows.count()
     assert total > 10
 
     def sizes() -> list[int]:
-        return page.eval_on_selector_all("table.openem-files tbody tr:not([hidden]) td:nth-child(5)",
+        return page.eval_on_selector_all(".openem-files tbody tr:not([hidden]) td:nth-child(5)",
                                          "tds => tds.map(td => Number(td.dataset.sort))")
 
     page.get_by_role("button", name="Sort by size").focus()
@@ -186,13 +186,13 @@ def test_the_file_table_sorts_and_filters_with_the_keyboard(browser, served: str
 
     page.get_by_label("Filter the files").fill("epu xml")
     page.wait_for_function("() => document.querySelector('#openem-file-filter-status').textContent !== ''")
-    shown = page.eval_on_selector_all("table.openem-files tbody tr:not([hidden])",
+    shown = page.eval_on_selector_all(".openem-files tbody tr:not([hidden])",
                                       "trs => trs.map(tr => tr.dataset.path + ' ' + tr.cells[1].textContent)")
     assert shown and len(shown) < total
     assert all("epu" in s.lower() and "xml" in s.lower() for s in shown)
     assert page.inner_text("#openem-file-filter-status") == f"{len(shown)} of {total} files listed match"
     page.get_by_label("Filter the files").fill("")
-    page.wait_for_function(f"() => document.querySelectorAll('table.openem-files tbody tr:not([hidden])').length"
+    page.wait_for_function(f"() => document.querySelectorAll('.openem-files tbody tr:not([hidden])').length"
                            f" === {total}")
     assert errors == []
     page.close()

@@ -206,3 +206,40 @@ def test_a_chosen_facet_still_offers_its_other_values(browser, served_site: str)
 
 def _documents_techniques() -> set[str]:
     return {d["technique"] for d in _documents().values()}
+
+
+#: The least number of tables on each page type with tables (dataset: key facts, image sets, files, versions).
+TABLES = {"browse": 1, "dataset": 4, "dataset without files": 3, "facilities": 1, "facility": 1}
+#: What Material's `.md-typeset table:not([class])` sets on a table, read from the computed style.
+MATERIAL_TABLE = """() => {
+  const look = t => { const s = getComputedStyle(t);
+    return [s.fontSize, s.borderTopWidth, s.borderTopStyle, s.borderTopColor, s.borderRadius, s.backgroundColor]; };
+  const probe = document.createElement("table");
+  probe.innerHTML = "<tbody><tr><td>x</td></tr></tbody>";
+  document.querySelector("article.md-typeset").appendChild(probe);
+  const material = look(probe);
+  probe.remove();
+  return { material, tables: [...document.querySelectorAll("article.md-typeset table")].map(t => ({
+    where: (t.closest("[class*=openem-], section, aside") || t.parentElement).className,
+    material: t.matches(".md-typeset table:not([class])"), look: look(t) })) };
+}"""
+
+
+@pytest.mark.parametrize(("width", "height"), WIDTHS, ids=lambda v: str(v))
+def test_every_table_has_materials_table_style(browser, served_site: str, width: int, height: int) -> None:
+    """Every table of every page type is one Material styles (no class) and has its look: font size, border and
+    background as on a plain Markdown table (the probe), on a phone too (Browse turns its rows into cards there)."""
+    wrong = []
+    for name, path in PAGES:
+        page, _ = _open(browser, served_site + path, width, height)
+        found = page.evaluate(MATERIAL_TABLE)
+        tables = found["tables"]
+        if len(tables) < TABLES.get(name, 0):
+            wrong.append(f"{name}: {len(tables)} tables, expected at least {TABLES[name]}")
+        for t in tables:
+            look = t["look"] if width > 390 or name != "browse" else t["look"][:1]
+            if not t["material"] or look != found["material"][:len(look)]:
+                wrong.append(f"{name}: the table in {t['where']!r} looks {t['look']}, Material's {found['material']}")
+        page.close()
+    assert found["material"][1] != "0px"  # (the probe has Material's border)
+    assert not wrong, f"at {width} px:\n" + "\n".join(wrong)

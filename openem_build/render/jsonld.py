@@ -13,6 +13,7 @@ from ..licenses import license_url
 from ..manifest import media_type
 from ..model import Dataset, Person
 from ..urls import archive_url, doi_url, http_only
+from .jsonld_images import image_properties
 from .markdown import to_text
 
 COAR_OPEN = "http://purl.org/coar/access_right/c_abf2"
@@ -126,19 +127,9 @@ def dataset_jsonld(ctx: SiteContext, d: Dataset) -> dict[str, Any]:
         if d.sample.organism.taxon_id:
             about["sameAs"] = f"http://purl.obolibrary.org/obo/NCBITaxon_{d.sample.organism.taxon_id}"
     out["about"] = about
-    if d.previews:
-        images = _images(ctx, d)
-        out["image"] = images
-        out["thumbnailUrl"] = images[0]["contentUrl"]
+    out.update(image_properties(ctx, d))
     out["distribution"] = _distribution(ctx, d)
     return out
-
-
-def _images(ctx: SiteContext, d: Dataset) -> list[dict[str, Any]]:
-    """The previews as schema.org ``ImageObject`` values (the PNGs the site copies to datasets/<id>/previews/)."""
-    return [{"@type": "ImageObject", "contentUrl": ctx.url(f"datasets/{d.id}/previews/{p.file}"),
-             "caption": p.alt, "encodingFormat": "image/png", "width": p.width, "height": p.height}
-            for p in d.previews]
 
 
 #: UN/CEFACT Recommendation 20 common code for the ångström (``AD`` is the byte).
