@@ -10,11 +10,11 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from . import problems as P
-from .cache import ENV_SWITCH
-from .load import DATASET_FILE, DATASETS, find_root, load_catalogue
-from .model import Manifest
-from .validate import schema as load_schema
+from .records import problems as P
+from .records.cache import ENV_SWITCH
+from .records.load import DATASET_FILE, DATASETS, find_root, load_catalogue
+from .records.model import Manifest
+from .records.validate import schema as load_schema
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
@@ -49,7 +49,7 @@ def _check_id(ident: str) -> str:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Validate the catalogue (or the given dataset files) and report every problem."""
-    from .progress import Progress, active, wanted
+    from .infra.progress import Progress, active, wanted
 
     root = _root(args, args.paths)
     only = [Path(p) for p in args.paths] or None
@@ -72,7 +72,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_new(args: argparse.Namespace) -> int:
     """Write a commented dataset.yaml stub for a new dataset id."""
-    from .scaffold import dataset_stub
+    from .authoring.scaffold import dataset_stub
 
     ident = _check_id(args.id)
     root = _root(args)
@@ -99,7 +99,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     """Validate and build the complete site."""
     import logging
 
-    from .build import BuildError, build_site
+    from .site.build import BuildError, build_site
 
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(P.EntryFormatter("%(levelname)s: %(message)s"))
@@ -117,13 +117,13 @@ def cmd_build(args: argparse.Namespace) -> int:
         os.environ[ENV_SWITCH] = "off"
     site_url = None
     if args.site_url:
-        from .context import SettingsError, check_site_url
+        from .infra.context import SettingsError, check_site_url
 
         try:
             site_url = check_site_url(args.site_url)
         except SettingsError as exc:
             raise UsageError(str(exc)) from None
-    from .progress import Progress, active, wanted
+    from .infra.progress import Progress, active, wanted
     from .render.pages import human_size
 
     started = time.monotonic()
@@ -188,7 +188,7 @@ def cmd_manifest(args: argparse.Namespace) -> int:
     """
     from .data import annex
     from .data.headers import read_headers
-    from .manifest import MANIFEST_FILE, SUBDATASET, compare, dumps, from_repo, read, write
+    from .records.manifest import MANIFEST_FILE, SUBDATASET, compare, dumps, from_repo, read, write
 
     root = _root(args)
     folder = root / DATASETS / _check_id(args.id)
@@ -232,9 +232,9 @@ def cmd_manifest(args: argparse.Namespace) -> int:
 def _write_previews(root: Path, folder: Path, data: Path, manifest: Manifest) -> None:
     """Remake datasets/<id>/previews/ from the image sets of dataset.yaml (or, while it has none, the folders the
     manifest suggests), where the content of a map, tomogram, micrograph or tilt series is present."""
-    from . import gallery
-    from .load import read_yaml
-    from .manifest import guess_image_sets
+    from .data import gallery
+    from .records.load import read_yaml
+    from .records.manifest import guess_image_sets
 
     doc = read_yaml(folder / DATASET_FILE, root)[0]
     sets = gallery.sets_of(doc.data) if doc is not None else []
@@ -264,19 +264,19 @@ def cmd_add(args: argparse.Namespace) -> int:
     """
     import signal
 
-    from .add import AddError, add_dataset
+    from .authoring.add import AddError, add_dataset
     from .data.headers import read_headers
 
     root = _root(args)
     if args.publish:
-        from .context import source_date_epoch
+        from .infra.context import source_date_epoch
 
         source_date_epoch()  # malformed, it would stop the publishing after the add: say so before
 
     def interrupted(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
-    from .progress import Progress, wanted
+    from .infra.progress import Progress, wanted
     from .render.pages import human_size
 
     old = signal.signal(signal.SIGTERM, interrupted)
@@ -308,7 +308,7 @@ def cmd_add(args: argparse.Namespace) -> int:
     else:
         print(f"  staged in the catalogue, not committed: {rel}/ and .gitmodules")
     if args.publish:
-        from .publish import PublishError, publish_entry, store_for
+        from .data.publish import PublishError, publish_entry, store_for
 
         try:
             done = publish_entry(root, args.id, store_for(root), commit=not args.no_commit,
@@ -336,9 +336,9 @@ def cmd_publish(args: argparse.Namespace) -> int:
     $OPENEM_STORE or --store: a folder (served by the site, or by any static web server) or s3://bucket/prefix
     (credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, never from the catalogue).
     """
-    from .context import read_settings
-    from .progress import Progress, wanted
-    from .publish import PublishError, publish_entry, store_for
+    from .data.publish import PublishError, publish_entry, store_for
+    from .infra.context import read_settings
+    from .infra.progress import Progress, wanted
     from .render.pages import human_size
 
     root = _root(args)
@@ -490,8 +490,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     An export EMPIAR or OneDep could not accept (a technique they do not take, or a required field the entry
     lacks) is not written: the messages name the YAML field to add, and the command exits 1.
     """
+    from .commands.export import export_all, export_one
     from .doi import site_context
-    from .export import export_all, export_one
 
     root = _root(args)
 
@@ -512,15 +512,15 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_oai(args: argparse.Namespace) -> int:
     """Serve the OAI-PMH 2.0 endpoint (`oai serve`) over the records `openem build` wrote into the site: all six
     verbs, oai_dc and oai_datacite, sets by facility and technique, deleted records; see docs/api.md."""
-    from .oaiserve import serve
+    from .site.oaiserve import serve
 
     site = Path(args.site) if args.site else _root(args) / "site"
     return serve(site, args.host, args.port, args.base_url, args.page_size)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from .context import SettingsError
     from .data.annex import use_own_tools
+    from .infra.context import SettingsError
 
     use_own_tools()  # git-annex and DataLad's helpers of this environment, whatever PATH says
     # All the command prints goes through these: no line of it (a folder's name, a YAML value) can be read as a

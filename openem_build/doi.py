@@ -41,10 +41,10 @@ from typing import Any
 
 import yaml
 
-from . import doiname
-from .context import DEFAULT_SITE_URL, PUBLISHER, SiteContext
-from .history import Version, histories
-from .model import Dataset
+from .infra.context import DEFAULT_SITE_URL, PUBLISHER, SiteContext
+from .records import doiname
+from .records.history import Version, histories
+from .records.model import Dataset
 from .render import datacite
 
 TEST_ENDPOINT = "https://api.test.datacite.org"
@@ -408,7 +408,7 @@ def insert_doi(text: str, doi: str) -> str:
 
     Raises DOIError when the file already names another DOI or the line cannot be added safely.
     """
-    from .yamlsafe import YamlError, parse
+    from .records.yamlsafe import YamlError, parse
 
     if problem := doiname.syntax_problem(doi):
         raise DOIError(f"{doi!r} {problem}")

@@ -96,7 +96,7 @@ def test_a_rebuild_runs_without_the_cyclic_collector_which_collects_its_garbage_
         monkeypatch: pytest.MonkeyPatch) -> None:
     import gc
 
-    from openem_build import plugin as plugin_module
+    from openem_build.site import plugin as plugin_module
 
     monkeypatch.setattr(plugin_module, "COLLECT_AFTER_S", 0.2)
     plugin = plugin_module.OpenEMPlugin()

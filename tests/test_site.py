@@ -12,7 +12,7 @@ import yaml
 from bs4 import BeautifulSoup
 from pyld import jsonld
 
-from openem_build.build import BuildError, build_site
+from openem_build.site.build import BuildError, build_site
 
 from .conftest import ROOT, example_document, write_dataset
 

@@ -18,8 +18,8 @@ from typing import Any
 
 import jsonschema
 
-from .. import yamlsafe
-from ..validate import schema as openem_schema
+from ..records import yamlsafe
+from ..records.validate import schema as openem_schema
 
 #: OSC-EM acquisition.technique → OpenEM technique.
 TECHNIQUES = {"spa": "single-particle", "subtomo": "subtomogram-averaging", "cellular_tomo": "tomography",

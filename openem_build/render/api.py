@@ -11,12 +11,12 @@ import json
 from collections.abc import Sequence
 from typing import Any, BinaryIO
 
-from ..artefacts import Artefact, Streamed
-from ..artefacts import links as labelled
-from ..context import SiteContext
-from ..licenses import license_url
-from ..model import Dataset
+from ..infra.context import SiteContext
+from ..records.licenses import license_url
+from ..records.model import Dataset
 from . import signposting
+from .registry import Artefact, Streamed
+from .registry import links as labelled
 
 API_VERSION = "1"
 SCHEMA_PATH = "schema/dataset.schema.json"

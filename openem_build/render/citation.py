@@ -14,10 +14,10 @@ from urllib.parse import quote
 
 from pylatexenc.latexencode import UnicodeToLatexEncoder
 
-from ..artefacts import Artefact
-from ..context import SiteContext
-from ..model import Dataset, Person
+from ..infra.context import SiteContext
+from ..records.model import Dataset, Person
 from .markdown import to_text
+from .registry import Artefact
 
 BIBTEX_TYPE = "application/x-bibtex"
 RIS_TYPE = "application/x-research-info-systems"

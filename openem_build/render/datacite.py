@@ -17,15 +17,15 @@ from typing import Any
 from datacite import schema45
 from lxml import etree
 
-from ..artefacts import Artefact
-from ..context import SiteContext
-from ..licenses import license_name, license_url
-from ..model import Affiliation, Dataset, Person
-from ..urls import archive_url
+from ..infra.context import SiteContext
+from ..infra.urls import archive_url
+from ..records.licenses import license_name, license_url
+from ..records.model import Affiliation, Dataset, Person
 from . import xmltext
 from .citation import one_line, publisher
 from .jsonld import TECHNIQUE_LABELS
 from .markdown import to_text
+from .registry import Artefact
 
 XML_TYPE = "application/vnd.datacite.datacite+xml"
 SCHEMA_VERSION = "http://datacite.org/schema/kernel-4"

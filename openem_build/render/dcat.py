@@ -24,17 +24,17 @@ from typing import Any, BinaryIO
 from rdflib import XSD, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCAT, DCTERMS, FOAF, OWL, PROV, RDF, RDFS, SKOS
 
-from ..artefacts import Artefact, Streamed
-from ..context import SiteContext
-from ..licenses import license_url
-from ..model import Dataset
-from ..urls import doi_url
+from ..infra.context import SiteContext
+from ..infra.urls import doi_url
+from ..records.licenses import license_url
+from ..records.model import Dataset
 from . import dcat_terms as terms
 from . import xmltext
 from .citation import one_line, publisher
 from .datacite import XML_TYPE as DATACITE_TYPE
 from .jsonld import MAX_FILES, TECHNIQUE_LABELS
 from .markdown import to_text
+from .registry import Artefact, Streamed
 
 VCARD = Namespace("http://www.w3.org/2006/vcard/ns#")
 ADMS = Namespace("http://www.w3.org/ns/adms#")

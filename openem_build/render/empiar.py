@@ -2,7 +2,7 @@
 
 :func:`deposition` fills every field EMPIAR's schema knows from the dataset's YAML, its manifest (file counts
 per image-set directory) and the file headers extracted into the manifest (dimensions, pixel size, data
-type). What EMPIAR requires and the entry lacks comes back as error :class:`~openem_build.problems.Problem`
+type). What EMPIAR requires and the entry lacks comes back as error :class:`~openem_build.records.problems.Problem`
 values naming the YAML field to add; a technique EMPIAR takes no data of is refused with one plain message.
 Either way no deposition is returned, so no half-filled file is ever written.
 
@@ -17,12 +17,12 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .. import setkinds
-from ..artefacts import Artefact
-from ..context import SiteContext
-from ..model import Dataset, ImageSet, Manifest, ManifestFile, Person
-from ..problems import ERROR, WARNING, Problem
+from ..infra.context import SiteContext
+from ..records import setkinds
+from ..records.model import Dataset, ImageSet, Manifest, ManifestFile, Person
+from ..records.problems import ERROR, WARNING, Problem
 from .pixelsize import set_pixel
+from .registry import Artefact
 
 JSON_TYPE = "application/json"
 LABEL = "EMPIAR deposition (JSON)"

@@ -6,14 +6,14 @@ import json
 from itertools import islice
 from typing import Any
 
-from ..artefacts import Artefact
-from ..context import SiteContext
 from ..data.store import git_url, parse_clone_url
-from ..licenses import license_url
-from ..manifest import media_type
-from ..model import Dataset, Person
-from ..urls import archive_url, doi_url, http_only
+from ..infra.context import SiteContext
+from ..infra.urls import archive_url, doi_url, http_only
+from ..records.licenses import license_url
+from ..records.manifest import media_type
+from ..records.model import Dataset, Person
 from .markdown import to_text
+from .registry import Artefact
 
 COAR_OPEN = "http://purl.org/coar/access_right/c_abf2"
 COAR_EMBARGOED = "http://purl.org/coar/access_right/c_f1cf"

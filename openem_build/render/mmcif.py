@@ -42,11 +42,11 @@ from typing import Any
 from anyascii import anyascii
 from gemmi import cif
 
-from ..artefacts import Artefact
-from ..context import SiteContext
-from ..model import Dataset
-from ..problems import WARNING, Problem
+from ..infra.context import SiteContext
+from ..records.model import Dataset
+from ..records.problems import WARNING, Problem
 from .empiar import citation_authors, errors, primary_publication, problem
+from .registry import Artefact
 
 CIF_TYPE = "chemical/x-mmcif"
 LABEL = "PDBx/mmCIF for OneDep"

@@ -23,11 +23,11 @@ from typing import Any
 
 import jsonschema
 
-from ..artefacts import Artefact
-from ..context import SiteContext
-from ..model import Dataset
-from ..problems import ERROR, Problem
+from ..infra.context import SiteContext
+from ..records.model import Dataset
+from ..records.problems import ERROR, Problem
 from . import oscem_map as m
+from .registry import Artefact
 
 JSON_TYPE = "application/json"
 LABEL = "OSC-EM metadata (JSON)"

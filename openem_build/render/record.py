@@ -5,11 +5,11 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from ..artefacts import Artefact
-from ..context import SiteContext
-from ..history import Version
-from ..manifest import dumps
-from ..model import Dataset
+from ..infra.context import SiteContext
+from ..records.history import Version
+from ..records.manifest import dumps
+from ..records.model import Dataset
+from .registry import Artefact
 
 
 def record_json(ctx: SiteContext, d: Dataset) -> str:

@@ -12,12 +12,12 @@ from collections.abc import Sequence
 from itertools import islice
 from typing import Any
 
-from ..artefacts import Artefact
-from ..context import SiteContext
-from ..licenses import license_url
-from ..manifest import media_type
-from ..model import Dataset
-from ..urls import doi_url
+from ..infra.context import SiteContext
+from ..infra.urls import doi_url
+from ..records.licenses import license_url
+from ..records.manifest import media_type
+from ..records.model import Dataset
+from .registry import Artefact
 
 MEDIA_TYPE = "application/linkset+json"
 TYPES = ("https://schema.org/Dataset", "https://schema.org/AboutPage")
