@@ -8,6 +8,7 @@ is refused or incomplete is never written, so a depositor never uploads a half-f
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -21,6 +22,7 @@ from ..records.load import load_catalogue
 from ..records.model import Dataset
 from ..records.problems import ERROR, Problem
 from ..render import empiar, mmcif, oscem
+from .base import UsageError, root_of
 
 KINDS = ("empiar", "mmcif", "oscem")
 #: Where ``export all`` puts each kind inside the site (the paths the landing pages link).
@@ -116,3 +118,39 @@ def as_json(exports: list[Export]) -> str:
     """A machine-readable summary (for CI): per dataset and kind, whether it was made and why not."""
     return json.dumps([{"dataset": e.dataset.id, "kind": e.kind, "ok": e.ok,
                         "problems": [p.as_json() for p in e.problems]} for e in exports], indent=2)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Write deposition files: `export empiar|mmcif|oscem ID [-o FILE]` for one dataset, `export all [-d SITE_DIR]`.
+
+    An export EMPIAR or OneDep could not accept (a technique they do not take, or a required field the entry
+    lacks) is not written: the messages name the YAML field to add, and the command exits 1.
+    """
+    from ..doi import site_context
+
+    root = root_of(args)
+
+    def context(r: Path, catalogue: object) -> object:
+        return site_context(r, catalogue, args.config)
+
+    if args.kind == "all":
+        if args.id or args.output:
+            raise UsageError("export all takes no id and no -o; use -d SITE_DIR")
+        return export_all(root, Path(args.site_dir) if args.site_dir else root / "site", context=context)
+    if not args.id:
+        raise UsageError(f"export {args.kind} needs a dataset id")
+    if args.site_dir:
+        raise UsageError("-d is for export all; use -o FILE")
+    return export_one(root, args.kind, args.id, Path(args.output) if args.output else None, context=context)
+
+
+def arguments(p: argparse.ArgumentParser) -> None:
+    """The command's arguments."""
+    p.add_argument("kind", choices=["empiar", "mmcif", "oscem", "all"], help="empiar: EMPIAR deposition JSON; mmcif: "
+                   "PDBx/mmCIF for EMDB/PDB (OneDep); oscem: OSC-EM JSON (the report names the fields OSC-EM has no "
+                   "place for); all: every export of every dataset into the site")
+    p.add_argument("id", nargs="?", help="the dataset's id (not with all)")
+    p.add_argument("-o", "--output", help="file to write (default: standard output)")
+    p.add_argument("-d", "--site-dir", help="with all: the site folder to write into (default: site/)")
+    p.add_argument("-f", "--config", default="mkdocs.yml", help="MkDocs configuration giving the site URL "
+                   "(default: mkdocs.yml)")
