@@ -17,7 +17,7 @@ import yaml
 from openem_build import cli
 from openem_build.authoring.oscem_prefill import annotate, merge
 from openem_build.data import oscem as reader
-from openem_build.doi import site_context
+from openem_build.doi.register import site_context
 from openem_build.records.crosscheck import Prefill
 from openem_build.records.load import load_catalogue
 from openem_build.render import citation, oscem, pages

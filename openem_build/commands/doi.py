@@ -16,7 +16,8 @@ def run(args: argparse.Namespace) -> int:
     Talks to DataCite's test API unless --endpoint or DATACITE_ENDPOINT says otherwise. Credentials come
     from DATACITE_REPOSITORY_ID and DATACITE_PASSWORD, the prefix from --prefix or DATACITE_PREFIX.
     """
-    from ..doi import DOIError, Settings, run, site_context
+    from ..doi.api import DOIError, Settings
+    from ..doi.register import run, site_context
 
     root = root_of(args)
     result = load_catalogue(root)

@@ -68,8 +68,9 @@ def _write(path: Path, text: str) -> None:
 
 
 def export_one(root: Path, kind: str, ident: str, output: Path | None, *,
-               context: Callable[[Path, object], SiteContext], stream: TextIO = sys.stderr) -> int:
+               context: Callable[[Path, object], SiteContext], stream: TextIO | None = None) -> int:
     """Write one dataset's export to ``output`` (stdout when None); exit code 1 when it cannot be made."""
+    stream = stream or sys.stderr  # (looked up when called: the command line guards sys.stderr)
     result = load_catalogue(root)
     d = result.catalogue.by_id.get(ident)
     if d is None:
@@ -95,8 +96,9 @@ def export_one(root: Path, kind: str, ident: str, output: Path | None, *,
 
 
 def export_all(root: Path, site_dir: Path, kinds: tuple[str, ...] = KINDS, *,
-               context: Callable[[Path, object], SiteContext], stream: TextIO = sys.stderr) -> int:
+               context: Callable[[Path, object], SiteContext], stream: TextIO | None = None) -> int:
     """Write every export that can be made into ``site_dir/datasets/<id>/``; report the others."""
+    stream = stream or sys.stderr
     result = load_catalogue(root)
     ctx = context(root, result.catalogue)
     written = skipped = 0
@@ -126,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
     An export EMPIAR or OneDep could not accept (a technique they do not take, or a required field the entry
     lacks) is not written: the messages name the YAML field to add, and the command exits 1.
     """
-    from ..doi import site_context
+    from ..doi.register import site_context
 
     root = root_of(args)
 

@@ -105,3 +105,8 @@ def url_path(doi: str) -> str:
     if problem:
         raise ValueError(f"{doi!r} {problem}")
     return "/".join(quote(part, safe="") for part in doi.split("/"))
+
+
+def version_doi(concept: str, version: str) -> str:
+    """The DOI of one version, derived from the concept DOI: ``<concept>.v<version>``."""
+    return f"{concept}.v{version}"

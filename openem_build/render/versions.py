@@ -16,7 +16,7 @@ from datetime import date
 from functools import cache
 from typing import Any
 
-from ..doi import version_doi
+from ..records.doiname import version_doi
 from ..records.history import Version
 from ..records.model import Dataset
 from ..records.validate import schema
