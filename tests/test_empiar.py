@@ -300,7 +300,7 @@ def test_cli_export_refuses_incomplete_and_writes_complete(tmp_path, capsys):
 
 
 def test_site_artefacts_only_when_possible(ctx, catalogue):
-    from openem_build.render.registry import for_dataset
+    from openem_build.render.outputs import for_dataset
 
     paths = {a.path: a for a in for_dataset(ctx, catalogue.by_id["trpv1-nanodisc-krios-2023"])}
     assert paths["datasets/trpv1-nanodisc-krios-2023/em.cif"].label == "PDBx/mmCIF for OneDep"

@@ -13,7 +13,7 @@ from bs4 import BeautifulSoup
 from openem_build.infra.context import SiteContext
 from openem_build.records.load import load_catalogue
 from openem_build.render import jsonld, pages, signposting
-from openem_build.render import registry as artefacts
+from openem_build.render import outputs as artefacts
 
 from .conftest import ROOT
 

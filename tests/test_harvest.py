@@ -365,7 +365,7 @@ def test_outputs_are_reproducible(site: Path) -> None:
     """Rendering twice gives the same bytes (no blank-node ids, timestamps or unordered sets)."""
     from openem_build.infra.context import SiteContext
     from openem_build.render import oai
-    from openem_build.render import registry as artefacts
+    from openem_build.render import outputs as artefacts
 
     result = load_catalogue(ROOT)
     ctx = SiteContext(result.catalogue, site_url=SITE_URL)

@@ -29,7 +29,7 @@ from rdflib import Graph, Literal, URIRef
 
 from openem_build.records.load import load_catalogue
 from openem_build.records.yamlsafe import MAX_BYTES
-from openem_build.render import registry as A
+from openem_build.render import outputs as A
 from openem_build.site.build import BuildError, build_site
 
 from .conftest import ROOT, frozen_document

@@ -21,7 +21,7 @@ from openem_build.doi.register import site_context
 from openem_build.records.crosscheck import Prefill
 from openem_build.records.load import load_catalogue
 from openem_build.render import citation, oscem, pages
-from openem_build.render import registry as artefacts
+from openem_build.render import outputs as artefacts
 
 from .annex_helpers import catalogue as annex_catalogue
 from .annex_helpers import data_folder, git

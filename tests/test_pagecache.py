@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from openem_build.records import cache
-from openem_build.render import registry as A
+from openem_build.render import outputs as A
 from openem_build.site import pagecache
 from openem_build.site.build import build_site
 

@@ -15,7 +15,7 @@ from ..infra.context import SiteContext
 from ..records.licenses import license_url
 from ..records.model import Dataset
 from . import signposting
-from .registry import Artefact, Streamed
+from .registry import Artefact, Streamed, after_dataset, per_catalogue
 from .registry import links as labelled
 
 API_VERSION = "1"
@@ -83,12 +83,14 @@ def catalogue_json(ctx: SiteContext, entries: list[dict[str, Any]]) -> dict[str,
     }
 
 
+@after_dataset(20)
 def artefacts(ctx: SiteContext, d: Dataset, made: Sequence[Artefact]) -> list[Artefact]:
     """``api/<id>.json``, made after the dataset's other files (it links the labelled ones)."""
     return [Artefact(dataset_path(d), _dump(entry(ctx, d, [a for a in made if a.label])),
                      media_type="application/json")]
 
 
+@per_catalogue(20)
 def catalogue_artefacts(ctx: SiteContext) -> list[Streamed]:
     """``api/datasets.json``: every entry, in one compact document (tens of megabytes for a large catalogue),
     streamed into the site."""

@@ -17,7 +17,7 @@ from pylatexenc.latexencode import UnicodeToLatexEncoder
 from ..infra.context import SiteContext
 from ..records.model import Dataset, Person
 from .markdown import to_text
-from .registry import Artefact
+from .registry import Artefact, per_dataset
 
 BIBTEX_TYPE = "application/x-bibtex"
 RIS_TYPE = "application/x-research-info-systems"
@@ -218,6 +218,7 @@ def csl_json(ctx: SiteContext, d: Dataset) -> str:
 # ------------------------------------------------------------------------------------------------ artefacts
 
 
+@per_dataset(30)
 def artefacts(ctx: SiteContext, d: Dataset) -> list[Artefact]:
     """``datasets/<id>/citation.bib``, ``citation.ris`` and ``citation.json``."""
     base = ctx.dataset_path(d)

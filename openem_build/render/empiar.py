@@ -22,7 +22,7 @@ from ..records import setkinds
 from ..records.model import Dataset, ImageSet, Manifest, ManifestFile, Person
 from ..records.problems import ERROR, WARNING, Problem
 from .pixelsize import set_pixel
-from .registry import Artefact
+from .registry import Artefact, per_dataset
 
 JSON_TYPE = "application/json"
 LABEL = "EMPIAR deposition (JSON)"
@@ -587,6 +587,7 @@ def dumps(dep: Mapping[str, Any]) -> str:
     return json.dumps(dep, indent=2, ensure_ascii=False) + "\n"
 
 
+@per_dataset(50)
 def artefacts(ctx: SiteContext, d: Dataset) -> list[Artefact]:
     dep, _messages = deposition(ctx, d)
     if dep is None:

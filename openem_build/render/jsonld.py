@@ -13,7 +13,7 @@ from ..records.licenses import license_url
 from ..records.manifest import media_type
 from ..records.model import Dataset, Person
 from .markdown import to_text
-from .registry import Artefact
+from .registry import Artefact, per_dataset
 
 COAR_OPEN = "http://purl.org/coar/access_right/c_abf2"
 COAR_EMBARGOED = "http://purl.org/coar/access_right/c_f1cf"
@@ -216,6 +216,7 @@ def catalogue_jsonld(ctx: SiteContext) -> dict[str, Any]:
     }
 
 
+@per_dataset(20)
 def artefacts(ctx: SiteContext, d: Dataset) -> list[Artefact]:
     text = json.dumps(dataset_jsonld(ctx, d), ensure_ascii=False, indent=2) + "\n"
     return [Artefact(f"datasets/{d.id}/metadata.jsonld", text, "JSON-LD (schema.org)", "application/ld+json")]

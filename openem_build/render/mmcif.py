@@ -46,7 +46,7 @@ from ..infra.context import SiteContext
 from ..records.model import Dataset
 from ..records.problems import WARNING, Problem
 from .empiar import citation_authors, errors, primary_publication, problem
-from .registry import Artefact
+from .registry import Artefact, per_dataset
 
 CIF_TYPE = "chemical/x-mmcif"
 LABEL = "PDBx/mmCIF for OneDep"
@@ -741,6 +741,7 @@ def document(ctx: SiteContext, d: Dataset) -> tuple[str, list[Problem]]:
     return doc.as_string(cif.Style.Pdbx), out
 
 
+@per_dataset(60)
 def artefacts(ctx: SiteContext, d: Dataset) -> list[Artefact]:
     text, _messages = document(ctx, d)
     if not text:

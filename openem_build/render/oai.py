@@ -37,7 +37,7 @@ from . import datacite, xmltext
 from .citation import one_line, publisher
 from .jsonld import TECHNIQUE_LABELS
 from .markdown import to_text
-from .registry import Artefact
+from .registry import Artefact, per_dataset
 
 INDEX = "oai/index.json"
 RECORDS = "oai/records"
@@ -131,6 +131,7 @@ def dublin_core(ctx: SiteContext, d: Dataset) -> etree._Element:
     return dc
 
 
+@per_dataset(90)
 def record_artefacts(ctx: SiteContext, d: Dataset) -> list[Artefact]:
     """The dataset's record in each metadata format (``oai/records/<id>/<prefix>.xml``)."""
     dc = etree.tostring(dublin_core(ctx, d), xml_declaration=True, encoding="UTF-8", pretty_print=True)

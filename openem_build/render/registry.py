@@ -1,8 +1,9 @@
 """The registry of machine-readable files the build writes beside the pages.
 
 A producer is a pure function returning ``Artefact`` values (or, for catalogue-wide files of hundreds of
-megabytes, ``Streamed`` writers); the plugin writes them into the site. Adding an
-output format means writing a renderer and listing its producer here, nothing else.
+megabytes, ``Streamed`` writers); the plugin writes them into the site. A renderer registers its producers
+here with a decorator (:func:`per_dataset`, :func:`per_catalogue`, :func:`after_dataset`); this module imports no
+renderer, and :mod:`.outputs` imports them all, so that importing it registers every output format.
 """
 
 from __future__ import annotations
@@ -49,25 +50,47 @@ CatalogueProducer = Callable[[SiteContext], Iterable["Artefact | Streamed"]]
 DatasetFinisher = Callable[[SiteContext, Dataset, Sequence[Artefact]], Iterable[Artefact]]
 
 
-def _dataset_producers() -> list[DatasetProducer]:
-    from . import citation, datacite, dcat, empiar, jsonld, mmcif, oai, oscem, record
+_DATASET: list[tuple[int, DatasetProducer]] = []
+_CATALOGUE: list[tuple[int, CatalogueProducer]] = []
+_FINISHERS: list[tuple[int, DatasetFinisher]] = []
 
-    return [record.artefacts, jsonld.artefacts, citation.artefacts, datacite.artefacts, empiar.artefacts,
-            mmcif.artefacts, oscem.artefacts, dcat.artefacts, oai.record_artefacts]
+
+def _register(table: list, rank: int) -> Callable:
+    def register(producer: Callable) -> Callable:
+        if all(made is not producer for _, made in table):
+            table.append((rank, producer))
+            table.sort(key=lambda item: item[0])  # (the order of the landing page's links, not of imports)
+        return producer
+    return register
+
+
+def per_dataset(rank: int) -> Callable[[DatasetProducer], DatasetProducer]:
+    """Register a producer of each dataset's files; ``rank`` orders them (and the landing page's links)."""
+    return _register(_DATASET, rank)
+
+
+def per_catalogue(rank: int) -> Callable[[CatalogueProducer], CatalogueProducer]:
+    """Register a producer of catalogue-wide files, in ``rank`` order."""
+    return _register(_CATALOGUE, rank)
+
+
+def after_dataset(rank: int) -> Callable[[DatasetFinisher], DatasetFinisher]:
+    """Register a finisher: made after a dataset's producers, from what they made, in ``rank`` order."""
+    return _register(_FINISHERS, rank)
+
+
+def _dataset_producers() -> list[DatasetProducer]:
+    return [producer for _, producer in _DATASET]
 
 
 def catalogue_producers() -> list[CatalogueProducer]:
-    from . import api, dcat, record, sitemap
-
+    """The registered producers of catalogue-wide files, in rank order (see :mod:`.outputs`)."""
     # (sitemap.xml and oai/index.json take dates from git: the plugin adds them, see sitemap.dated_artefacts.)
-    return [record.catalogue_artefacts, api.catalogue_artefacts, dcat.catalogue_artefacts,
-            sitemap.catalogue_artefacts]
+    return [producer for _, producer in _CATALOGUE]
 
 
 def _dataset_finishers() -> list[DatasetFinisher]:
-    from . import api, signposting
-
-    return [signposting.artefacts, api.artefacts]
+    return [finisher for _, finisher in _FINISHERS]
 
 
 def for_dataset(ctx: SiteContext, dataset: Dataset) -> list[Artefact]:

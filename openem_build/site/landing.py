@@ -30,7 +30,7 @@ from ..infra.context import SiteContext
 from ..infra.parallel import fork_map, workers
 from ..records.model import Dataset
 from ..render import citation, pages
-from ..render import registry as A
+from ..render import outputs as A
 from . import pagecache, shell
 
 log = logging.getLogger("mkdocs.plugins.openem")

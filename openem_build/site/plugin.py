@@ -40,7 +40,7 @@ from ..records.manifest import ManifestChanged
 from ..records.problems import ERROR
 from ..records.validate import schema
 from ..render import listing, pages, sitemap
-from ..render import registry as A
+from ..render import outputs as A
 from . import landing, molstar, pagecache, thumbnails
 
 log = logging.getLogger("mkdocs.plugins.openem")
