@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import difflib
 import filecmp
-import hashlib
 import json
 import os
 import re
@@ -29,7 +28,6 @@ from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
 from itertools import compress, islice, repeat
 from operator import attrgetter
 from pathlib import Path
@@ -38,11 +36,13 @@ from typing import Any
 
 # (parse, the limits and the strict JSON reader are defined with the file format and named here too)
 from ..authoring import headercategory
-from .manifest_rows import MANIFEST_VERSION, _records, field_name
+from .manifest_read import ManifestChanged as ManifestChanged
+from .manifest_read import load_files as load_files
+from .manifest_rows import MANIFEST_VERSION, field_name
 from .manifest_rows import MAX_REPORTED as MAX_REPORTED
 from .manifest_rows import parse as parse
 from .manifest_types import MAX_SIZE as MAX_SIZE
-from .manifest_types import ROW_TYPES, TRUSTED_DECODER, fits
+from .manifest_types import ROW_TYPES, fits
 from .model import Manifest, ManifestFile
 from .problems import ERROR, WARNING, Problem, relpath
 from .strictjson import MAX_DEPTH as MAX_DEPTH
@@ -715,24 +715,4 @@ def guess_image_sets(manifest: Manifest, limit: int = 200) -> list[GuessedSet]:
 
 # ----------------------------------------------------------------------- reading a validated manifest again
 
-@lru_cache(maxsize=4)
-def load_files(path: str, digest: str) -> tuple[ManifestFile, ...]:
-    """The files of the manifest at ``path`` that was validated when its text had the sha256 ``digest``.
 
-    Used by the records of a loaded catalogue (:class:`~openem_build.records.model.ManifestFiles`), which do not keep
-    their files: the text is known to be valid, so this skips the checks of :func:`parse` and gives the same
-    files. Raises :class:`ManifestChanged` when the file no longer has the validated content.
-    """
-    try:
-        raw = Path(path).read_bytes()
-    except OSError as exc:
-        raise ManifestChanged(f"{path}: cannot be read again ({exc.strerror}); run the build again") from exc
-    if hashlib.sha256(raw).hexdigest() != digest:
-        raise ManifestChanged(f"{path} changed after it was validated; run the build again")
-    out = _records(TRUSTED_DECODER.decode(raw).files)
-    out.sort(key=attrgetter("path"))
-    return tuple(out)
-
-
-class ManifestChanged(RuntimeError):
-    """A validated manifest.json was changed or removed while the catalogue was being built."""
