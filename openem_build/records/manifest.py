@@ -18,33 +18,54 @@ YAML checks are pure; only :func:`from_repo`, :func:`read`, :func:`write` and :f
 
 from __future__ import annotations
 
-import difflib
 import filecmp
 import json
 import os
 import re
 import shlex
-from bisect import bisect_left, bisect_right
-from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from itertools import compress, islice, repeat
-from operator import attrgetter
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 # (parse, the limits and the strict JSON reader are defined with the file format and named here too)
-from ..authoring import headercategory
+from .fileformats import _COMPRESSION as _COMPRESSION
+from .fileformats import _EXACT as _EXACT
+from .fileformats import _GUESS_ORDER as _GUESS_ORDER
+from .fileformats import _SUFFIXES as _SUFFIXES
+from .fileformats import FOLDER_FORMATS as FOLDER_FORMATS
+from .fileformats import FORMAT_EXTENSIONS as FORMAT_EXTENSIONS
+from .fileformats import MEDIA_TYPES as MEDIA_TYPES
+from .fileformats import _groups as _groups
+from .fileformats import _inside as _inside
+from .fileformats import _members as _members
+from .fileformats import _plain as _plain
+from .fileformats import format_of as format_of
+from .fileformats import media_type as media_type
+from .fileformats import set_members as set_members
+from .fileformats import sorted_members as sorted_members
 from .manifest_read import ManifestChanged as ManifestChanged
 from .manifest_read import load_files as load_files
-from .manifest_rows import MANIFEST_VERSION, field_name
+from .manifest_rows import MANIFEST_VERSION
 from .manifest_rows import MAX_REPORTED as MAX_REPORTED
 from .manifest_rows import parse as parse
 from .manifest_types import MAX_SIZE as MAX_SIZE
 from .manifest_types import ROW_TYPES, fits
+from .manifest_yaml import MAX_CANDIDATES as MAX_CANDIDATES
+from .manifest_yaml import _candidates as _candidates
+from .manifest_yaml import _located as _located
+from .manifest_yaml import check_against_yaml as check_against_yaml
+from .manifest_yaml import check_checksums as check_checksums
 from .model import Manifest, ManifestFile
-from .problems import ERROR, WARNING, Problem, relpath
+from .problems import WARNING, Problem, relpath
+from .setguess import _CATEGORY_WORDS as _CATEGORY_WORDS
+from .setguess import _FORMAT_CATEGORY as _FORMAT_CATEGORY
+from .setguess import Folder as Folder
+from .setguess import GuessedSet as GuessedSet
+from .setguess import guess_category as guess_category
+from .setguess import guess_image_sets as guess_image_sets
+from .setguess import tree as tree
 from .strictjson import MAX_DEPTH as MAX_DEPTH
 from .strictjson import JsonDoc
 from .strictjson import load_json as load_json
@@ -60,128 +81,6 @@ MISSING_DATA_SEVERITY: str | None = WARNING
 HeaderReader = Callable[[str, Path], "Mapping[str, Any] | None"]
 
 # ------------------------------------------------------------------------------------------ formats
-
-#: File-name endings of each image-set format (dataset.schema.json, data.image_sets[].format).
-FORMAT_EXTENSIONS: Mapping[str, tuple[str, ...]] = MappingProxyType({
-    "mrc": (".mrc",), "mrcs": (".mrcs",), "map": (".map",), "rec": (".rec",), "st": (".st",),
-    "tiff": (".tiff", ".tif"), "tif": (".tif", ".tiff"), "eer": (".eer",), "dm3": (".dm3",), "dm4": (".dm4",),
-    "em": (".em",), "ser": (".ser",), "emd": (".emd",), "hdf5": (".h5", ".hdf5", ".hdf", ".he5"),
-    "zarr": (".zarr",), "ome-zarr": (".ome.zarr",), "ome-tiff": (".ome.tif", ".ome.tiff"), "png": (".png",),
-    "jpeg": (".jpg", ".jpeg"), "star": (".star",), "mdoc": (".mdoc",), "xml": (".xml",), "cbf": (".cbf",),
-    "smv": (".smv", ".img"), "img": (".img",), "spe": (".spe",),
-})
-#: Media types of the formats that have one (IANA, or in common use); the rest are application/octet-stream.
-MEDIA_TYPES: Mapping[str, str] = MappingProxyType({
-    "tiff": "image/tiff", "tif": "image/tiff", "ome-tiff": "image/tiff", "png": "image/png", "jpeg": "image/jpeg",
-    "xml": "application/xml", "hdf5": "application/x-hdf5", "emd": "application/x-hdf5", "star": "text/plain",
-    "mdoc": "text/plain",
-})
-#: Formats whose unit is a folder (``x.zarr/…``) rather than a file.
-FOLDER_FORMATS = frozenset({"zarr", "ome-zarr"})
-_COMPRESSION = (".gz", ".bz2", ".xz", ".zst")
-_GUESS_ORDER = ("ome-tiff", "ome-zarr", "zarr", "mrc", "mrcs", "map", "rec", "st", "tiff", "tif", "eer", "dm3",
-                "dm4", "em", "ser", "emd", "hdf5", "png", "jpeg", "star", "mdoc", "xml", "cbf", "smv", "spe")
-_EXACT = {".tif": "tif", ".tiff": "tiff", ".img": "img"}
-
-
-def _plain(name: str) -> str:
-    """A file name, lower-cased and without a compression suffix (``a.mrc.bz2`` → ``a.mrc``)."""
-    name = name.lower()
-    for suffix in _COMPRESSION:
-        if name.endswith(suffix):
-            return name[: -len(suffix)]
-    return name
-
-
-def format_of(path: str) -> str:
-    """The image-set format a file belongs to, from its name ('other' when unknown)."""
-    parts = path.split("/")
-    for part in parts[:-1]:
-        if part.lower().endswith(".zarr"):
-            return "ome-zarr" if part.lower().endswith(".ome.zarr") else "zarr"
-    name = _plain(parts[-1])
-    for suffix, fmt in _EXACT.items():
-        if name.endswith(suffix) and not name.endswith((".ome.tif", ".ome.tiff")):
-            return fmt
-    for fmt in _GUESS_ORDER:
-        if fmt not in FOLDER_FORMATS and name.endswith(FORMAT_EXTENSIONS[fmt]):
-            return fmt
-    return "other"
-
-
-def media_type(path: str) -> str:
-    """The media type of a data file, from its name; compressed files are what compresses them."""
-    name = path.lower()
-    for suffix, kind in ((".gz", "application/gzip"), (".bz2", "application/x-bzip2"), (".xz", "application/x-xz"),
-                         (".zst", "application/zstd")):
-        if name.endswith(suffix):
-            return kind
-    if name.endswith((".txt", ".md")):
-        return "text/plain"
-    if name.endswith(".json"):
-        return "application/json"
-    return MEDIA_TYPES.get(format_of(path), "application/octet-stream")
-
-
-def _inside(paths: Sequence[str], directory: str, ordered: bool = False) -> list[str]:
-    """The paths in ``directory`` (recursively; all for '' or '.') or equal to it, in their order. ``ordered``:
-    ``paths`` are sorted, so those are found by bisection."""
-    directory = directory.strip("/")
-    if directory in ("", "."):
-        return list(paths)
-    prefix = directory + "/"
-    if not ordered:
-        return [p for p in paths if p == directory or p.startswith(prefix)]
-    same = paths[bisect_left(paths, directory):bisect_right(paths, directory)]
-    return [*same, *paths[bisect_left(paths, prefix):bisect_left(paths, directory + "0")]]  # ('0' follows '/')
-
-
-#: What a file name of each format ends with, lower-cased: an extension, maybe compressed (as ``_plain``; no
-#: extension ends with a compression suffix, so "ends with ext + suffix" is "_plain(name) ends with ext").
-_SUFFIXES = {fmt: tuple(ext + c for ext in exts for c in ("", *_COMPRESSION))
-             for fmt, exts in FORMAT_EXTENSIONS.items()}
-
-
-def _members(inside: list[str], fmt: str | None) -> list[str]:
-    """:func:`set_members` of the paths ``inside`` the set's directory."""
-    if fmt in FOLDER_FORMATS:
-        roots, under = set(), None
-        for path in inside:
-            if under and path.startswith(under):  # in the folder of an earlier file: its root too
-                continue
-            parts = path.split("/")
-            for i, part in enumerate(parts[:-1]):
-                if part.lower().endswith(FORMAT_EXTENSIONS[fmt]):
-                    root = "/".join(parts[: i + 1])
-                    roots.add(root)
-                    under = root + "/"
-                    break
-        return sorted(roots)
-    if fmt not in FORMAT_EXTENSIONS:
-        return inside
-    # (the suffixes hold no '/': a path ends with one if its name does)
-    suffixes = _SUFFIXES[fmt]
-    hits = list(map(str.endswith, inside, repeat(suffixes)))
-    if not all(hits):  # names in capitals, or files of other formats
-        hits = list(map(str.endswith, map(str.lower, inside), repeat(suffixes)))
-    return list(compress(inside, hits))
-
-
-def set_members(manifest: Manifest, directory: str, fmt: str | None) -> list[str]:
-    """What an image set counts: files under ``directory`` (recursively) in format ``fmt``, or for zarr formats
-    the ``*.zarr`` folders; every file under it for 'other' or an unknown format."""
-    return _members(_inside(list(map(attrgetter("path"), manifest.files)), directory), fmt)
-
-
-def sorted_members(paths: Sequence[str], directory: str, fmt: str | None) -> list[str]:
-    """:func:`set_members` among sorted ``paths``, found by bisection (many sets cost no more than their files)."""
-    return _members(_inside(paths, directory, ordered=True), fmt)
-
-
-def _groups(members: Sequence[str], directory: str) -> int:
-    """How many sub-folders of ``directory`` the members spread over (a tilt series per folder, say)."""
-    depth = 0 if directory.strip("/") in ("", ".") else directory.strip("/").count("/") + 1
-    return len({"/".join(p.split("/")[: depth + 1]) for p in members if p.count("/") > depth})
 
 
 # ------------------------------------------------------------------------------------------ the file format
@@ -337,91 +236,6 @@ def compare(recorded: Manifest, actual: Manifest) -> list[Difference]:
 
 
 # ------------------------------------------------------------------------------------------ against dataset.yaml
-
-def _located(path: str, doc: Located | JsonDoc, pointer: tuple[str | int, ...], message: str, hint: str,
-             severity: str = ERROR, field: str | None = None) -> Problem:
-    line, col = doc.where(pointer)
-    return Problem(path, line, col, field_name(pointer) if field is None else field, message, hint, severity)
-
-
-def check_against_yaml(doc: Located, shown: str, manifest: Manifest, mdoc: JsonDoc | None = None,
-                       ident: str = "<id>") -> list[Problem]:
-    """Does the manifest hold what ``dataset.yaml`` says? Image-set folders, formats, counts, data.commit."""
-    d = doc.data if isinstance(doc.data, dict) else {}
-    problems: list[Problem] = []
-    mshown = manifest.source or MANIFEST_FILE
-    regenerate = f"if the files changed, save them in the DataLad dataset and run `openem manifest {ident}`"
-    paths = list(map(attrgetter("path"), manifest.files))
-    ordered = paths == sorted(paths)  # (always, for a manifest read by parse)
-    sets = lookup(d, "data", "image_sets")
-    top: list[str] | None = None
-    for i, image_set in enumerate(sets if isinstance(sets, list) else []):
-        directory, fmt, count = (lookup(image_set, k) for k in ("directory", "format", "count"))
-        here = ("data", "image_sets", i)
-        if not isinstance(directory, str) or is_placeholder(directory):
-            continue
-        inside = _inside(paths, directory, ordered)
-        if not inside:
-            if top is None:  # (once: the same for every image set)
-                top = sorted({p.split("/", 1)[0] for p in paths if "/" in p})
-            close = difflib.get_close_matches(directory.strip("/"), _candidates(top, directory.strip("/")), n=1,
-                                              cutoff=0.75)
-            hint = f"did you mean '{close[0]}'?" if close else (
-                f"folders in the dataset: {', '.join(top[:12])}" if top else regenerate)
-            problems.append(_located(shown, doc, (*here, "directory"),
-                                     f"no file listed in {mshown} lies in '{directory}'", hint))
-            continue
-        known_fmt = isinstance(fmt, str) and (fmt in FORMAT_EXTENSIONS)
-        members = _members(inside, fmt if known_fmt else None)
-        if known_fmt and not members:
-            found = Counter(format_of(p) for p in inside)
-            listing = ", ".join(f"{k} ×{v}" for k, v in found.most_common(4))
-            problems.append(_located(shown, doc, (*here, "format"),
-                                     f"'{directory}' holds no {fmt} file in {mshown} (it holds: {listing})",
-                                     f"set format to what the files are, e.g. '{found.most_common(1)[0][0]}'"))
-            continue
-        if isinstance(count, int) and not isinstance(count, bool):
-            n = len(members)
-            if count != n and count != _groups(members, directory):
-                what = f"{fmt} {'folder' if fmt in FOLDER_FORMATS else 'file'}" if known_fmt else "file"
-                problems.append(_located(shown, doc, (*here, "count"),
-                                         f"count is {count} but {mshown} lists {n} {what}{'s' * (n != 1)} in "
-                                         f"'{directory}'", f"set `count: {n}`, or {regenerate}"))
-    commit = lookup(d, "data", "commit")
-    if isinstance(commit, str) and not is_placeholder(commit) and manifest.commit and commit != manifest.commit:
-        problems.append(_located(shown, doc, ("data", "commit"),
-                                 f"{commit} is not the commit {mshown} describes ({manifest.commit})",
-                                 f"set `commit: \"{manifest.commit}\"`, or check out {commit} in the subdataset "
-                                 f"and run `openem manifest {ident}`"))
-    return problems
-
-
-#: The most folder names compared with a missing image-set folder for a "did you mean" (the comparison costs
-#: time in proportion to them, for each such image set).
-MAX_CANDIDATES = 500
-
-
-def _candidates(names: list[str], word: str) -> list[str]:
-    """The names difflib could find close to ``word`` (a ratio of 0.75 needs lengths within a factor of 0.6 of each
-    other), at most MAX_CANDIDATES of them, in order."""
-    if len(names) <= MAX_CANDIDATES:
-        return names
-    n = len(word)
-    return list(islice((x for x in names if 0.6 * n <= len(x) <= n / 0.6), MAX_CANDIDATES))
-
-
-def check_checksums(manifest: Manifest, mdoc: JsonDoc) -> list[Problem]:
-    """A warning when files have no checksum (git-annex WORM or URL keys): nobody can verify what they get."""
-    if all(map(attrgetter("checksums"), manifest.files)):
-        return []
-    missing = [i for i, f in enumerate(manifest.files) if not f.checksums]
-    first = manifest.files[missing[0]]
-    line, col = mdoc.where(("files", missing[0], "path"))
-    return [Problem(manifest.source or MANIFEST_FILE, line, col, f"files[{missing[0]}]",
-                    f"{len(missing)} file{'s have' if len(missing) > 1 else ' has'} no checksum (e.g. '{first.path}', "
-                    f"key {first.key}): users cannot verify what they download",
-                    "move the content to a checksum backend in the DataLad dataset (`git annex migrate "
-                    "--backend=MD5E .`), save, and run `openem manifest <id>`", WARNING)]
 
 
 def datalad_commands(url: str, ident: str, paths: Sequence[str] = ()) -> list[str]:
@@ -613,104 +427,6 @@ def confined(path: Path, roots: Sequence[str]) -> bool:
 
 
 # ------------------------------------------------------------------------------------------ for pages and stubs
-
-@dataclass(frozen=True)
-class Folder:
-    """A folder of a manifest's file tree, for landing pages (nested ``<details>`` for large datasets)."""
-
-    name: str
-    path: str  # '' for the root
-    folders: tuple[Folder, ...] = ()
-    files: tuple[ManifestFile, ...] = ()
-    file_count: int = 0  # all files below, recursively
-    size: int = 0  # bytes below, recursively
-
-    @property
-    def depth(self) -> int:
-        return 0 if not self.path else self.path.count("/") + 1
-
-
-def tree(manifest: Manifest) -> Folder:
-    """The manifest's files as a folder tree, sorted by name, with file counts and sizes per folder."""
-    def build(path: str, files: list[ManifestFile]) -> Folder:
-        depth = 0 if not path else path.count("/") + 1
-        here = [f for f in files if f.path.count("/") == depth]
-        below: dict[str, list[ManifestFile]] = {}
-        for f in files:
-            if f.path.count("/") > depth:
-                below.setdefault(f.path.split("/")[depth], []).append(f)
-        folders = tuple(build(f"{path}/{name}" if path else name, sub) for name, sub in sorted(below.items()))
-        return Folder(path.rsplit("/", 1)[-1], path, folders, tuple(sorted(here, key=lambda f: f.path)),
-                      len(files), sum(f.size or 0 for f in files))
-
-    return build("", list(manifest.files))
-
-
-_CATEGORY_WORDS = {
-    "movies": "movies", "movie": "movies", "frames": "movies", "raw": "movies", "micrographs": "micrographs",
-    "micrograph": "micrographs", "mics": "micrographs", "aligned": "micrographs", "motioncorr": "micrographs",
-    "particles": "particles", "extract": "particles", "class-averages": "class-averages",
-    "class2d": "class-averages", "classes": "class-averages", "tilt-series": "tilt-series",
-    "tiltseries": "tilt-series", "tilts": "tilt-series", "tomograms": "tomograms", "tomos": "tomograms",
-    "tomo": "tomograms", "tomogram": "tomograms", "subtomograms": "subtomograms", "subtomos": "subtomograms",
-    "maps": "maps", "map": "maps", "reconstruction": "maps", "reconstructions": "maps", "masks": "masks",
-    "mask": "masks", "diffraction": "diffraction-images", "diffraction-images": "diffraction-images",
-    "volume": "volume-images", "volumes": "volume-images", "stack": "volume-images", "stacks": "volume-images",
-    "montages": "montages", "montage": "montages", "segmentations": "segmentations",
-    "segmentation": "segmentations", "labels": "segmentations", "spectra": "spectra", "spectrum": "spectra",
-    "eels": "spectra", "edx": "spectra", "metadata": "metadata", "meta": "metadata", "mdoc": "metadata",
-}
-_FORMAT_CATEGORY = {"eer": "movies", "mdoc": "metadata", "xml": "metadata", "star": "metadata", "rec": "tomograms",
-                    "st": "tilt-series", "map": "maps", "cbf": "diffraction-images", "smv": "diffraction-images"}
-
-
-def guess_category(directory: str, fmt: str, files: Sequence[ManifestFile] = ()) -> tuple[str | None, str]:
-    """(category, what it was guessed from) of a folder of files: its name, else the ``files``' header facts
-    (:mod:`.headercategory`), else its format; (None, "") when unsure."""
-    for part in reversed(directory.lower().replace("_", "-").split("/")):
-        if part in _CATEGORY_WORDS:
-            return _CATEGORY_WORDS[part], "the folder name"
-    category, why = headercategory.guess((f.path, f.headers) for f in files)
-    if category is not None:
-        return category, why
-    return _FORMAT_CATEGORY.get(fmt), "the format" if fmt in _FORMAT_CATEGORY else ""
-
-
-@dataclass(frozen=True)
-class GuessedSet:
-    """An image set ``openem add`` proposes: one per top-level folder and file format."""
-
-    directory: str
-    format: str
-    count: int
-    category: str | None
-    size: int = 0
-    examples: tuple[str, ...] = field(default=())
-    #: What the category was guessed from ("the folder name", "the file headers (3 spectra)", "the format").
-    basis: str = ""
-
-
-def guess_image_sets(manifest: Manifest, limit: int = 200) -> list[GuessedSet]:
-    """Image sets read from the file list: files grouped by top-level folder and format, counted the way
-    validation counts them. Loose files at the root of an unknown format are left out."""
-    groups: dict[tuple[str, str], list[ManifestFile]] = {}
-    for f in manifest.files:
-        directory = f.path.split("/", 1)[0] if "/" in f.path else "."
-        fmt = format_of(f.path)
-        if directory == "." and fmt == "other":
-            continue
-        groups.setdefault((directory, fmt), []).append(f)
-    known = {directory for directory, fmt in groups if fmt != "other"}
-    out = []
-    for (directory, fmt), files in groups.items():
-        if fmt == "other" and directory in known:
-            continue  # the folder's main set covers it; stray files need no set of their own
-        members = set_members(manifest, directory, fmt if fmt != "other" else None)
-        category, basis = guess_category(directory, fmt, files)
-        out.append(GuessedSet(directory, fmt, len(members), category, sum(f.size or 0 for f in files),
-                              tuple(f.path for f in files[:3]), basis))
-    out.sort(key=lambda s: (-s.size, s.directory, s.format))
-    return sorted(out[:limit], key=lambda s: (s.directory == ".", s.directory, s.format))
 
 
 # ----------------------------------------------------------------------- reading a validated manifest again
