@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import gc
 import html
 import json
 import logging
 import os
 import subprocess
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -34,19 +32,17 @@ from ..infra.context import (
     check_site_url,
     read_settings,
 )
-from ..records import access, history
-from ..records.load import LoadCache, load_catalogue
+from ..records import access
+from ..records.load import load_catalogue
 from ..records.manifest import ManifestChanged
 from ..records.problems import ERROR
 from ..records.validate import schema
 from ..render import listing, pages, sitemap
 from ..render import outputs as A
 from . import landing, molstar, pagecache, thumbnails
+from .dirty import ServeState
 
 log = logging.getLogger("mkdocs.plugins.openem")
-
-#: Seconds after a rebuild under `mkdocs serve` at which its garbage is collected (see _pause_collector).
-COLLECT_AFTER_S = 2.0
 
 FIELD_REFERENCE_MARKER = "<!-- openem:field-reference -->"
 
@@ -68,55 +64,31 @@ class OpenEMPlugin(BasePlugin[OpenEMConfig]):
     """Generated pages are rendered straight to HTML (no Markdown round trip) and kept out of the nav; dataset
     pages, the many, are not MkDocs pages at all: ``on_env`` renders them with the theme (landing.py).
 
-    Defining ``on_startup`` keeps one instance for all the builds of a ``mkdocs serve``: it then reuses the
-    records of unchanged dataset files (``LoadCache``) and, with ``--dirty``, rebuilds only the pages and files
-    of the datasets that changed (``_built``) plus the catalogue-wide pages; catalogue-wide files are then
-    written by the first build only.
+    Defining ``on_startup`` keeps one instance for all the builds of a ``mkdocs serve``: what it keeps between
+    them, and what a ``--dirty`` rebuild makes again, is :class:`~.dirty.ServeState`'s (``self.state``). The
+    plugin itself hands MkDocs its pages and writes the files.
     """
 
     def __init__(self) -> None:
         self.ctx: SiteContext | None = None
+        self.state = ServeState()
         self._pages: dict[str, tuple[str, Any]] = {}
         self._nav: Any = None
         self._deferred: list[A.Artefact] = []
         self._sitemap_pages: list[tuple[str, str | None]] = []
-        self._serve = False
-        self._dirty = False
-        self._cache: LoadCache | None = None
-        # Under `mkdocs serve --dirty`: per dataset id, the record, context and labelled artefacts last built.
-        self._built: dict[str, tuple[Any, tuple, list[A.Artefact]]] = {}
-        self._rebuild = False
-        self._changed: dict[str, bool] = {}
-        self._history: tuple[str, Any] | None = None
-        self._size_memo: dict[str, tuple[Any, int]] = {}
-        self._frozen = False
-        self._files_done = False
-        self._collector: threading.Timer | None = None
-        self._collector_lock = threading.Lock()
-        self._paused = False
         self._settings: Any = None
-        self._views: dict[str, Any] = {}  # access.public_site's memo, for the builds of one `mkdocs serve`
         self._molstar: Path | None = None  # the Mol* bundle's folder (molstar.py), when installed
 
     def on_startup(self, *, command: str, dirty: bool) -> None:
         annex.use_own_tools()
-        self._serve = command == "serve"
-        self._dirty = self._serve and dirty
-        self._cache = LoadCache() if self._serve else None
+        self.state.start(command, dirty)
 
     def on_config(self, config: MkDocsConfig) -> MkDocsConfig:
         root = Path(self.config.root or Path(config.config_file_path).parent).absolute()
-        self._files_done = False
-        if self._frozen:
-            self._pause_collector()
+        self.state.before_load()
         start = time.perf_counter()
-        result = load_catalogue(root, cache=self._cache)
-        if self._serve and not self._frozen:
-            # The records of a large catalogue (their manifests: millions of objects) live for the whole
-            # session: keep them out of the collector's full passes, which would otherwise add seconds to
-            # rebuilds. Once only, so that at most the first load's garbage is never collected.
-            gc.freeze()
-            self._frozen = True
+        result = load_catalogue(root, cache=self.state.cache)
+        self.state.after_load()
         for p in result.problems:
             if p.severity != ERROR:
                 log.info(p.text())
@@ -139,7 +111,7 @@ class OpenEMPlugin(BasePlugin[OpenEMConfig]):
                           canonical_url=settings.site_url, store_url=settings.store_public_url)
         # What may be shown on the build's day (embargoes), with the URLs this build serves.
         catalogue, histories = access.public_site(result.catalogue, self._histories(root), today, ctx.rebase,
-                                                  self._views)
+                                                  self.state.views)
         self.ctx = dataclasses.replace(ctx, catalogue=catalogue, histories=histories)
         self._settings = settings
         # Under `mkdocs serve`, editing a dataset YAML triggers a rebuild.
@@ -150,12 +122,7 @@ class OpenEMPlugin(BasePlugin[OpenEMConfig]):
 
     def _histories(self, root: Path) -> Any:
         """history.histories, made again under `mkdocs serve` only when the commit checked out changed."""
-        if not self._serve:
-            return history.histories(root)
-        head = _head(root)
-        if self._history is None or self._history[0] != head:
-            self._history = (head, history.histories(root))
-        return self._history[1]
+        return self.state.histories(root, _head(root) if self.state.serve else "")
 
     def on_files(self, files: Files, config: MkDocsConfig) -> Files:
         assert self.ctx is not None
@@ -181,16 +148,9 @@ class OpenEMPlugin(BasePlugin[OpenEMConfig]):
             add(f"facilities/{fac.id}.md", "facility", fac)
         # Dataset pages are not MkDocs pages: on_env renders them with their files (landing.py). A dirty
         # rebuild under serve leaves a dataset alone when its record and context are the last built.
-        changed: dict[str, bool] = {}
-        for d in ctx.catalogue.datasets:
-            key = (ctx.site_url, ctx.build_date, ctx.publisher, ctx.publisher_ror, ctx.site_name,
-                   ctx.histories.get(d.id))
-            last = self._built.get(d.id) if self._dirty else None
-            changed[d.id] = last is None or last[0] is not d or last[1] != key
-        self._changed = changed
         self._sitemap_pages = [(f.url, f.abs_src_path) for f in files.documentation_pages()] + [
             (landing.page_url(d), None) for d in ctx.catalogue.datasets]
-        self._files_done = True
+        self.state.mark(ctx)
         return files
 
     def on_nav(self, nav: Any, config: MkDocsConfig, files: Files) -> Any:
@@ -212,7 +172,7 @@ class OpenEMPlugin(BasePlugin[OpenEMConfig]):
                                                        ctx.canonical_url, ctx.store_url, viewer))
         job = landing.Job(ctx, config, self._nav, env, files, Path(config.site_dir), taken, store,
                           viewer=self._molstar is not None)
-        todo = [d for d in ctx.catalogue.datasets if self._changed.get(d.id, True)]
+        todo = self.state.todo(ctx)
         try:
             start = time.perf_counter()
             done = landing.render(job, todo)
@@ -221,23 +181,16 @@ class OpenEMPlugin(BasePlugin[OpenEMConfig]):
         except ManifestChanged as exc:
             raise PluginError(str(exc)) from exc
         A.forget()
-        for d in ctx.catalogue.datasets:
-            last = self._built.get(d.id)
-            if not self._changed.get(d.id, True) and last is not None:
-                A.share(ctx, d, last[2])
-        built = dict(self._built) if self._dirty else {}
+        for d, labelled in self.state.kept(ctx):
+            A.share(ctx, d, labelled)
         by_id = {d.id: d for d in todo}
         self._deferred = []
+        made = []
         for item in done:
             A.share(ctx, by_id[item.id], item.labelled)
             self._deferred += item.deferred
-            if self._dirty:
-                d = by_id[item.id]
-                built[d.id] = (d, (ctx.site_url, ctx.build_date, ctx.publisher, ctx.publisher_ror, ctx.site_name,
-                                   ctx.histories.get(d.id)), item.labelled)
-        self._rebuild = self._dirty and bool(self._built)
-        if self._dirty:
-            self._built = {d.id: built[d.id] for d in ctx.catalogue.datasets if d.id in built}
+            made.append((by_id[item.id], item.labelled))
+        self.state.record(ctx, made)
         return env
 
     def on_page_markdown(self, markdown: str, page: Page, config: MkDocsConfig, files: Files) -> str:
@@ -268,9 +221,9 @@ class OpenEMPlugin(BasePlugin[OpenEMConfig]):
         assert ctx is not None
         kind, obj = entry
         if kind == "home":
-            return listing.home_page(ctx, self._sizes())
+            return listing.home_page(ctx, self.state.sizes(ctx))
         if kind == "browse":
-            return listing.browse_page(ctx, self._sizes())
+            return listing.browse_page(ctx, self.state.sizes(ctx))
         if kind == "search":
             from .search import search_page
 
@@ -279,64 +232,11 @@ class OpenEMPlugin(BasePlugin[OpenEMConfig]):
             return listing.facilities_page(ctx)
         return listing.facility_page(ctx, obj)
 
-    def _pause_collector(self) -> None:
-        """No cyclic garbage collection during a rebuild under ``mkdocs serve``: set off over and over by the
-        pages a rebuild makes, it took a quarter of the time from saving a file to the reloaded page (measured:
-        0.7 s of 2.7 s at 10,000 datasets). The garbage is collected once the rebuild is over."""
-        with self._collector_lock:
-            if self._collector is not None:
-                self._collector.cancel()
-                self._collector = None
-            gc.disable()
-            self._paused = True
-
-    def _collect_later(self) -> None:
-        """Collect the rebuild's garbage a moment after it, once the browser has reloaded the page."""
-
-        def collect() -> None:
-            with self._collector_lock:
-                if self._collector is timer:  # (not paused by a rebuild meanwhile)
-                    self._collector, self._paused = None, False
-                    gc.collect()
-                    gc.enable()
-
-        with self._collector_lock:
-            if not self._paused or self._collector is not None:
-                return
-            timer = threading.Timer(COLLECT_AFTER_S, collect)
-            timer.daemon = True
-            self._collector = timer
-            timer.start()
-
     def on_shutdown(self) -> None:
-        with self._collector_lock:
-            if self._collector is not None:
-                self._collector.cancel()
-                self._collector = None
-            if self._paused:
-                self._paused = False
-                gc.enable()
+        self.state.shutdown()
 
     def on_build_error(self, *, error: Exception) -> None:
-        self._collect_later()
-        # A build that failed after on_files may have left pages of changed datasets unwritten: rebuild all next
-        # time. (An invalid catalogue fails in on_config, before anything is written, and keeps the fast path.)
-        if self._files_done:
-            self._built = {}
-
-    def _sizes(self) -> dict[str, int]:
-        assert self.ctx is not None
-        sizes = {}
-        memo: dict[str, tuple[Any, int]] = {}
-        for d in self.ctx.catalogue.datasets:
-            manifest = getattr(d, "manifest", None)
-            if manifest is not None:
-                last = self._size_memo.get(d.id)
-                size = last[1] if last is not None and last[0] is d else manifest.total_size
-                sizes[d.id] = size
-                memo[d.id] = (d, size)
-        self._size_memo = memo  # (the same record is the same size: reused by the next page and rebuild)
-        return sizes
+        self.state.failed()
 
     def on_post_build(self, config: MkDocsConfig) -> None:
         assert self.ctx is not None
@@ -344,7 +244,7 @@ class OpenEMPlugin(BasePlugin[OpenEMConfig]):
         # (Each dataset's own files were written in on_files, apart from these.)
         for art in self._deferred:
             landing.write(site, art)
-        if self._rebuild:
+        if self.state.rebuild:
             log.info("catalogue-wide files (API, DCAT, sitemap, OAI-PMH) are kept from the first build "
                      "of this `mkdocs serve --dirty`; `openem build` makes them all")
         else:
@@ -358,16 +258,13 @@ class OpenEMPlugin(BasePlugin[OpenEMConfig]):
         self._deferred = []
         A.forget()
         # Preview PNGs: copied file by file from datasets/<id>/previews/ (never all held in memory).
-        catalogue = self.ctx.catalogue
-        if self._rebuild:
-            catalogue = catalogue.__class__(tuple(d for d in catalogue.datasets if self._changed.get(d.id, True)),
-                                            catalogue.facilities, catalogue.root)
+        catalogue = self.state.changed_only(self.ctx.catalogue)
         gallery.copy_to_site(catalogue, site)
         if self._molstar is not None:
             molstar.copy_to_site(self._molstar, site)
         thumbnails.write_to_site(catalogue, site)  # (each entry's representative preview, scaled)
         self._copy_store(Path(self.ctx.catalogue.root), site)
-        self._collect_later()
+        self.state.collect_later()
 
     def _copy_store(self, root: Path, site: Path) -> None:
         """A store the site serves (``store_url`` relative): its published datasets that the site may show (none
