@@ -113,3 +113,17 @@ def test_the_cycle_check_sees_imports_inside_functions(tmp_path: Path) -> None:
         mods[".".join(parts[:-1] if package else parts)] = (path, package)
     cycle = find_cycle(import_graph(mods))
     assert cycle is not None and set(cycle) == {"pkg.a", "pkg.sub.b"}
+
+
+def test_the_registry_imports_no_renderer_and_outputs_registers_them_in_rank_order() -> None:
+    graph = import_graph(modules())
+    renderers = {m for m in graph if m.startswith("openem_build.render.")} - {"openem_build.render.registry"}
+    assert not graph["openem_build.render.registry"] & renderers
+    from openem_build.render import outputs, registry
+
+    ranks = [rank for rank, _ in registry._DATASET]
+    assert ranks == sorted(ranks) and len(set(ranks)) == len(ranks)
+    assert [f.__module__.rsplit(".", 1)[1] for f in outputs.catalogue_producers()] == [
+        "record", "api", "dcat", "sitemap"]
+    assert [f.__module__.rsplit(".", 1)[1] for _, f in registry._DATASET] == [
+        "record", "jsonld", "citation", "datacite", "empiar", "mmcif", "oscem", "dcat", "oai"]
