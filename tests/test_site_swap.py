@@ -27,7 +27,8 @@ MARK = "previous-site.txt"  # put into the first site: which site is which
 KILLER = r"""
 import os, signal, sys, time
 from pathlib import Path
-from openem_build import build as B, cli
+from openem_build import cli
+from openem_build.site import build as B
 
 point = sys.argv[1]
 
