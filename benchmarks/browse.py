@@ -31,7 +31,7 @@ for p in (REPO, REPO / "benchmarks"):
 
 import synth  # noqa: E402
 
-from openem_build.build import build_site  # noqa: E402
+from openem_build.site.build import build_site  # noqa: E402
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]

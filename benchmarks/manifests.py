@@ -22,7 +22,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from benchmarks import synth  # noqa: E402
-from openem_build import manifest as mf  # noqa: E402
+from openem_build.records import manifest as mf  # noqa: E402
 
 
 def measure(catalogue: Path, repeat: int) -> tuple[int, int, float, float]:

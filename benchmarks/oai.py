@@ -27,11 +27,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from openem_build.context import SiteContext  # noqa: E402
-from openem_build.load import load_catalogue  # noqa: E402
-from openem_build.model import Catalogue  # noqa: E402
-from openem_build.oaiserve import OAIApp, make_http_server  # noqa: E402
+from openem_build.infra.context import SiteContext  # noqa: E402
+from openem_build.records.load import load_catalogue  # noqa: E402
+from openem_build.records.model import Catalogue  # noqa: E402
 from openem_build.render import oai  # noqa: E402
+from openem_build.site.oaiserve import OAIApp, make_http_server  # noqa: E402
 
 TOKEN = re.compile(rb"<resumptionToken[^>]*>([^<]*)</resumptionToken>")
 

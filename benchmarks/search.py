@@ -29,8 +29,8 @@ for p in (REPO, REPO / "benchmarks"):
 
 import synth  # noqa: E402
 
-from openem_build.build import build_site  # noqa: E402
-from openem_build.search import index_site  # noqa: E402
+from openem_build.site.build import build_site  # noqa: E402
+from openem_build.site.search import index_site  # noqa: E402
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -66,7 +66,7 @@ def browse_queries(site: Path, queries: list[str]) -> list[tuple[str, int, int, 
         seen: list[tuple[str, int]] = []
 
         def on_finished(request: object) -> None:
-            if re.search(r"/pagefind(-\d+)?/", request.url):  # every shard's bundle (openem_build/search.py)
+            if re.search(r"/pagefind(-\d+)?/", request.url):  # every shard's bundle (openem_build/site/search.py)
                 sizes = request.sizes()
                 seen.append((request.url, sizes["responseBodySize"] + sizes["responseHeadersSize"]))
 

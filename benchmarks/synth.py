@@ -35,9 +35,9 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from openem_build import manifest as mf  # noqa: E402
-from openem_build.model import Manifest, ManifestFile  # noqa: E402
-from openem_build.yamlsafe import decode, parse  # noqa: E402
+from openem_build.records import manifest as mf  # noqa: E402
+from openem_build.records.model import Manifest, ManifestFile  # noqa: E402
+from openem_build.records.yamlsafe import decode, parse  # noqa: E402
 
 FAMILY = ["Keller", "Brunner", "Meier", "Müller", "Schmid", "Weber", "Rossi", "Favre", "Bianchi", "Huber",
           "Fischer", "Baumann", "Gerber", "Moser", "Frei", "Zimmermann", "Bonvin", "Perrin", "Rochat", "Lüthi",

@@ -29,13 +29,12 @@ sys.path.insert(0, str(HERE))
 
 import simulate  # noqa: E402  (examples/simulate.py, beside this file)
 
-from openem_build import gallery  # noqa: E402
-from openem_build import manifest as M  # noqa: E402
-from openem_build.context import read_settings  # noqa: E402
-from openem_build.data import annex  # noqa: E402
+from openem_build.data import annex, gallery  # noqa: E402
 from openem_build.data import store as S  # noqa: E402
 from openem_build.data.headers import read_headers  # noqa: E402
-from openem_build.publish import PublishError, store_for, with_datalad_url  # noqa: E402
+from openem_build.data.publish import PublishError, store_for, with_datalad_url  # noqa: E402
+from openem_build.infra.context import read_settings  # noqa: E402
+from openem_build.records import manifest as M  # noqa: E402
 
 BRANCH = "main"
 IDENTITY = {"GIT_AUTHOR_NAME": "OpenEM example data", "GIT_AUTHOR_EMAIL": "examples@openem.invalid",

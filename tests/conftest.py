@@ -29,7 +29,7 @@ if _bin not in os.environ.get("PATH", "").split(os.pathsep):
 for key, value in {"GIT_AUTHOR_NAME": "OpenEM Tests", "GIT_AUTHOR_EMAIL": "tests@example.org",
                    "GIT_COMMITTER_NAME": "OpenEM Tests", "GIT_COMMITTER_EMAIL": "tests@example.org"}.items():
     os.environ.setdefault(key, value)
-# The cache of validation results (openem_build.cache) in a temporary folder, never the user's ~/.cache: set at
+# The cache of validation results (openem_build.records.cache) in a temporary folder, never the user's ~/.cache: set at
 # import, since modules load catalogues while they are collected; subprocesses inherit it.
 os.environ["OPENEM_CACHE_DIR"] = tempfile.mkdtemp(prefix="openem-test-cache-")
 os.environ.pop("OPENEM_CACHE", None)

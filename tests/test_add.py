@@ -12,16 +12,16 @@ import pytest
 import yaml
 from bs4 import BeautifulSoup
 
-from openem_build import add as add_module
-from openem_build.add import AddError, add_dataset, stub_text
-from openem_build.build import build_site
+from openem_build.authoring import add as add_module
+from openem_build.authoring.add import AddError, add_dataset, stub_text
 from openem_build.cli import main
 from openem_build.data import annex
 from openem_build.data.headers import read_headers
-from openem_build.load import load_catalogue
-from openem_build.manifest import MANIFEST_FILE, read
-from openem_build.model import Manifest, ManifestFile
-from openem_build.validate import is_placeholder
+from openem_build.records.load import load_catalogue
+from openem_build.records.manifest import MANIFEST_FILE, read
+from openem_build.records.model import Manifest, ManifestFile
+from openem_build.records.validate import is_placeholder
+from openem_build.site.build import build_site
 
 from .annex_helpers import (
     MRC_FILES,

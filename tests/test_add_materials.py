@@ -1,5 +1,6 @@
-"""Categories of image sets from their files' header facts (openem_build.headercategory), and ``openem add`` on a
-copy of the real materials-science files in ``../shared/realdata/materials/`` (DM3/DM4, Velox EMD, TIA SER/EMI,
+"""Categories of image sets from their files' header facts (openem_build.authoring.headercategory),
+and ``openem add`` on a copy of the real materials-science files in ``../shared/realdata/materials/``
+(DM3/DM4, Velox EMD, TIA SER/EMI,
 FEI and Zeiss TIFF): real categories instead of TODO, and previews of each kind."""
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from openem_build import headercategory
-from openem_build.add import add_dataset
+from openem_build.authoring import headercategory
+from openem_build.authoring.add import add_dataset
 from openem_build.data.headers import read_headers
-from openem_build.manifest import guess_image_sets
-from openem_build.model import Manifest, ManifestFile
+from openem_build.records.manifest import guess_image_sets
+from openem_build.records.model import Manifest, ManifestFile
 
 from .annex_helpers import catalogue
 from .test_previews import decode_png

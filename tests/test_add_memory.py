@@ -14,7 +14,7 @@ import sys
 import tracemalloc
 from pathlib import Path
 
-from openem_build.add import add_dataset
+from openem_build.authoring.add import add_dataset
 from openem_build.data.headers import read_headers
 
 from .annex_helpers import catalogue, data_folder

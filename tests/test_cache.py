@@ -1,4 +1,4 @@
-"""The persistent cache of validation results (openem_build.cache): an unchanged entry is served from it, every
+"""The persistent cache of validation results (openem_build.records.cache): an unchanged entry is served from it, every
 kind of input change re-checks exactly the entries it affects, results are the same with and without it, a
 damaged entry is a miss, the off switches neither read nor write it, and a cache folder inside the catalogue is
 refused."""
@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from openem_build import cache, load
 from openem_build.cli import main
 from openem_build.data.previews import encode_png
-from openem_build.load import load_catalogue
+from openem_build.records import cache, load
+from openem_build.records.load import load_catalogue
 
 from .test_synth import _synth
 
@@ -343,8 +343,8 @@ def test_damaged_entries_are_misses(tmp_path, cache_dir, checked):
 
 def _poisoned(values: list[tuple]) -> list:
     """Cached results of the right shape (and checksum) with wrong types or contents, one per entry."""
-    from openem_build.model import ManifestFiles
-    from openem_build.problems import Problem
+    from openem_build.records.model import ManifestFiles
+    from openem_build.records.problems import Problem
 
     (record, spots, problems), (other, other_spots, _), *_ = values
     manifest = record.manifest
@@ -366,7 +366,7 @@ def _poisoned(values: list[tuple]) -> list:
 
 def test_entries_of_the_right_shape_with_wrong_types_are_misses(tmp_path, cache_dir, checked):
     """A cache can only ever cost time: a value that does not check out, deeply, is a miss, checked again."""
-    from openem_build.build import build_site
+    from openem_build.site.build import build_site
 
     n = 10
     root, ids = _catalogue(tmp_path / "cat", n=n)
@@ -474,7 +474,7 @@ def test_validate_no_cache_neither_reads_nor_writes(tmp_path, cache_dir, checked
 
 
 def test_build_no_cache_switches_the_cache_off_for_the_plugin(tmp_path, monkeypatch):
-    import openem_build.build as build_module
+    import openem_build.site.build as build_module
 
     seen = []
 
@@ -581,7 +581,7 @@ def test_the_total_size_is_capped(tmp_path, monkeypatch):
 
 
 def test_settings_changed_at_run_time_recheck_everything(tmp_path, cache_dir, checked, monkeypatch):
-    from openem_build import manifest
+    from openem_build.records import manifest
 
     root, ids = _catalogue(tmp_path / "cat", n=2, git=True)
     load_catalogue(root)

@@ -13,9 +13,9 @@ import rispy
 from bibtexparser.middlewares import LatexDecodingMiddleware
 from pylatexenc.latex2text import LatexNodes2Text, MacroTextSpec, get_default_latex_context_db
 
-from openem_build.context import SiteContext
-from openem_build.load import load_catalogue
-from openem_build.model import Dataset, Dates, Person
+from openem_build.infra.context import SiteContext
+from openem_build.records.load import load_catalogue
+from openem_build.records.model import Dataset, Dates, Person
 from openem_build.render import citation
 from openem_build.render.markdown import to_text
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from openem_build.authoring.scaffold import SCHEMA_COMMENT
 from openem_build.cli import main
-from openem_build.scaffold import SCHEMA_COMMENT
 
 from .conftest import ROOT, write_dataset
 from .test_validate import BASE, IDENT, edit

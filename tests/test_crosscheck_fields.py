@@ -20,17 +20,17 @@ import numpy as np
 import pytest
 import yaml
 
-from openem_build.add import add_dataset
+from openem_build.authoring.add import add_dataset
 from openem_build.cli import main
-from openem_build.context import SiteContext
-from openem_build.crosscheck import crosscheck, prefill
 from openem_build.data import headers
 from openem_build.data.headers import read_headers
-from openem_build.load import load_catalogue
-from openem_build.model import Manifest, ManifestFile
-from openem_build.problems import ERROR
+from openem_build.infra.context import SiteContext
+from openem_build.records.crosscheck import crosscheck, prefill
+from openem_build.records.load import load_catalogue
+from openem_build.records.model import Manifest, ManifestFile
+from openem_build.records.problems import ERROR
+from openem_build.records.yamlsafe import parse
 from openem_build.render import empiar, pages
-from openem_build.yamlsafe import parse
 
 from .annex_helpers import catalogue, full_document, git
 from .conftest import write_dataset
@@ -505,8 +505,8 @@ def test_each_image_set_shows_and_exports_its_own_pixel_size():
 
 
 def test_the_tolerance_table_of_the_guide_states_the_code_s_constants():
-    from openem_build import fieldchecks as F
-    from openem_build import voxelchecks as V
+    from openem_build.records import fieldchecks as F
+    from openem_build.records import voxelchecks as V
 
     guide = (ROOT / "docs" / "contributing.md").read_text("utf-8")
     table = guide.split("### What the files are checked against")[1].split("\n\n")[2]
@@ -577,7 +577,7 @@ data:
 
 
 def test_a_pixel_size_and_voxel_size_that_disagree_are_reported_without_file_headers_too():
-    from openem_build.crosscheck import check_manifest
+    from openem_build.records.crosscheck import check_manifest
 
     text = MAP_YAML.replace("      pixel_size_A: 0.84", "      pixel_size_A: 0.84\n      voxel_size_A: [0.9, 0.9, 2.1]")
     listing = Manifest(files=(ManifestFile("maps/lysozyme.map", 10),))

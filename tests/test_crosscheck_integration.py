@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 import yaml
 
-from openem_build.add import add_dataset
+from openem_build.authoring.add import add_dataset
 from openem_build.cli import main
 from openem_build.data.headers import read_headers
-from openem_build.load import load_catalogue
-from openem_build.manifest import read
+from openem_build.records.load import load_catalogue
+from openem_build.records.manifest import read
 
 from .annex_helpers import catalogue, data_folder, full_document, git, write_mrc
 from .conftest import write_dataset

@@ -12,9 +12,9 @@ import pytest
 from datacite import schema45
 from lxml import etree
 
-from openem_build.context import SiteContext
-from openem_build.load import load_catalogue
-from openem_build.model import Person, Publication, Related, RelatedIdentifier
+from openem_build.infra.context import SiteContext
+from openem_build.records.load import load_catalogue
+from openem_build.records.model import Person, Publication, Related, RelatedIdentifier
 from openem_build.render import datacite
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -210,7 +210,7 @@ def test_concept_record_lists_versions(ctx: SiteContext) -> None:
 
 
 def test_sizes_from_the_manifest(ctx: SiteContext) -> None:
-    from openem_build.model import Manifest, ManifestFile
+    from openem_build.records.model import Manifest, ManifestFile
 
     files = (ManifestFile("movies/a.eer", size=1000), ManifestFile("maps/m.mrc", size=24))
     d = dataclasses.replace(CATALOGUE.by_id["apoferritin-krios-2024"], manifest=Manifest(files=files))

@@ -12,8 +12,8 @@ import pytest
 import rdflib
 from rdflib.namespace import DCAT, DCTERMS, RDF, SKOS
 
-from openem_build.context import SiteContext
-from openem_build.load import load_catalogue
+from openem_build.infra.context import SiteContext
+from openem_build.records.load import load_catalogue
 from openem_build.render import dcat, dcat_terms
 
 from .conftest import ROOT

@@ -18,7 +18,7 @@ import yaml
 
 from openem_build.data import annex
 from openem_build.data import store as S
-from openem_build.manifest import read
+from openem_build.records.manifest import read
 
 from .annex_helpers import data_folder, full_document
 from .conftest import ROOT, git_catalogue, write_dataset

@@ -27,8 +27,8 @@ from datacite import schema45
 
 from openem_build import doi as D
 from openem_build.cli import main
-from openem_build.context import SiteContext
-from openem_build.load import load_catalogue
+from openem_build.infra.context import SiteContext
+from openem_build.records.load import load_catalogue
 
 from .conftest import record_subdatasets
 

@@ -15,9 +15,17 @@ import jsonschema
 import pytest
 
 from openem_build import cli
-from openem_build.context import SiteContext
-from openem_build.load import load_catalogue
-from openem_build.model import Affiliation, Manifest, ManifestFile, Person, PrincipalInvestigator, Publication, Related
+from openem_build.infra.context import SiteContext
+from openem_build.records.load import load_catalogue
+from openem_build.records.model import (
+    Affiliation,
+    Manifest,
+    ManifestFile,
+    Person,
+    PrincipalInvestigator,
+    Publication,
+    Related,
+)
 from openem_build.render import empiar
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -292,7 +300,7 @@ def test_cli_export_refuses_incomplete_and_writes_complete(tmp_path, capsys):
 
 
 def test_site_artefacts_only_when_possible(ctx, catalogue):
-    from openem_build.artefacts import for_dataset
+    from openem_build.render.outputs import for_dataset
 
     paths = {a.path: a for a in for_dataset(ctx, catalogue.by_id["trpv1-nanodisc-krios-2023"])}
     assert paths["datasets/trpv1-nanodisc-krios-2023/em.cif"].label == "PDBx/mmCIF for OneDep"

@@ -23,8 +23,8 @@ import pytest
 import yaml
 from bs4 import BeautifulSoup
 
-from openem_build.build import build_site
-from openem_build.manifest import read
+from openem_build.records.manifest import read
+from openem_build.site.build import build_site
 
 from .conftest import ROOT, git_catalogue, serve_on
 
@@ -79,7 +79,7 @@ def test_example_build_is_repeatable_and_leaves_the_catalogue_clean(catalogue_wi
         data = root / "datasets" / ident / "data"
         assert git(data, "rev-parse", "HEAD").strip() == _manifest(root, ident).commit
         assert (root / "store" / spec["datalad_id"][:3] / spec["datalad_id"][3:] / "HEAD").is_file()
-    from openem_build.load import load_catalogue
+    from openem_build.records.load import load_catalogue
 
     result = load_catalogue(root, disk_cache=False)
     assert [p.text() for p in result.problems] == []  # no warning either: `openem validate --strict` passes

@@ -10,10 +10,10 @@ import json
 import pytest
 from bs4 import BeautifulSoup
 
-from openem_build import artefacts
-from openem_build.context import SiteContext
-from openem_build.load import load_catalogue
+from openem_build.infra.context import SiteContext
+from openem_build.records.load import load_catalogue
 from openem_build.render import jsonld, pages, signposting
+from openem_build.render import outputs as artefacts
 
 from .conftest import ROOT
 

@@ -15,10 +15,9 @@ import numpy as np
 import pytest
 import tifffile
 
-from openem_build import gallery
-from openem_build.data import headers, previews
+from openem_build.data import gallery, headers, previews
 from openem_build.data.previews import contrast, enlarge
-from openem_build.model import ManifestFile
+from openem_build.records.model import ManifestFile
 from openem_build.render import empiar
 
 from .test_previews import decode_png

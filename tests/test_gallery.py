@@ -1,4 +1,4 @@
-"""Previews of an entry (openem_build.gallery): choosing files, deterministic PNGs and previews.json, loading the
+"""Previews of an entry (openem_build.data.gallery): choosing files, deterministic PNGs and previews.json, loading the
 list, the landing page's figures and the JSON-LD ``image``/``thumbnailUrl``."""
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ import pytest
 from bs4 import BeautifulSoup
 from mkdocs.exceptions import PluginError
 
-from openem_build import gallery
-from openem_build.build import build_site
+from openem_build.data import gallery
 from openem_build.data import previews as P
-from openem_build.load import load_catalogue
-from openem_build.problems import ERROR, WARNING
+from openem_build.records.load import load_catalogue
+from openem_build.records.problems import ERROR, WARNING
+from openem_build.site.build import build_site
 
 from .conftest import EXAMPLE, ROOT
 

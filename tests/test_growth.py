@@ -22,10 +22,10 @@ from typing import Any
 import pytest
 import yaml
 
-from openem_build import validate
-from openem_build.load import load_dataset, load_facilities
-from openem_build.manifest import dumps as manifest_dumps
-from openem_build.model import Manifest, ManifestFile
+from openem_build.records import validate
+from openem_build.records.load import load_dataset, load_facilities
+from openem_build.records.manifest import dumps as manifest_dumps
+from openem_build.records.model import Manifest, ManifestFile
 
 from .conftest import FROZEN, ROOT, example_document
 from .growth import Work, assert_linear

@@ -18,11 +18,11 @@ import pytest
 from bs4 import BeautifulSoup
 from lxml import etree
 
-from openem_build.build import build_site
-from openem_build.licenses import license_url
-from openem_build.load import load_catalogue
+from openem_build.records.licenses import license_url
+from openem_build.records.load import load_catalogue
+from openem_build.records.validate import schema
 from openem_build.render import sitemap
-from openem_build.validate import schema
+from openem_build.site.build import build_site
 
 from .conftest import ROOT, record_subdatasets
 
@@ -363,9 +363,9 @@ def test_embargo_is_public_metadata_with_restricted_access(site: Path, catalogue
 
 def test_outputs_are_reproducible(site: Path) -> None:
     """Rendering twice gives the same bytes (no blank-node ids, timestamps or unordered sets)."""
-    from openem_build import artefacts
-    from openem_build.context import SiteContext
+    from openem_build.infra.context import SiteContext
     from openem_build.render import oai
+    from openem_build.render import outputs as artefacts
 
     result = load_catalogue(ROOT)
     ctx = SiteContext(result.catalogue, site_url=SITE_URL)

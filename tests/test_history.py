@@ -14,9 +14,9 @@ import pytest
 from bs4 import BeautifulSoup
 
 from openem_build import doi as D
-from openem_build.build import build_site
-from openem_build.history import histories, read
-from openem_build.load import load_catalogue
+from openem_build.records.history import histories, read
+from openem_build.records.load import load_catalogue
+from openem_build.site.build import build_site
 
 from .conftest import EXAMPLE, record_subdatasets
 

@@ -27,10 +27,10 @@ from bs4 import BeautifulSoup
 from lxml import etree
 from rdflib import Graph, Literal, URIRef
 
-from openem_build import artefacts as A
-from openem_build.build import BuildError, build_site
-from openem_build.load import load_catalogue
-from openem_build.yamlsafe import MAX_BYTES
+from openem_build.records.load import load_catalogue
+from openem_build.records.yamlsafe import MAX_BYTES
+from openem_build.render import outputs as A
+from openem_build.site.build import BuildError, build_site
 
 from .conftest import ROOT, frozen_document
 from .hostile import html_problems

@@ -20,12 +20,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from openem_build import gallery
-from openem_build.add import add_dataset
-from openem_build.data import annex, ingest
+from openem_build.authoring.add import add_dataset
+from openem_build.data import annex, gallery, ingest
 from openem_build.data import store as S
 from openem_build.data.headers import read_headers
-from openem_build.manifest import read
+from openem_build.records.manifest import read
 
 from .annex_helpers import catalogue as new_catalogue
 from .annex_helpers import data_folder, full_document, git
@@ -134,7 +133,7 @@ _CHILD = textwrap.dedent("""
     import builtins, json, os, signal, sys
     from pathlib import Path
     from openem_build.data import ingest
-    from openem_build.add import add_dataset
+    from openem_build.authoring.add import add_dataset
     from openem_build.data.headers import read_headers
     root, source, log, kill_after = Path(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
     real_open = builtins.open
@@ -262,7 +261,7 @@ def test_copy_mode_copies(tmp_path: Path) -> None:
 
 
 def test_a_complete_entry_from_an_in_place_add_validates(tmp_path: Path, other_file_system: Path) -> None:
-    from openem_build.load import load_catalogue
+    from openem_build.records.load import load_catalogue
 
     root = new_catalogue(tmp_path / "catalogue")
     add_dataset(root, str(data_folder(other_file_system / "run")), IDENT, read_headers=read_headers)

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from openem_build.crosscheck import crosscheck, prefill
 from openem_build.data import headers, mdoc
-from openem_build.problems import ERROR, WARNING
-from openem_build.yamlsafe import parse
+from openem_build.records.crosscheck import crosscheck, prefill
+from openem_build.records.problems import ERROR, WARNING
+from openem_build.records.yamlsafe import parse
 
 # A dose-symmetric tilt series, as SerialEM 4 writes it (image order = acquisition order).
 TILTS = [0.0, 3.0, -3.0, -6.0, 6.0, 9.0, -9.0, -12.0, 12.0]

@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 from bs4 import BeautifulSoup
 
-from openem_build import molstar
-from openem_build.build import build_site
-from openem_build.context import SiteContext
-from openem_build.history import Version
-from openem_build.load import load_catalogue
-from openem_build.model import Manifest, ManifestFile, Preview
+from openem_build.infra.context import SiteContext
+from openem_build.records.history import Version
+from openem_build.records.load import load_catalogue
+from openem_build.records.model import Manifest, ManifestFile, Preview
 from openem_build.render import filefacts, mapview, pages, previewgallery, versions
 from openem_build.render.units import pixel_size
+from openem_build.site import molstar
+from openem_build.site.build import build_site
 
 from .conftest import ROOT
 

@@ -15,8 +15,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from openem_build import molstar
-from openem_build.build import build_site
+from openem_build.site import molstar
+from openem_build.site.build import build_site
 
 from .conftest import ROOT, git_catalogue, serve
 
@@ -205,9 +205,9 @@ def standalone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     import dataclasses
     import gzip
 
-    from openem_build.context import SiteContext
-    from openem_build.load import load_catalogue
-    from openem_build.model import Manifest, ManifestFile
+    from openem_build.infra.context import SiteContext
+    from openem_build.records.load import load_catalogue
+    from openem_build.records.model import Manifest, ManifestFile
     from openem_build.render import pages
 
     bundle = molstar.find(ROOT)

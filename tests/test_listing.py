@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from openem_build import add as A
-from openem_build import gallery, listing
-from openem_build import manifest as M
-from openem_build.add import add_dataset, stub_text
-from openem_build.data import annex, ingest, spill
+from openem_build.authoring import add as A
+from openem_build.authoring import listing
+from openem_build.authoring.add import add_dataset, stub_text
+from openem_build.data import annex, gallery, ingest, spill
 from openem_build.data.headers import read_headers
-from openem_build.model import Manifest
+from openem_build.records import manifest as M
+from openem_build.records.model import Manifest
 
 from .annex_helpers import catalogue, data_folder, write_mrc
 from .test_instrument_metadata import epu_xml, tilt_series_mdoc

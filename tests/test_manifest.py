@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from openem_build.add import add_dataset
+from openem_build.authoring.add import add_dataset
 from openem_build.cli import main
 from openem_build.data import annex
 from openem_build.data.headers import read_headers
-from openem_build.load import load_catalogue
-from openem_build.manifest import (
+from openem_build.records.load import load_catalogue
+from openem_build.records.manifest import (
     MANIFEST_FILE,
     check_checksums,
     compare,
@@ -31,7 +31,7 @@ from openem_build.manifest import (
     set_members,
     tree,
 )
-from openem_build.model import Manifest, ManifestFile
+from openem_build.records.model import Manifest, ManifestFile
 
 from .annex_helpers import catalogue, data_folder, full_document, git, md5
 from .conftest import write_dataset
@@ -237,7 +237,7 @@ def test_what_msgspec_refuses_itself_and_what_is_checked_beside_it():
     members_dropped finds it, also when an escaped ':' would balance the count."""
     import msgspec
 
-    from openem_build.manifest_types import DECODER, members_dropped
+    from openem_build.records.manifest_types import DECODER, members_dropped
 
     for text in (_text('{"path": "a", "size": NaN}'), _text('{"path": "a", "size": 1' + "0" * 5000 + "}"),
                  _text('{"path": "a", "headers": {"x": ' + "[" * 3000 + "]" * 3000 + "}}")):
@@ -295,7 +295,7 @@ def test_valid_manifests_of_every_shape_parse_to_their_records():
 
 
 def test_validated_files_are_read_again_the_same(tmp_path: Path):
-    from openem_build.manifest import ManifestChanged, load_files
+    from openem_build.records.manifest import ManifestChanged, load_files
 
     m = _manifest()
     path = tmp_path / MANIFEST_FILE
@@ -314,8 +314,8 @@ def test_the_row_types_say_what_the_schema_says():
     same fields, patterns (``$`` there, ``\\Z`` here), lengths and ranges."""
     import msgspec
 
-    from openem_build.manifest_types import MAX_SIZE, ROW_TYPES, TOP_TYPES, FileRow
-    from openem_build.validate import schema
+    from openem_build.records.manifest_types import MAX_SIZE, ROW_TYPES, TOP_TYPES, FileRow
+    from openem_build.records.validate import schema
 
     s = schema("manifest")
     props = s["$defs"]["file"]["properties"]
@@ -784,7 +784,7 @@ def test_the_fast_header_check_agrees_with_json_schema():
 def test_a_symlinked_subdataset_is_never_read(cat: Path, tmp_path: Path, capsys):
     """datasets/<id>/data as a link to a DataLad dataset elsewhere: validation refuses it without listing that
     dataset, and neither `openem manifest`, from_repo nor the previews read it."""
-    from openem_build import gallery
+    from openem_build.data import gallery
 
     elsewhere = tmp_path / "elsewhere"
     shutil.move(str(cat / SUB), elsewhere)
@@ -812,7 +812,7 @@ def test_a_symlinked_subdataset_is_never_read(cat: Path, tmp_path: Path, capsys)
 def test_content_linked_out_of_the_dataset_is_not_read(cat: Path, tmp_path: Path):
     """A file of the installed subdataset whose content link is turned to a file outside the dataset: its header
     is not read and no preview is made of it (the other files are)."""
-    from openem_build import gallery
+    from openem_build.data import gallery
 
     from .annex_helpers import write_mrc
 
@@ -834,7 +834,7 @@ def test_content_linked_out_of_the_dataset_is_not_read(cat: Path, tmp_path: Path
 def test_headers_at_the_edges_of_their_ranges_validate_and_build(tmp_path: Path):
     """Whatever validation accepts, the build builds: header facts at the ends of every range (the largest
     images, the smallest voxels, long labels, the extreme float32 statistics) give a site and an EMPIAR file."""
-    from openem_build.build import build_site
+    from openem_build.site.build import build_site
 
     from .conftest import EXAMPLE, ROOT
 

@@ -21,9 +21,9 @@ from gemmi import cif
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from openem_build.context import SiteContext
-from openem_build.load import load_catalogue
-from openem_build.model import Affiliation, Dataset, Person, Publication, Related, Sample
+from openem_build.infra.context import SiteContext
+from openem_build.records.load import load_catalogue
+from openem_build.records.model import Affiliation, Dataset, Person, Publication, Related, Sample
 from openem_build.render import mmcif
 
 ROOT = Path(__file__).resolve().parent.parent

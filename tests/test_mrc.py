@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 from mrcfile.dtypes import get_ext_header_dtype
 
-from openem_build.crosscheck import crosscheck, prefill
 from openem_build.data import headers, mrc
-from openem_build.problems import ERROR, WARNING
-from openem_build.yamlsafe import parse
+from openem_build.records.crosscheck import crosscheck, prefill
+from openem_build.records.problems import ERROR, WARNING
+from openem_build.records.yamlsafe import parse
 
 
 def write(path: Path, data: np.ndarray, voxel: float | tuple[float, float, float] | None = None,

@@ -25,9 +25,9 @@ from lxml import etree
 from sickle import Sickle
 from sickle.iterator import OAIResponseIterator
 
-from openem_build.build import build_site
-from openem_build.oaiserve import OAIApp, make_http_server
 from openem_build.render import oai
+from openem_build.site.build import build_site
+from openem_build.site.oaiserve import OAIApp, make_http_server
 
 from .conftest import ROOT, record_subdatasets
 
@@ -381,8 +381,8 @@ def _quote(token: str) -> str:
 
 
 def test_a_repository_without_records_has_no_set_hierarchy(tmp_path: Path, schema) -> None:
-    from openem_build.context import SiteContext
-    from openem_build.model import Catalogue
+    from openem_build.infra.context import SiteContext
+    from openem_build.records.model import Catalogue
 
     ctx = SiteContext(Catalogue((), {}, None), site_url=f"https://{HOST}/", build_date=NEW_DAY)
     (tmp_path / "oai").mkdir()
@@ -453,7 +453,7 @@ def test_openem_oai_serve_starts_with_one_command(site: Path, schema) -> None:
 
 
 def test_datestamps_come_from_git_not_the_clock(site: Path) -> None:
-    from openem_build import changes
+    from openem_build.records import changes
 
     times = changes.times(site.parent)
     assert times[EDITED] == datetime(2024, 5, 6, 12) == times[REMOVED]
@@ -464,7 +464,7 @@ def test_datestamps_come_from_git_not_the_clock(site: Path) -> None:
 
 
 def test_deleted_record_promise_follows_the_history_kept(site: Path, tmp_path: Path) -> None:
-    from openem_build import changes
+    from openem_build.records import changes
 
     assert changes.deleted_record(site.parent) == "persistent"
     shallow = tmp_path / "shallow"
@@ -475,12 +475,12 @@ def test_deleted_record_promise_follows_the_history_kept(site: Path, tmp_path: P
 
 
 def test_the_wsgi_entry_point_keeps_the_wsgi_contract(site: Path, schema, monkeypatch: pytest.MonkeyPatch) -> None:
-    """`openem_build.oaiserve:application` as a WSGI server calls it (configured by the environment), checked by
+    """`openem_build.site.oaiserve:application` as a WSGI server calls it (configured by the environment), checked by
     the standard library's WSGI validator."""
     from wsgiref.util import setup_testing_defaults
     from wsgiref.validate import validator
 
-    from openem_build import oaiserve
+    from openem_build.site import oaiserve
 
     monkeypatch.setenv("OPENEM_SITE", str(site))
     monkeypatch.setenv("OPENEM_OAI_PAGE_SIZE", "5")

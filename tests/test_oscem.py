@@ -14,13 +14,14 @@ import jsonschema
 import pytest
 import yaml
 
-from openem_build import artefacts, cli
-from openem_build.crosscheck import Prefill
+from openem_build import cli
+from openem_build.authoring.oscem_prefill import annotate, merge
 from openem_build.data import oscem as reader
-from openem_build.doi import site_context
-from openem_build.load import load_catalogue
-from openem_build.oscem_prefill import annotate, merge
+from openem_build.doi.register import site_context
+from openem_build.records.crosscheck import Prefill
+from openem_build.records.load import load_catalogue
 from openem_build.render import citation, oscem, pages
+from openem_build.render import outputs as artefacts
 
 from .annex_helpers import catalogue as annex_catalogue
 from .annex_helpers import data_folder, git

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from openem_build import problems as P
-from openem_build.load import load_catalogue
+from openem_build.records import problems as P
+from openem_build.records.load import load_catalogue
 
 from .conftest import write_dataset
 from .test_validate import IDENT, edit

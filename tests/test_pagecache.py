@@ -1,4 +1,4 @@
-"""The page cache (openem_build.pagecache): a build after a one-entry edit renders that entry only, and gives
+"""The page cache (openem_build.site.pagecache): a build after a one-entry edit renders that entry only, and gives
 the same bytes as a build without the cache; theme changes, damaged entries and hostile entries never give stale
 or foreign output."""
 
@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from openem_build import artefacts as A
-from openem_build import cache, pagecache
-from openem_build.build import build_site
+from openem_build.records import cache
+from openem_build.render import outputs as A
+from openem_build.site import pagecache
+from openem_build.site.build import build_site
 
 from .test_synth import _synth
 

@@ -377,7 +377,7 @@ def _integers_at_their_maximum() -> PullRequest:
     """The example entry with every whole number it gives (and a few more) at the schema's maximum for the field:
     valid, and every output must be made of it (a renderer once turned such a number into a float). Without the
     manifest, whose file count would disagree."""
-    from openem_build.validate import schema
+    from openem_build.records.validate import schema
 
     doc = yaml.safe_load(BASE[f"{EXAMPLE}/dataset.yaml"])
     doc["data"]["image_sets"][0]["frames_per_image"] = 1

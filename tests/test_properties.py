@@ -22,9 +22,9 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from rdflib import Literal, URIRef
 
-from openem_build.context import SiteContext
-from openem_build.load import load_catalogue
-from openem_build.problems import Problem
+from openem_build.infra.context import SiteContext
+from openem_build.records.load import load_catalogue
+from openem_build.records.problems import Problem
 from openem_build.render.citation import one_line
 from openem_build.render.xmltext import clean_all as _xml_safe
 

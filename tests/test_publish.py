@@ -10,15 +10,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from openem_build import publish as P
-from openem_build.add import add_dataset
+from openem_build.authoring.add import add_dataset
 from openem_build.cli import main
-from openem_build.context import Settings
 from openem_build.data import annex
+from openem_build.data import publish as P
 from openem_build.data.headers import read_headers
 from openem_build.data.store import Store
-from openem_build.load import load_catalogue
-from openem_build.manifest import read
+from openem_build.infra.context import Settings
+from openem_build.records.load import load_catalogue
+from openem_build.records.manifest import read
 
 from .annex_helpers import catalogue, data_folder, full_document, git
 from .conftest import write_dataset

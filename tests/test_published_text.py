@@ -20,16 +20,16 @@ from hypothesis import strategies as st
 from lxml import etree
 from rdflib import Graph, Literal, URIRef
 
-from openem_build import manifest as M
-from openem_build import textcheck
-from openem_build.context import SiteContext
-from openem_build.load import load_catalogue
-from openem_build.model import Catalogue
+from openem_build.infra.context import SiteContext
+from openem_build.records import manifest as M
+from openem_build.records import textcheck
+from openem_build.records.load import load_catalogue
+from openem_build.records.model import Catalogue
+from openem_build.records.validate import check_text
+from openem_build.records.yamlsafe import parse
 from openem_build.render import datacite, dcat, oai, sitemap, xmltext
 from openem_build.render.citation import one_line
 from openem_build.render.markdown import to_html, to_text
-from openem_build.validate import check_text
-from openem_build.yamlsafe import parse
 
 from .conftest import ROOT
 

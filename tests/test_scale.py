@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from openem_build import landing, search
-from openem_build.build import build_site
-from openem_build.load import load_catalogue
-from openem_build.manifest import ManifestChanged, load_files, parse
-from openem_build.model import ManifestFiles
+from openem_build.records.load import load_catalogue
+from openem_build.records.manifest import ManifestChanged, load_files, parse
+from openem_build.records.model import ManifestFiles
+from openem_build.site import landing, search
+from openem_build.site.build import build_site
 
 from .test_synth import _synth
 
@@ -131,8 +131,8 @@ def test_a_sharded_search_index_indexes_each_page_as_one_index_does(catalogue: P
 
 def test_a_build_apart_equals_one_in_this_process_and_reports_its_errors(catalogue: Path, tmp_path: Path,
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    from openem_build import build as build_module
-    from openem_build.build import BuildError
+    from openem_build.site import build as build_module
+    from openem_build.site.build import BuildError
 
     here = _tree(build_site(catalogue, tmp_path / "here"))
     pids = tmp_path / "pids"
@@ -164,7 +164,7 @@ def test_a_build_apart_equals_one_in_this_process_and_reports_its_errors(catalog
 def test_the_garbage_collector_is_paused_while_many_records_are_made_and_restored_after() -> None:
     import gc
 
-    from openem_build.parallel import no_gc
+    from openem_build.infra.parallel import no_gc
 
     assert gc.isenabled()
     with no_gc():
@@ -186,7 +186,7 @@ def test_checks_run_with_the_collector_paused_in_this_process_and_in_workers(cat
                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     import gc
 
-    from openem_build import load
+    from openem_build.records import load
 
     real = load.load_dataset
     log = tmp_path / "checks.log"
@@ -213,7 +213,7 @@ def test_checks_run_with_the_collector_paused_in_this_process_and_in_workers(cat
 def test_pages_filled_into_the_theme_shell_equal_pages_rendered_in_full(catalogue: Path, tmp_path: Path,
                                                                          monkeypatch: pytest.MonkeyPatch,
                                                                          caplog: pytest.LogCaptureFixture) -> None:
-    from openem_build import shell
+    from openem_build.site import shell
 
     monkeypatch.setenv("OPENEM_JOBS", "1")
     monkeypatch.setenv("OPENEM_CACHE", "off")  # (pages from the page cache would not be rendered at all)

@@ -14,9 +14,9 @@ import pytest
 import yaml
 from bs4 import BeautifulSoup
 
-from openem_build.build import build_site
 from openem_build.render.jsonld import TECHNIQUE_LABELS
-from openem_build.search import BUNDLE, SHARDS_FILE, VOCABULARY_PAGE, index_site
+from openem_build.site.build import build_site
+from openem_build.site.search import BUNDLE, SHARDS_FILE, VOCABULARY_PAGE, index_site
 
 from .conftest import EXAMPLE, ROOT, serve
 
@@ -364,7 +364,7 @@ def test_search_says_so_when_the_shard_list_is_missing(page, sharded: Path, tmp_
 
 
 def test_a_shards_vocabulary_holds_the_other_shards_words_but_not_markup(tmp_path: Path) -> None:
-    from openem_build.search import _stage
+    from openem_build.site.search import _stage
 
     site = tmp_path / "site"
     pages = {

@@ -96,27 +96,27 @@ def test_a_rebuild_runs_without_the_cyclic_collector_which_collects_its_garbage_
         monkeypatch: pytest.MonkeyPatch) -> None:
     import gc
 
-    from openem_build import plugin as plugin_module
+    from openem_build.site import dirty
 
-    monkeypatch.setattr(plugin_module, "COLLECT_AFTER_S", 0.2)
-    plugin = plugin_module.OpenEMPlugin()
-    plugin._frozen = True  # (what the first load of a serve session sets)
+    monkeypatch.setattr(dirty, "COLLECT_AFTER_S", 0.2)
+    plugin = dirty.ServeState()  # (the plugin's bookkeeping of `mkdocs serve`)
+    plugin.frozen = True  # (what the first load of a serve session sets)
     try:
-        plugin._pause_collector()  # a rebuild starts
+        plugin.pause_collector()  # a rebuild starts
         assert not gc.isenabled()
-        plugin._collect_later()  # it ended: garbage collected a moment later, then the collector is back
+        plugin.collect_later()  # it ended: garbage collected a moment later, then the collector is back
         assert not gc.isenabled()
         deadline = time.monotonic() + 10
         while not gc.isenabled() and time.monotonic() < deadline:
             time.sleep(0.05)
         assert gc.isenabled()
 
-        plugin._pause_collector()
-        plugin._collect_later()
-        plugin._pause_collector()  # the next rebuild starts before the collection: it stays paused
+        plugin.pause_collector()
+        plugin.collect_later()
+        plugin.pause_collector()  # the next rebuild starts before the collection: it stays paused
         time.sleep(0.5)
         assert not gc.isenabled()
-        plugin.on_shutdown()  # `mkdocs serve` stops: nothing pending, the collector back on
+        plugin.shutdown()  # `mkdocs serve` stops: nothing pending, the collector back on
         assert gc.isenabled()
     finally:
         gc.enable()

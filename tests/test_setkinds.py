@@ -8,10 +8,10 @@ from types import MappingProxyType
 
 import pytest
 
-from openem_build import setkinds, titlecheck
-from openem_build.load import load_catalogue
-from openem_build.model import Manifest, ManifestFile
-from openem_build.yamlsafe import parse
+from openem_build.records import setkinds, titlecheck
+from openem_build.records.load import load_catalogue
+from openem_build.records.model import Manifest, ManifestFile
+from openem_build.records.yamlsafe import parse
 
 SETS = """\
 title: Test

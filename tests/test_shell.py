@@ -1,4 +1,4 @@
-"""The theme's page around dataset pages, rendered once and filled in (openem_build/shell.py): used only when
+"""The theme's page around dataset pages, rendered once and filled in (openem_build/site/shell.py): used only when
 filling it in gives exactly the pages a full rendering gives."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import html
 
 import pytest
 
-from openem_build.shell import Shell, make
+from openem_build.site.shell import Shell, make
 
 
 def _theme(title: str, head: str, body: str, id: str) -> str:  # noqa: A002
@@ -51,7 +51,7 @@ def test_only_a_dataset_id_is_filled_in() -> None:
 
 
 def test_file_rows_escape_every_value_and_link_the_first_web_url() -> None:
-    from openem_build.model import ManifestFile
+    from openem_build.records.model import ManifestFile
     from openem_build.render.pages import file_rows
 
     rows = str(file_rows([

@@ -12,7 +12,7 @@ import yaml
 from bs4 import BeautifulSoup
 from pyld import jsonld
 
-from openem_build.build import BuildError, build_site
+from openem_build.site.build import BuildError, build_site
 
 from .conftest import ROOT, example_document, write_dataset
 
@@ -189,7 +189,7 @@ def test_machine_readable_links_resolve(site: Path) -> None:
 def test_navigation_holds_only_the_main_sections(site: Path) -> None:
     page = soup(site / "index.html")
     tabs = [a.get_text(strip=True) for a in page.select("nav.md-tabs a.md-tabs__link")]
-    assert tabs == ["Home", "Browse", "Facilities", "Contribute", "About", "API"]
+    assert tabs == ["Home", "Browse", "Facilities", "Contribute", "About", "API", "Architecture"]
     assert "datasets/" not in str(page.select_one("nav.md-nav--primary"))
 
 

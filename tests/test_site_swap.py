@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from openem_build import build as B
 from openem_build.cli import main
+from openem_build.site import build as B
 
 from .conftest import ROOT, example_document, write_dataset
 
@@ -27,7 +27,8 @@ MARK = "previous-site.txt"  # put into the first site: which site is which
 KILLER = r"""
 import os, signal, sys, time
 from pathlib import Path
-from openem_build import build as B, cli
+from openem_build import cli
+from openem_build.site import build as B
 
 point = sys.argv[1]
 
@@ -374,7 +375,7 @@ def test_a_malformed_source_date_epoch_stops_mkdocs_and_openem_add_publish(cat: 
 def test_a_malformed_source_date_epoch_stops_openem_publish_with_one_line(tmp_path: Path,
                                                                           monkeypatch: pytest.MonkeyPatch,
                                                                           capsys: pytest.CaptureFixture[str]) -> None:
-    from openem_build.add import add_dataset
+    from openem_build.authoring.add import add_dataset
     from openem_build.data.headers import read_headers
 
     from .annex_helpers import catalogue, data_folder, git
@@ -393,7 +394,7 @@ def test_a_malformed_source_date_epoch_stops_openem_publish_with_one_line(tmp_pa
                                              ("4294967295", "2106-02-07"), ("", None)])
 def test_well_formed_source_date_epochs_are_taken(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, value: str,
                                                   day: str | None) -> None:
-    from openem_build.context import build_date
+    from openem_build.infra.context import build_date
 
     monkeypatch.setenv("SOURCE_DATE_EPOCH", value)
     assert build_date(tmp_path).isoformat() == (day or "1970-01-01")  # (empty: unset; no git here: 1970)
@@ -416,7 +417,7 @@ def test_a_write_that_runs_out_of_room_names_its_file() -> None:
     """Writes fail after the file was opened, where the OSError has no file name: the site's writers add it."""
     import errno
 
-    from openem_build import sitewrite
+    from openem_build.infra import sitewrite
 
     with pytest.raises(OSError) as failed:
         sitewrite.write_bytes(Path("/dev/full"), b"x" * 10)

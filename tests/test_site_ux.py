@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 import yaml
 
-from openem_build.build import build_site
+from openem_build.site.build import build_site
 
 from .conftest import ROOT, axe_script, serve
 

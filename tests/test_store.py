@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from openem_build.data import store
+from openem_build.data import store, storetargets
 from openem_build.data.store import PublishResult, Store, StoreError
 
 from .annex_helpers import MRC_FILES, data_folder, git, web_server, write_mrc
@@ -853,7 +853,7 @@ def test_s3_large_files_go_as_multipart_uploads_shown_only_when_checked(s3_env: 
     """A file larger than a part is read once and sent in parts, completed only when its checksum checked out:
     damaged content leaves neither an object nor an unfinished upload behind."""
     server = s3_env
-    monkeypatch.setattr(store, "_PART", 5 << 20)  # (S3's smallest part): a 12 MiB file goes in 3 parts
+    monkeypatch.setattr(storetargets, "_PART", 5 << 20)  # (S3's smallest part): a 12 MiB file goes in 3 parts
     dataset = make_dataset(tmp_path / "big", big=12 << 20, seed=7)
     bucket = s3_store(server, "multipart")
     result = store.publish(bucket, dataset, verify="no")

@@ -7,8 +7,8 @@ import importlib.util
 import json
 from pathlib import Path
 
-from openem_build.load import load_catalogue
-from openem_build.problems import ERROR
+from openem_build.records.load import load_catalogue
+from openem_build.records.problems import ERROR
 
 ROOT = Path(__file__).resolve().parent.parent
 

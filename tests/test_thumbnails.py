@@ -13,9 +13,9 @@ import yaml
 from bs4 import BeautifulSoup
 from PIL import Image
 
-from openem_build import thumbnails
-from openem_build.build import build_site
-from openem_build.load import load_catalogue
+from openem_build.records.load import load_catalogue
+from openem_build.site import thumbnails
+from openem_build.site.build import build_site
 
 from .conftest import ROOT, example_document, write_dataset
 
@@ -182,7 +182,7 @@ def test_facilities_schema_accepts_people_and_instruments_and_rejects_unknown_fi
 
 
 def test_an_entry_without_mrc_files_gets_a_preview_of_its_first_raster_image(tmp_path: Path) -> None:
-    from openem_build import gallery
+    from openem_build.data import gallery
 
     content = tmp_path / "data"
     (content / "epu" / "Data").mkdir(parents=True)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from openem_build.load import load_catalogue
-from openem_build.problems import ERROR, WARNING, Problem
+from openem_build.records.load import load_catalogue
+from openem_build.records.problems import ERROR, WARNING, Problem
 
 from .conftest import ROOT, write_dataset
 

@@ -8,9 +8,9 @@ import time
 import pytest
 import yaml
 
-from openem_build import yamlsafe
-from openem_build.load import load_catalogue
-from openem_build.yamlsafe import (
+from openem_build.records import yamlsafe
+from openem_build.records.load import load_catalogue
+from openem_build.records.yamlsafe import (
     MAX_BYTES,
     MAX_DEPTH,
     MAX_INT_DIGITS,

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from ..model import CHECKSUM_PREFERENCE, ManifestFile
+from ..records.filerecord import CHECKSUM_PREFERENCE, ManifestFile
 
 GITMODULES = ".gitmodules"
 WEB_UUID = "00000000-0000-0000-0000-000000000001"

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from . import moviepreview, plots, rsciio, tiff
-from .previews import CLIP_PERCENT, MAX_PX, MIN_PX, Preview, contrast, png_preview
+from .previewimage import CLIP_PERCENT, MAX_PX, MIN_PX, Preview, contrast, png_preview
 
 #: The most bytes of data one preview reads (chunk by chunk: the memory stays near one chunk).
 ARRAY_BUDGET = 2 << 30

@@ -154,7 +154,7 @@ Check = Callable[[Any], bool]
 
 @cache
 def _schema() -> dict[str, Any]:
-    from ..validate import schema
+    from ..records.validate import schema
 
     return schema(SCHEMA)
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from . import tiff
-from .previews import CLIP_PERCENT, MAX_PX, MIN_PX, Preview, _bin_axis, contrast, png_preview
+from .previewimage import CLIP_PERCENT, MAX_PX, MIN_PX, Preview, _bin_axis, contrast, png_preview
 
 #: The frames summed (RELION groups EER frames in about this many; enough to see the specimen).
 MOVIE_FRAMES = 32

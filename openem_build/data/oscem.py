@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .. import yamlsafe
-from ..manifest import load_json
+from ..records import yamlsafe
+from ..records.manifest import load_json
 from ..render import oscem as render_oscem
 from .oscem_fields import TECHNIQUES, Imported, clip, fields, kind
 

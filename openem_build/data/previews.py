@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,104 +27,36 @@ import numpy as np
 
 from . import mrc
 from .png import MAX_PNG_BYTES, MAX_PNG_PIXELS, PNG_SIGNATURE, check_png, encode_png
+from .previewimage import CHUNK_BYTES as CHUNK_BYTES
+from .previewimage import CLIP_PERCENT as CLIP_PERCENT
+from .previewimage import MAX_PX as MAX_PX
+from .previewimage import MIN_PX as MIN_PX
+from .previewimage import ROWS_PER_BIN as ROWS_PER_BIN
+from .previewimage import Preview as Preview
+from .previewimage import _bin_axis as _bin_axis
+from .previewimage import _real as _real
+from .previewimage import contrast as contrast
+from .previewimage import enlarge as enlarge
+from .previewimage import png_preview as png_preview
 
 __all__ = ["MAX_PNG_BYTES", "MAX_PNG_PIXELS", "PNG_SIGNATURE", "Preview", "check_png", "contrast", "encode_png",
            "enlarge", "make_previews", "write_previews"]
 
-MAX_PX = 512
-#: The shortest a preview's long side may be: smaller data are enlarged by a whole factor (visible pixels).
-MIN_PX = 256
 #: The most decompressed data a preview of a compressed map reads into memory.
 COMPRESSED_BUDGET = 256 << 20
 #: Tilts a tilt-series montage shows (a 3 × 3 grid), and the gap between them in pixels.
 MONTAGE_TILES = 9
 MONTAGE_GAP = 2
-CLIP_PERCENT = 1.0
 READ_BUDGET = 2 << 30
-ROWS_PER_BIN = 4  # rows averaged per output row when binning (all of them when the bin is smaller)
-CHUNK_BYTES = 16 << 20  # rows handled at once, counted as float32 (bounds the memory of one step)
 #: The longest row a preview reads, counted as float32 (a million pixels): every read holds a few whole rows, so
 #: this bounds the memory of a preview whatever the header says (nx = 500,000,000 would otherwise be 2 GB).
 MAX_ROW_BYTES = 4 << 20
 
 
-@dataclass(frozen=True)
-class Preview:
-    """One PNG: ``kind`` is a plane (``XY``, ``XZ``, ``YZ``), ``projection``, ``image``, ``montage`` (tilt
-    series), ``spectrum`` or ``map`` (spectrum images); ``caption`` says what it shows."""
-
-    kind: str
-    png: bytes
-    width: int
-    height: int
-    alt: str
-    caption: str = ""
-
-    def filename(self, stem: str) -> str:
-        return f"{stem}.{self.kind.lower()}.png"
-
-
 # PNG encoding and checking: see .png (its names stay importable from here).
 
 
-def enlarge(pixels: np.ndarray, min_px: int = MIN_PX) -> np.ndarray:
-    """``pixels`` repeated by the smallest whole factor that makes the long side at least ``min_px`` (nearest
-    neighbour: each data pixel stays a visible square)."""
-    factor = math.ceil(min_px / max(pixels.shape[:2]))
-    if factor <= 1:
-        return pixels
-    return np.repeat(np.repeat(pixels, factor, axis=0), factor, axis=1)
-
-
-def contrast(image: np.ndarray, clip_percent: float = CLIP_PERCENT) -> np.ndarray:
-    """uint8 grey levels, clipped at the ``clip_percent`` and ``100 - clip_percent`` percentiles."""
-    values = np.asarray(image, dtype=np.float64)
-    finite = np.isfinite(values)
-    out = np.zeros(values.shape, dtype=np.uint8)
-    if not finite.any():
-        return out
-    lo, hi = np.percentile(values[finite], [clip_percent, 100 - clip_percent])
-    if not hi > lo:
-        lo, hi = float(values[finite].min()), float(values[finite].max())
-    if not hi > lo:
-        out[finite] = 128
-        return out
-    scaled = np.clip((values - lo) * (255.0 / (hi - lo)), 0, 255)
-    out[finite] = np.floor(scaled[finite] + 0.5).astype(np.uint8)
-    return out
-
-
 # --- Reading and binning --------------------------------------------------------------------------
-
-
-def _real(block: np.ndarray) -> np.ndarray:
-    if np.iscomplexobj(block):
-        return np.abs(block).astype(np.float32)
-    return block.astype(np.float32, copy=False)  # read-only views are fine: nothing is changed in place
-
-
-def _bin_axis(a: np.ndarray, f: int, axis: int) -> np.ndarray:
-    """Average consecutive groups of ``f`` along ``axis`` (the last group may be smaller).
-
-    Sums run element by element in a fixed order, so results do not depend on SIMD width.
-    """
-    if f == 1:
-        return a
-    a = np.moveaxis(a, axis, -1)
-    n = a.shape[-1]
-    full = n // f * f
-    parts = []
-    if full:
-        acc = a[..., 0:full:f].astype(np.float32)
-        for i in range(1, f):
-            acc += a[..., i:full:f]
-        parts.append(acc / np.float32(f))
-    if full < n:
-        rest = a[..., full : full + 1].astype(np.float32)
-        for i in range(full + 1, n):
-            rest += a[..., i : i + 1]
-        parts.append(rest / np.float32(n - full))
-    return np.moveaxis(np.concatenate(parts, axis=-1) if len(parts) > 1 else parts[0], -1, axis)
 
 
 class _Memory:
@@ -233,12 +164,6 @@ def _size_text(dims: list[int], voxel: tuple[float | None, ...], unit: str) -> s
     if voxel and voxel[0]:
         text += f" of {voxel[0]:g} Å"
     return text
-
-
-def png_preview(kind: str, pixels: np.ndarray, alt: str, caption: str, min_px: int = MIN_PX) -> Preview:
-    """A Preview of uint8 grey levels, enlarged to ``min_px`` when smaller."""
-    pixels = enlarge(pixels, min_px)
-    return Preview(kind, encode_png(pixels), int(pixels.shape[1]), int(pixels.shape[0]), alt, caption)
 
 
 def _preview(kind: str, image: np.ndarray, alt: str, clip_percent: float, caption: str = "",

@@ -21,7 +21,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from ..model import ManifestFile
+from ..records.filerecord import ManifestFile
 from . import annex
 
 #: Rows read or written at a time; also the lines a batch command is given at once (its answer, ~150 bytes a

@@ -11,12 +11,12 @@ import json
 from collections.abc import Sequence
 from typing import Any, BinaryIO
 
-from ..artefacts import Artefact, Streamed
-from ..artefacts import links as labelled
-from ..context import SiteContext
-from ..licenses import license_url
-from ..model import Dataset
+from ..infra.context import SiteContext
+from ..records.licenses import license_url
+from ..records.model import Dataset
 from . import signposting
+from .registry import Artefact, Streamed, after_dataset, per_catalogue
+from .registry import links as labelled
 
 API_VERSION = "1"
 SCHEMA_PATH = "schema/dataset.schema.json"
@@ -83,12 +83,14 @@ def catalogue_json(ctx: SiteContext, entries: list[dict[str, Any]]) -> dict[str,
     }
 
 
+@after_dataset(20)
 def artefacts(ctx: SiteContext, d: Dataset, made: Sequence[Artefact]) -> list[Artefact]:
     """``api/<id>.json``, made after the dataset's other files (it links the labelled ones)."""
     return [Artefact(dataset_path(d), _dump(entry(ctx, d, [a for a in made if a.label])),
                      media_type="application/json")]
 
 
+@per_catalogue(20)
 def catalogue_artefacts(ctx: SiteContext) -> list[Streamed]:
     """``api/datasets.json``: every entry, in one compact document (tens of megabytes for a large catalogue),
     streamed into the site."""

@@ -14,10 +14,10 @@ from urllib.parse import quote
 
 from pylatexenc.latexencode import UnicodeToLatexEncoder
 
-from ..artefacts import Artefact
-from ..context import SiteContext
-from ..model import Dataset, Person
+from ..infra.context import SiteContext
+from ..records.model import Dataset, Person
 from .markdown import to_text
+from .registry import Artefact, per_dataset
 
 BIBTEX_TYPE = "application/x-bibtex"
 RIS_TYPE = "application/x-research-info-systems"
@@ -218,6 +218,7 @@ def csl_json(ctx: SiteContext, d: Dataset) -> str:
 # ------------------------------------------------------------------------------------------------ artefacts
 
 
+@per_dataset(30)
 def artefacts(ctx: SiteContext, d: Dataset) -> list[Artefact]:
     """``datasets/<id>/citation.bib``, ``citation.ris`` and ``citation.json``."""
     base = ctx.dataset_path(d)

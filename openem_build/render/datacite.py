@@ -17,15 +17,15 @@ from typing import Any
 from datacite import schema45
 from lxml import etree
 
-from ..artefacts import Artefact
-from ..context import SiteContext
-from ..licenses import license_name, license_url
-from ..model import Affiliation, Dataset, Person
-from ..urls import archive_url
+from ..infra.context import SiteContext
+from ..infra.urls import archive_url
+from ..records.licenses import license_name, license_url
+from ..records.model import Affiliation, Dataset, Person
 from . import xmltext
 from .citation import one_line, publisher
 from .jsonld import TECHNIQUE_LABELS
 from .markdown import to_text
+from .registry import Artefact, per_dataset
 
 XML_TYPE = "application/vnd.datacite.datacite+xml"
 SCHEMA_VERSION = "http://datacite.org/schema/kernel-4"
@@ -364,6 +364,7 @@ def xml(ctx: SiteContext, d: Dataset, *, doi: str | None = None, versions: Versi
     return etree.tostring(root, pretty_print=True, xml_declaration=True, encoding="UTF-8").decode("utf-8")
 
 
+@per_dataset(40)
 def artefacts(ctx: SiteContext, d: Dataset) -> list[Artefact]:
     """``datasets/<id>/datacite.xml``."""
     return [Artefact(ctx.dataset_path(d) + "datacite.xml", xml(ctx, d), "DataCite XML", XML_TYPE)]

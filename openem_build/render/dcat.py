@@ -24,17 +24,17 @@ from typing import Any, BinaryIO
 from rdflib import XSD, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import DCAT, DCTERMS, FOAF, OWL, PROV, RDF, RDFS, SKOS
 
-from ..artefacts import Artefact, Streamed
-from ..context import SiteContext
-from ..licenses import license_url
-from ..model import Dataset
-from ..urls import doi_url
+from ..infra.context import SiteContext
+from ..infra.urls import doi_url
+from ..records.licenses import license_url
+from ..records.model import Dataset
 from . import dcat_terms as terms
 from . import xmltext
 from .citation import one_line, publisher
 from .datacite import XML_TYPE as DATACITE_TYPE
 from .jsonld import MAX_FILES, TECHNIQUE_LABELS
 from .markdown import to_text
+from .registry import Artefact, Streamed, per_catalogue, per_dataset
 
 VCARD = Namespace("http://www.w3.org/2006/vcard/ns#")
 ADMS = Namespace("http://www.w3.org/ns/adms#")
@@ -423,6 +423,7 @@ def dataset_turtle(ctx: SiteContext, d: Dataset) -> str:
     return head + _turtle(_blocks([t for t in statements if t[0] != catalog], set(), None))
 
 
+@per_dataset(80)
 def artefacts(ctx: SiteContext, d: Dataset) -> list[Artefact]:
     """``datasets/<id>/dcat.ttl`` (a typed link for harvesters that read one record, not the whole catalogue)."""
     return [Artefact(ctx.dataset_path(d) + "dcat.ttl", dataset_turtle(ctx, d), "DCAT-AP (Turtle)", TURTLE_TYPE)]
@@ -433,6 +434,7 @@ def _serialise(ctx: SiteContext) -> tuple[str, str]:
     return turtle.decode("utf-8"), rdfxml.decode("utf-8")
 
 
+@per_catalogue(30)
 def catalogue_artefacts(ctx: SiteContext) -> list[Streamed]:
     """Both files, streamed into the site (~155 MB at 10,000 datasets, not held in memory)."""
     ttl, rdf = "dcat/catalog.ttl", "dcat/catalog.rdf"

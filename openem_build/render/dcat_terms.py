@@ -12,7 +12,7 @@ from __future__ import annotations
 from rdflib import Literal, Namespace, URIRef
 from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, RDFS, SKOS
 
-from ..manifest import MEDIA_TYPES
+from ..records.manifest import MEDIA_TYPES
 from .datacite import XML_TYPE as DATACITE_TYPE
 
 EU = "http://publications.europa.eu/resource/authority/"

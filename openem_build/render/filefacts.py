@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..model import ManifestFile
+from ..records.model import ManifestFile
 from .units import pixel_size
 
 #: MRC header kinds as a reader names them.

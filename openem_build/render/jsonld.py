@@ -6,15 +6,15 @@ import json
 from itertools import islice
 from typing import Any
 
-from ..artefacts import Artefact
-from ..context import SiteContext
 from ..data.store import git_url, parse_clone_url
-from ..licenses import license_url
-from ..manifest import media_type
-from ..model import Dataset, Person
-from ..urls import archive_url, doi_url, http_only
+from ..infra.context import SiteContext
+from ..infra.urls import archive_url, doi_url, http_only
+from ..records.licenses import license_url
+from ..records.manifest import media_type
+from ..records.model import Dataset, Person
 from .jsonld_images import image_properties
 from .markdown import to_text
+from .registry import Artefact, per_dataset
 
 COAR_OPEN = "http://purl.org/coar/access_right/c_abf2"
 COAR_EMBARGOED = "http://purl.org/coar/access_right/c_f1cf"
@@ -207,6 +207,7 @@ def catalogue_jsonld(ctx: SiteContext) -> dict[str, Any]:
     }
 
 
+@per_dataset(20)
 def artefacts(ctx: SiteContext, d: Dataset) -> list[Artefact]:
     text = json.dumps(dataset_jsonld(ctx, d), ensure_ascii=False, indent=2) + "\n"
     return [Artefact(f"datasets/{d.id}/metadata.jsonld", text, "JSON-LD (schema.org)", "application/ld+json")]

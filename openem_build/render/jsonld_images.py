@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import thumbnails
-from ..context import SiteContext
-from ..model import Dataset, Preview
+from ..infra.context import SiteContext
+from ..records.model import Dataset, Preview
+from ..site import thumbnails
 
 
 def _image(ctx: SiteContext, d: Dataset, p: Preview) -> dict[str, Any]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from .. import thumbnails
-from ..context import SiteContext
-from ..model import Dataset, Facility
+from ..infra.context import SiteContext
+from ..records.model import Dataset, Facility
+from ..site import thumbnails
 from .jsonld import TECHNIQUE_LABELS
 from .pages import env
 

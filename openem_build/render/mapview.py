@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from ..model import Dataset, ManifestFile, Preview
+from ..records.model import Dataset, ManifestFile, Preview
 
 #: Largest map the viewer offers to load into a browser (bytes as stored; a compressed map counts 4×).
 MAX_BYTES = 256 * 1000**2

@@ -32,21 +32,71 @@ Pure functions of ``(SiteContext, Dataset)``: nothing here reads files, the netw
 
 from __future__ import annotations
 
-import math
 import re
-import textwrap
-import unicodedata
-from collections.abc import Iterable
 from typing import Any
 
-from anyascii import anyascii
 from gemmi import cif
 
-from ..artefacts import Artefact
-from ..context import SiteContext
-from ..model import Dataset
-from ..problems import WARNING, Problem
+from ..infra.context import SiteContext
+from ..records.model import Dataset
+from ..records.problems import Problem
 from .empiar import citation_authors, errors, primary_publication, problem
+from .mmcif_parts import _Entry as _Entry
+from .mmcif_parts import _helical as _helical
+from .mmcif_parts import _image_count as _image_count
+from .mmcif_parts import _map_pixel_size as _map_pixel_size
+from .mmcif_parts import _person as _person
+from .mmcif_parts import _software_rows as _software_rows
+from .mmcif_parts import _text_field as _text_field
+from .mmcif_parts import _vitrification as _vitrification
+from .mmcif_parts import cif_value as cif_value
+from .mmcif_terms import _BY_LOWER as _BY_LOWER
+from .mmcif_terms import _GREEK_MICRO as _GREEK_MICRO
+from .mmcif_terms import _NOT_PRINTABLE as _NOT_PRINTABLE
+from .mmcif_terms import _NOT_VITRIFIED as _NOT_VITRIFIED
+from .mmcif_terms import _SYMBOLS as _SYMBOLS
+from .mmcif_terms import _VENDORS as _VENDORS
+from .mmcif_terms import _VERSION as _VERSION
+from .mmcif_terms import _VITRIFIED as _VITRIFIED
+from .mmcif_terms import _WRAP as _WRAP
+from .mmcif_terms import AUTHOR as AUTHOR
+from .mmcif_terms import CITATION_DOI as CITATION_DOI
+from .mmcif_terms import CODE as CODE
+from .mmcif_terms import CRYOGENS as CRYOGENS
+from .mmcif_terms import DETECTOR_MODES as DETECTOR_MODES
+from .mmcif_terms import DETECTORS as DETECTORS
+from .mmcif_terms import LONGEST as LONGEST
+from .mmcif_terms import LONGEST_TEXT as LONGEST_TEXT
+from .mmcif_terms import MANDATORY_UNKNOWN as MANDATORY_UNKNOWN
+from .mmcif_terms import METHODS as METHODS
+from .mmcif_terms import MICROSCOPES as MICROSCOPES
+from .mmcif_terms import NUMBERS as NUMBERS
+from .mmcif_terms import ORCID as ORCID
+from .mmcif_terms import POINT_GROUP as POINT_GROUP
+from .mmcif_terms import POINT_GROUP_HELICAL as POINT_GROUP_HELICAL
+from .mmcif_terms import SOFTWARE as SOFTWARE
+from .mmcif_terms import SOFTWARE_ALIASES as SOFTWARE_ALIASES
+from .mmcif_terms import SOFTWARE_CATEGORIES as SOFTWARE_CATEGORIES
+from .mmcif_terms import TEXT_ITEMS as TEXT_ITEMS
+from .mmcif_terms import VITRIFICATION_INSTRUMENTS as VITRIFICATION_INSTRUMENTS
+from .mmcif_terms import Range as Range
+from .mmcif_terms import _family as _family
+from .mmcif_terms import _initials as _initials
+from .mmcif_terms import _listed as _listed
+from .mmcif_terms import _name_words as _name_words
+from .mmcif_terms import _num as _num
+from .mmcif_terms import _range_text as _range_text
+from .mmcif_terms import _shown as _shown
+from .mmcif_terms import _vitrified as _vitrified
+from .mmcif_terms import ascii_text as ascii_text
+from .mmcif_terms import detector_model as detector_model
+from .mmcif_terms import in_ranges as in_ranges
+from .mmcif_terms import microscope_model as microscope_model
+from .mmcif_terms import one_line as one_line
+from .mmcif_terms import pdb_author as pdb_author
+from .mmcif_terms import refusal as refusal
+from .mmcif_terms import software as software
+from .registry import Artefact, per_dataset
 
 CIF_TYPE = "chemical/x-mmcif"
 LABEL = "PDBx/mmCIF for OneDep"
@@ -57,455 +107,14 @@ DICTIONARY = ("mmcif_pdbx.dic", "5.362")
 # ------------------------------------------------------------------------------------------------ dictionary facts
 # Transcribed from DICTIONARY; tests/test_mmcif.py compares each table with the real dictionary file.
 
-#: OpenEM technique → (em_experiment.reconstruction_method, em_experiment.aggregation_state).
-METHODS: dict[str, tuple[str, str]] = {
-    "single-particle": ("SINGLE PARTICLE", "PARTICLE"),
-    "helical": ("HELICAL", "FILAMENT"),
-    "subtomogram-averaging": ("SUBTOMOGRAM AVERAGING", "PARTICLE"),
-    "tomography": ("TOMOGRAPHY", "CELL"),
-    "2d-crystallography": ("CRYSTALLOGRAPHY", "2D ARRAY"),
-    "microed": ("CRYSTALLOGRAPHY", "3D ARRAY"),
-}
-
-#: em_imaging.microscope_model values (_item_enumeration; no catch-all) the catalogue's microscopes map onto.
-MICROSCOPES = ("FEI TITAN KRIOS", "TFS KRIOS", "FEI TALOS ARCTICA", "TFS GLACIOS", "TFS TALOS", "TFS TALOS F200C",
-               "TFS TALOS L120C", "TFS TUNDRA", "FEI TECNAI F20", "FEI TECNAI F30", "FEI TECNAI SPIRIT",
-               "FEI POLARA 300", "JEOL 2200FS", "JEOL 2100F", "JEOL 3200FSC", "JEOL CRYO ARM 200",
-               "JEOL CRYO ARM 300")
-#: em_image_recording.film_or_detector_model values (_pdbx_item_enumeration) the catalogue's detectors map onto;
-#: OTHER is the dictionary's catch-all.
-DETECTORS = ("FEI FALCON IV (4k x 4k)", "FEI FALCON III (4k x 4k)", "FEI FALCON II (4k x 4k)",
-             "FEI FALCON I (4k x 4k)", "GATAN K3 (6k x 4k)", "GATAN K3 BIOQUANTUM (6k x 4k)",
-             "GATAN K2 SUMMIT (4k x 4k)", "GATAN K2 QUANTUM (4k x 4k)", "GATAN K2 IS (4k x 4k)",
-             "GATAN K2 BASE (4k x 4k)", "GATAN K2 (4k x 4k)", "FEI CETA (4k x 4k)", "DIRECT ELECTRON APOLLO (4k x 4k)",
-             "DIRECT ELECTRON DE-64 (8k x 8k)", "OTHER")
-#: OpenEM detector_mode → em_image_recording.detector_mode (_item_enumeration).
-DETECTOR_MODES = {"counting": "COUNTING", "eer": "COUNTING", "super-resolution": "SUPER-RESOLUTION",
-                  "integrating": "INTEGRATING"}
-#: em_software.name (_pdbx_item_enumeration, no catch-all: a program not listed is written as ``?``).
-SOFTWARE = (
-    "3dmod", "ADP_EM", "AIMLESS", "Amber", "AmiraFPM", "Appion", "ARP/wARP", "Auto3DEM", "AV3", "Buccaneer", "BUSTER",
-    "Bsoft", "Build_Fspace", "CCP4 package", "cisTEM", "CNS", "Confidence Maps", "Coot", "Cow", "crYOLO", "cryoDRGN",
-    "cryoDRGN2", "cryoSPARC", "CTFFIND", "ctfit", "CTFPHASEFLIP", "CTFTILT", "DE-IM", "DIALS", "DigitalMicrograph",
-    "DireX", "DockEM", "DoG Picker", "Dynamo", "emClarity", "EM-Menu", "EM-Tools", "EM3DR", "EMAN", "EMAN2", "EMPFT",
-    "EMfit", "EPU", "ERRASER", "eTasED", "ETHAN", "eTomo", "FEI tomography", "FindEM", "FitCTF2", "Flex-EM", "FOCUS",
-    "FREALIGN", "FREALIX", "Gautomatch", "Gctf", "Gorgon", "HADDOCK", "HARUSPEX", "hsearch_lorentz", "I-TASSER",
-    "ICON", "IHRSR", "IMAGIC", "IMIRS", "IMOD", "iMODFIT", "IMP", "IPET", "ISOLDE", "J3DR", "JADAS", "JALIGN", "jspr",
-    "JSUBTOMO", "LAFTER", "LIBG", "Latitude", "Leginon", "MATLAB", "MDFF", "MODELLER", "MOLREP", "MPSA",
-    "MRC IMAGE PROCESSING PACKAGE", "MotionCorr2", "NAMD", "NOVACTF", "novaSTA", "O", "Pathwalking", "PEET",
-    "PHENIX", "POINTLESS", "PowerFit", "PRIISM/IVE", "PRIME", "PROTOMO", "PyMOL", "PyTom", "RAPTOR",
-    "Refine_Fspace", "REFMAC", "ResMap", "RELION", "RSRef", "RobEM", "Rosetta", "RosettaEM", "Ruby-Helix", "Scipion",
-    "Sculptor", "SerialEM", "SHELXD", "Signature", "SIMPLE", "Situs", "SPARX", "SPHIRE", "SPIDER", "SPRING", "subTOM",
-    "STOPGAP", "SUPER", "Super-sampling SART", "TEMPy", "TOM", "TOM Toolbox", "TOMO3D", "TOMOCTF", "TomoAlign",
-    "Topaz", "UCSF Chimera", "UCSF ChimeraX", "UCSF Tomography", "UCSFImage", "UCSFImage4", "URO", "VMD", "Warp",
-    "X-PLOR", "X3D", "Xmipp")
-#: Other spellings of listed programs (lower case) → the dictionary's name.
-SOFTWARE_ALIASES = {"motioncor2": "MotionCorr2", "motioncorr": "MotionCorr2", "ctffind4": "CTFFIND",
-                    "ctffind5": "CTFFIND", "chimera": "UCSF Chimera", "chimerax": "UCSF ChimeraX",
-                    "digital micrograph": "DigitalMicrograph", "cryosparc live": "cryoSPARC"}
-#: Makers' names that prefix a program's name in the catalogue ("Gatan DigitalMicrograph").
-_VENDORS = re.compile(r"^(gatan|thermo fisher( scientific)?|thermo scientific|tfs|fei|jeol|zeiss|ucsf)\s+", re.I)
-#: em_software.category (_item_enumeration).
-SOFTWARE_CATEGORIES = ("IMAGE ACQUISITION", "OTHER")
-#: em_vitrification.cryogen_name (_item_enumeration) the preparation text is searched for, most specific first.
-CRYOGENS = (("ETHANE-PROPANE", r"ethane[-/ ]propane|propane[-/ ]ethane"), ("ETHANE", r"ethane"),
-            ("PROPANE", r"propane"))
-#: em_vitrification.instrument (_item_enumeration, no catch-all) and how a preparation text names each.
-VITRIFICATION_INSTRUMENTS = (
-    ("FEI VITROBOT MARK IV", r"vitrobot\s+(mark\s+)?(iv|4)\b"),
-    ("FEI VITROBOT MARK III", r"vitrobot\s+(mark\s+)?(iii|3)\b"),
-    ("FEI VITROBOT MARK II", r"vitrobot\s+(mark\s+)?(ii|2)\b"),
-    ("FEI VITROBOT MARK I", r"vitrobot\s+(mark\s+)?(i|1)\b"),
-    ("LEICA EM GP", r"\bleica\s+em\s+gp\b(?!\s*2)"), ("LEICA EM CPC", r"\bleica\s+em\s+cpc\b"),
-    ("LEICA KF80", r"\bkf\s?80\b"), ("GATAN CRYOPLUNGE 3", r"cryoplunge\s*3|\bgatan\s+cp3\b"),
-    ("SPOTITON", r"\bspotiton\b"), ("EMS-002 RAPID IMMERSION FREEZER", r"\bems[- ]?002\b"),
-    ("REICHERT-JUNG PLUNGER", r"reichert"), ("ZEISS PLUNGE FREEZER CRYOBOX", r"cryobox"),
-    ("HOMEMADE PLUNGER", r"\b(home[- ]?made|home[- ]?built|custom[- ]built)\s+plung"))
-
-#: Numeric items written, as (type, _item_range, _pdbx_item_range). A range is (minimum, maximum), None for
-#: '.', and reads as gemmi reads it: minimum < x < maximum, or x == minimum when both are equal; a value must
-#: fall in one range of each list that is not empty.
-Range = tuple[float | None, float | None]
-NUMBERS: dict[str, tuple[str, tuple[Range, ...], tuple[Range, ...]]] = {
-    "_em_entity_assembly_molwt.value": ("float", ((0.0, None),), ((0.1, 10.0),)),
-    "_em_imaging.accelerating_voltage": ("int", ((0, 0), (0, None)), ((0, 0), (0, 400), (400, 400))),
-    "_em_imaging.nominal_cs": ("float", ((0, 0), (0, 20), (20, 20)), ()),
-    "_em_imaging.nominal_magnification": ("int", ((1000, 500000),), ()),
-    "_em_imaging.nominal_defocus_min": ("float", (), ((-20000, 20000),)),
-    "_em_imaging.nominal_defocus_max": ("float", (), ((-20000, 20000),)),
-    "_em_imaging.tilt_angle_min": ("float", (), ()),
-    "_em_imaging.tilt_angle_max": ("float", (), ()),
-    "_em_imaging.temperature": ("float", (), ()),
-    "_em_image_recording.avg_electron_dose_per_image": ("float", ((0.0, None),), ((1, 1000),)),
-    "_em_image_recording.num_real_images": ("positive_int", (), ()),
-    "_em_image_recording.num_diffraction_images": ("positive_int", (), ()),
-    "_em_vitrification.humidity": ("float", ((0.0, 0.0), (0.0, 100.0), (100.0, 100.0)), ()),
-    "_em_3d_reconstruction.resolution": ("float", ((0.0, None),), ()),
-    "_em_3d_reconstruction.num_particles": ("int", ((0, None),), ()),
-    "_em_3d_reconstruction.actual_pixel_size": ("float", (), ()),
-    "_em_helical_entity.angular_rotation_per_subunit": ("float", ((-180.0, 180.0), (180.0, 180.0)), ()),
-    "_em_helical_entity.axial_rise_per_subunit": ("float", ((0.0, None),), ()),
-    "_em_entity_assembly_naturalsource.ncbi_tax_id": ("positive_int", (), ()),
-    "_citation.year": ("int", (), ()),
-    "_citation.pdbx_database_id_PubMed": ("int", ((-1, None), (-1, -1)), ()),
-}
-#: Items of type ``text`` (may hold line breaks); every other string item written is a single line.
-TEXT_ITEMS = frozenset({
-    "_em_entity_assembly.name", "_em_entity_assembly.details", "_em_specimen.details", "_em_vitrification.details",
-    "_em_imaging.details", "_em_image_recording.details", "_em_software.details", "_em_helical_entity.details",
-    "_em_3d_reconstruction.details", "_citation.title", "_citation.details"})
-#: Mandatory items (_item.mandatory_code yes) the catalogue may not know: written as '?' rather than left out.
-MANDATORY_UNKNOWN = frozenset({
-    "_em_entity_assembly.name", "_em_specimen.vitrification_applied", "_em_imaging.microscope_model",
-    "_em_entity_assembly_naturalsource.organism", "_em_entity_assembly_naturalsource.ncbi_tax_id",
-    "_audit_author.name", "_citation_author.name"})
-#: _item_type_list.construct of the types whose values come from contributors.
-AUTHOR = re.compile(r"[A-Za-z0-9_]+(( |-|'|\. )[A-Za-z0-9_]+)*( Jr.| III)?, [A-Za-z0-9_]\.(-?[A-Za-z0-9_]+\.)*$")
-CODE = re.compile(r"""[][_,.;:"&<>()/\\{}'`~!@#$%A-Za-z0-9*|+-]*""")
-ORCID = re.compile(r"[0-9]{4}-[0-9]{4}-[0-9]{4}-([0-9]{3}X|[0-9]{4})")
-CITATION_DOI = re.compile(r"10\..*")
-POINT_GROUP = re.compile(r"(C[1-9][0-9]*|D[2-9]|D[1-9][0-9]+|O|T|I)")
-POINT_GROUP_HELICAL = re.compile(r"[CD][1-9][0-9]*")
-
-#: Preparations whose specimen is vitreous ice (plunge- or high-pressure-frozen, cryo-FIB lamellae).
-_VITRIFIED = {"vitrification", "high-pressure-freezing", "fib-milling", "cryo-sectioning"}
-_NOT_VITRIFIED = {"negative-staining", "chemical-fixation", "freeze-substitution", "sectioning"}
-#: A CIF 1.1 line holds at most 2048 characters; a one-line value longer than this is cut, a text wrapped.
-LONGEST = 1900
-#: A text longer than this is cut: gemmi's validator (std::regex, recursive) overflows its stack on a value of
-#: some ten thousand characters, and OneDep's own checks are built the same way.
-LONGEST_TEXT = 4000
-_WRAP = 80
 
 # ------------------------------------------------------------------------------------------------ ASCII text
-
-#: EM symbols whose plain transliteration would mislead (anyascii reads Greek mu as 'm', × as '*').
-_SYMBOLS = str.maketrans({"\u00b5": "u", "\u00b1": "+/-", "\u00d7": "x", "\u2030": " per mille", "\u2126": "Ohm"})
-#: Greek small mu used as the micro prefix: before a unit, not inside a Greek word.
-_GREEK_MICRO = re.compile(r"(?<![^\W\d_])\u03bc(?=(m|l|L|g|M|s|A|V|mol|\u00c5)\b)")
-_NOT_PRINTABLE = re.compile(r"[^\x20-\x7e]")
-
-
-def _shown(value: str | None) -> str:
-    """A contributor's value as a message quotes it: ASCII, at most 60 characters."""
-    text = ascii_text(value or "")
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def one_line(value: str) -> str:
-    """Whitespace runs (line breaks included) as single spaces."""
-    return " ".join(value.split())
-
-
-def ascii_text(value: str) -> str:
-    """``value`` in printable ASCII on one line: Å → A, µ → u, ° → deg, ü → u, – → -, 漢字 → HanZi."""
-    value = unicodedata.normalize("NFC", value.translate(_SYMBOLS))  # NFC would make the ohm sign an omega
-    value = anyascii(_GREEK_MICRO.sub("u", value))
-    return one_line(_NOT_PRINTABLE.sub(" ", value))
-
-
-def _name_words(value: str) -> list[tuple[str, str]]:
-    """(separator before, word) pairs of the ASCII letters and digits of a name part."""
-    text = ascii_text(value)
-    return [(m.group(1), m.group(2)) for m in re.finditer(r"([^A-Za-z0-9_]*)([A-Za-z0-9_]+)", text)]
-
-
-def _family(value: str) -> str:
-    """A family name in the PDB's character set: words joined by one space, hyphen, apostrophe or '. '."""
-    out = ""
-    for n, (sep, word) in enumerate(_name_words(value)):
-        if n:
-            out += "-" if "-" in sep else "'" if "'" in sep else ". " if "." in sep else " "
-        out += word
-    return out
-
-
-def _initials(value: str) -> str:
-    """'Lena' → 'L.', 'Anna Maria' → 'A.M.', 'Jean-Pierre' → 'J.-P.', 'C.A.' → 'C.A.'."""
-    out = ""
-    for sep, word in _name_words(value):
-        out += ("-" if "-" in sep and out else "") + word[0].upper() + "."
-    return out
-
-
-def pdb_author(name: str) -> str | None:
-    """A person's name in the PDB's form, family name, comma, initials with dots: 'Keller, Lena' → 'Keller, L.'.
-
-    A name without a comma is read as given names then family name ('Julien Rochat'). None when nothing of it
-    can be written in that form (one word, or no letter ASCII can spell).
-    """
-    family, comma, given = name.partition(",")
-    if not comma:
-        words = name.split()
-        family, given = (words[-1], " ".join(words[:-1])) if len(words) > 1 else (name, "")
-    surname = _family(family)[:_WRAP * 8].rstrip(" -'.")  # a cut name ends with a letter, as the form wants
-    initials = _initials(given)[:_WRAP * 4]
-    written = f"{surname}, {initials[:initials.rfind('.') + 1]}"
-    return written if AUTHOR.fullmatch(written) else None
 
 
 # ------------------------------------------------------------------------------------------------ mappings
 
 
-def microscope_model(d: Dataset) -> str | None:
-    """The catalogue's microscope as a PDBx/mmCIF enumeration value, when one fits."""
-    name = ascii_text(d.instrument.microscope or "").upper()
-    maker = ascii_text(d.instrument.manufacturer or "").upper()
-    if "KRIOS" in name:
-        return "TFS KRIOS" if re.search(r"\bG[3-9]", name) else "FEI TITAN KRIOS"
-    if "ARCTICA" in name:
-        return "FEI TALOS ARCTICA"
-    if "GLACIOS" in name:
-        return "TFS GLACIOS"
-    if "TUNDRA" in name:
-        return "TFS TUNDRA"
-    for model in ("F200C", "L120C"):
-        if "TALOS" in name and model in name:
-            return f"TFS TALOS {model}"
-    if "CRYO ARM" in name or "CRYOARM" in name:
-        kv = re.search(r"(200|300)", name)
-        return f"JEOL CRYO ARM {kv.group(1)}" if kv else None
-    if "JEOL" in maker or name.startswith("JEM"):
-        m = re.search(r"JEM-?(\w+)", name)
-        candidate = f"JEOL {m.group(1)}" if m else None
-        return candidate if candidate in MICROSCOPES else None
-    return None
-
-
-def detector_model(d: Dataset) -> str | None:
-    """The catalogue's detector as a film_or_detector_model value: a model, OTHER, or None when none is given."""
-    if not d.instrument.detector:
-        return None
-    det = ascii_text(d.instrument.detector).upper()
-    flt = ascii_text(d.instrument.energy_filter or "").upper()
-    if "FALCON" in det:
-        # Falcon 4i is not Falcon 4 (IV); the dictionary lists it only from later versions on.
-        for roman, pattern in (("IV", r"\b(4|IV)\b"), ("III", r"\b(3|III)\b"), ("II", r"\b(2|II)\b"),
-                               ("I", r"\b(1|I)\b")):
-            if re.search(pattern, det):
-                return f"FEI FALCON {roman} (4k x 4k)"
-        return "OTHER"
-    if re.search(r"\bK3\b", det):
-        return "GATAN K3 BIOQUANTUM (6k x 4k)" if "BIOQUANTUM" in det + flt else "GATAN K3 (6k x 4k)"
-    if re.search(r"\bK2\b", det):
-        for model in ("SUMMIT", "QUANTUM", "IS", "BASE"):
-            if re.search(rf"\b{model}\b", det):
-                return f"GATAN K2 {model} (4k x 4k)"
-        return "GATAN K2 (4k x 4k)"
-    if "CETA" in det:
-        return "FEI CETA (4k x 4k)"
-    if "APOLLO" in det:
-        return "DIRECT ELECTRON APOLLO (4k x 4k)"
-    if re.search(r"\bDE-?64\b", det):
-        return "DIRECT ELECTRON DE-64 (8k x 8k)"
-    return "OTHER"
-
-
-_BY_LOWER = {name.lower(): name for name in SOFTWARE}
-_VERSION = re.compile(r"v?(\d[\w.\-]*)", re.I)
-
-
-def _listed(name: str) -> str | None:
-    key = name.lower()
-    for candidate in (key, _VENDORS.sub("", key)):
-        if candidate in SOFTWARE_ALIASES:
-            return SOFTWARE_ALIASES[candidate]
-        if candidate in _BY_LOWER:
-            return _BY_LOWER[candidate]
-    return None
-
-
-def software(value: str) -> tuple[str | None, str | None]:
-    """'RELION 5.0' → ('RELION', '5.0'), 'MotionCor2 1.4' → ('MotionCorr2', '1.4'): the dictionary's name of the
-    program (None when it lists none) and the version that follows the name."""
-    words = ascii_text(value).split()
-    for k in range(min(len(words), 8), 0, -1):  # the longest name, a maker's before it, is 7 words
-        name = _listed(" ".join(words[:k]))
-        if name:
-            version = _VERSION.fullmatch(words[k]) if k < len(words) else None
-            return name, version.group(1) if version else None
-    version = _VERSION.fullmatch(words[-1]) if len(words) > 1 else None
-    return None, version.group(1) if version else None
-
-
-def _vitrified(d: Dataset) -> bool | None:
-    prep = d.sample.preparation
-    if prep in _VITRIFIED:
-        return True
-    if prep in _NOT_VITRIFIED:
-        return False
-    t = d.acquisition.temperature_K
-    return None if t is None else t < 150
-
-
-def refusal(d: Dataset) -> str | None:
-    if d.technique in METHODS:
-        return None
-    return ("not exported as PDBx/mmCIF: OneDep (EMDB and PDB) takes single-particle, helical, "
-            "subtomogram-averaging, tomography and electron-crystallography experiments, not "
-            f"'{d.technique}' data.")
-
-
-def _num(value: float | int) -> str:
-    """A number as PDBx writes it: no trailing .0 on whole values, no exponent."""
-    if isinstance(value, int) or float(value).is_integer():
-        return str(int(value))
-    short = f"{value:.6g}"
-    return short if "e" not in short else f"{value:.12f}".rstrip("0").rstrip(".")
-
-
-def in_ranges(value: float, ranges: Iterable[Range]) -> bool:
-    """Whether ``value`` lies in one of ``ranges`` (empty: no limit), read as gemmi reads _item_range."""
-    ranges = tuple(ranges)
-    if not ranges:
-        return True
-    lo_inf, hi_inf = float("-inf"), float("inf")
-    for lo, hi in ranges:
-        low, high = lo_inf if lo is None else lo, hi_inf if hi is None else hi
-        if (value == low) if low == high else (low < value < high):
-            return True
-    return False
-
-
-def _range_text(ranges: tuple[Range, ...]) -> str:
-    lows = [lo for lo, _ in ranges]
-    highs = [hi for _, hi in ranges]
-    low = None if None in lows else min(x for x in lows if x is not None)
-    high = None if None in highs else max(x for x in highs if x is not None)
-    return f"{'' if low is None else _num(low)}..{'' if high is None else _num(high)}"
-
-
 # ------------------------------------------------------------------------------------------------ the categories
-
-
-class _Entry:
-    """The categories of one export, and the messages about them."""
-
-    def __init__(self, d: Dataset) -> None:
-        self.d = d
-        self.out: list[Problem] = []
-        self.cats: dict[str, dict[str, list[Any]]] = {}
-        self.notes: dict[str, list[str]] = {}
-
-    def warn(self, field: str, message: str, hint: str = "") -> None:
-        self.out.append(problem(self.d, field, message, hint, WARNING))
-
-    def put(self, name: str, rows: dict[str, Any] | list[dict[str, Any]]) -> None:
-        """Category ``name`` from its rows; an item no row knows is left out unless it is mandatory ('?')."""
-        rows = [rows] if isinstance(rows, dict) else rows
-        keys: list[str] = []
-        for r in rows:
-            keys += [k for k in r if k not in keys]
-        items = {k: [r.get(k) for r in rows] for k in keys}
-        items = {k: v for k, v in items.items() if any(x is not None for x in v) or f"_{name}.{k}" in MANDATORY_UNKNOWN}
-        if items:
-            self.cats[f"_{name}."] = items
-
-    def text(self, value: str | None, field: str, tag: str) -> str | None:
-        """Free text as ASCII; one longer than ``tag`` can hold (one CIF line, or LONGEST_TEXT) is cut, with a
-        warning."""
-        if value is None:
-            return None
-        written = ascii_text(value)
-        limit = LONGEST_TEXT if tag in TEXT_ITEMS else LONGEST
-        if len(written) > limit:
-            self.warn(field, f"is longer than the {limit} characters written to {tag}; it is cut there")
-            written = written[:limit - 4] + " ..."
-        return written or None
-
-    def number(self, tag: str, value: float | None, field: str, label: str, keep_in: str | None = None) -> str | None:
-        """``value`` as ``tag`` takes it; None when out of range, with a warning, the value kept in the details
-        of ``keep_in`` (default: the item's own category)."""
-        if value is None:
-            return None
-        kind, ranges, deposition = NUMBERS[tag]
-        if not math.isfinite(value):
-            self.warn(field, f"{value} is not a number {tag} can hold; it is left out")
-            return None
-        if kind in ("int", "positive_int"):
-            value = round(value)
-        if (kind == "positive_int" and value < 1) or not in_ranges(value, ranges) or not in_ranges(value, deposition):
-            allowed = "1 or more" if kind == "positive_int" else " and ".join(
-                filter(None, (ranges and _range_text(ranges), deposition and f"{_range_text(deposition)} for OneDep")))
-            self.warn(field, f"{_num(value)} is outside the range {tag} takes ({allowed}); it is left out of that "
-                      "item and kept in the details")
-            self.note(keep_in or tag.split(".")[0], f"{label}: {_num(value)}")
-            return None
-        return _num(value)
-
-    def note(self, category: str, text: str) -> None:
-        """Something the dictionary has no item or value for, for the category's details text."""
-        self.notes.setdefault(category, []).append(ascii_text(text))
-
-    def details(self, category: str, field: str, *texts: str | None) -> str | None:
-        """The category's details text: ``texts`` (from ``field``) and the notes made for it."""
-        notes = self.notes.pop(category, [])
-        parts = [p for p in (*(self.text(t, field, f"{category}.details") for t in texts if t), *notes) if p]
-        if len(parts) > 1:
-            return self.text("; ".join(p.rstrip(".; ") for p in parts), field, f"{category}.details")
-        return parts[0] if parts else None
-
-
-def _vitrification(e: _Entry, entry: str) -> dict[str, Any]:
-    d = e.d
-    text = ascii_text(d.sample.preparation_details or "").lower()
-    out: dict[str, Any] = {"entry_id": entry, "id": "1", "specimen_id": "1"}
-    for value, pattern in CRYOGENS:
-        if re.search(pattern, text):
-            out["cryogen_name"] = value
-            break
-    for value, pattern in VITRIFICATION_INSTRUMENTS:
-        if re.search(pattern, text):
-            out["instrument"] = value
-            break
-    humidity = re.search(r"(\d{1,3}(?:\.\d+)?)\s*%\s*(?:relative\s+)?humidity"
-                         r"|humidity\s*(?:of\s*)?(\d{1,3}(?:\.\d+)?)\s*%", text)
-    if humidity:
-        out["humidity"] = e.number("_em_vitrification.humidity", float(humidity.group(1) or humidity.group(2)),
-                                   "sample.preparation_details", "Humidity (%)")
-    out["details"] = e.details("_em_vitrification", "sample.preparation_details", d.sample.preparation_details)
-    return out
-
-
-def _software_rows(e: _Entry) -> list[dict[str, Any]]:
-    d = e.d
-    listed: list[tuple[str, str, str, str]] = []
-    if d.acquisition.software:
-        listed.append(("acquisition.software", d.acquisition.software, "IMAGE ACQUISITION", "imaging_id"))
-    for n, item in enumerate(d.processing.software if d.processing else ()):
-        listed.append((f"processing.software[{n}]", item, "OTHER", "image_processing_id"))
-    rows = []
-    for n, (field, value, category, link) in enumerate(listed, 1):
-        name, version = software(value)
-        written = ascii_text(value)
-        row: dict[str, Any] = {"id": str(n), "category": category, "name": name,
-                               "version": e.text(version, field, "_em_software.version"), link: "1"}
-        if name is None:
-            e.warn(field, f"'{_shown(value)}' is not in the PDBx/mmCIF list of EM software; em_software.name is left "
-                   "unknown for OneDep to ask and the program is named in em_software.details",
-                   "write the program's usual name and version, e.g. 'RELION 5.0'")
-        if name is None or written.lower() != " ".join(filter(None, (name, version))).lower():
-            row["details"] = e.text(value, field, "_em_software.details")
-        rows.append(row)
-    keys = ("id", "category", "name", "version", "details", "imaging_id", "image_processing_id")
-    return [{k: r.get(k) for k in keys} for r in rows]
-
-
-def _helical(e: _Entry, symmetry: str) -> dict[str, Any] | None:
-    rise = re.search(r"rise\s*[:=]?\s*(-?[0-9]+(?:\.[0-9]+)?)", symmetry, re.I)
-    twist = re.search(r"twist\s*[:=]?\s*(-?[0-9]+(?:\.[0-9]+)?)", symmetry, re.I)
-    if not (rise and twist):
-        return None
-    axial = re.search(r"\b([CD][1-9][0-9]*)\b", symmetry)
-    row = {"id": "1", "image_processing_id": "1",
-           # No point group about the helical axis named: the helix has none beyond its screw (C1).
-           "axial_symmetry": axial.group(1) if axial else "C1",
-           "axial_rise_per_subunit": e.number("_em_helical_entity.axial_rise_per_subunit", float(rise.group(1)),
-                                              "processing.symmetry", "Rise (A)"),
-           "angular_rotation_per_subunit": e.number("_em_helical_entity.angular_rotation_per_subunit",
-                                                    float(twist.group(1)), "processing.symmetry", "Twist (deg)")}
-    row["details"] = e.details("_em_helical_entity", "processing.symmetry", symmetry)
-    return row
 
 
 def categories(ctx: SiteContext, d: Dataset) -> tuple[dict[str, dict[str, list[Any]]], list[Problem]]:
@@ -677,54 +286,7 @@ def categories(ctx: SiteContext, d: Dataset) -> tuple[dict[str, dict[str, list[A
     return e.cats, list(dict.fromkeys(out))  # a text cut in two items is one message
 
 
-def _person(e: _Entry, name: str, field: str, orcid: str | None, orcid_field: str | None) -> dict[str, Any]:
-    written = pdb_author(name)
-    if written is None:
-        e.warn(field, f"'{_shown(name)}' cannot be written in the PDB's author form 'Family, I.' (family name, "
-               "comma, initials); the name is left unknown for OneDep to ask", "write it as 'Family, Given'")
-    if orcid and not ORCID.fullmatch(orcid):
-        if orcid_field:
-            e.warn(orcid_field, f"'{_shown(orcid)}' is not an ORCID iD; it is left out")
-        orcid = None
-    return {"name": written, "identifier_ORCID": orcid}
-
-
-def _image_count(d: Dataset) -> int | None:
-    """Images recorded: the raw set (movies, micrographs, diffraction images or tilt movies)."""
-    for category in ("diffraction-images", "movies", "micrographs"):
-        sets = [s for s in d.data.image_sets if s.category == category and s.count is not None]
-        if sets:
-            return sum(s.count for s in sets if s.count is not None)
-    return None
-
-
-def _map_pixel_size(d: Dataset) -> float | None:
-    maps = [s for s in d.data.image_sets if s.category == "maps" and s.pixel_size_A]
-    return maps[0].pixel_size_A if maps else None
-
-
 # ------------------------------------------------------------------------------------------------ the file
-
-
-def _text_field(text: str) -> str:
-    """A CIF text field holding ``text``: lines of about 80 characters, broken between words (a word too long
-    for a CIF line is split), none starting with ';' (which would end the field)."""
-    lines = [chunk for line in textwrap.wrap(text, _WRAP, break_long_words=False, break_on_hyphens=False)
-             for chunk in textwrap.wrap(line, LONGEST)] or [""]
-    return ";" + "\n".join(f" {line}" if n and line.startswith(";") else line for n, line in enumerate(lines)) + "\n;"
-
-
-def cif_value(tag: str, value: str | None, in_loop: bool) -> str:
-    """``value`` (ASCII already) as CIF 1.1 source: ``?`` for unknown, quoted as needed, and in a text field
-    when it would make a line longer than CIF allows (or, in a loop, longer than a row's share of one)."""
-    if value is None:
-        return "?"
-    quoted = cif.quote(value)
-    if len(quoted) <= (_WRAP if in_loop else LONGEST) and "\n" not in quoted:
-        return quoted
-    if tag in TEXT_ITEMS and len(value) > LONGEST:
-        return _text_field(value)
-    return f";{value}\n;"  # one line in a text field: a value of a one-line item is never longer than LONGEST
 
 
 def document(ctx: SiteContext, d: Dataset) -> tuple[str, list[Problem]]:
@@ -741,6 +303,7 @@ def document(ctx: SiteContext, d: Dataset) -> tuple[str, list[Problem]]:
     return doc.as_string(cif.Style.Pdbx), out
 
 
+@per_dataset(60)
 def artefacts(ctx: SiteContext, d: Dataset) -> list[Artefact]:
     text, _messages = document(ctx, d)
     if not text:

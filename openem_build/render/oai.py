@@ -1,4 +1,4 @@
-"""What the OAI-PMH endpoint (``openem oai serve``, :mod:`openem_build.oaiserve`) serves, written into the site.
+"""What the OAI-PMH endpoint (``openem oai serve``, :mod:`openem_build.site.oaiserve`) serves, written into the site.
 
 - ``oai/records/<id>/oai_dc.xml`` and ``oai/records/<id>/oai_datacite.xml``: each dataset's record in both
   metadata formats (a dataset producer, :func:`record_artefacts`). ``oai_datacite`` is the DataCite kernel-4
@@ -8,9 +8,9 @@
   entry per record: identifier, datestamp, sets, and whether it was deleted.
 
 Datestamps are seconds (granularity ``YYYY-MM-DDThh:mm:ssZ``): when a dataset's folder last changed on the
-catalogue's trusted git history (:mod:`openem_build.changes`), handed in by the build, else midnight of
+catalogue's trusted git history (:mod:`openem_build.records.changes`), handed in by the build, else midnight of
 ``dates.modified`` or ``dates.published``. A dataset the history knows (it has published versions, see
-:mod:`openem_build.history`) but the catalogue no longer holds is a deleted record, dated when it was removed;
+:mod:`openem_build.records.history`) but the catalogue no longer holds is a deleted record, dated when it was removed;
 git keeps them, so ``deletedRecord`` is ``persistent`` (``transient`` when built from a shallow clone). Sets:
 ``facility:<facility id>`` and ``technique:<technique>``, under the sets ``facility`` and ``technique``.
 
@@ -29,15 +29,15 @@ from urllib.parse import urlsplit
 
 from lxml import etree
 
-from ..artefacts import Artefact
-from ..context import SiteContext
-from ..licenses import license_name, license_url
-from ..model import Dataset
-from ..urls import doi_url
+from ..infra.context import SiteContext
+from ..infra.urls import doi_url
+from ..records.licenses import license_name, license_url
+from ..records.model import Dataset
 from . import datacite, xmltext
 from .citation import one_line, publisher
 from .jsonld import TECHNIQUE_LABELS
 from .markdown import to_text
+from .registry import Artefact, per_dataset
 
 INDEX = "oai/index.json"
 RECORDS = "oai/records"
@@ -131,6 +131,7 @@ def dublin_core(ctx: SiteContext, d: Dataset) -> etree._Element:
     return dc
 
 
+@per_dataset(90)
 def record_artefacts(ctx: SiteContext, d: Dataset) -> list[Artefact]:
     """The dataset's record in each metadata format (``oai/records/<id>/<prefix>.xml``)."""
     dc = etree.tostring(dublin_core(ctx, d), xml_declaration=True, encoding="UTF-8", pretty_print=True)
@@ -147,7 +148,7 @@ def index(ctx: SiteContext, times: Mapping[str, datetime] | None = None, deleted
           ) -> dict[str, Any]:
     """The endpoint's index (``oai/index.json``) as data; ``times``: dataset id → when its folder last changed
     in git (naive UTC), removed datasets included; ``deleted_record``: Identify's promise about them (both from
-    :mod:`openem_build.changes`)."""
+    :mod:`openem_build.records.changes`)."""
     times = times or {}
     records: list[dict[str, Any]] = []
     for d in ctx.catalogue.datasets:

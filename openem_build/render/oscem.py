@@ -23,11 +23,11 @@ from typing import Any
 
 import jsonschema
 
-from ..artefacts import Artefact
-from ..context import SiteContext
-from ..model import Dataset
-from ..problems import ERROR, Problem
+from ..infra.context import SiteContext
+from ..records.model import Dataset
+from ..records.problems import ERROR, Problem
 from . import oscem_map as m
+from .registry import Artefact, per_dataset
 
 JSON_TYPE = "application/json"
 LABEL = "OSC-EM metadata (JSON)"
@@ -368,6 +368,7 @@ def dumps(doc: Mapping[str, Any]) -> str:
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
 
+@per_dataset(70)
 def artefacts(ctx: SiteContext, d: Dataset) -> list[Artefact]:
     doc, _report = document(ctx, d)
     if doc is None:

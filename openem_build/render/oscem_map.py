@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from ..model import Dataset, ManifestFile
+from ..records.model import Dataset, ManifestFile
 
 #: OpenEM technique → OSC-EM schema (``oscem_schemas_<name>.schema.json``); techniques not listed use ``general``
 #: ("General dataset for TEM/STEM and EELS/EDX spectroscopy", the only OSC-EM schema without a technique of its own).

@@ -13,12 +13,11 @@ from typing import Any
 import jinja2
 from markupsafe import Markup, escape
 
-from ..artefacts import Artefact
-from ..context import SiteContext
-from ..licenses import license_name, license_url
-from ..model import Dataset, ManifestFile
-from ..urls import archive_url, doi_url, http_only
-from ..validate import schema
+from ..infra.context import SiteContext
+from ..infra.urls import archive_url, doi_url, http_only
+from ..records.licenses import license_name, license_url
+from ..records.model import Dataset, ManifestFile
+from ..records.validate import schema
 from . import citation, mapview, previewgallery, searchmeta, signposting, versions
 from .citation import one_line
 from .empiar import set_files
@@ -26,6 +25,7 @@ from .filefacts import facts
 from .jsonld import TECHNIQUE_LABELS, catalogue_jsonld, dataset_jsonld, script_json
 from .markdown import to_html, to_text
 from .pixelsize import set_pixel
+from .registry import Artefact
 from .units import pixel_size
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"

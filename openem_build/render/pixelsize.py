@@ -2,7 +2,7 @@
 
 An image set's own ``voxel_size_A`` or ``pixel_size_A`` when it declares one; else what its files' headers agree
 on when that differs from the acquisition's (binned tomograms, maps, another detector's images); else the
-acquisition's. The cross-checks (:mod:`openem_build.voxelchecks`) make sure a declared size agrees with the headers.
+acquisition's. The cross-checks (:mod:`..records.voxelchecks`) make sure a declared size agrees with the headers.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..checkparts import PLACEHOLDER_VOXEL, close, num, numbers
-from ..model import Dataset, ImageSet, ManifestFile
+from ..records.checkparts import PLACEHOLDER_VOXEL, close, num, numbers
+from ..records.model import Dataset, ImageSet, ManifestFile
 
 #: Header sizes that agree within this (relative) are one size; the same tolerance as the cross-check's.
 TOLERANCE = 0.01

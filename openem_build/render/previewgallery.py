@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from ..model import ManifestFile, Preview
+from ..records.model import ManifestFile, Preview
 
 #: The smallest side, in CSS pixels, a preview is shown at in the gallery.
 MIN_SHOWN = 256

@@ -5,11 +5,11 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from ..artefacts import Artefact
-from ..context import SiteContext
-from ..history import Version
-from ..manifest import dumps
-from ..model import Dataset
+from ..infra.context import SiteContext
+from ..records.history import Version
+from ..records.manifest import dumps
+from ..records.model import Dataset
+from .registry import Artefact, per_catalogue, per_dataset
 
 
 def record_json(ctx: SiteContext, d: Dataset) -> str:
@@ -36,6 +36,7 @@ def manifest_json(ctx: SiteContext, d: Dataset) -> str | None:
     return dumps(dataclasses.replace(manifest, files=files))
 
 
+@per_dataset(10)
 def artefacts(ctx: SiteContext, d: Dataset) -> list[Artefact]:
     out = [Artefact(f"datasets/{d.id}/dataset.json", record_json(ctx, d), "JSON", "application/json")]
     listing = manifest_json(ctx, d)
@@ -47,5 +48,6 @@ def artefacts(ctx: SiteContext, d: Dataset) -> list[Artefact]:
     return out
 
 
+@per_catalogue(10)
 def catalogue_artefacts(ctx: SiteContext) -> list[Artefact]:
     return []

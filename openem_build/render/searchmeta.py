@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from markupsafe import Markup, escape
 
-from .. import thumbnails
-from ..model import Dataset
+from ..records.model import Dataset
+from ..site import thumbnails
 from .markdown import to_text
 
 #: The value of the Pagefind filter ``kind`` on dataset pages (other pages: ``Page``, overrides/main.html).

@@ -12,12 +12,12 @@ from collections.abc import Sequence
 from itertools import islice
 from typing import Any
 
-from ..artefacts import Artefact
-from ..context import SiteContext
-from ..licenses import license_url
-from ..manifest import media_type
-from ..model import Dataset
-from ..urls import doi_url
+from ..infra.context import SiteContext
+from ..infra.urls import doi_url
+from ..records.licenses import license_url
+from ..records.manifest import media_type
+from ..records.model import Dataset
+from .registry import Artefact, after_dataset
 
 MEDIA_TYPE = "application/linkset+json"
 TYPES = ("https://schema.org/Dataset", "https://schema.org/AboutPage")
@@ -92,6 +92,7 @@ def linkset_json(ctx: SiteContext, d: Dataset, described_by: Sequence[Artefact])
     return json.dumps(linkset(ctx, d, described_by), ensure_ascii=False, indent=2) + "\n"
 
 
+@after_dataset(10)
 def artefacts(ctx: SiteContext, d: Dataset, made: Sequence[Artefact]) -> list[Artefact]:
     """``datasets/<id>/linkset.json``, made after the dataset's other files (it lists the labelled ones)."""
     return [Artefact(path(ctx, d), linkset_json(ctx, d, [a for a in made if a.label]), media_type=MEDIA_TYPE)]

@@ -13,10 +13,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from ..artefacts import Artefact, Streamed
-from ..context import SiteContext
-from ..model import Catalogue
+from ..infra.context import SiteContext
+from ..records.model import Catalogue
 from . import xmltext
+from .registry import Artefact, Streamed, per_catalogue
 
 SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
 
@@ -135,6 +135,7 @@ def artefacts(ctx: SiteContext, pages: Iterable[tuple[str, str | None]], files: 
             Artefact("sitemap.xml.gz", packed, media_type="application/gzip")]
 
 
+@per_catalogue(40)
 def catalogue_artefacts(ctx: SiteContext) -> list[Artefact]:
     """``robots.txt`` pointing at the sitemap."""
     return [Artefact("robots.txt", robots_txt(ctx), media_type="text/plain")]
@@ -155,7 +156,7 @@ def dated_artefacts(ctx: SiteContext, pages: Iterable[tuple[str, str | None]]) -
 
     ``pages``: ``(URL path, absolute source path or None)`` of every page. Runs ``git log`` twice.
     """
-    from .. import changes
+    from ..records import changes
     from . import oai
 
     root = ctx.catalogue.root or "."

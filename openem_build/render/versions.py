@@ -1,5 +1,5 @@
 """The version list of a landing page, as Zenodo shows it: each version's number, date, DOI and what changed,
-from the catalogue's git history (:mod:`openem_build.history`), and the citations of this version and of all
+from the catalogue's git history (:mod:`openem_build.records.history`), and the citations of this version and of all
 versions.
 
 DOIs follow :mod:`openem_build.doi`: the record's ``doi`` is the *concept* DOI (all versions) and each version's
@@ -16,10 +16,10 @@ from datetime import date
 from functools import cache
 from typing import Any
 
-from ..doi import version_doi
-from ..history import Version
-from ..model import Dataset
-from ..validate import schema
+from ..records.doiname import version_doi
+from ..records.history import Version
+from ..records.model import Dataset
+from ..records.validate import schema
 
 #: Fields whose change is named by what it means to a reader rather than by the field's title.
 _NAMES = {"data": "files", "dates": "dates", "version": ""}

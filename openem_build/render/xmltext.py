@@ -4,7 +4,7 @@ RDF/XML, the sitemap).
 XML 1.0 has no way at all to hold the C0 control characters other than tab, line feed and carriage return
 (not even as ``&#27;``), lone surrogates, or U+FFFE and U+FFFF: a single one makes the whole file unreadable
 to every parser. Validation refuses them in entries, as written and as character references
-(:mod:`openem_build.textcheck`); the writers remove any that still arrive (from a facility name, the site's
+(:mod:`openem_build.records.textcheck`); the writers remove any that still arrive (from a facility name, the site's
 settings, a file header …), so no input can break a harvester's file. lxml refuses to write them at all, with
 an exception that would stop the build.
 """

@@ -17,10 +17,10 @@ from bs4 import BeautifulSoup
 from lxml import etree
 from rdflib import Graph
 
-from openem_build import artefacts as A
-from openem_build.context import SiteContext
-from openem_build.model import Dataset
+from openem_build.infra.context import SiteContext
+from openem_build.records.model import Dataset
 from openem_build.render import citation, datacite, dcat, jsonld, oai, pages
+from openem_build.render import outputs as A
 
 #: Elements a dataset page may contain: the templates' own; anything else was injected.
 PAGE_TAGS = {"html", "body", "p", "br", "em", "strong", "code", "pre", "blockquote", "ul", "ol", "li", "a", "h1",

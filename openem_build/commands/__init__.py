@@ -1,0 +1,1 @@
+"""One module per ``openem`` command; :mod:`openem_build.cli` only wires argparse to them."""

@@ -1,0 +1,1 @@
+"""Shared plumbing every part uses: site context and settings, parallel workers, progress bars, official URLs."""
