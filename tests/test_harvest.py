@@ -430,7 +430,7 @@ def test_json_ld_pictures_are_the_published_thumbnail_and_previews(site: Path, c
     neither."""
     from PIL import Image
 
-    from openem_build import thumbnails
+    from openem_build.site import thumbnails
 
     with_pictures = 0
     for d in catalogue.datasets:

@@ -184,7 +184,7 @@ def test_export_messages_go_to_the_stderr_of_each_call(tmp_path: Path, monkeypat
     import logging
     import sys
 
-    from openem_build import export
+    from openem_build.commands import export
 
     for run in range(2):
         err = io.StringIO()
