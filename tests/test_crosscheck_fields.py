@@ -594,3 +594,19 @@ def test_header_values_of_the_wrong_kind_are_left_out_not_a_traceback():
     assert problems_of(EPU_YAML + "    - name: More\n      directory: m\n      category: metadata\n      format: xml\n",
                        odd) == []
     assert prefill(odd).values == {}
+
+
+def test_a_declared_camera_length_is_checked_against_the_real_headers():
+    """The real DM4 spectrum image records a camera length of 550 mm: within 5 % nothing, beyond it an error at
+    the line of acquisition.camera_length_mm naming the file."""
+    files = {"eels/EELS_SI.dm4": facts("materials/EELS_SI.dm4")}
+    assert files["eels/EELS_SI.dm4"]["acquisition"]["camera_length_mm"] == 550.0
+    text = ("instrument:\n  acceleration_voltage_kV: 200\nacquisition:\n  camera_length_mm: {}\ndata:\n"
+            "  image_sets:\n    - name: EELS\n      directory: eels\n      category: spectrum-images\n"
+            "      format: dm4\n")
+    for close_enough in (550, 530, 575):
+        assert [p for p in problems_of(text.format(close_enough), files) if "camera" in p[1]] == [], close_enough
+    wrong = text.format(800)
+    assert [p for p in problems_of(wrong, files) if "camera" in p[1]] == [
+        (4, "acquisition.camera_length_mm", ERROR, "camera length 800 mm differs from the 550 mm recorded in "
+         "eels/EELS_SI.dm4")]

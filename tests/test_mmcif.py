@@ -343,6 +343,11 @@ def test_values_read_back_equal_the_catalogue(ctx, catalogue):
         assert float(value(b, "_em_imaging.accelerating_voltage")) == d.instrument.acceleration_voltage_kV
         if d.instrument.cs_mm is not None:
             assert float(value(b, "_em_imaging.nominal_cs")) == d.instrument.cs_mm
+        if d.technique == "microed":  # the camera length of the diffraction patterns (mm)
+            assert float(value(b, "_em_diffraction.camera_length")) == d.acquisition.camera_length_mm == 1700
+            assert value(b, "_em_diffraction.imaging_id") == value(b, "_em_imaging.id")
+        else:
+            assert value(b, "_em_diffraction.camera_length") is None
         if d.acquisition.defocus_range_um:
             low, high = sorted(d.acquisition.defocus_range_um)
             assert float(value(b, "_em_imaging.nominal_defocus_min")) == pytest.approx(low * 1000)

@@ -30,8 +30,8 @@ from .conftest import ROOT
 OFFICIAL = ROOT.parent / "shared" / "reference" / "oscem"
 needs_shared = pytest.mark.skipif(not (OFFICIAL / "jsonschema").is_dir(), reason="../shared/reference/oscem is "
                                   "absent (a fresh clone): the official OSC-EM schemas and examples live there")
-#: Example entries OSC-EM cannot take, and the required value each lacks.
-REFUSED = {"lysozyme-microed-2025": "acquisition.pixel_size_A"}  # MicroED: diffraction, no pixel size at the sample
+#: The MicroED example: diffraction patterns, whose pixel size is a reciprocal-space sampling (Å⁻¹).
+DIFFRACTION = "lysozyme-microed-2025"
 SCHEMA_OF = {"single-particle": "spa", "helical": "spa", "subtomogram-averaging": "subtomo",
              "tomography": "cellular_tomo"}
 
@@ -67,10 +67,6 @@ def test_every_example_entry_exports_oscem_valid_against_the_official_schema(loa
     assert len(catalogue.datasets) >= 15
     for d in catalogue.datasets:
         doc, report = oscem.document(ctx, d)
-        if d.id in REFUSED:
-            assert doc is None
-            assert [p.field for p in report if p.severity == "error"] == [REFUSED[d.id]]
-            continue
         assert doc is not None, [p.text() for p in report]
         name = SCHEMA_OF.get(d.technique, "general")
         errors = [f"{list(e.absolute_path)}: {e.message}" for e in official_validator(name).iter_errors(doc)]
@@ -82,7 +78,10 @@ def test_every_example_entry_exports_oscem_valid_against_the_official_schema(loa
         assert doc["instrument"]["acceleration_voltage"] == {
             "value": d.instrument.acceleration_voltage_kV, "unit": "kV",
             "valueSI": d.instrument.acceleration_voltage_kV * 1000, "unitSI": "V"}
-        assert doc["acquisition"]["pixel_size"]["value"] == d.acquisition.pixel_size_A
+        if d.id != DIFFRACTION:
+            size = doc["acquisition"]["pixel_size"]
+            assert (size["value"], size["unit"], size["unitSI"]) == (d.acquisition.pixel_size_A, "Å", "m")
+            assert size["valueSI"] == pytest.approx(d.acquisition.pixel_size_A * 1e-10, rel=1e-12)
         assert doc["acquisition"]["date_time"] == f"{d.dates.collected.isoformat()}T00:00:00Z"
         assert oscem.dumps(doc) == oscem.dumps(oscem.document(ctx, d)[0])  # reproducible
 
@@ -151,12 +150,23 @@ def test_the_site_file_is_a_labelled_dataset_artefact(loaded):
     assert '<a href="oscem.json" type="application/json">OSC-EM metadata (JSON)</a>' in page
     assert (f'<link rel="describedby" href="{ctx.url(f"datasets/{d.id}/oscem.json")}" type="application/json">'
             in pages.dataset_head(ctx, d, labelled))
-    refused = catalogue.by_id["lysozyme-microed-2025"]
+    d = catalogue.by_id[DIFFRACTION]
+    refused = dataclasses.replace(d, acquisition=dataclasses.replace(d.acquisition, camera_length_mm=None))
+    assert any(a.path.endswith("/oscem.json") for a in artefacts.for_dataset(ctx, d))
     assert not any(a.path.endswith("/oscem.json") for a in artefacts.for_dataset(ctx, refused))
     assert "`oscem.json`" in (ROOT / "docs" / "api.md").read_text("utf-8")
 
 
-def test_openem_export_oscem_writes_the_file_and_prints_the_report(tmp_path: Path, capsys):
+def without_camera_length(catalogue: Path) -> Path:
+    """The catalogue copy with the MicroED entry's camera length removed (OSC-EM then has no pixel size for it)."""
+    path = catalogue / "datasets" / DIFFRACTION / "dataset.yaml"
+    text = path.read_text("utf-8")
+    assert "  camera_length_mm: 1700\n" in text
+    path.write_text(text.replace("  camera_length_mm: 1700\n", ""), "utf-8")
+    return catalogue
+
+
+def test_openem_export_oscem_writes_the_file_and_prints_the_report(tmp_path: Path, catalogue: Path, capsys):
     out = tmp_path / "trpv1.json"
     assert cli.main(["--root", str(ROOT), "export", "oscem", "trpv1-nanodisc-krios-2023", "-o", str(out)]) == 0
     err = capsys.readouterr().err
@@ -164,20 +174,53 @@ def test_openem_export_oscem_writes_the_file_and_prints_the_report(tmp_path: Pat
     doc = json.loads(out.read_text("utf-8"))
     assert doc["acquisition"]["technique"] == "spa" and doc["instrument"]["electron_source"] == "FEG"
 
-    assert cli.main(["--root", str(ROOT), "export", "oscem", "lysozyme-microed-2025"]) == 1
+    root = without_camera_length(catalogue)
+    assert cli.main(["--root", str(root), "export", "oscem", DIFFRACTION]) == 1
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert "acquisition.pixel_size_A: is missing: OSC-EM requires a pixel size" in captured.err
+    assert ("acquisition.camera_length_mm: is missing: OSC-EM requires a pixel size, which for diffraction patterns "
+            "is the reciprocal-space sampling") in captured.err
     assert "Traceback" not in captured.err
 
     site = tmp_path / "site"
-    assert cli.main(["--root", str(ROOT), "export", "all", "-d", str(site)]) == 0
+    assert cli.main(["--root", str(root), "export", "all", "-d", str(site)]) == 0
     written = sorted(p.parent.name for p in site.glob("datasets/*/oscem.json"))
-    assert "apoferritin-krios-2024" in written and "lysozyme-microed-2025" not in written
-    assert len(written) == len(load_catalogue(ROOT).catalogue.datasets) - len(REFUSED)
+    assert "apoferritin-krios-2024" in written and DIFFRACTION not in written
+    assert len(written) == len(load_catalogue(root).catalogue.datasets) - 1
 
 
-def test_export_messages_go_to_the_stderr_of_each_call(tmp_path: Path, monkeypatch, capsys):
+def test_a_diffraction_entry_exports_its_reciprocal_pixel_size_with_its_unit(loaded):
+    """MicroED patterns have no pixel size at the specimen: OSC-EM gets the Å⁻¹ a pixel spans, and the report
+    says how it was made."""
+    catalogue, ctx = loaded
+    d = catalogue.by_id[DIFFRACTION]
+    doc, report = oscem.document(ctx, d)
+    # 14 µm / (1700 mm × 0.025079 Å at 200 kV) = 3.284e-4 Å⁻¹ per pixel.
+    assert doc["acquisition"]["pixel_size"] == {"value": 0.0003284, "unit": "1/Å", "valueSI": 3284000, "unitSI": "1/m"}
+    note = next(p.message for p in report if p.field == "acquisition.pixel_size")
+    assert "reciprocal-space sampling, 0.0003284 Å⁻¹ per pixel" in note and "1700 mm" in note and "14 µm" in note
+    summary = next(p.message for p in report if p.field == "")
+    assert "camera_length_mm" not in summary and "detector_pixel_size_um" not in summary
+    # An entry that states an image-mode pixel size keeps it.
+    imaged = dataclasses.replace(d, acquisition=dataclasses.replace(d.acquisition, pixel_size_A=0.9))
+    assert oscem.document(ctx, imaged)[0]["acquisition"]["pixel_size"]["unit"] == "Å"
+    # Without the detector's pixel size: no document, and the message names the field to add.
+    bare = dataclasses.replace(d, instrument=dataclasses.replace(d.instrument, detector_pixel_size_um=None))
+    doc, report = oscem.document(ctx, bare)
+    assert doc is None
+    assert [p.field for p in report if p.severity == "error"] == ["instrument.detector_pixel_size_um"]
+
+
+def test_electron_wavelengths_are_relativistic():
+    from openem_build.render.diffraction import electron_wavelength_A, reciprocal_pixel_per_A
+
+    # Textbook values (Williams & Carter, table 1.1): 100 kV 0.03701 Å, 200 kV 0.02508 Å, 300 kV 0.01969 Å.
+    for kv, wavelength in ((100, 0.03701), (200, 0.02508), (300, 0.01969)):
+        assert electron_wavelength_A(kv) == pytest.approx(wavelength, abs=5e-5), kv
+    assert reciprocal_pixel_per_A(14, 1700, 200) == pytest.approx(0.014 / (1700 * 0.025079), rel=1e-4)
+
+
+def test_export_messages_go_to_the_stderr_of_each_call(tmp_path: Path, catalogue: Path, monkeypatch, capsys):
     """Not to the stream of the first call (cli.main closes its stream guard on return: a later command
     writing there failed with "I/O operation on closed file")."""
     import io
@@ -186,12 +229,13 @@ def test_export_messages_go_to_the_stderr_of_each_call(tmp_path: Path, monkeypat
 
     from openem_build.commands import export
 
+    root = without_camera_length(catalogue)
     for run in range(2):
         err = io.StringIO()
         monkeypatch.setattr(sys, "stderr", err)
-        assert export.export_one(ROOT, "oscem", "lysozyme-microed-2025", None,
+        assert export.export_one(root, "oscem", DIFFRACTION, None,
                                  context=lambda r, c: site_context(r, c)) == 1
-        assert "acquisition.pixel_size_A" in err.getvalue(), run
+        assert "acquisition.camera_length_mm" in err.getvalue(), run
     # A build leaves no handler on the loggers it writes to (its stream is closed when main returns).
     before = {n: list(logging.getLogger(n).handlers) for n in ("mkdocs", "openem")}
     monkeypatch.setattr(sys, "stderr", sys.__stderr__)

@@ -43,6 +43,9 @@ DOSE_TOLERANCE = 0.10
 #: Defocus: absolute, in µm, on each end of the declared range. Every recorded defocus must lie within the range;
 #: the range may be wider (defocus is varied over a session, and an entry may hold a subset of its files).
 DEFOCUS_TOLERANCE_UM = 0.1
+#: Camera length of diffraction patterns: relative (headers record the nominal value; a calibrated camera length
+#: is commonly a few per cent off it).
+CAMERA_LENGTH_TOLERANCE = 0.05
 #: Frames per movie: exact.
 FRAMES_TOLERANCE = 0
 #: Tilt range: absolute, in degrees, on each end (the stage reads back a little off its target). Every tilt
@@ -154,6 +157,17 @@ def check_magnification(doc: Mapping[str, Any], files: Mapping[str, FileMetadata
     _report_groups(rep, pointer, groups, lambda v: not close(v, declared, MAGNIFICATION_TOLERANCE),
                    lambda v, p: f"magnification {_whole(declared)} differs from the nominal {_whole(v)} recorded in "
                    f"{and_more(p)}", "set the nominal magnification the data files record")
+
+
+def check_camera_length(doc: Mapping[str, Any], files: Mapping[str, FileMetadata], rep: Reporter) -> None:
+    pointer = ("acquisition", "camera_length_mm")
+    declared = num(_declared(doc, *pointer))
+    if declared is None:
+        return
+    groups = grouped(_numbers(files, "camera_length_mm"), lambda a, b: close(a, b, CAMERA_LENGTH_TOLERANCE))
+    _report_groups(rep, pointer, groups, lambda v: not close(v, declared, CAMERA_LENGTH_TOLERANCE),
+                   lambda v, p: f"camera length {declared:g} mm differs from the {v:g} mm recorded in "
+                   f"{and_more(p)}", "set the camera length of the diffraction patterns the data files record")
 
 
 def detector_words(name: str) -> frozenset[str]:
@@ -321,6 +335,7 @@ def check_all(doc: Mapping[str, Any], files: Mapping[str, FileMetadata], rep: Re
     check_metadata_frames(doc, files, rep, sets)
     check_voltage(doc, files, rep)
     check_magnification(doc, files, rep)
+    check_camera_length(doc, files, rep)
     check_detector(doc, files, rep)
     check_dose(doc, files, rep)
     check_defocus(doc, files, rep)

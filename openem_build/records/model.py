@@ -111,6 +111,8 @@ class Instrument:
     energy_filter: str | None = None
     acceleration_voltage_kV: float | None = None
     cs_mm: float | None = None
+    #: Pitch of one detector pixel (µm): with the camera length, the reciprocal-space sampling of diffraction.
+    detector_pixel_size_um: float | None = None
     electron_source: str | None = None
 
 
@@ -130,6 +132,7 @@ class Acquisition:
     software: str | None = None
     temperature_K: float | None = None
     slice_thickness_nm: float | None = None
+    camera_length_mm: float | None = None
 
 
 @dataclass(frozen=True)

@@ -211,7 +211,8 @@ def technical_info(d: Dataset) -> str:
         parts.append(f"Cs {_num(ins.cs_mm)} mm")
     if ins.detector:
         mode = f" ({ins.detector_mode} mode)" if ins.detector_mode else ""
-        parts.append(f"detector: {ins.detector}{mode}")
+        pitch = f", {_num(ins.detector_pixel_size_um)} µm pixels" if ins.detector_pixel_size_um is not None else ""
+        parts.append(f"detector: {ins.detector}{mode}{pitch}")
     if ins.energy_filter:
         parts.append(f"energy filter: {ins.energy_filter}")
     facts = [
@@ -221,6 +222,7 @@ def technical_info(d: Dataset) -> str:
         ("frames per movie", acq.frames_per_movie, ""),
         ("tilt step", acq.tilt_step_deg, "°"),
         ("slice thickness", acq.slice_thickness_nm, " nm"),
+        ("camera length", acq.camera_length_mm, " mm"),
         ("temperature", acq.temperature_K, " K"),
     ]
     parts += [f"{name} {_num(value)}{unit}" for name, value, unit in facts if value is not None]

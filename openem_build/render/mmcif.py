@@ -200,6 +200,11 @@ def categories(ctx: SiteContext, d: Dataset) -> tuple[dict[str, dict[str, list[A
     imaging["details"] = e.details("_em_imaging", "instrument.energy_filter",
                                    f"Energy filter: {inst.energy_filter}" if inst.energy_filter else None)
     put("em_imaging", imaging)
+    if d.technique == "microed" and acq.camera_length_mm is not None:
+        length = e.number("_em_diffraction.camera_length", acq.camera_length_mm, "acquisition.camera_length_mm",
+                          "Camera length (mm)")
+        if length is not None:
+            put("em_diffraction", {"id": "1", "imaging_id": "1", "camera_length": length})
 
     recording: dict[str, Any] = {"id": "1", "imaging_id": "1"}
     det = detector_model(d)

@@ -110,6 +110,7 @@ NUMBERS: dict[str, tuple[str, tuple[Range, ...], tuple[Range, ...]]] = {
     "_em_imaging.tilt_angle_min": ("float", (), ()),
     "_em_imaging.tilt_angle_max": ("float", (), ()),
     "_em_imaging.temperature": ("float", (), ()),
+    "_em_diffraction.camera_length": ("float", ((0.0, None),), ()),
     "_em_image_recording.avg_electron_dose_per_image": ("float", ((0.0, None),), ((1, 1000),)),
     "_em_image_recording.num_real_images": ("positive_int", (), ()),
     "_em_image_recording.num_diffraction_images": ("positive_int", (), ()),

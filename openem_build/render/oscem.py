@@ -26,6 +26,7 @@ import jsonschema
 from ..infra.context import SiteContext
 from ..records.model import Dataset
 from ..records.problems import ERROR, Problem
+from . import diffraction
 from . import oscem_map as m
 from .registry import Artefact, per_dataset
 
@@ -154,6 +155,8 @@ class _Builder:
         if a.pixel_size_A:
             out["pixel_size"] = m.angstrom(a.pixel_size_A)
             self.use("acquisition.pixel_size_A")
+        elif m.modes(d)[1] == "Diffraction":
+            self._reciprocal_pixel(out)
         else:
             self.missing("acquisition.pixel_size_A", "a pixel size", "add acquisition.pixel_size_A (Å at the "
                          "specimen)")
@@ -185,6 +188,35 @@ class _Builder:
         if name in m.TILT_SCHEMAS:
             self._tilts(out)
         return out
+
+    def _reciprocal_pixel(self, out: dict[str, Any]) -> None:
+        """A diffraction pattern's pixel size: the spatial frequency a pixel spans (Å⁻¹), stated with its unit.
+
+        OSC-EM requires ``pixel_size`` and describes it for images (Å at the specimen); a diffraction pattern has
+        none, but its pixel has a calibrated size in reciprocal space, from the camera length, the detector's
+        pixel pitch and the wavelength. That is written, unit and all, and the report says so.
+        """
+        i, a = self.d.instrument, self.d.acquisition
+        needed = {"acquisition.camera_length_mm": a.camera_length_mm,
+                  "instrument.detector_pixel_size_um": i.detector_pixel_size_um,
+                  "instrument.acceleration_voltage_kV": i.acceleration_voltage_kV}
+        lacking = [field for field, value in needed.items() if value is None]
+        if lacking:
+            for field in lacking:
+                if field != "instrument.acceleration_voltage_kV":  # (reported as missing by the instrument)
+                    self.missing(field, "a pixel size, which for diffraction patterns is the reciprocal-space "
+                                 "sampling from the camera length, detector pixel size and voltage",
+                                 f"add {field}")
+            return
+        per_pixel = diffraction.reciprocal_pixel_per_A(i.detector_pixel_size_um, a.camera_length_mm,  # type: ignore[arg-type]
+                                                       i.acceleration_voltage_kV)  # type: ignore[arg-type]
+        value = float(f"{per_pixel:.4g}")
+        out["pixel_size"] = m.quantity(value, "1/Å", "1e10", "1/m")
+        self.use("acquisition.camera_length_mm", "instrument.detector_pixel_size_um")
+        self.note("acquisition.pixel_size", f"a diffraction pattern has no pixel size at the specimen: pixel_size "
+                  f"is the reciprocal-space sampling, {value:g} Å⁻¹ per pixel (detector pixel "
+                  f"{i.detector_pixel_size_um:g} µm / (camera length {a.camera_length_mm:g} mm × electron "
+                  f"wavelength at {i.acceleration_voltage_kV:g} kV)), with its unit 1/Å")
 
     def _dose(self, out: dict[str, Any]) -> None:
         d, a = self.d, self.d.acquisition

@@ -18,7 +18,7 @@ from ..infra.urls import archive_url, doi_url, http_only
 from ..records.licenses import license_name, license_url
 from ..records.model import Dataset, ManifestFile
 from ..records.validate import schema
-from . import citation, mapview, previewgallery, searchmeta, signposting, versions
+from . import citation, diffraction, mapview, previewgallery, searchmeta, signposting, versions
 from .citation import one_line
 from .empiar import set_files
 from .filefacts import facts
@@ -82,6 +82,7 @@ def env() -> jinja2.Environment:
     e.filters.update(size=human_size, file_rows=file_rows, num=num, doi_url=doi_url, archive_url=archive_url,
                      http_only=http_only, license_name=license_name, license_url=license_url, shell=shlex.quote,
                      technique=lambda t: TECHNIQUE_LABELS.get(t, t), pixel=pixel_size,
+                     reciprocal_sampling=diffraction.sampling_per_A,
                      enum_title=_enum_title, oneline=one_line)
     e.tests["http_only"] = lambda url: bool(http_only(url))
     return e
