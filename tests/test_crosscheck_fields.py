@@ -610,3 +610,9 @@ def test_a_declared_camera_length_is_checked_against_the_real_headers():
     assert [p for p in problems_of(wrong, files) if "camera" in p[1]] == [
         (4, "acquisition.camera_length_mm", ERROR, "camera length 800 mm differs from the 550 mm recorded in "
          "eels/EELS_SI.dm4")]
+
+
+def test_prefill_takes_the_camera_length_the_real_headers_record():
+    filled = prefill({"eels/EELS_SI.dm4": facts("materials/EELS_SI.dm4")})
+    assert filled.values["acquisition"]["camera_length_mm"] == 550
+    assert filled.sources["acquisition.camera_length_mm"] == "eels/EELS_SI.dm4"

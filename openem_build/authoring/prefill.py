@@ -99,6 +99,8 @@ SIMPLE: tuple[tuple[str, str, str, Callable[[Any, Any], bool] | None], ...] = (
     ("pixel_size_A", "acquisition.pixel_size_A", " Å", _numeric(lambda a, b: close(a, b, F.PIXEL_TOLERANCE))),
     ("magnification", "acquisition.magnification", "",
      _numeric(lambda a, b: close(a, b, F.MAGNIFICATION_TOLERANCE))),
+    ("camera_length_mm", "acquisition.camera_length_mm", " mm",
+     _numeric(lambda a, b: close(a, b, F.CAMERA_LENGTH_TOLERANCE))),
     ("software", "acquisition.software", "", None),
     ("tilt_step_deg", "acquisition.tilt_step_deg", "°",
      _numeric(lambda a, b: abs(a - b) <= F.TILT_STEP_TOLERANCE_DEG)),
