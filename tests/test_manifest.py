@@ -683,6 +683,17 @@ def test_header_facts_are_checked_for_type_and_range(headers, field, words):
     assert words in problem.message and problem.line > 1 and problem.hint.startswith("header facts are read")
 
 
+def test_a_lone_surrogate_is_a_located_problem_not_a_crash():
+    """JSON may escape half a UTF-16 pair ("\\ud800"), which msgspec cannot encode when it words its error: a
+    value of the wrong type that is such text is reported like any other."""
+    text = _with_headers({"type": "mrc"}).replace('"size": 10', '"size": "\\ud800"')
+    manifest, _doc, problems = parse(text, MAN)
+    assert manifest is None
+    (problem,) = problems
+    assert problem.field == "files[0].size" and problem.message.startswith("size must be a whole number") \
+        and problem.line > 1
+
+
 def test_header_facts_of_every_extractor_are_valid(tmp_path: Path):
     """What each extractor writes into a manifest passes the checks: the examples' manifests, an MRC volume and
     image, a SerialEM .mdoc and an EPU XML file (through read_headers, as `openem manifest` reads them)."""
