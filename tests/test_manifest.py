@@ -683,6 +683,17 @@ def test_header_facts_are_checked_for_type_and_range(headers, field, words):
     assert words in problem.message and problem.line > 1 and problem.hint.startswith("header facts are read")
 
 
+def test_a_lone_surrogate_is_a_located_problem_not_a_crash():
+    """JSON may escape half a UTF-16 pair ("\\ud800"), which msgspec cannot encode when it words its error: a
+    value of the wrong type that is such text is reported like any other."""
+    text = _with_headers({"type": "mrc"}).replace('"size": 10', '"size": "\\ud800"')
+    manifest, _doc, problems = parse(text, MAN)
+    assert manifest is None
+    (problem,) = problems
+    assert problem.field == "files[0].size" and problem.message.startswith("size must be a whole number") \
+        and problem.line > 1
+
+
 def test_header_facts_of_every_extractor_are_valid(tmp_path: Path):
     """What each extractor writes into a manifest passes the checks: the examples' manifests, an MRC volume and
     image, a SerialEM .mdoc and an EPU XML file (through read_headers, as `openem manifest` reads them)."""
@@ -739,17 +750,18 @@ def test_extracted_headers_are_kept_within_what_a_manifest_records(tmp_path: Pat
         assert kept is None or headers.problems(kept) == [], value
 
 
-def test_the_fast_header_check_agrees_with_json_schema():
-    """headers.is_valid (compiled from the schema) says exactly what jsonschema says, on valid facts and on
-    every damage of them (types swapped, ranges left, unknown keys)."""
+def test_the_header_types_agree_with_json_schema():
+    """The msgspec types of the header facts (made from the schema) say exactly what jsonschema says, on valid
+    facts and on every damage of them (types swapped, ranges left, unknown keys)."""
     import random
 
-    from openem_build.data import headers
+    from openem_build.data import header_types, headers
 
     valid = [json.loads(p.read_text("utf-8"))["files"] for p in
              sorted((Path(__file__).parent.parent / "datasets").glob("*/manifest.json"))]
     samples = [e["headers"] for files in valid for e in files if e.get("headers")]
-    swaps = [None, True, False, 0, -1, 1.5, 1e20, "", "x", "a\x01", [], [1], {}, {"k": 1}, 10**7, 2**63, -2**31 - 1]
+    swaps = [None, True, False, 0, -1, 1.5, 1e20, "", "x", "a\x01", [], [1], {}, {"k": 1}, 10**7, 2**63, -2**31 - 1,
+             2**64 + 1, 10**400, "\ud800", "x" * 301]
     rng = random.Random(0)
 
     def leaves(value, pointer=()):
@@ -774,9 +786,31 @@ def test_the_fast_header_check_agrees_with_json_schema():
                 else:
                     parent[pointer[-1]] = new
                 want = not list(headers._validator().iter_errors(value))
-                assert headers._fast()(value) == want, (pointer, new)
+                assert header_types.fits(value) == want, (pointer, new)
+                assert header_types.all_fit([sample, value]) == want, (pointer, new)
                 checked += 1
     assert checked > 500
+
+
+def test_the_header_types_are_made_from_the_schema():
+    """Every object of headers.schema.json is a Struct with exactly its properties, and a keyword the translation
+    does not know is refused rather than ignored."""
+    import msgspec
+
+    from openem_build.data import header_types
+    from openem_build.records.validate import schema
+
+    root = schema("headers")
+    top = header_types.types()
+    assert [f.name for f in msgspec.structs.fields(top)] == list(root["properties"])
+    mrc = msgspec.inspect.type_info(top).fields
+    mrc = next(f.type for f in mrc if f.name == "mrc")
+    assert isinstance(mrc, msgspec.inspect.StructType)  # (UNSET, what a value may leave out, is no type here)
+    assert [f.name for f in mrc.fields] == list(root["$defs"]["mrc"]["properties"])
+    with pytest.raises(header_types.Unsupported, match="const"):
+        header_types._type({"type": "string", "const": "x"}, root, "X")
+    with pytest.raises(header_types.Unsupported, match="additionalProperties"):
+        header_types._type({"type": "object", "properties": {}}, root, "X")
 
 
 # ------------------------------------------------------------------------------------------ links out

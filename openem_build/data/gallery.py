@@ -7,11 +7,12 @@ each set of 2D data (micrographs, spectra, diffraction images: another file of s
 else), at most :data:`MAX_FILES` files per entry. The PNGs are made by :mod:`openem_build.data.previews` (deterministic
 bytes); ``previews.json`` lists each with its name, view, size, alt text and the data file it shows.
 
-The loader reads ``previews.json`` (:func:`read`) and checks every image it lists: a regular file in
-``previews/`` (no symbolic link), of at most :data:`~openem_build.data.previews.MAX_PNG_BYTES` bytes and the size
-recorded, a whole PNG image (every chunk, the image data decompressed in bounded steps) of the recorded width and
-height and at most :data:`~openem_build.data.previews.MAX_PNG_PIXELS` pixels. The MkDocs plugin copies the PNG
-files into the site when it writes it (:func:`copy_to_site`), checking each again as it copies it.
+The loader reads ``previews.json`` (:func:`read`, from :mod:`openem_build.data.previewsjson`: compiled msgspec
+types) and checks every image it lists: a regular file in ``previews/`` (no symbolic link), of at most
+:data:`~openem_build.data.previews.MAX_PNG_BYTES` bytes and the size recorded, a whole PNG image (every chunk, the
+image data decompressed in bounded steps) of the recorded width and height and at most
+:data:`~openem_build.data.previews.MAX_PNG_PIXELS` pixels. The MkDocs plugin copies the PNG files into the site when
+it writes it (:func:`copy_to_site`), checking each again as it copies it.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import json
 import os
 import re
 import shutil
-import stat
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import islice
@@ -28,36 +28,24 @@ from pathlib import Path
 from typing import Any
 
 from ..infra import sitewrite
-from ..records import textcheck
-from ..records.manifest import JsonDoc, _safe_path, confined, content_roots, is_member, load_json, sorted_members
-from ..records.model import Catalogue, Preview
-from ..records.problems import ERROR, WARNING, Problem, relpath
+from ..records.manifest import confined, content_roots, is_member, sorted_members
+from ..records.model import Catalogue
+from ..records.problems import relpath
 from . import arraypreviews, mrc
 from . import previews as P
 from . import rasterpreview as raster
-from .headers import brief
+from .previewsjson import MAX_BYTES as MAX_BYTES
+from .previewsjson import PREVIEWS_DIR, PREVIEWS_FILE, PREVIEWS_VERSION, read_image
+from .previewsjson import read as read
 
-PREVIEWS_DIR = "previews"
-PREVIEWS_FILE = "previews.json"
-PREVIEWS_VERSION = 1
 MAX_FILES = 6
 #: Image-set categories worth a preview, in the order files are chosen from them.
 CATEGORIES = ("maps", "tomograms", "micrographs", "tilt-series", "volume-images", "spectra", "diffraction-images",
               "class-averages", "movies")
 #: Categories whose files each show something else (2D data): their middle file is previewed too.
 SECOND_FILE = ("micrographs", "spectra", "diffraction-images")
-MAX_BYTES = 1 << 20  # previews.json larger than this is not read
-MAX_ALT = 1000  # characters of a preview's alt text
-MAX_REPORTED = 25  # problems reported per previews.json before the rest is summarised (each is located)
-_FILE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,200}\.png$")
 #: Image-set formats whose files may be previewed as 2D raster images when an entry has no MRC file to preview.
 _RASTER_FORMATS = frozenset({"jpeg", "jpg", "png", "tiff", "tif"})
-#: What ``kind`` may be: a plane of two axes, a projection or a 2D image.
-_KIND = re.compile(r"^(?:[XYZ]{2}|projection|image|montage|spectrum|map)$")
-_TOP_FIELDS = frozenset({"previews_version", "commit", "previews"})
-_ITEM_FIELDS = frozenset({"file", "kind", "width", "height", "bytes", "alt", "source", "caption"})
-_COMMIT = re.compile(r"^[0-9a-f]{40}$")
-_HINT = "regenerate the previews with `openem manifest {ident}` instead of editing previews.json by hand"
 
 #: An image set as the chooser sees it: (directory, category, format).
 SetInfo = tuple[str, "str | None", "str | None"]
@@ -247,150 +235,6 @@ def sets_of(doc: Any) -> list[SetInfo]:
             out.append((s["directory"], s.get("category") if isinstance(s.get("category"), str) else None,
                         s.get("format") if isinstance(s.get("format"), str) else None))
     return out
-
-
-# ------------------------------------------------------------------------------------------ reading
-
-def read(folder: Path, root: Path) -> tuple[tuple[Preview, ...], list[Problem]]:
-    """The previews listed in ``folder/previews.json`` (none when it is absent) and what is wrong with them.
-
-    Every listed image is checked (see the module's description); one that is missing is left out with a
-    warning, one that is not what the list says is an error."""
-    path = folder / PREVIEWS_FILE
-    if not (path.exists() or path.is_symlink()):
-        return (), []
-    shown = relpath(path, root)
-    hint = _HINT.format(ident=folder.name)
-    if path.is_symlink() or not path.is_file():
-        return (), [Problem(shown, 0, 0, "", "must be a regular file", hint)]
-    if path.stat().st_size > MAX_BYTES:
-        return (), [Problem(shown, 0, 0, "", f"is larger than {MAX_BYTES} bytes", hint)]
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return (), [Problem(shown, 0, 0, "", f"is not UTF-8 text ({exc.reason} at byte {exc.start})", hint)]
-    data, broken = load_json(text, shown, hint)
-    if broken is not None:
-        return (), [broken]
-    doc = JsonDoc(text, data)
-    problems: list[Problem] = []
-
-    def add(pointer: tuple[str | int, ...], message: str, severity: str = ERROR, key: bool = False) -> None:
-        line, col = doc.where(pointer, key=key)
-        name = "".join(f"[{p}]" if isinstance(p, int) else (f".{p}" if i else p) for i, p in enumerate(pointer))
-        problems.append(Problem(shown, line, col, name, message, hint, severity))
-
-    items = data.get("previews") if isinstance(data, dict) else None
-    if not isinstance(items, list):
-        add(("previews",), "must be a JSON object with a list of previews")
-        return (), problems
-    for name in sorted(set(data) - _TOP_FIELDS):
-        add((name,), f"unknown field '{name}' (known: {', '.join(sorted(_TOP_FIELDS))})", key=True)
-    version, commit = data.get("previews_version", PREVIEWS_VERSION), data.get("commit")
-    if type(version) is not int or version != PREVIEWS_VERSION:
-        add(("previews_version",), f"previews_version must be {PREVIEWS_VERSION}, not {brief(version)}")
-    if commit is not None and not (isinstance(commit, str) and _COMMIT.fullmatch(commit)):
-        add(("commit",), f"commit must be a full 40-character commit hash or null, not {brief(commit)}")
-    out: list[Preview] = []
-    seen: set[str] = set()
-    for i, item in enumerate(items):
-        if len(problems) >= MAX_REPORTED:  # (the rest is neither checked nor shown)
-            severity = ERROR if any(p.severity == ERROR for p in problems) else WARNING
-            problems.append(Problem(shown, 0, 0, "", f"more problems not shown: previews[{i}] and after are left "
-                                    "out", hint, severity))
-            return tuple(out), problems
-        if not isinstance(item, dict):
-            add(("previews", i), "each preview must be a JSON object")
-            continue
-        for name in sorted(set(item) - _ITEM_FIELDS):
-            add(("previews", i, name), f"unknown field '{name}' (known: {', '.join(sorted(_ITEM_FIELDS))})",
-                key=True)
-        file, source, alt, kind = item.get("file"), item.get("source"), item.get("alt"), item.get("kind", "image")
-        width, height, size = item.get("width"), item.get("height"), item.get("bytes")
-        if not (isinstance(file, str) and _FILE.fullmatch(file)) or file in seen:
-            add(("previews", i, "file"), f"file {brief(file)} is not the name of a PNG file in {PREVIEWS_DIR}/ "
-                "(letters, digits, '.', '_' and '-', ending in .png, each listed once)")
-            continue
-        if not all(type(v) is int and 0 < v <= 10000 for v in (width, height)):
-            add(("previews", i, "width"), "width and height must be whole numbers of pixels")
-            continue
-        if not (isinstance(alt, str) and alt.strip() and isinstance(source, str) and source):
-            add(("previews", i, "alt"), "every preview needs its alt text and the data file it shows (source)")
-            continue
-        if len(alt) > MAX_ALT:
-            add(("previews", i, "alt"), f"alt is {len(alt):,} characters long; at most {MAX_ALT:,} are shown")
-            continue
-        caption = item.get("caption", "")
-        if not isinstance(caption, str) or len(caption) > MAX_ALT:
-            add(("previews", i, "caption"), f"caption must be text of at most {MAX_ALT:,} characters")
-            continue
-        if len(source) > 4096 or not _safe_path(source):
-            add(("previews", i, "source"), f"source {brief(source)} is not a relative path inside the dataset")
-            continue
-        # The rest of textcheck's rules, on the text and its character references (both texts are published).
-        bad = next(((k, f) for k, v in (("alt", alt), ("source", source), ("caption", caption))
-                    if (f := textcheck.first(v))), None)
-        if bad is not None:
-            add(("previews", i, bad[0]), f"{bad[0]} {bad[1].message()}")
-            continue
-        if not (isinstance(kind, str) and _KIND.fullmatch(kind)):
-            add(("previews", i, "kind"), "kind must be a plane (XY, XZ, YZ …), projection, image, montage, spectrum "
-                f"or map, not {brief(kind)}")
-            continue
-        if size is not None and not (type(size) is int and 0 < size <= P.MAX_PNG_BYTES):
-            add(("previews", i, "bytes"), f"bytes must be the file's size, at most {P.MAX_PNG_BYTES:,}, not "
-                f"{brief(size)}")
-            continue
-        image = folder / PREVIEWS_DIR / file
-        where = relpath(image, root)
-        if (folder / PREVIEWS_DIR).is_symlink() or image.is_symlink():
-            # The build copies the file into the site: a link could publish any file of the machine.
-            add(("previews", i, "file"), f"{where} is a symbolic link; previews must be regular files")
-            continue
-        if not image.exists():
-            add(("previews", i, "file"), f"{where} is missing (or its content is not present); the page leaves "
-                "the preview out", WARNING)
-            continue
-        try:
-            found = _image(image, width, height, size)
-        except ValueError as exc:
-            add(("previews", i, "file"), f"{where} {exc}")
-            continue
-        seen.add(file)
-        out.append(Preview(file, kind, width, height, alt.strip(), source, found))
-    return tuple(out), problems
-
-
-def _image(path: Path, width: int, height: int, size: int | None) -> int:
-    """The size of the preview image at ``path`` after checking that it is what previews.json says (see
-    :func:`read_image`); raises ValueError saying what it is not."""
-    data = read_image(path)
-    if size is not None and len(data) != size:
-        raise ValueError(f"is {len(data):,} bytes, but previews.json records {size:,}")
-    found = P.check_png(data)
-    if found != (width, height):
-        raise ValueError(f"is {found[0]} × {found[1]} pixels, but previews.json records {width} × {height}")
-    return len(data)
-
-
-def read_image(path: Path) -> bytes:
-    """The bytes of a preview image: a regular file (opened without following a symbolic link) of at most
-    MAX_PNG_BYTES; raises ValueError otherwise."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
-                     | getattr(os, "O_BINARY", 0))
-    except OSError as exc:
-        raise ValueError(f"cannot be read ({exc.strerror})") from None
-    with os.fdopen(fd, "rb") as f:
-        st = os.fstat(f.fileno())
-        if not stat.S_ISREG(st.st_mode):
-            raise ValueError("is not a regular file")
-        if st.st_size > P.MAX_PNG_BYTES:
-            raise ValueError(f"is {st.st_size:,} bytes, more than the {P.MAX_PNG_BYTES:,} a preview may be")
-        data = f.read(P.MAX_PNG_BYTES + 1)
-    if len(data) > P.MAX_PNG_BYTES:
-        raise ValueError(f"is more than the {P.MAX_PNG_BYTES:,} bytes a preview may be")
-    return data
 
 
 # ------------------------------------------------------------------------------------------ into the site

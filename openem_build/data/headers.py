@@ -23,14 +23,14 @@ import json
 import math
 import os
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from . import epu, mdoc, mrc, rsciio, tiff
+from . import epu, header_types, mdoc, mrc, rsciio, tiff
 
 TYPES = ("mrc", "mdoc", "epu", "xml", "dm", "emd", "tia", "bcf", "tiff", "eer", "unknown")
 #: What the data of a file are (the ``image`` block's ``kind``).
@@ -149,7 +149,6 @@ _SECTIONS = frozenset({"mrc", "mdoc", "epu", "xml", "acquisition", "image", "eer
 UNCLEAN = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ud800-\udfff\ufeff\ufdd0-\ufdef"
                      "\ufffe\uffff]")
 Pointer = tuple[str | int, ...]
-Check = Callable[[Any], bool]
 
 
 @cache
@@ -161,103 +160,11 @@ def _schema() -> dict[str, Any]:
 
 @cache
 def _validator() -> Any:
+    """jsonschema, which explains what is wrong (every error, with its pointer): :func:`is_valid` only says
+    whether, and is what valid facts (nearly all) cost."""
     import jsonschema
 
     return jsonschema.Draft202012Validator(_schema())
-
-
-class _Unsupported(Exception):
-    """A keyword :func:`_compile` does not know: the schema uses more than the compiler (a test keeps them in step)."""
-
-
-def _compile(node: Mapping[str, Any], root: Mapping[str, Any], memo: dict[str, Check]) -> Check:
-    """A predicate that is True exactly when jsonschema finds no error in a value, for the keywords this schema
-    uses. jsonschema explains what is wrong; this is the fast check of the many valid values: one closure per
-    schema node, which looks at the keys a value has (not at every property the schema knows) and never below
-    what the schema describes."""
-    unknown = set(node) - _IGNORED - _KNOWN_KEYWORDS
-    if unknown:
-        raise _Unsupported(", ".join(sorted(unknown)))
-    ref: Check | None = None
-    if "$ref" in node:
-        name = node["$ref"].removeprefix("#/$defs/")
-        if name not in memo:
-            memo[name] = _compile(root["$defs"][name], root, memo)
-        ref = memo[name]
-        if set(node) - _IGNORED == {"$ref"}:
-            return ref
-    names = node.get("type", list(_TYPES))
-    allowed = frozenset(t for n in (names if isinstance(names, list) else [names]) for t in _TYPES[n])
-    options = tuple(node["enum"]) if "enum" in node else None
-    strict = "exclusiveMinimum" in node
-    lo = node.get("minimum", node.get("exclusiveMinimum", -math.inf))
-    hi = node.get("maximum", math.inf)
-    shortest, longest = node.get("minLength", 0), node.get("maxLength", math.inf)
-    rx = re.compile(node["pattern"]).search if "pattern" in node else None
-    fewest, most = node.get("minItems", 0), node.get("maxItems", math.inf)
-    item = _compile(node["items"], root, memo) if "items" in node else None
-    if "properties" in node and node.get("additionalProperties") is not False:
-        raise _Unsupported("properties without additionalProperties: false")
-    props = {k: _compile(s, root, memo) for k, s in node.get("properties", {}).items()}
-    closed = "properties" in node
-    subs = [_compile(s, root, memo) for s in node.get("anyOf", ())]
-    if options is not None and not subs and ref is None:  # (enums of text and null: a set lookup)
-        chosen = frozenset((type(o), o) for o in options)
-        kinds = frozenset(map(type, options))  # (all hashable: only values of these types are looked up)
-        return lambda v: type(v) in kinds and (type(v), v) in chosen
-    if allowed <= _SCALARS and not subs and ref is None and rx is None and options is None:
-        if strict:
-            return lambda v: type(v) in allowed and (v is None or v is True or v is False or lo < v <= hi)
-        return lambda v: type(v) in allowed and (v is None or v is True or v is False or lo <= v <= hi)
-    if allowed == _LIST and item is not None and not subs and ref is None:
-        def items(v: Any) -> bool:
-            return type(v) is list and fewest <= len(v) <= most and all(map(item, v))
-
-        return items
-
-    def check(v: Any) -> bool:
-        t = type(v)
-        if t not in allowed:
-            return False
-        if options is not None and not any(type(o) is t and o == v for o in options):
-            return False
-        if t is int or t is float:
-            if not ((lo < v if strict else lo <= v) and v <= hi):
-                return False
-        elif t is str:
-            if not shortest <= len(v) <= longest or (rx is not None and rx(v) is None):
-                return False
-        elif t is list:
-            if not fewest <= len(v) <= most:
-                return False
-            if item is not None and not all(map(item, v)):
-                return False
-        elif t is dict and closed:
-            for k, x in v.items():
-                p = props.get(k)
-                if p is None or not p(x):
-                    return False
-        if subs and not any(s(v) for s in subs):
-            return False
-        return ref is None or ref(v)
-
-    return check
-
-
-_IGNORED = frozenset({"$schema", "$id", "title", "description", "$defs"})
-_KNOWN_KEYWORDS = frozenset({"$ref", "type", "enum", "minimum", "exclusiveMinimum", "maximum", "maxLength",
-                             "minLength", "pattern", "minItems", "maxItems", "items", "properties",
-                             "additionalProperties", "anyOf"})
-_TYPES: dict[str, tuple[type, ...]] = {"string": (str,), "object": (dict,), "array": (list,), "null": (type(None),),
-                                       "boolean": (bool,), "integer": (int,), "number": (int, float)}
-_SCALARS = frozenset({int, float, bool, type(None)})
-_LIST = frozenset({list})
-
-
-@cache
-def _fast() -> Check:
-    root = _schema()
-    return _compile(root, root, {})
 
 
 def _voxels(value: Mapping[str, Any], section: str = "mrc") -> int:
@@ -273,8 +180,14 @@ def _largest(value: Mapping[str, Any]) -> tuple[str, int]:
 
 
 def is_valid(value: Any) -> bool:
-    """Whether ``value`` may be the headers of a manifest's file entry (fast: no message is made)."""
-    return _fast()(value) and _largest(value)[1] <= MAX_VOXELS
+    """Whether ``value`` may be the headers of a manifest's file entry (fast: the compiled types of
+    :mod:`.header_types`, then the voxel bound no type can say; no message is made)."""
+    return header_types.fits(value) and _largest(value)[1] <= MAX_VOXELS
+
+
+def all_valid(values: list[Any]) -> bool:
+    """Whether every one of ``values`` may be the headers of a file entry (one msgspec call for them all)."""
+    return header_types.all_fit(values) and all(_largest(v)[1] <= MAX_VOXELS for v in values)
 
 
 def brief(value: Any) -> str:

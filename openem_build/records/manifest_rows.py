@@ -65,7 +65,7 @@ def parse(text: str, shown: str) -> tuple[Manifest | None, JsonDoc | None, list[
     urls = list(chain.from_iterable(filter(None, map(attrgetter("urls"), files))))
     if (members_dropped(text, doc) or len(set(paths)) != len(paths)
             or textcheck.first(" ".join(paths)) is not None or textcheck.first(" ".join(urls)) is not None
-            or not all(map(header_facts.is_valid, filter(None, map(attrgetter("headers"), files))))
+            or not header_facts.all_valid(list(filter(None, map(attrgetter("headers"), files))))
             or any(map(_key_disagrees, files))):
         return _explain(text, shown)
     return _result(_records(files), [], doc.commit, doc.datalad_id or None, shown, JsonDoc(text))

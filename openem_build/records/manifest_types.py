@@ -108,7 +108,7 @@ def fits(value: Any, kind: Any) -> bool:
     """Whether the (JSON-decoded) ``value`` is of the type ``kind`` (one of ROW_TYPES or TOP_TYPES)."""
     try:
         msgspec.convert(value, kind)
-    except msgspec.ValidationError:
+    except (msgspec.ValidationError, UnicodeEncodeError):  # (msgspec's message of a lone surrogate "\ud800")
         return False
     return True
 
