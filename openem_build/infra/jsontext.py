@@ -5,7 +5,8 @@ much faster: ``json.dumps`` with an indent runs the standard library's pure-Pyth
 output runs its C encoder; the compact text is then indented by msgspec's C formatter (``msgspec.json.format``,
 which copies every token as it is). Measured on the per-dataset JSON files (record, JSON-LD, CSL-JSON, EMPIAR,
 OSC-EM, linkset, API; ~37 kB in 6 documents per dataset) of a 1,000-entry ``benchmarks/synth.py`` catalogue,
-``benchmarks/jsontext.py``: 1.2 → 0.5 ms of CPU per dataset, ~7 s of CPU less at N = 10,000.
+``benchmarks/jsontext.py``: 1.38 → 0.53 ms of CPU per dataset, ~8.5 s of CPU less at N = 10,000 (5 % of the
+time of a dataset's files; less of the page-and-files phase).
 
 Encoding with msgspec as well (``msgspec.json.encode``) would save another ~0.25 ms per dataset but is not used:
 it writes floats in its own way (``5e21`` and ``-1.8e-6`` where Python writes ``5e+21`` and ``-1.8e-06``, as the
