@@ -1,7 +1,8 @@
 """Reading ``manifest.json``: its text into a :class:`~openem_build.records.model.Manifest`, or located problems.
 
-A valid manifest is decoded and checked in one call of msgspec (the types of :mod:`.manifest_types`); then the
-checks no type can make run on the decoded rows. Anything else is explained: the text is read as strict JSON
+A valid manifest is decoded and checked in one call of msgspec (the types of :mod:`.manifest_types`, less the
+patterns of the rows' values, checked a column at a time after it); then the checks no type can make run on the
+decoded rows. Anything else is explained: the text is read as strict JSON
 (:func:`~openem_build.records.strictjson.load_json`, which locates broken syntax, duplicate keys, NaN, huge numbers and
 deep nesting) and each value is checked against its type on its own, so that every problem is reported with
 its file, line, column, field and how to fix it, in the order of the file.
@@ -31,6 +32,7 @@ from .manifest_types import (
     FileRow,
     fits,
     members_dropped,
+    patterns_hold,
 )
 from .model import Manifest, ManifestFile
 from .problems import Problem
@@ -59,16 +61,17 @@ def parse(text: str, shown: str) -> tuple[Manifest | None, JsonDoc | None, list[
             return None, located, [Problem(shown, 0, 0, "", f"not valid JSON: {exc}", HINT)]
         return manifest, located, problems
     files = doc.files
-    # What the types cannot check, for the whole file at once; any doubt, and every problem is looked for and
-    # located. (UNSET is falsy: filter(None, …) keeps the values given.)
+    algorithms = _algorithms(files)
+    # The patterns the decoder left out, then what the types cannot check, for the whole file at once; any doubt,
+    # and every problem is looked for and located. (UNSET is falsy: filter(None, …) keeps the values given.)
     paths = list(map(attrgetter("path"), files))
     urls = list(chain.from_iterable(filter(None, map(attrgetter("urls"), files))))
-    if (members_dropped(text, doc) or len(set(paths)) != len(paths)
+    if (not patterns_hold(files, algorithms) or members_dropped(text, doc) or len(set(paths)) != len(paths)
             or textcheck.first(" ".join(paths)) is not None or textcheck.first(" ".join(urls)) is not None
             or not header_facts.all_valid(list(filter(None, map(attrgetter("headers"), files))))
             or any(map(_key_disagrees, files))):
         return _explain(text, shown)
-    return _result(_records(files), [], doc.commit, doc.datalad_id or None, shown, JsonDoc(text))
+    return _result(_records(files, algorithms), [], doc.commit, doc.datalad_id or None, shown, JsonDoc(text))
 
 
 def _key_disagrees(row: Any) -> bool:

@@ -7,10 +7,10 @@ Each entry is the validated record exactly as in ``datasets/<id>/dataset.yaml`` 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any, BinaryIO
 
+from ..infra import jsontext
 from ..infra.context import SiteContext
 from ..records.licenses import license_url
 from ..records.model import Dataset
@@ -57,7 +57,7 @@ def entry(ctx: SiteContext, d: Dataset, files: list[Artefact] | None = None) -> 
 
 
 def _dump(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, indent=2) + "\n"
+    return jsontext.dumps(value, indent=2) + "\n"
 
 
 def catalogue_json(ctx: SiteContext, entries: list[dict[str, Any]]) -> dict[str, Any]:
@@ -99,13 +99,12 @@ def catalogue_artefacts(ctx: SiteContext) -> list[Streamed]:
 
 
 def write_catalogue(ctx: SiteContext, out: BinaryIO) -> None:
-    """The bytes of ``json.dumps(catalogue_json(ctx, entries))`` (compact), written one entry at a time."""
+    """The bytes of ``jsontext.dumps(catalogue_json(ctx, entries))`` (compact), written one entry at a time."""
     doc = catalogue_json(ctx, [])
     doc["count"] = len(ctx.catalogue.datasets)
-    head = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+    head = jsontext.dumps(doc)
     assert head.endswith('"datasets":[]}')  # the last member: its entries follow one by one
     out.write(head[:-2].encode("utf-8"))
     for i, d in enumerate(ctx.catalogue.datasets):
-        out.write((b"," if i else b"") + json.dumps(entry(ctx, d), ensure_ascii=False,
-                                                     separators=(",", ":")).encode("utf-8"))
+        out.write((b"," if i else b"") + jsontext.dumps(entry(ctx, d)).encode("utf-8"))
     out.write(b"]}\n")

@@ -7,13 +7,13 @@ CSL-JSON is plain JSON that is also safe to embed in an HTML ``<script>`` elemen
 
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
 from urllib.parse import quote
 
 from pylatexenc.latexencode import UnicodeToLatexEncoder
 
+from ..infra import jsontext
 from ..infra.context import SiteContext
 from ..records.model import Dataset, Person
 from .markdown import to_text
@@ -211,7 +211,7 @@ def csl_item(ctx: SiteContext, d: Dataset) -> dict:
 
 def csl_json(ctx: SiteContext, d: Dataset) -> str:
     """A CSL-JSON list holding the dataset's item; ``</`` and U+2028/9 escaped so it embeds in HTML."""
-    out = json.dumps([csl_item(ctx, d)], ensure_ascii=False, indent=2)
+    out = jsontext.dumps([csl_item(ctx, d)], indent=2)
     return out.replace("</", "<\\/").replace("\u2028", "\\u2028").replace("\u2029", "\\u2029") + "\n"
 
 

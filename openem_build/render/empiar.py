@@ -11,12 +11,12 @@ Pure functions of ``(SiteContext, Dataset)``: nothing here reads files, the netw
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ..infra import jsontext
 from ..infra.context import SiteContext
 from ..records import setkinds
 from ..records.model import Dataset, ImageSet, Manifest, ManifestFile
@@ -374,7 +374,7 @@ def deposition(ctx: SiteContext, d: Dataset) -> tuple[dict[str, Any] | None, lis
 
 
 def dumps(dep: Mapping[str, Any]) -> str:
-    return json.dumps(dep, indent=2, ensure_ascii=False) + "\n"
+    return jsontext.dumps(dep, indent=2) + "\n"
 
 
 @per_dataset(50)

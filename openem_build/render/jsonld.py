@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from itertools import islice
 from typing import Any
 
 from ..data.store import git_url, parse_clone_url
+from ..infra import jsontext
 from ..infra.context import SiteContext
 from ..infra.urls import archive_url, doi_url, http_only
 from ..records.licenses import license_url
@@ -41,7 +41,7 @@ TECHNIQUE_LABELS = {
 
 def script_json(value: Any) -> str:
     """JSON safe inside an HTML ``<script>`` element: no ``</script>``, ``<!--`` or raw line separators."""
-    text = json.dumps(value, ensure_ascii=False, sort_keys=False, indent=None, separators=(",", ":"))
+    text = jsontext.dumps(value)
     return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
             .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
 
@@ -209,5 +209,5 @@ def catalogue_jsonld(ctx: SiteContext) -> dict[str, Any]:
 
 @per_dataset(20)
 def artefacts(ctx: SiteContext, d: Dataset) -> list[Artefact]:
-    text = json.dumps(dataset_jsonld(ctx, d), ensure_ascii=False, indent=2) + "\n"
+    text = jsontext.dumps(dataset_jsonld(ctx, d), indent=2) + "\n"
     return [Artefact(f"datasets/{d.id}/metadata.jsonld", text, "JSON-LD (schema.org)", "application/ld+json")]

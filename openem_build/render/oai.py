@@ -20,7 +20,6 @@ There is no static repository file (``oai/static.xml``) any more: the static-rep
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from datetime import datetime, time
@@ -29,6 +28,7 @@ from urllib.parse import urlsplit
 
 from lxml import etree
 
+from ..infra import jsontext
 from ..infra.context import SiteContext
 from ..infra.urls import doi_url
 from ..records.licenses import license_name, license_url
@@ -192,5 +192,5 @@ def index(ctx: SiteContext, times: Mapping[str, datetime] | None = None, deleted
 def artefacts(ctx: SiteContext, times: Mapping[str, datetime] | None = None, deleted_record: str = "persistent",
               ) -> list[Artefact]:
     """``oai/index.json`` (arguments: see :func:`index`)."""
-    text = json.dumps(index(ctx, times, deleted_record), ensure_ascii=False, indent=1) + "\n"
+    text = jsontext.dumps(index(ctx, times, deleted_record), indent=1) + "\n"
     return [Artefact(INDEX, text, media_type="application/json")]

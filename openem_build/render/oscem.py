@@ -23,6 +23,7 @@ from typing import Any
 
 import jsonschema
 
+from ..infra import jsontext
 from ..infra.context import SiteContext
 from ..records.model import Dataset
 from ..records.problems import ERROR, Problem
@@ -397,7 +398,7 @@ def document(ctx: SiteContext, d: Dataset) -> tuple[dict[str, Any] | None, list[
 
 
 def dumps(doc: Mapping[str, Any]) -> str:
-    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    return jsontext.dumps(doc, indent=2) + "\n"
 
 
 @per_dataset(70)

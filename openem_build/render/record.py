@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 
+from ..infra import jsontext
 from ..infra.context import SiteContext
 from ..records.history import Version
 from ..records.manifest import dumps
@@ -16,7 +16,7 @@ def record_json(ctx: SiteContext, d: Dataset) -> str:
     """The dataset's validated YAML as JSON, plus links to its page (keys as in the schema)."""
     body = dict(d.raw)
     body["links"] = {"landing_page": ctx.dataset_url(d), "json_ld": ctx.url(f"datasets/{d.id}/metadata.jsonld")}
-    return json.dumps(body, ensure_ascii=False, indent=2) + "\n"
+    return jsontext.dumps(body, indent=2) + "\n"
 
 
 def version_json(ctx: SiteContext, d: Dataset, v: Version) -> str:
@@ -24,7 +24,7 @@ def version_json(ctx: SiteContext, d: Dataset, v: Version) -> str:
     body = {"id": d.id, "version": v.version, "first_published_in_catalogue": v.first_seen.isoformat(),
             "catalogue_commit": v.commit, "record": v.record,
             "links": {"landing_page": ctx.dataset_url(d), "current": ctx.url(f"datasets/{d.id}/dataset.json")}}
-    return json.dumps(body, ensure_ascii=False, indent=2) + "\n"
+    return jsontext.dumps(body, indent=2) + "\n"
 
 
 def manifest_json(ctx: SiteContext, d: Dataset) -> str | None:

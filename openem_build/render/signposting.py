@@ -7,11 +7,11 @@ as anchor; each metadata document gets a ``describes`` link back to the landing 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from itertools import islice
 from typing import Any
 
+from ..infra import jsontext
 from ..infra.context import SiteContext
 from ..infra.urls import doi_url
 from ..records.licenses import license_url
@@ -89,7 +89,7 @@ def linkset(ctx: SiteContext, d: Dataset, described_by: Sequence[Artefact]) -> d
 
 
 def linkset_json(ctx: SiteContext, d: Dataset, described_by: Sequence[Artefact]) -> str:
-    return json.dumps(linkset(ctx, d, described_by), ensure_ascii=False, indent=2) + "\n"
+    return jsontext.dumps(linkset(ctx, d, described_by), indent=2) + "\n"
 
 
 @after_dataset(10)
