@@ -17,9 +17,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ..records import headercategory
 from ..records import manifest as M
 from ..records.model import Manifest, ManifestFile
-from . import headercategory
 
 
 class Listing(Protocol):
