@@ -29,7 +29,7 @@ sys.path.insert(0, str(HERE))
 
 import simulate  # noqa: E402  (examples/simulate.py, beside this file)
 
-from openem_build.data import annex, gallery  # noqa: E402
+from openem_build.data import annex, gallery, submodules  # noqa: E402
 from openem_build.data import store as S  # noqa: E402
 from openem_build.data.headers import read_headers  # noqa: E402
 from openem_build.data.publish import PublishError, store_for, with_datalad_url  # noqa: E402
@@ -100,7 +100,7 @@ def make_dataset(path: Path, spec: dict) -> str:
 
 
 def _recorded(root: Path, ident: str) -> str | None:
-    return annex.gitlink(root, f"datasets/{ident}/data")
+    return submodules.gitlink(root, f"datasets/{ident}/data")
 
 
 def ensure_dataset(root: Path, ident: str, spec: dict, update: bool) -> str:
@@ -189,12 +189,12 @@ def _check_entry(root: Path, ident: str, store: S.Store, data: Path, update: boo
         out.append(f"datasets/{ident}/dataset.yaml (data.datalad)")
         if update:
             yaml_path.write_text(pointed, encoding="utf-8")
-    sub = annex.read_gitmodules(root).get(f"datasets/{ident}/data")
+    sub = submodules.read_gitmodules(root).get(f"datasets/{ident}/data")
     if (sub is None or sub.url != store.git_url(dsid) or _recorded(root, ident) != fresh.commit
             or sub.datalad_id != dsid):
         out.append(f".gitmodules and the gitlink of datasets/{ident}/data")
         if update:
-            file = str(root / annex.GITMODULES)
+            file = str(root / submodules.GITMODULES)
             name = sub.name if sub else f"datasets/{ident}/data"
             for key, value in (("path", f"datasets/{ident}/data"), ("url", store.git_url(dsid)),
                                ("datalad-url", store.clone_url(dsid)), ("datalad-id", dsid)):

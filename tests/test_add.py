@@ -13,9 +13,10 @@ import yaml
 from bs4 import BeautifulSoup
 
 from openem_build.authoring import add as add_module
-from openem_build.authoring.add import AddError, add_dataset, stub_text
+from openem_build.authoring.add import AddError, add_dataset
+from openem_build.authoring.entryfiles import stub_text
 from openem_build.cli import main
-from openem_build.data import annex
+from openem_build.data import annex, submodules
 from openem_build.data.headers import read_headers
 from openem_build.records.load import load_catalogue
 from openem_build.records.manifest import MANIFEST_FILE, read
@@ -85,7 +86,7 @@ def test_add_published_dataset_then_clone_and_get_as_a_user(cat: Path, published
     import datalad.api as dl
     subs = dl.subdatasets(dataset=str(cat), result_renderer="disabled")
     assert [Path(s["path"]) for s in subs] == [folder / "data"]
-    assert annex.gitlink(cat, f"datasets/{IDENT}/data") == annex.head(source)
+    assert submodules.gitlink(cat, f"datasets/{IDENT}/data") == annex.head(source)
 
     # The manifest: every file, with size, key, md5 from the key and the registered web URL; no content fetched.
     manifest, _doc, problems = read(folder / MANIFEST_FILE, cat)
@@ -284,12 +285,12 @@ def test_add_failure_leaves_the_catalogue_as_it_was(cat: Path, tmp_path: Path, m
     if where == "write_entry":  # before anything reaches the catalogue
         monkeypatch.setattr(add_module, "write_entry", boom)
     elif where == "register_subdataset":  # after the move into datasets/ and a half-written .gitmodules
-        real = annex.register_subdataset
+        real = submodules.register_subdataset
 
         def half(root, path, *args):
             real(root, path, *args)
             raise RuntimeError("injected failure")
-        monkeypatch.setattr(add_module.annex, "register_subdataset", half)
+        monkeypatch.setattr(submodules, "register_subdataset", half)
     elif where == "commit-hook":  # the very last step fails: a pre-commit hook refuses
         hook = cat / ".git" / "hooks" / "pre-commit"
         hook.write_text("#!/bin/sh\necho refused by hook >&2\nexit 1\n")

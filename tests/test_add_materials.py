@@ -1,4 +1,4 @@
-"""Categories of image sets from their files' header facts (openem_build.authoring.headercategory),
+"""Categories of image sets from their files' header facts (openem_build.records.headercategory),
 and ``openem add`` on a copy of the real materials-science files in ``../shared/realdata/materials/``
 (DM3/DM4, Velox EMD, TIA SER/EMI,
 FEI and Zeiss TIFF): real categories instead of TODO, and previews of each kind."""
@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from openem_build.authoring import headercategory
 from openem_build.authoring.add import add_dataset
 from openem_build.data.headers import read_headers
+from openem_build.records import headercategory
 from openem_build.records.manifest import guess_image_sets
 from openem_build.records.model import Manifest, ManifestFile
 

@@ -233,13 +233,13 @@ def _git(root: Path, *args: str) -> str:
 
 
 def test_git_inputs_recheck_exactly_the_affected_entries(tmp_path, cache_dir, checked):
-    from openem_build.data import annex
+    from openem_build.data import submodules
 
     root, ids = _catalogue(tmp_path / "cat", n=4, git=True)
     commits = {}
     for ident in ids[:3]:
         commits[ident] = json.loads((root / "datasets" / ident / "manifest.json").read_text("utf-8"))["commit"]
-        annex.register_subdataset(root, f"datasets/{ident}/data", f"https://datasets.example.openem.ch/{ident}.git",
+        submodules.register_subdataset(root, f"datasets/{ident}/data", f"https://datasets.example.openem.ch/{ident}.git",
                                   None, commits[ident])
     first = load_catalogue(root)
     assert not any("data" in p.path for p in first.problems if p.path.endswith(".gitmodules"))
@@ -261,7 +261,7 @@ def test_git_inputs_recheck_exactly_the_affected_entries(tmp_path, cache_dir, ch
     assert any("stale manifest" in p.message for p in after.problems)
     checked.clear()
     # A new registration: that entry only.
-    annex.register_subdataset(root, f"datasets/{ids[3]}/data", "https://datasets.example.openem.ch/x.git", None,
+    submodules.register_subdataset(root, f"datasets/{ids[3]}/data", "https://datasets.example.openem.ch/x.git", None,
                               other)
     load_catalogue(root)
     assert checked == [ids[3]]

@@ -15,9 +15,9 @@ from pylatexenc.latex2text import LatexNodes2Text, MacroTextSpec, get_default_la
 
 from openem_build.infra.context import SiteContext
 from openem_build.records.load import load_catalogue
+from openem_build.records.markdown import to_text
 from openem_build.records.model import Dataset, Dates, Person
 from openem_build.render import citation
-from openem_build.render.markdown import to_text
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -21,11 +21,12 @@ import pytest
 import yaml
 
 from openem_build.authoring.add import add_dataset
+from openem_build.authoring.prefill import prefill
 from openem_build.cli import main
 from openem_build.data import headers
 from openem_build.data.headers import read_headers
 from openem_build.infra.context import SiteContext
-from openem_build.records.crosscheck import crosscheck, prefill
+from openem_build.records.crosscheck import crosscheck
 from openem_build.records.load import load_catalogue
 from openem_build.records.model import Manifest, ManifestFile
 from openem_build.records.problems import ERROR

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from openem_build.data import annex
+from openem_build.data import annex, submodules
 from openem_build.data import store as S
 from openem_build.records.manifest import read
 
@@ -82,7 +82,7 @@ def test_add_then_publish_as_written(fresh) -> None:
     manifest, _doc, problems = read(folder / "manifest.json", root)
     assert problems == [] and manifest is not None
     assert entry["data"]["datalad"] == f"ria+https://catalogue.openem.ch/store#{manifest.datalad_id}"
-    sub = annex.read_gitmodules(root)[f"datasets/{ident}/data"]
+    sub = submodules.read_gitmodules(root)[f"datasets/{ident}/data"]
     assert sub.datalad_url == entry["data"]["datalad"] and sub.datalad_id == manifest.datalad_id
     assert annex.git(root, "status", "--porcelain", "--untracked-files=no").strip() == ""
     assert "openem publish" in annex.git(root, "log", "-1", "--format=%s")

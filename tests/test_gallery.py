@@ -144,7 +144,7 @@ def test_landing_page_shows_the_previews_and_json_ld_lists_them(catalogue: Path,
 
     ld = json.loads((site / "datasets" / EXAMPLE / "metadata.jsonld").read_text("utf-8"))
     base = ld["url"]
-    assert ld["thumbnailUrl"] == base + "thumbnails/320.png"  # (the representative preview, thumbnails.py)
+    assert ld["thumbnailUrl"] == base + "thumbnails/320.png"  # (the representative preview, render/thumbs.py)
     assert ld["image"][0]["contentUrl"] == base + "previews/maps--map_full.mrc.xy.png"
     assert ld["image"][-1] == {"@type": "ImageObject",
                                "contentUrl": base + "previews/micrographs--mic_0001.mrc.image.png",

@@ -430,17 +430,17 @@ def test_json_ld_pictures_are_the_published_thumbnail_and_previews(site: Path, c
     neither."""
     from PIL import Image
 
-    from openem_build.site import thumbnails
+    from openem_build.render import thumbs
 
     with_pictures = 0
     for d in catalogue.datasets:
         ld = _extruct_dataset(site, d.id)
-        chosen = thumbnails.choose(d)
+        chosen = thumbs.choose(d)
         if chosen is None or d.is_embargoed:  # (an embargo withholds the previews, access.py)
             assert not {"image", "thumbnailUrl", "thumbnail"} & set(ld), d.id
             continue
         with_pictures += 1
-        width = thumbnails.WIDTHS[-1]
+        width = thumbs.WIDTHS[-1]
         assert ld["thumbnailUrl"] == f"{SITE_URL}datasets/{d.id}/thumbnails/{width}.png", d.id
         with Image.open(_site_file(site, ld["thumbnailUrl"])) as im:
             assert im.format == "PNG" and im.width == width

@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from openem_build.authoring.add import add_dataset
-from openem_build.data import annex, gallery, ingest
+from openem_build.data import annex, annexfiles, gallery, ingest
 from openem_build.data import store as S
 from openem_build.data.headers import read_headers
 from openem_build.records.manifest import read
@@ -113,7 +113,7 @@ def test_across_file_systems_the_content_stays_in_place_and_is_published_from_th
     data = root / "datasets" / IDENT / "data"
     objects = data / ".git" / "annex" / "objects"
     assert not [p for p in objects.rglob("*") if p.is_file()] if objects.exists() else True
-    remotes = annex.special_remotes(data)
+    remotes = annexfiles.special_remotes(data)
     assert any(c.get("name") == ingest.SOURCE_REMOTE and c.get("type") == "directory" for c in remotes.values())
     assert annex.git(data, "config", f"remote.{ingest.SOURCE_REMOTE}.annex-directory").strip() == str(source)
     assert str(source) not in annex.git(data, "cat-file", "-p", "git-annex:remote.log")  # never published
@@ -125,7 +125,7 @@ def test_across_file_systems_the_content_stays_in_place_and_is_published_from_th
     assert published.uploaded == len(manifest.files)
     live = tmp_path / "store" / S.dataset_dir(published.dsid)
     for f in manifest.files:
-        location = annex.key_locations(data, [f.key])[f.key]
+        location = annexfiles.key_locations(data, [f.key])[f.key]
         assert hashlib.md5((live / "annex" / "objects" / location).read_bytes()).hexdigest() == f.checksum_of("md5")
 
 

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from openem_build.authoring.prefill import prefill
 from openem_build.data import headers, mdoc
-from openem_build.records.crosscheck import crosscheck, prefill
+from openem_build.records.crosscheck import crosscheck
 from openem_build.records.problems import ERROR, WARNING
 from openem_build.records.yamlsafe import parse
 

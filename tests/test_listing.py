@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from openem_build.authoring import add as A
+from openem_build.authoring import entryfiles as A
 from openem_build.authoring import listing
-from openem_build.authoring.add import add_dataset, stub_text
+from openem_build.authoring.add import add_dataset
+from openem_build.authoring.entryfiles import stub_text
 from openem_build.data import annex, gallery, ingest, spill
 from openem_build.data.headers import read_headers
 from openem_build.records import manifest as M

@@ -15,7 +15,7 @@ import yaml
 
 from openem_build.authoring.add import add_dataset
 from openem_build.cli import main
-from openem_build.data import annex
+from openem_build.data import annex, annexfiles, annexkeys
 from openem_build.data.headers import read_headers
 from openem_build.records.load import load_catalogue
 from openem_build.records.manifest import (
@@ -47,17 +47,17 @@ C1, C2 = "1" * 40, "2" * 40
 # ------------------------------------------------------------------------------------------ pure parts
 
 def test_keys_give_size_and_checksum():
-    info = annex.parse_key("MD5E-s1024--0123456789abcdef0123456789abcdef.mrc")
+    info = annexkeys.parse_key("MD5E-s1024--0123456789abcdef0123456789abcdef.mrc")
     assert (info.backend, info.size, info.checksums) == ("MD5E", 1024, (("md5", "0123456789abcdef0123456789abcdef"),))
     sha = "a" * 64
-    assert annex.parse_key(f"SHA256E-s5--{sha}.tar.gz").checksums == (("sha256", sha),)
-    assert annex.parse_key(f"SHA256-s5--{sha}").checksums == (("sha256", sha),)
-    assert annex.parse_key("SHA256E-s5-S1048576-C2--" + sha + ".mrc").size == 5
-    worm = annex.parse_key("WORM-s12-m1700000000--movie.tif")
+    assert annexkeys.parse_key(f"SHA256E-s5--{sha}.tar.gz").checksums == (("sha256", sha),)
+    assert annexkeys.parse_key(f"SHA256-s5--{sha}").checksums == (("sha256", sha),)
+    assert annexkeys.parse_key("SHA256E-s5-S1048576-C2--" + sha + ".mrc").size == 5
+    worm = annexkeys.parse_key("WORM-s12-m1700000000--movie.tif")
     assert (worm.size, worm.checksums) == (12, ())
-    assert annex.parse_key("URL--http&c%%example.org%a.mrc").size is None
-    assert annex.parse_key("MD5E-s3--tooshort.mrc").checksums == ()
-    assert annex.parse_key("not a key") is None
+    assert annexkeys.parse_key("URL--http&c%%example.org%a.mrc").size is None
+    assert annexkeys.parse_key("MD5E-s3--tooshort.mrc").checksums == ()
+    assert annexkeys.parse_key("not a key") is None
 
 
 def test_formats_and_image_set_members():
@@ -414,9 +414,9 @@ def test_list_files_reads_keys_git_blobs_and_urls(tmp_path: Path):
     dl.save(dataset=str(ds), message="data", result_renderer="disabled")
     git(ds, "annex", "unlock", "micrographs/mic_0001.mrc")
     dl.save(dataset=str(ds), message="unlock", result_renderer="disabled")
-    annex.register_urls(ds, {"maps/map_full.mrc": ["https://example.org/full.mrc", "s3://bucket/full.mrc"]})
+    annexfiles.register_urls(ds, {"maps/map_full.mrc": ["https://example.org/full.mrc", "s3://bucket/full.mrc"]})
 
-    commit, files = annex.list_files(ds)
+    commit, files = annexfiles.list_files(ds)
     by = {f.path: f for f in files}
     assert commit == annex.head(ds)
     assert sorted(by) == ["maps/map_full.mrc", "maps/map_half1.mrc", "maps/map_half2.mrc", "maps/worm.mrc",
@@ -529,7 +529,7 @@ def test_hand_edited_manifest_is_stale(cat: Path):
 
 
 def test_new_urls_make_a_warning(cat: Path):
-    annex.register_urls(cat / SUB, {"maps/map_full.mrc": "https://mirror.example.org/full.mrc"})
+    annexfiles.register_urls(cat / SUB, {"maps/map_full.mrc": "https://mirror.example.org/full.mrc"})
     found = load_catalogue(cat).problems
     assert [(p.severity, p.path, p.line) for p in found] == [("warning", MAN, 5)]
     assert "URLs in the manifest are out of date for 1 file" in found[0].message

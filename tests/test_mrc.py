@@ -16,8 +16,9 @@ import numpy as np
 import pytest
 from mrcfile.dtypes import get_ext_header_dtype
 
+from openem_build.authoring.prefill import prefill
 from openem_build.data import headers, mrc
-from openem_build.records.crosscheck import crosscheck, prefill
+from openem_build.records.crosscheck import crosscheck
 from openem_build.records.problems import ERROR, WARNING
 from openem_build.records.yamlsafe import parse
 

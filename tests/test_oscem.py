@@ -16,9 +16,10 @@ import yaml
 
 from openem_build import cli
 from openem_build.authoring.oscem_prefill import annotate, merge
+from openem_build.authoring.prefill import Prefill
 from openem_build.data import oscem as reader
+from openem_build.data import oscem_schema
 from openem_build.doi.register import site_context
-from openem_build.records.crosscheck import Prefill
 from openem_build.records.load import load_catalogue
 from openem_build.render import citation, oscem, pages
 from openem_build.render import outputs as artefacts
@@ -53,7 +54,7 @@ def official_validator(name: str) -> jsonschema.protocols.Validator:
 
 @needs_shared
 def test_the_vendored_schemas_are_the_official_ones():
-    vendored = Path(oscem.SCHEMA_DIR)
+    vendored = Path(oscem_schema.SCHEMA_DIR)
     names = sorted(p.name for p in (OFFICIAL / "jsonschema").glob("*.json"))
     assert names == sorted(p.name for p in vendored.glob("*.json"))
     for name in names:

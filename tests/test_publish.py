@@ -12,7 +12,7 @@ import yaml
 
 from openem_build.authoring.add import add_dataset
 from openem_build.cli import main
-from openem_build.data import annex
+from openem_build.data import annexfiles, submodules
 from openem_build.data import publish as P
 from openem_build.data.headers import read_headers
 from openem_build.data.store import Store
@@ -56,13 +56,13 @@ def test_publish_points_the_entry_at_the_store_in_one_commit(added: Path, capsys
     dsid = manifest.datalad_id
     url = f"ria+https://cat.example.org/store#{dsid}"
     assert yaml.safe_load((added / "datasets" / IDENT / "dataset.yaml").read_text("utf-8"))["data"]["datalad"] == url
-    sub = annex.read_gitmodules(added)[f"datasets/{IDENT}/data"]
+    sub = submodules.read_gitmodules(added)[f"datasets/{IDENT}/data"]
     assert (sub.url, sub.datalad_url, sub.datalad_id) == (f"https://cat.example.org/store/{dsid[:3]}/{dsid[3:]}",
                                                           url, dsid)
     for f in manifest.files:
         if f.key:
             assert f.urls == (f"https://cat.example.org/store/{dsid[:3]}/{dsid[3:]}/annex/objects/"
-                              f"{annex.key_locations(added / 'datasets' / IDENT / 'data', [f.key])[f.key]}",)
+                              f"{annexfiles.key_locations(added / 'datasets' / IDENT / 'data', [f.key])[f.key]}",)
     # One commit, named in the output; nothing else changed; the entry validates.
     assert git(added, "rev-list", "--count", f"{before}..HEAD").strip() == "1"
     assert git(added, "log", "-1", "--format=%s").strip() == f"Publish {IDENT} to the OpenEM store (openem publish)"

@@ -24,12 +24,12 @@ from openem_build.infra.context import SiteContext
 from openem_build.records import manifest as M
 from openem_build.records import textcheck
 from openem_build.records.load import load_catalogue
+from openem_build.records.markdown import to_html, to_text
 from openem_build.records.model import Catalogue
 from openem_build.records.validate import check_text
 from openem_build.records.yamlsafe import parse
 from openem_build.render import datacite, dcat, oai, sitemap, xmltext
 from openem_build.render.citation import one_line
-from openem_build.render.markdown import to_html, to_text
 
 from .conftest import ROOT
 

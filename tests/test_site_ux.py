@@ -28,7 +28,7 @@ PAGES = (
 )
 WIDTHS = ((1400, 900), (390, 844))
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
-#: The images of the listing pages (thumbnails.img, search.js).
+#: The images of the listing pages (render/thumbs.py img, search.js).
 THUMBS = "img.openem-thumb, img.openem-card__image, img.openem-result__image"
 
 

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from openem_build.data import store, storetargets
+from openem_build.data import annex, annexfiles, store, storetargets
 from openem_build.data.store import PublishResult, Store, StoreError
 
 from .annex_helpers import MRC_FILES, data_folder, git, web_server, write_mrc
@@ -139,12 +139,12 @@ def make_dataset(path: Path, *, big: int = 0, seed: int = 0) -> Path:
         attributes.write(f"{README} annex.largefiles=nothing\n")
     (path / README).write_text(f"Test dataset {seed}: apoferritin, written by tests/test_store.py.\n")
     save(path, "Add the data")
-    assert README not in store.annex.annexed_keys(path, "HEAD")
+    assert README not in annexfiles.annexed_keys(path, "HEAD")
     return path
 
 
 def dsid_of(ds: Path) -> str:
-    ident = store.annex.datalad_id(ds)
+    ident = annex.datalad_id(ds)
     assert ident
     return ident
 
@@ -246,7 +246,7 @@ def test_folder_store_clone_get_and_urls(folder_store, source: Path, tmp_path: P
     folder, web, (result, messages) = folder_store
     root = Path(folder.location)
     dsid, head = dsid_of(source), git(source, "rev-parse", "HEAD").strip()
-    keys = store.annex.annexed_keys(source, head)
+    keys = annexfiles.annexed_keys(source, head)
     assert isinstance(result, PublishResult)
     assert (result.dsid, result.commit, result.verified) == (dsid, head, "content")
     assert result.clone_url == f"ria+{web.url}#{dsid}" == folder.clone_url(dsid)
@@ -282,7 +282,7 @@ def test_republish_sends_nothing_and_changes_nothing(folder_store, source: Path)
     messages: list[str] = []
     result = store.publish(folder, source, log=messages.append)
     assert (result.uploaded, result.uploaded_bytes) == (0, 0)
-    assert result.present == len(set(store.annex.annexed_keys(source, "HEAD").values()))
+    assert result.present == len(set(annexfiles.annexed_keys(source, "HEAD").values()))
     assert result.verified == "content"
     assert snapshot(root) == before
     assert any("already" in m for m in messages)
@@ -363,7 +363,7 @@ def test_update_keeps_old_versions_and_refuses_rewritten_history(tmp_path: Path)
         git(ds, "reset", "-q", "--hard", v2.commit)
         assert store.publish(folder, ds, verify="no").commit == v2.commit
         assert rewritten != v2.commit
-        secret_key = store.annex.annexed_keys(tmp_path / "ds", rewritten).get("secret.bin")
+        secret_key = annexfiles.annexed_keys(tmp_path / "ds", rewritten).get("secret.bin")
         assert secret_key and not list(root.rglob(secret_key))
         assert not [p for p in root.rglob("*") if "other.bin" in p.name or "s480000-" in p.name]
 
@@ -483,7 +483,7 @@ def reads(events: list[dict]) -> set[str]:
 
 def object_paths(ds: Path, commit: str = "HEAD") -> dict[str, str]:
     """annex object path (resolved) → annexed file of ``ds`` at ``commit``."""
-    return {str(object_file(ds, p).resolve()): p for p in store.annex.annexed_keys(ds, commit)}
+    return {str(object_file(ds, p).resolve()): p for p in annexfiles.annexed_keys(ds, commit)}
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from bs4 import BeautifulSoup
 from PIL import Image
 
 from openem_build.records.load import load_catalogue
+from openem_build.render import thumbs
 from openem_build.site import thumbnails
 from openem_build.site.build import build_site
 
@@ -42,7 +43,7 @@ def soup(path: Path) -> BeautifulSoup:
 
 def test_the_build_chooses_a_central_xy_slice_and_the_yaml_may_name_another(catalogue: Path) -> None:
     chosen = load_catalogue(catalogue).catalogue.by_id[MAP]
-    assert thumbnails.choose(chosen).kind == "XY"
+    assert thumbs.choose(chosen).kind == "XY"
     doc = example_document(MAP)
     doc["thumbnail"] = "previews/maps--EMD-3197.map.projection.png"
     write_dataset(catalogue, doc)
@@ -50,8 +51,8 @@ def test_the_build_chooses_a_central_xy_slice_and_the_yaml_may_name_another(cata
     assert result.ok, [p.text() for p in result.problems]
     named = result.catalogue.by_id[MAP]
     assert named.thumbnail == doc["thumbnail"]
-    assert thumbnails.choose(named).kind == "projection"
-    assert thumbnails.thumb(named).files == ((160, f"datasets/{MAP}/thumbnails/160.png"),
+    assert thumbs.choose(named).kind == "projection"
+    assert thumbs.thumb(named).files == ((160, f"datasets/{MAP}/thumbnails/160.png"),
                                              (320, f"datasets/{MAP}/thumbnails/320.png"))
 
 
@@ -81,10 +82,10 @@ def test_thumbnails_are_written_at_two_widths_the_same_every_time(catalogue: Pat
     first = tmp_path / "site1"
     assert thumbnails.write_to_site(result.catalogue, first) == 2 * len(with_previews)
     for d in with_previews:
-        for width in thumbnails.WIDTHS:
+        for width in thumbs.WIDTHS:
             data = (first / "datasets" / d.id / "thumbnails" / f"{width}.png").read_bytes()
             with Image.open(io.BytesIO(data)) as im:
-                preview = thumbnails.choose(d)
+                preview = thumbs.choose(d)
                 assert im.width == width and im.height == round(width * preview.height / preview.width)
     # Again, from the cache this time, and with the cache off: the same bytes.
     second, third = tmp_path / "site2", tmp_path / "site3"

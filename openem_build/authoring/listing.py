@@ -8,7 +8,7 @@ find (image sets, header facts), not for every file. :class:`MemoryListing` is t
 
 :func:`guess_image_sets` and :func:`set_facts` give exactly what
 :func:`openem_build.manifest.guess_image_sets`, :func:`~openem_build.manifest.set_members` and
-``add.header_pixel_size`` give for the same files (tests/test_listing.py compares them).
+``entryfiles.header_pixel_size`` give for the same files (tests/test_listing.py compares them).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ..records import headercategory
 from ..records import manifest as M
 from ..records.model import Manifest, ManifestFile
-from . import headercategory
 
 
 class Listing(Protocol):

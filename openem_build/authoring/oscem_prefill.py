@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from ..data import oscem
-from ..records.crosscheck import Prefill
 from ..records.model import ManifestFile
+from .prefill import Prefill
 
 Log = Callable[[str], None]
 #: Sections whose fields the template offers at the second level (``instrument.microscope``).

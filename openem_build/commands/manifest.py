@@ -20,7 +20,7 @@ def run(args: argparse.Namespace) -> int:
     tomograms, micrographs or tilt series remade, where content is present. With --check, only compares and exits
     1 when the manifest is out of date.
     """
-    from ..data import annex
+    from ..data import annex, submodules
     from ..data.headers import read_headers
     from ..records.manifest import MANIFEST_FILE, SUBDATASET, compare, dumps, from_repo, read, write
 
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"{'wrote' if changed else 'unchanged:'} {target}: {len(fresh.files)} files, {fresh.total_size} bytes, "
           f"commit {fresh.commit}", file=sys.stderr)
     _write_previews(root, folder, data, fresh)
-    pinned = annex.gitlink(root, shown) if annex.is_repo(root) else None
+    pinned = submodules.gitlink(root, shown) if annex.is_repo(root) else None
     if pinned != fresh.commit:
         print(f"record this version of the subdataset with it: datalad save -d . -m 'Update {args.id}' "
               f"{shown} {target}", file=sys.stderr)

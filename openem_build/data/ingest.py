@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import annex
+from . import annex, annexkeys
 from .spill import PAGE, Batch, Spill, feed
 
 CHUNK = 8 << 20
@@ -387,7 +387,7 @@ def source_copies(repo: Path, keys: Mapping[str, str]) -> dict[str, Path]:
     out = {}
     for rel, key in keys.items():
         path = folder / rel
-        info = annex.parse_key(key)
+        info = annexkeys.parse_key(key)
         with contextlib.suppress(OSError):
             if path.is_file() and (info is None or info.size is None or path.stat().st_size == info.size):
                 out.setdefault(key, path)

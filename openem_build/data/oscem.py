@@ -17,8 +17,8 @@ from typing import Any
 
 from ..records import yamlsafe
 from ..records.manifest import load_json
-from ..render import oscem as render_oscem
 from .oscem_fields import TECHNIQUES, Imported, clip, fields, kind
+from .oscem_schema import schema_errors
 
 __all__ = ["Imported", "OscemError", "convert", "looks_like_oscem", "parse", "read"]
 
@@ -94,7 +94,7 @@ def convert(doc: Mapping[str, Any], shown: str) -> Imported:
     technique = yamlsafe.lookup(doc, "acquisition", "technique")
     name = technique if isinstance(technique, str) and technique in TECHNIQUES else "general"
     out = Imported(shown, name)
-    for problem in render_oscem.schema_errors(name, doc)[:10]:
+    for problem in schema_errors(name, doc)[:10]:
         out.notes.append(clip(f"not valid OSC-EM ({name} schema): {problem}"))
     fields(doc, out)
     out.notes = list(dict.fromkeys(out.notes))  # (a value read twice, e.g. the tilts for range and dose, is named once)

@@ -26,7 +26,7 @@ from ..infra.progress import Progress
 from ..records import manifest as M
 from ..records.load import DATASET_FILE, DATASETS, read_yaml
 from ..records.yamlsafe import lookup
-from . import annex
+from . import annex, submodules
 from .headers import read_headers
 from .store import PublishResult, Store, StoreError
 from .store import publish as publish_dataset
@@ -133,7 +133,7 @@ def _point_entry(root: Path, ident: str, store: Store, result: PublishResult, re
     data = folder / M.SUBDATASET
     sub_path = f"{rel}/{M.SUBDATASET}"
     files = {f"{rel}/{DATASET_FILE}": folder / DATASET_FILE, f"{rel}/{M.MANIFEST_FILE}": folder / M.MANIFEST_FILE,
-             annex.GITMODULES: root / annex.GITMODULES}
+             submodules.GITMODULES: root / submodules.GITMODULES}
     before = {name: path.read_bytes() if path.is_file() else None for name, path in files.items()}
     head_before = annex.git(root, "rev-parse", "--verify", "-q", "HEAD", check=False).strip() or None
     try:
@@ -173,8 +173,8 @@ def _point_entry(root: Path, ident: str, store: Store, result: PublishResult, re
 
 def _register(root: Path, sub_path: str, git_url: str, clone_url: str, dsid: str) -> None:
     """``.gitmodules`` records the store for the subdataset, as ``datalad clone -d .`` of a RIA URL does."""
-    file = str(root / annex.GITMODULES)
-    current = annex.read_gitmodules(root).get(sub_path)
+    file = str(root / submodules.GITMODULES)
+    current = submodules.read_gitmodules(root).get(sub_path)
     name = current.name if current else sub_path
     annex.git(root, "config", "--file", file, f"submodule.{name}.path", sub_path)
     annex.git(root, "config", "--file", file, f"submodule.{name}.url", git_url)

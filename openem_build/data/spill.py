@@ -22,7 +22,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ..records.filerecord import ManifestFile
-from . import annex
+from . import annex, annexfiles, annexkeys
 
 #: Rows read or written at a time; also the lines a batch command is given at once (its answer, ~150 bytes a
 #: line, stays under a pipe's 64 KiB, so writing a page and then reading its answer cannot deadlock).
@@ -178,11 +178,11 @@ class Listing:
             self.sizes_complete = self.sizes_complete and f.size is not None
 
     def files(self) -> Iterator[ManifestFile]:
-        """What :func:`openem_build.data.annex.list_files` gives, file for file, without holding it."""
+        """What :func:`openem_build.data.annexfiles.list_files` gives, file for file, without holding it."""
         for rel, key, headers in self.spill.rows("key, headers"):
             if _internal(rel):  # (DataLad's and git's own files are no data)
                 continue
-            info = annex.parse_key(key)
+            info = annexkeys.parse_key(key)
             meta = loads_headers(headers)
             yield ManifestFile(rel, info.size if info else None, key, info.checksums if info else (),
                                self.urls.get(key, ()), MappingProxyType(meta) if meta else None)
@@ -198,8 +198,8 @@ class Listing:
 
 
 def _internal(rel: str) -> bool:
-    """:func:`openem_build.data.annex.is_internal`, with the common answer found quickly."""
-    return (".git" in rel or ".datalad" in rel) and annex.is_internal(rel)
+    """:func:`openem_build.data.annexfiles.is_internal`, with the common answer found quickly."""
+    return (".git" in rel or ".datalad" in rel) and annexfiles.is_internal(rel)
 
 
 class Batch:

@@ -39,7 +39,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import annex, ingest
+from . import annex, annexfiles, annexkeys, ingest
 from .storeplace import _UUID as _UUID
 from .storeplace import DATASET_LAYOUT as DATASET_LAYOUT
 from .storeplace import PRIVATE as PRIVATE
@@ -82,7 +82,7 @@ from .storetargets import _Verify as _Verify
 # ----------------------------------------------------------------------------------------------- addresses
 
 
-key_locations = annex.key_locations
+key_locations = annexfiles.key_locations
 
 
 # ----------------------------------------------------------------------------------------------- targets
@@ -126,7 +126,7 @@ def publish(store: Store, dataset: Path, commit: str = "HEAD", *, log: Log = _qu
         raise StoreError(f"{dataset} has no DataLad dataset id at {commit[:12]} (.datalad/config): make it a "
                          "DataLad dataset with `datalad create --force` and save")
     ddir = dataset_dir(dsid)
-    keys = annex.annexed_keys(dataset, commit)  # path → key
+    keys = annexfiles.annexed_keys(dataset, commit)  # path → key
     locations = key_locations(dataset, keys.values())
     sources = _content(dataset, set(keys.values()))
     if len(sources) < len(set(keys.values())):
@@ -153,7 +153,7 @@ def publish(store: Store, dataset: Path, commit: str = "HEAD", *, log: Log = _qu
         stored: set[str] = set()
         for n, key in enumerate(sorted(locations), 1):
             rel = f"annex/objects/{locations[key]}"
-            info = annex.parse_key(key)
+            info = annexkeys.parse_key(key)
             if rel in have and (info is None or info.size is None or have[rel] == info.size):
                 present += 1
                 stored.add(key)
@@ -364,7 +364,7 @@ def _with_fake_store(work: Path, base: Path, dsid: str, args: list[str], name: s
 
 def _remote_log(repo: Path) -> dict[str, dict[str, str]]:
     """uuid → configuration of each special remote in the git-annex branch (``remote.log``)."""
-    return annex.special_remotes(repo)
+    return annexfiles.special_remotes(repo)
 
 
 # ----------------------------------------------------------------------------------------------- reading

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from . import annex
+from . import annexfiles
 
 STORE_LAYOUT = "1\n"
 
@@ -64,4 +64,4 @@ def parse_clone_url(url: str) -> tuple[str, str] | None:
 
 def object_url(public_url: str, dsid: str, location: str) -> str:
     """The plain download URL of one key's content; ``location`` is ``<hashdirmixed><key>/<key>``."""
-    return annex.ria_object_url(public_url, dsid, location)
+    return annexfiles.ria_object_url(public_url, dsid, location)

@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import annex
+from . import annex, annexfiles
 from .storeplace import REMOTE, Log, StoreError, _quiet, clone_url, dataset_dir
 from .storetargets import Store
 
@@ -48,7 +48,7 @@ def check_published(store: Store, dsid: str, commit: str, *, content: bool = Tru
         head = annex.head(clone)
         if head != commit:
             raise StoreError(f"a clone from the store is at {head[:12]}, not at the published {commit[:12]}")
-        if not annex.annexed_keys(clone, commit):
+        if not annexfiles.annexed_keys(clone, commit):
             return
         if base != store.public_url:
             _trust_remote(clone)  # cloned through another URL than the recorded one: see _ora_remote

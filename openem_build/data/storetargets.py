@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 from urllib.parse import urlsplit
 
-from . import annex
+from . import annexkeys
 from .storeplace import PRIVATE, STORE_LAYOUT, Advance, StoreError, clone_url, git_url
 
 _CHUNK = 1 << 20
@@ -59,7 +59,7 @@ class _Verify:
     """A reader that hashes what passes through it and, at the end, checks size and checksum against a key."""
 
     def __init__(self, raw: BinaryIO, key: str, what: str, advance: Advance | None = None):
-        info = annex.parse_key(key)
+        info = annexkeys.parse_key(key)
         self.raw, self.what, self.advance = raw, what, advance
         self.size = info.size if info else None
         algo = info.checksums[0] if info and info.checksums else None

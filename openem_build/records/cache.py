@@ -196,7 +196,7 @@ class Session:
 
     def _shared_inputs(self) -> tuple:
         """(what goes into every key, what git says, the witness of the files read for them)."""
-        from ..data.annex import GITMODULES
+        from ..data.submodules import GITMODULES
         from .paths import FACILITIES
 
         witness: list = []

@@ -152,27 +152,27 @@ class GitView:
 
     @classmethod
     def of(cls, root: Path) -> GitView:
-        from ..data import annex
+        from ..data import annex, submodules
 
         if not annex.is_repo(root):
             return cls(False)
         try:
-            modules: tuple | str = tuple(sorted(annex.read_gitmodules(root).items()))
+            modules: tuple | str = tuple(sorted(submodules.read_gitmodules(root).items()))
         except annex.AnnexError as exc:
             modules = str(exc)
         return cls(True, modules, tuple(sorted(_gitlinks(root).items())))
 
 
 def _gitlinks(root: Path) -> dict[str, str]:
-    """path → commit of the gitlinks git's index records under ``datasets/``: what ``annex.gitlink`` finds for
+    """path → commit of the gitlinks git's index records under ``datasets/``: what ``submodules.gitlink`` finds for
     each of them (the first gitlink entry of that exact path), in one call."""
-    from ..data import annex
+    from ..data import annex, submodules
 
     out = annex.git(root, "ls-files", "--stage", "-z", "--", "datasets", check=False)
     found: dict[str, str] = {}
     for record in out.split("\0"):
         meta, _, where = record.partition("\t")
         parts = meta.split()
-        if parts and parts[0] == annex.GITLINK_MODE:
+        if parts and parts[0] == submodules.GITLINK_MODE:
             found.setdefault(where, parts[1])
     return found

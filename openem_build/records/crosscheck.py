@@ -4,7 +4,7 @@
 ``.mdoc``, EPU/Tomo XML and the other formats of :mod:`openem_build.data.headers`) and returns located problems:
 pixel and voxel sizes per image set and frames of MRC movies (:mod:`openem_build.records.voxelchecks`), and every
 acquisition and instrument value the files that describe the data record, each within a stated tolerance
-(:mod:`.fieldchecks`). :func:`prefill` (:mod:`..authoring.prefill`) turns the same metadata into field
+(:mod:`.fieldchecks`). :func:`openem_build.authoring.prefill.prefill` turns the same metadata into field
 values for ``openem add`` to write.
 
 Both are pure: they take the plain document, a mapping of file path (relative to the DataLad dataset's
@@ -18,7 +18,6 @@ from collections.abc import Iterable, Mapping
 from operator import attrgetter
 from typing import Any
 
-from ..authoring.prefill import Prefill, prefill
 from ..data.headers import FileMetadata
 from . import fieldchecks, voxelchecks
 from .checkparts import (
@@ -40,8 +39,8 @@ from .yamlsafe import Located
 PIXEL_TOLERANCE = voxelchecks.VOXEL_TOLERANCE  # relative: 0.73 Å declared accepts 0.7227–0.7373 Å in the files
 MAX_FILE_PROBLEMS = 20  # file problems reported one by one before the rest are summarised
 
-__all__ = ["MRC_FORMATS", "PIXEL_TOLERANCE", "PLACEHOLDER_VOXEL", "VOLTAGE_TOLERANCE_KV", "Prefill",
-           "check_manifest", "crosscheck", "is_navigation", "prefill"]
+__all__ = ["MRC_FORMATS", "PIXEL_TOLERANCE", "PLACEHOLDER_VOXEL", "VOLTAGE_TOLERANCE_KV", "check_manifest",
+           "crosscheck", "is_navigation"]
 
 
 def _check_counts(doc: Mapping[str, Any], paths: Iterable[str], rep: Reporter) -> None:

@@ -22,8 +22,7 @@ from ..data import gallery
 from ..infra import progress
 from ..infra.parallel import can_fork, no_gc, workers
 from ..infra.progress import Advance
-from ..site import thumbnails
-from . import setkinds, titlecheck, validate
+from . import setkinds, thumbcheck, titlecheck, validate
 from .cache import Session as DiskSession
 from .cache import open_session
 from .crosscheck import check_manifest
@@ -124,7 +123,7 @@ def load_dataset(path: Path, root: Path, facilities: dict | None) -> tuple[Datas
         found += setkinds.check(doc, manifest, shown)  # data types and categories against headers and text
         found += titlecheck.check(doc, shown)
         previews, seen = gallery.read(path.parent, root)
-        found += seen + thumbnails.check(doc, previews, shown)
+        found += seen + thumbcheck.check(doc, previews, shown)
         problems += [p for p in found if p.path != shown or p.field not in flagged]
     if errors(problems):
         return None, doc, problems

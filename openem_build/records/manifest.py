@@ -192,12 +192,12 @@ def from_repo(repo: Path, commit: str = "HEAD", *, read_headers: HeaderReader | 
     objects: a symbolic link out is not followed, and neither ``repo`` nor ``content`` may be a link. Headers of
     ``previous`` are kept for files whose key did not change. Raises :class:`~openem_build.data.annex.AnnexError`.
     """
-    from ..data import annex
+    from ..data import annex, annexfiles
 
     if repo.is_symlink() or (content is not None and content.is_symlink()):
         raise annex.AnnexError(f"{repo if repo.is_symlink() else content} is a symbolic link: not read (a dataset "
                                "is a folder of its own)")
-    resolved, files = annex.list_files(repo, commit)
+    resolved, files = annexfiles.list_files(repo, commit)
     kept = {f.key: f.headers for f in previous.files if f.key and f.headers} if previous else {}
     base = content or repo
     readable = read_headers is not None and resolved == annex.head(repo)
@@ -281,7 +281,7 @@ def check_entry(folder: Path, root: Path, doc: Located, shown: str) -> tuple[Man
     Returns the manifest (None when absent or invalid) and the problems, located in ``dataset.yaml``,
     ``manifest.json`` or ``.gitmodules``.
     """
-    from ..data import annex
+    from ..data import annex, submodules
 
     ident = folder.name
     mpath = folder / MANIFEST_FILE
@@ -313,9 +313,9 @@ def check_entry(folder: Path, root: Path, doc: Located, shown: str) -> tuple[Man
         return manifest, problems
     sub_path = f"{relpath(folder, root)}/{SUBDATASET}"
     try:
-        sub = annex.read_gitmodules(root).get(sub_path)
+        sub = submodules.read_gitmodules(root).get(sub_path)
     except annex.AnnexError as exc:
-        return manifest, problems + [Problem(annex.GITMODULES, 0, 0, "", str(exc), "fix the file's syntax")]
+        return manifest, problems + [Problem(submodules.GITMODULES, 0, 0, "", str(exc), "fix the file's syntax")]
     register = (f"register it with `datalad clone -d . {url} {sub_path}`" if url else
                 f"register it with `openem add <url> --id {ident}`")
     if not present and sub is None:
@@ -345,7 +345,7 @@ def check_entry(folder: Path, root: Path, doc: Located, shown: str) -> tuple[Man
         problems.append(_located(shown, doc, ("data", "datalad"),
                                  f"names the DataLad dataset {ria}, but .gitmodules records {sub.datalad_id} for "
                                  f"{sub_path}", f"run `openem publish {ident}` to point the entry at its dataset"))
-    pinned = annex.gitlink(root, sub_path)
+    pinned = submodules.gitlink(root, sub_path)
     if pinned is None:
         problems.append(_located(shown, doc, ("data", "datalad"),
                                  f"missing subdataset: .gitmodules lists {sub_path} but the catalogue does not "

@@ -11,7 +11,7 @@ from typing import Any
 
 from msgspec import UNSET
 
-from ..data.annex import order_checksums
+from ..data.annexkeys import order_checksums
 from .filerecord import ManifestFile
 from .manifest_types import CHECKSUM_ATTRIBUTES, TRUSTED_DECODER
 

@@ -19,7 +19,7 @@ import msgspec
 from msgspec import UNSET
 
 from ..data import headers as header_facts
-from ..data.annex import backend_algorithm, parse_key
+from ..data.annexkeys import backend_algorithm, parse_key
 from . import textcheck
 from .manifest_read import _algorithms as _algorithms
 from .manifest_read import _checksums as _checksums

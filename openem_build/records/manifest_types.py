@@ -27,7 +27,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-from ..data.annex import DIGEST_LENGTH
+from ..data.annexkeys import DIGEST_LENGTH
 
 #: The largest file size a manifest may state (git-annex's sizes are 64-bit).
 MAX_SIZE = (1 << 63) - 1

@@ -382,7 +382,7 @@ class Dataset:
     sample: Sample
     data: Data
     keywords: tuple[str, ...] = ()
-    #: The preview that represents the entry (``previews/<file>.png``), when the YAML names one (thumbnails.py).
+    #: The preview that represents the entry (``previews/<file>.png``), when the YAML names one (render/thumbs.py).
     thumbnail: str | None = None
     license: str = "CC-BY-4.0"
     status: str = "published"

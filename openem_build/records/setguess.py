@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 # (parse, the limits and the strict JSON reader are defined with the file format and named here too)
-from ..authoring import headercategory
+from . import headercategory
 from .fileformats import format_of, set_members
 from .model import Manifest, ManifestFile
 

@@ -211,7 +211,7 @@ def findings(text: str, multiline: bool = False, markdown: bool = False) -> list
     out: dict[str, Finding] = {}
     _decoded_findings(text, multiline, out)
     if markdown and "&" in text:  # (no '&', no reference: Markdown and the sanitiser then add nothing)
-        from ..render.markdown import to_html, to_text
+        from .markdown import to_html, to_text
 
         for published in (to_html(text), to_text(text)):
             _decoded_findings(published, True, out, rendered=True)

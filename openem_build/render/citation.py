@@ -15,8 +15,8 @@ from pylatexenc.latexencode import UnicodeToLatexEncoder
 
 from ..infra import jsontext
 from ..infra.context import SiteContext
+from ..records.markdown import to_text
 from ..records.model import Dataset, Person
-from .markdown import to_text
 from .registry import Artefact, per_dataset
 
 BIBTEX_TYPE = "application/x-bibtex"

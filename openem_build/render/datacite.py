@@ -20,11 +20,11 @@ from lxml import etree
 from ..infra.context import SiteContext
 from ..infra.urls import archive_url
 from ..records.licenses import license_name, license_url
+from ..records.markdown import to_text
 from ..records.model import Affiliation, Dataset, Person
 from . import xmltext
 from .citation import one_line, publisher
 from .jsonld import TECHNIQUE_LABELS
-from .markdown import to_text
 from .registry import Artefact, per_dataset
 
 XML_TYPE = "application/vnd.datacite.datacite+xml"

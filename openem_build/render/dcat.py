@@ -27,13 +27,13 @@ from rdflib.namespace import DCAT, DCTERMS, FOAF, OWL, PROV, RDF, RDFS, SKOS
 from ..infra.context import SiteContext
 from ..infra.urls import doi_url
 from ..records.licenses import license_url
+from ..records.markdown import to_text
 from ..records.model import Dataset
 from . import dcat_terms as terms
 from . import xmltext
 from .citation import one_line, publisher
 from .datacite import XML_TYPE as DATACITE_TYPE
 from .jsonld import MAX_FILES, TECHNIQUE_LABELS
-from .markdown import to_text
 from .registry import Artefact, Streamed, per_catalogue, per_dataset
 
 VCARD = Namespace("http://www.w3.org/2006/vcard/ns#")

@@ -11,9 +11,9 @@ from ..infra.context import SiteContext
 from ..infra.urls import archive_url, doi_url, http_only
 from ..records.licenses import license_url
 from ..records.manifest import media_type
+from ..records.markdown import to_text
 from ..records.model import Dataset, Person
 from .jsonld_images import image_properties
-from .markdown import to_text
 from .registry import Artefact, per_dataset
 
 COAR_OPEN = "http://purl.org/coar/access_right/c_abf2"

@@ -1,6 +1,6 @@
 """The schema.org ``image`` and ``thumbnailUrl`` of a dataset: the pictures the site publishes for it.
 
-``thumbnailUrl`` is the largest thumbnail the build writes (``datasets/<id>/thumbnails/``, thumbnails.py), the
+``thumbnailUrl`` is the largest thumbnail the build writes (``datasets/<id>/thumbnails/``, thumbs.py), the
 same picture Home, Browse and search show; ``image`` lists the previews (``datasets/<id>/previews/``), the
 representative one first, so that a harvester taking the first image takes the one the catalogue chose.
 """
@@ -11,7 +11,7 @@ from typing import Any
 
 from ..infra.context import SiteContext
 from ..records.model import Dataset, Preview
-from ..site import thumbnails
+from . import thumbs
 
 
 def _image(ctx: SiteContext, d: Dataset, p: Preview) -> dict[str, Any]:
@@ -21,7 +21,7 @@ def _image(ctx: SiteContext, d: Dataset, p: Preview) -> dict[str, Any]:
 
 def image_properties(ctx: SiteContext, d: Dataset) -> dict[str, Any]:
     """``image``, ``thumbnailUrl`` and ``thumbnail`` (absolute URLs) for ``d``; empty without previews."""
-    t = thumbnails.thumb(d)
+    t = thumbs.thumb(d)
     if t is None:
         return {}
     chosen = t.preview

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from ..infra.context import SiteContext
 from ..records.model import Dataset, Facility
-from ..site import thumbnails
+from . import thumbs
 from .jsonld import TECHNIQUE_LABELS
 from .pages import env
 
@@ -60,7 +60,7 @@ def home_page(ctx: SiteContext, sizes: dict[str, int]) -> str:
     return env().get_template("home.html").render(
         ctx=ctx, base="", newest=newest[:6], with_files=[d for d in newest if d.data.datalad][:4],
         counts=claims(datasets),
-        total_size=sum(sizes.values()) if sizes else None, thumb=thumbnails.thumb, img=thumbnails.img,
+        total_size=sum(sizes.values()) if sizes else None, thumb=thumbs.thumb, img=thumbs.img,
         techniques=sorted(techniques.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
@@ -68,7 +68,7 @@ def browse_page(ctx: SiteContext, sizes: dict[str, int]) -> str:
     datasets = _newest(ctx.catalogue.datasets)
     return env().get_template("browse.html").render(
         ctx=ctx, datasets=datasets, base="../", sizes=sizes, facets=facets(ctx, datasets), filters=BROWSE_FILTERS,
-        organism=organism, thumb=thumbnails.thumb, img=thumbnails.img)
+        organism=organism, thumb=thumbs.thumb, img=thumbs.img)
 
 
 def facilities_page(ctx: SiteContext) -> str:
@@ -81,5 +81,5 @@ def facilities_page(ctx: SiteContext) -> str:
 def facility_page(ctx: SiteContext, fac: Facility) -> str:
     datasets = _newest([d for d in ctx.catalogue.datasets if d.facility == fac.id])
     return env().get_template("facility.html").render(ctx=ctx, base="../../", fac=fac, datasets=datasets,
-                                                      thumb=thumbnails.thumb, img=thumbnails.img)
+                                                      thumb=thumbs.thumb, img=thumbs.img)
 

@@ -32,11 +32,11 @@ from ..infra import jsontext
 from ..infra.context import SiteContext
 from ..infra.urls import doi_url
 from ..records.licenses import license_name, license_url
+from ..records.markdown import to_text
 from ..records.model import Dataset
 from . import datacite, xmltext
 from .citation import one_line, publisher
 from .jsonld import TECHNIQUE_LABELS
-from .markdown import to_text
 from .registry import Artefact, per_dataset
 
 INDEX = "oai/index.json"

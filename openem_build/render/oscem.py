@@ -1,8 +1,8 @@
 """OSC-EM JSON: an entry in the metadata standard of the OpenEM network's own tools.
 
 :func:`document` maps a record onto the OSC-EM schema of its technique (see :mod:`.oscem_map`) and checks the
-result against that official JSON Schema (vendored in ``openem_build/schema/oscem/``, BSD-3-Clause). It returns
-the document with the export's report:
+result against that official JSON Schema (:mod:`openem_build.data.oscem_schema`). It returns the document with
+the export's report:
 
 * errors: OSC-EM requires a value the entry lacks (named, with the YAML field to add); no document then, so no
   half-filled file is ever written;
@@ -15,14 +15,10 @@ or the clock.
 
 from __future__ import annotations
 
-import functools
-import json
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from typing import Any
 
-import jsonschema
-
+from ..data.oscem_schema import schema_errors
 from ..infra import jsontext
 from ..infra.context import SiteContext
 from ..records.model import Dataset
@@ -33,7 +29,6 @@ from .registry import Artefact, per_dataset
 
 JSON_TYPE = "application/json"
 LABEL = "OSC-EM metadata (JSON)"
-SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schema" / "oscem"
 #: Severity of the report's notes: what the export leaves out, and why (not a fault of the entry).
 NOTE = "note"
 #: Fields an OSC-EM document has no place for, with the reason the report gives.
@@ -42,32 +37,6 @@ _WHY = {
                "OpenEM does not record, and an e-mail, which OpenEM records for some authors only",
     "sample.grid": "OSC-EM describes the grid in parts (manufacturer, material, mesh); OpenEM's is free text",
 }
-
-
-@functools.cache
-def schema(name: str) -> dict[str, Any]:
-    """The official OSC-EM JSON Schema ``name`` (spa, subtomo, cellular_tomo, env_tomo, general)."""
-    return json.loads((SCHEMA_DIR / f"oscem_schemas_{name}.schema.json").read_text("utf-8"))
-
-
-@functools.cache
-def _validator(name: str) -> jsonschema.protocols.Validator:
-    doc = schema(name)
-    cls = jsonschema.validators.validator_for(doc)
-    cls.check_schema(doc)
-    return cls(doc)
-
-
-def schema_errors(name: str, doc: Mapping[str, Any]) -> list[str]:
-    """Where ``doc`` breaks OSC-EM schema ``name``: ``path: message`` lines, sorted; empty when valid."""
-    validator = _validator(name)
-    if validator.is_valid(doc):  # (the common case, a third faster than collecting no errors)
-        return []
-    out = []
-    for e in validator.iter_errors(doc):
-        where = ".".join(str(p) for p in e.absolute_path) or "(document)"
-        out.append(f"{where}: {e.message}")
-    return sorted(out)
 
 
 class _Builder:

@@ -16,6 +16,7 @@ from markupsafe import Markup, escape
 from ..infra.context import SiteContext
 from ..infra.urls import archive_url, doi_url, http_only
 from ..records.licenses import license_name, license_url
+from ..records.markdown import to_html, to_text
 from ..records.model import Dataset, ManifestFile
 from ..records.validate import schema
 from . import citation, diffraction, mapview, previewgallery, searchmeta, signposting, versions
@@ -23,7 +24,6 @@ from .citation import one_line
 from .empiar import set_files
 from .filefacts import facts
 from .jsonld import TECHNIQUE_LABELS, catalogue_jsonld, dataset_jsonld, script_json
-from .markdown import to_html, to_text
 from .pixelsize import set_pixel
 from .registry import Artefact
 from .units import pixel_size

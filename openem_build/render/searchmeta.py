@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from markupsafe import Markup, escape
 
+from ..records.markdown import to_text
 from ..records.model import Dataset
-from ..site import thumbnails
-from .markdown import to_text
+from . import thumbs
 
 #: The value of the Pagefind filter ``kind`` on dataset pages (other pages: ``Page``, overrides/main.html).
 KIND = "Dataset"
@@ -33,9 +33,9 @@ def dataset_meta(d: Dataset) -> Markup:
     image metadata: the site-relative path of the 160 px thumbnail), ``image_h`` (its height) and ``image_alt``."""
     parts = [f'<span hidden data-pagefind-filter="kind:{KIND}"></span>',
              f'<span hidden data-pagefind-meta="summary[data-summary]" data-summary="{escape(summary(d))}"></span>']
-    t = thumbnails.thumb(d)
+    t = thumbs.thumb(d)
     if t is not None:
-        width = thumbnails.WIDTHS[0]
+        width = thumbs.WIDTHS[0]
         parts.append(f'<span hidden data-pagefind-meta="image[data-src], image_h[data-h], image_alt[data-alt]" '
                      f'data-src="{escape(t.files[0][1])}" data-h="{t.height(width)}" data-alt="{escape(t.alt)}">'
                      "</span>")
