@@ -157,6 +157,28 @@ def test_sharded_index_is_reproducible(sharded: Path, tmp_path: Path) -> None:
     assert json.loads((other / BUNDLE / SHARDS_FILE).read_text("utf-8")) == {"bundles": [BUNDLE + "/"]}
 
 
+@pytest.mark.parametrize("suffix", [".pf_meta", ".pf_filter", SHARDS_FILE, "index.html"])
+def test_a_write_that_runs_out_of_room_names_the_search_file(sharded: Path, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch, suffix: str) -> None:
+    """A full disk fails a write after its file was opened, with an OSError without a file name: every write of
+    the index (staged copies, canonical chunks, the shard list) names its file, for the build's one-line message."""
+    import errno
+
+    other = tmp_path / "site"
+    shutil.copytree(sharded, other)
+    real = Path.write_bytes
+
+    def full(self: Path, data: bytes) -> int:
+        if self.name.endswith(suffix):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", full)
+    with pytest.raises(OSError) as failed:
+        index_site(other, shard_pages=4)
+    assert failed.value.errno == errno.ENOSPC and str(failed.value.filename).endswith(suffix)
+
+
 def test_visible_content_is_unchanged_by_search_attributes(site: Path) -> None:
     page = BeautifulSoup((site / "datasets" / EXAMPLE / "index.html").read_text("utf-8"), "lxml")
     article = page.find("article", class_="openem-dataset")

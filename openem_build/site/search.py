@@ -32,6 +32,7 @@ from typing import Any
 
 from ..infra.context import SiteContext
 from ..infra.parallel import fork_map
+from ..infra.sitewrite import write_bytes
 
 #: Where the search bundle goes, relative to the site's root (further shards: ``pagefind-1/``, …).
 BUNDLE = "pagefind"
@@ -127,7 +128,7 @@ def index_site(site: Path, *, glob: str | None = None, shard_pages: int | None =
             vocabularies = _stage(site, list(zip(stages, shards, strict=True)))
             for number, (stage, vocabulary) in enumerate(zip(stages, vocabularies, strict=True)):
                 name = BUNDLE if number == 0 else f"{BUNDLE}-{number}"
-                (stage / VOCABULARY_PAGE).write_bytes(vocabulary)
+                write_bytes(stage / VOCABULARY_PAGE, vocabulary)
                 pages += _run_pagefind(executable, stage, site / name, None) - 1
                 canonicalize(site / name)
                 bundles.append(name + "/")
@@ -136,7 +137,7 @@ def index_site(site: Path, *, glob: str | None = None, shard_pages: int | None =
             for stage in stages:
                 shutil.rmtree(stage, ignore_errors=True)
     out = site / BUNDLE
-    (out / SHARDS_FILE).write_text(json.dumps({"bundles": bundles}, separators=(",", ":")) + "\n", "utf-8")
+    write_bytes(out / SHARDS_FILE, (json.dumps({"bundles": bundles}, separators=(",", ":")) + "\n").encode())
     files = [p for name in bundles for p in (site / name).rglob("*") if p.is_file()]
     if not pages or not (out / "pagefind.js").is_file():
         raise SearchIndexError(f"Pagefind indexed no page of {site} (is data-pagefind-body in the templates?)")
@@ -192,7 +193,7 @@ def _stage_shard(shard: tuple[Path, list[str]], site: Path) -> set[bytes]:
         html = _search_copy((site / rel).read_bytes())
         target = stage / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(html)
+        write_bytes(target, html)
         start = html.find(b"data-pagefind-body")
         if start != -1:
             end = html.find(b"</article>", start)
@@ -281,7 +282,7 @@ def canonicalize(bundle: Path) -> None:
             data = _SIGNATURE + _cbor_encode(chunk)
             new_hash = f"{lang}_{hashlib.sha256(data).hexdigest()[:7]}"
             chunk_path.unlink()
-            (bundle / "filter" / f"{new_hash}.pf_filter").write_bytes(_gzip(data))
+            write_bytes(bundle / "filter" / f"{new_hash}.pf_filter", _gzip(data))
             filters.append([name, new_hash])
         meta[3] = sorted(filters)
         if len(meta) > 4 and isinstance(meta[4], list):
@@ -289,9 +290,9 @@ def canonicalize(bundle: Path) -> None:
         data = _SIGNATURE + _cbor_encode(meta)
         new_hash = f"{lang}_{hashlib.sha256(data).hexdigest()[:10]}"
         meta_path.unlink()
-        (bundle / f"pagefind.{new_hash}.pf_meta").write_bytes(_gzip(data))
+        write_bytes(bundle / f"pagefind.{new_hash}.pf_meta", _gzip(data))
         info["hash"] = new_hash
-    entry_path.write_text(json.dumps(entry, ensure_ascii=False, separators=(",", ":")), "utf-8")
+    write_bytes(entry_path, json.dumps(entry, ensure_ascii=False, separators=(",", ":")).encode())
 
 
 def _gzip(data: bytes) -> bytes:
