@@ -12,6 +12,7 @@ import copy
 import copyreg
 import hashlib
 import os
+import pickle
 import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,8 +25,8 @@ from ..infra.parallel import can_fork, no_gc, workers
 from ..infra.progress import Advance
 from ..site import thumbnails
 from . import setkinds, titlecheck, validate
+from .cache import Pickled, open_session
 from .cache import Session as DiskSession
-from .cache import open_session
 from .crosscheck import check_manifest
 from .manifest import check_entry
 from .model import Catalogue, Dataset, Facility, Manifest, build
@@ -316,10 +317,18 @@ def _load_chunk(paths: list[Path], root: Path, facilities: dict | None) -> list[
         return [_load_one(path, root, facilities) for path in paths]
 
 
+def _load_pickled(paths: list[Path], root: Path, facilities: dict | None) -> list[bytes]:
+    """:func:`_load_chunk` in a worker process: each result pickled on its own, which the parent unpickles and
+    stores in the validation cache as it is (see :class:`.cache.Pickled`)."""
+    with no_gc():
+        return [pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+                for result in _load_chunk(paths, root, facilities)]
+
+
 def _load_all(paths: list[Path], root: Path, facilities: dict | None, advance: Advance | None = None
               ) -> list[tuple]:
-    """``load_dataset`` of every path, in order: across worker processes for a large catalogue.
-    ``advance(files, bytes)`` hears of each chunk done."""
+    """``load_dataset`` of every path, in order: across worker processes for a large catalogue (then a
+    :class:`.cache.Pickled` list). ``advance(files, bytes)`` hears of each chunk done."""
     def done(part: list[Path]) -> None:
         if advance is not None:
             advance(len(part), _input_bytes(part))
@@ -340,14 +349,16 @@ def _load_all(paths: list[Path], root: Path, facilities: dict | None, advance: A
     chunks = [paths[i:i + size] for i in range(0, len(paths), size)]
     try:
         with no_gc(), ProcessPoolExecutor(count, mp_context=multiprocessing.get_context(method)) as pool:
-            parts = []
-            for chunk, part in zip(chunks, pool.map(_load_chunk, chunks, [root] * len(chunks),
+            out = Pickled()
+            out.blobs = []
+            for chunk, part in zip(chunks, pool.map(_load_pickled, chunks, [root] * len(chunks),
                                                     [facilities] * len(chunks)), strict=True):
-                parts.append(part)
+                out.extend(pickle.loads(blob) for blob in part)
+                out.blobs.extend(part)
                 done(chunk)
     except (OSError, RuntimeError):  # no processes to be had (sandbox, limits): read them here
         return _load_chunk(paths, root, facilities)
-    return [item for part in parts for item in part]
+    return out
 
 
 def _cross_checks(datasets: list[Dataset], documents: dict[str, Spots]) -> list[Problem]:

@@ -245,7 +245,9 @@ def check_schema(doc: Located, path: str, name: str = "dataset") -> list[Problem
         rep.add((), f"the file must hold a mapping of fields, not {_json_type(doc.data)}",
                 "start from `openem new <id>` or copy an example")
         return rep.problems
-    todo = {pointer for pointer, text in _strings(doc.data) if is_placeholder(text)}
+    # (no text holds "TODO" once upper-cased, as nearly always: then no text is a placeholder)
+    todo = {pointer for pointer, text in _strings(doc.data) if is_placeholder(text)} \
+        if "TODO" in " ".join(texts(doc.data)).upper() else set()
     for pointer in sorted(todo, key=lambda p: doc.where(p)):
         rep.add(pointer, f"still holds the placeholder {_show(lookup(doc.data, *pointer))}",
                 "replace it with the real value (the comment above it says what goes here)")
@@ -375,3 +377,22 @@ def _strings(value: object, pointer: Pointer = ()) -> Iterator[tuple[Pointer, st
     elif isinstance(value, list):
         for i, v in enumerate(value):
             yield from _strings(v, (*pointer, i))
+
+
+def texts(value: object) -> list[str]:
+    """Every text in ``value`` (what :func:`_strings` yields, without the pointers), in one flat pass.
+
+    Speed-up, measured (benchmarks/README.md, sixth round): the placeholder and character checks ask about all
+    of a document's ~80 texts at once, and only walk them with pointers when one may be a finding; the walk
+    with pointers took ~0.15 ms per entry, ~40 % of the text checks (~1.5 s of CPU at N = 10,000)."""
+    out: list[str] = []
+    todo = [value]
+    while todo:
+        v = todo.pop()
+        if isinstance(v, str):
+            out.append(v)
+        elif isinstance(v, dict):
+            todo.extend(v.values())
+        elif isinstance(v, list):
+            todo.extend(v)
+    return out
