@@ -8,7 +8,6 @@ documents that are valid.
 from __future__ import annotations
 
 import contextlib
-import copy
 import copyreg
 import hashlib
 import os
@@ -18,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 from ..data import gallery
 from ..infra import progress
@@ -129,10 +129,23 @@ def load_dataset(path: Path, root: Path, facilities: dict | None) -> tuple[Datas
         problems += [p for p in found if p.path != shown or p.field not in flagged]
     if errors(problems):
         return None, doc, problems
-    raw = MappingProxyType(copy.deepcopy(doc.data))
+    raw = MappingProxyType(_plain_copy(doc.data))
     if manifest is not None and manifest.source == relpath(path.parent / MANIFEST_FILE, root):
         manifest = _detach(manifest, path.parent / MANIFEST_FILE)
     return build(Dataset, doc.data, raw=raw, source=shown, manifest=manifest, previews=previews), doc, problems
+
+
+def _plain_copy(value: Any) -> Any:
+    """A deep copy of plain data as :mod:`.yamlsafe` reads it (mappings, lists and immutable scalars, no
+    value shared: aliases are refused).
+
+    Speed-up, measured (benchmarks/README.md, sixth round): ``copy.deepcopy`` and its memo took ~0.17 ms per
+    entry, this ~0.04 ms (~1.3 s of CPU at N = 10,000)."""
+    if type(value) is dict:
+        return {k: _plain_copy(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_plain_copy(v) for v in value]
+    return value
 
 
 def _detach(manifest: Manifest, path: Path) -> Manifest:
