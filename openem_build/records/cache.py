@@ -193,7 +193,6 @@ class Session:
         self._git: GitView = self._shared[1]
         self._links = dict(self._git.links)
         self._modules = self._git.modules if isinstance(self._git.modules, str) else dict(self._git.modules)
-        self._folders: set[str] = set()  # (entry folders known to exist)
 
     def _shared_inputs(self) -> tuple:
         """(what goes into every key, what git says, the witness of the files read for them)."""
@@ -287,7 +286,7 @@ class Session:
                 data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
             except Exception:
                 return False
-        return write_entry(self._entry(key), _MAGIC, data, self._folders)
+        return write_entry(self._entry(key), _MAGIC, data)
 
     # ---------------------------------------------------------------------------------- the loader's use
 
@@ -353,20 +352,12 @@ class Pickled(list):
     blobs: list[bytes | None]
 
 
-def write_entry(path: Path, magic: bytes, data: bytes, folders: set[str] | None = None) -> bool:
+def write_entry(path: Path, magic: bytes, data: bytes) -> bool:
     """Write ``magic``, the sha256 of ``data`` and ``data`` to ``path`` atomically (a temporary file in the same
-    folder, then a rename); False, and nothing written, when that fails. ``folders``: folders known to exist
-    (and where to remember the ones made), so that each is made once.
-
-    Speed-up, measured (benchmarks/README.md, sixth round): plain file-descriptor calls and one folder creation
-    per folder instead of per entry: writing an entry ~0.39 → ~0.2 ms of CPU (~2 s at N = 10,000)."""
-    parent = os.path.dirname(path)
+    folder, then a rename); False, and nothing written, when that fails."""
     try:
-        if folders is None or parent not in folders:
-            os.makedirs(parent, mode=0o700, exist_ok=True)
-            if folders is not None:
-                folders.add(parent)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=parent)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
     except OSError:
         return False
     try:
