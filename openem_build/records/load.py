@@ -139,8 +139,8 @@ def _plain_copy(value: Any) -> Any:
     """A deep copy of plain data as :mod:`.yamlsafe` reads it (mappings, lists and immutable scalars, no
     value shared: aliases are refused).
 
-    Speed-up, measured (benchmarks/README.md, sixth round): ``copy.deepcopy`` and its memo took ~0.17 ms per
-    entry, this ~0.04 ms (~1.3 s of CPU at N = 10,000)."""
+    Speed-up, measured (benchmarks/README.md, sixth round): ``copy.deepcopy`` and its memo took 0.15–0.22 ms
+    of CPU per entry, this 0.07–0.10 ms (~1 s at N = 10,000)."""
     if type(value) is dict:
         return {k: _plain_copy(v) for k, v in value.items()}
     if type(value) is list:

@@ -97,7 +97,8 @@ def is_orcid(orcid: str) -> bool:
     ORCID's blocks: what ``idutils.is_orcid`` answers for that form.
 
     Speed-up, measured (benchmarks/README.md, sixth round): importing idutils compiled its ~100 regular
-    expressions, 0.4–1.6 s of CPU in every ``openem`` process before the first check."""
+    expressions: ``import openem_build.cli`` took 1.5 s of CPU with it, 0.7 s without (once per run, before
+    the first check)."""
     digits = orcid.replace("-", "").upper()
     if len(digits) != 16 or not digits[:15].isdigit() or not (digits[15].isdigit() or digits[15] == "X"):
         return False
@@ -117,8 +118,8 @@ def _all_plain(data: object) -> bool:
     nothing to report, which it otherwise learns text by text.
 
     Speed-up, measured (benchmarks/README.md, sixth round): one test of all ~80 texts of an entry instead of a
-    walk with pointers and a call per text: the character checks ~0.5 → ~0.05 ms per entry (~4 s of CPU at
-    N = 10,000 on this machine's loaded clock, ~1 s at its usual speed)."""
+    walk with pointers and a call per text: the character checks 0.64–0.72 → 0.13–0.15 ms of CPU per entry
+    (~5 s at N = 10,000 on the loaded machine measured, ~1.5 s at its idle speed)."""
     single: list[str] = []
     several: list[str] = []
     todo: list[tuple[object, object]] = [(data, None)]
