@@ -115,6 +115,31 @@ def test_a_second_load_is_served_from_the_cache_and_is_the_same(tmp_path, cache_
     assert checked == [] and len(only.catalogue.datasets) == 1
 
 
+def test_results_checked_in_worker_processes_are_stored_as_their_pickles(tmp_path, cache_dir, monkeypatch):
+    """Across worker processes, each result comes back as its pickle, which the cache stores as it is: a second
+    load is served from the cache and equals a load without it."""
+    root, ids = _catalogue(tmp_path / "cat")
+    (root / "datasets" / ids[2] / "dataset.yaml").write_text("id: [unclosed\n", encoding="utf-8")  # an error
+    monkeypatch.setenv("OPENEM_JOBS", "2")
+    monkeypatch.setattr(load, "PARALLEL_MIN", 1)
+    put = cache.Session.put
+    made: list[bool] = []
+
+    def recording(self, key, value, data=None):
+        made.append(data is not None)
+        return put(self, key, value, data)
+
+    monkeypatch.setattr(cache.Session, "put", recording)
+    first = load_catalogue(root)
+    assert cache.stats.writes == N and len(_entries(cache_dir)) == N
+    assert made == [True] * N  # (none pickled again in this process)
+    cache.stats.reset()
+    second = load_catalogue(root)
+    assert cache.stats.hits == N and cache.stats.writes == 0
+    _same(first, second)
+    _same(second, load_catalogue(root, disk_cache=False))
+
+
 def test_records_from_the_cache_read_their_manifest_files(tmp_path, cache_dir):
     root, _ids = _catalogue(tmp_path / "cat")
     load_catalogue(root)

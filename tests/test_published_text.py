@@ -304,3 +304,27 @@ def test_ordinary_manifest_paths_are_fine(path: str) -> None:
     text = _HEAD + '  {"path": "' + path + '", "size": 1, "key": null, "urls": ["https://example.org/?a=1&b=2"]}\n]}\n'
     manifest, _doc, problems = M.parse(text, "manifest.json")
     assert problems == [] and [f.path for f in manifest.files] == [path]
+
+
+def test_the_format_character_table_is_the_unicode_database():
+    """The table of category Cf that spares each process a scan of every code point is the database's own."""
+    assert textcheck.format_ranges("scan") == textcheck.format_ranges()
+    assert unicodedata.unidata_version != "14.0.0" or textcheck.format_ranges() is textcheck._FORMAT_RANGES_14
+
+
+@pytest.mark.parametrize("text, field", [
+    ("plain", "title"), ("two\nlines", "title"), ("two\nlines", "description"), ("tab\there", "details"),
+    ("zero\u200bwidth", "description"), ("Å and µ", "title"), ("R&amp;D", "title"), ("&#27;", "name"),
+    ("\u202eevil", "title"), ("TODO: fill", "title"), ("emoji \u2764\ufe0f", "title"), ("cr\r", "title"),
+])
+def test_check_text_of_a_whole_document_is_that_of_each_text(text, field):
+    """The one test of all texts of a document (what nearly every document passes) passes only when the
+    text-by-text check finds nothing, and does pass for plain text."""
+    from openem_build.records import validate
+
+    doc = parse(yaml.safe_dump({"title": "A", "data": {"image_sets": [{field: text}]}, field: text}))
+    each = [f for _p, t in validate._strings(doc.data)
+            for f in textcheck.findings(t, multiline=_p[-1] in validate._MULTILINE_FIELDS)]
+    assert not (validate._all_plain(doc.data) and each)
+    assert validate._all_plain(doc.data) or "&" in text or not text.isascii() or not text.isprintable()
+    assert bool(check_text(doc, "x.yaml")) == bool(each)

@@ -654,3 +654,69 @@ def test_stray_yaml_file_in_datasets_is_an_error(root):
 def test_voltage_in_volts_names_the_unit(root):
     p = only(root, edit(("  acceleration_voltage_kV: 300", "  acceleration_voltage_kV: 300000")))
     assert p.hint == "check the value; the field is in kV, not V"
+
+
+# --- the compiled schema check ------------------------------------------------------------------------------------
+
+def test_the_compiled_schema_check_passes_only_what_jsonschema_passes():
+    """schemafast's check of the dataset schema: True for the example entries, and never True for a document
+    jsonschema finds an error in (each value of each example swapped for others, and an unknown field added)."""
+    import copy
+    import random
+
+    from openem_build.records import schemacheck
+    from openem_build.records.yamlsafe import decode, parse
+
+    fast, full = schemacheck._fast("dataset"), schemacheck._validator("dataset")
+    assert fast is not None and schemacheck._fast("facilities") is not None
+    examples = [parse(decode(p.read_bytes())).data for p in sorted((ROOT / "datasets").glob("*/dataset.yaml"))]
+    assert examples and all(fast(d) for d in examples)
+    swaps = [None, True, 0, -1, 1.5, 10**6, "", "x", "2024-13-01", "2024-01-01", [], ["a", "a"], [1, 1], {},
+             {"a": 1}, "a" * 400, "https://x.org", "not a url", "embargoed", "published"]
+    rng = random.Random(7)
+
+    def leaves(value, pointer=()):
+        yield pointer
+        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        for key, item in items:
+            yield from leaves(item, (*pointer, key))
+
+    checked = passed = 0
+    for doc in examples[:6]:
+        for pointer in list(leaves(doc))[1:]:
+            for new in [*rng.sample(swaps, 3), "extra"]:
+                value = copy.deepcopy(doc)
+                parent = value
+                for part in pointer[:-1]:
+                    parent = parent[part]
+                if new == "extra":
+                    if not isinstance(parent, dict):
+                        continue
+                    parent["not_a_field"] = 1
+                else:
+                    parent[pointer[-1]] = new
+                if fast(value):
+                    passed += 1
+                    assert not list(full.iter_errors(value)), (pointer, new)
+                checked += 1
+    assert checked > 500 and passed > 50
+
+
+def test_the_orcid_checksum_is_idutils():
+    """validate.is_orcid answers as idutils.is_orcid for every iD of the form the check asks about."""
+    import random
+
+    import idutils
+
+    from openem_build.records.validate import is_orcid
+
+    rng = random.Random(3)
+    ids = ["0000-0002-1825-0097", "0000-0001-5109-3700", "0000-0002-1694-233X", "0000-0002-1825-0098",
+           "0009-0000-0000-000X", "9999-9999-9999-9999"]
+    for _ in range(500):  # (every check character of each: one has the right checksum)
+        first = rng.choice(["0000-000", "0009-000", f"{rng.randrange(10000):04d}-{rng.randrange(1000):03d}"])
+        rest = "".join(rng.choice("0123456789") for _ in range(8))
+        ids += [f"{first}{rest[0]}-{rest[1:5]}-{rest[5:8]}{c}" for c in "0123456789X"]
+    assert sum(map(is_orcid, ids)) > 100
+    for orcid in ids:
+        assert is_orcid(orcid) == bool(idutils.is_orcid(orcid)), orcid

@@ -8,23 +8,24 @@ documents that are valid.
 from __future__ import annotations
 
 import contextlib
-import copy
 import copyreg
 import hashlib
 import os
+import pickle
 import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 from ..data import gallery
 from ..infra import progress
 from ..infra.parallel import can_fork, no_gc, workers
 from ..infra.progress import Advance
 from . import setkinds, thumbcheck, titlecheck, validate
+from .cache import Pickled, open_session
 from .cache import Session as DiskSession
-from .cache import open_session
 from .crosscheck import check_manifest
 from .manifest import check_entry
 from .model import Catalogue, Dataset, Facility, Manifest, build
@@ -127,10 +128,23 @@ def load_dataset(path: Path, root: Path, facilities: dict | None) -> tuple[Datas
         problems += [p for p in found if p.path != shown or p.field not in flagged]
     if errors(problems):
         return None, doc, problems
-    raw = MappingProxyType(copy.deepcopy(doc.data))
+    raw = MappingProxyType(_plain_copy(doc.data))
     if manifest is not None and manifest.source == relpath(path.parent / MANIFEST_FILE, root):
         manifest = _detach(manifest, path.parent / MANIFEST_FILE)
     return build(Dataset, doc.data, raw=raw, source=shown, manifest=manifest, previews=previews), doc, problems
+
+
+def _plain_copy(value: Any) -> Any:
+    """A deep copy of plain data as :mod:`.yamlsafe` reads it (mappings, lists and immutable scalars, no
+    value shared: aliases are refused).
+
+    Speed-up, measured (benchmarks/README.md, sixth round): ``copy.deepcopy`` and its memo took 0.15–0.22 ms
+    of CPU per entry, this 0.07–0.10 ms (~1 s at N = 10,000)."""
+    if type(value) is dict:
+        return {k: _plain_copy(v) for k, v in value.items()}
+    if type(value) is list:
+        return [_plain_copy(v) for v in value]
+    return value
 
 
 def _detach(manifest: Manifest, path: Path) -> Manifest:
@@ -315,10 +329,18 @@ def _load_chunk(paths: list[Path], root: Path, facilities: dict | None) -> list[
         return [_load_one(path, root, facilities) for path in paths]
 
 
+def _load_pickled(paths: list[Path], root: Path, facilities: dict | None) -> list[bytes]:
+    """:func:`_load_chunk` in a worker process: each result pickled on its own, which the parent unpickles and
+    stores in the validation cache as it is (see :class:`.cache.Pickled`)."""
+    with no_gc():
+        return [pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+                for result in _load_chunk(paths, root, facilities)]
+
+
 def _load_all(paths: list[Path], root: Path, facilities: dict | None, advance: Advance | None = None
               ) -> list[tuple]:
-    """``load_dataset`` of every path, in order: across worker processes for a large catalogue.
-    ``advance(files, bytes)`` hears of each chunk done."""
+    """``load_dataset`` of every path, in order: across worker processes for a large catalogue (then a
+    :class:`.cache.Pickled` list). ``advance(files, bytes)`` hears of each chunk done."""
     def done(part: list[Path]) -> None:
         if advance is not None:
             advance(len(part), _input_bytes(part))
@@ -339,14 +361,16 @@ def _load_all(paths: list[Path], root: Path, facilities: dict | None, advance: A
     chunks = [paths[i:i + size] for i in range(0, len(paths), size)]
     try:
         with no_gc(), ProcessPoolExecutor(count, mp_context=multiprocessing.get_context(method)) as pool:
-            parts = []
-            for chunk, part in zip(chunks, pool.map(_load_chunk, chunks, [root] * len(chunks),
+            out = Pickled()
+            out.blobs = []
+            for chunk, part in zip(chunks, pool.map(_load_pickled, chunks, [root] * len(chunks),
                                                     [facilities] * len(chunks)), strict=True):
-                parts.append(part)
+                out.extend(pickle.loads(blob) for blob in part)
+                out.blobs.extend(part)
                 done(chunk)
     except (OSError, RuntimeError):  # no processes to be had (sandbox, limits): read them here
         return _load_chunk(paths, root, facilities)
-    return [item for part in parts for item in part]
+    return out
 
 
 def _cross_checks(datasets: list[Dataset], documents: dict[str, Spots]) -> list[Problem]:

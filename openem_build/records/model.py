@@ -439,11 +439,41 @@ T = typing.TypeVar("T")
 def build(cls: type[T], value: Mapping[str, Any], **extra: Any) -> T:
     """Build record ``cls`` from validated plain data, converting nested records, tuples and dates."""
     kwargs: dict[str, Any] = {}
-    for name, hint in _fields(cls):
+    for name, convert in _converters(cls):
         if name in value:
-            kwargs[name] = _convert(hint, value[name])
+            item = value[name]
+            kwargs[name] = item if convert is None or item is None else convert(item)
     kwargs.update(extra)
     return cls(**kwargs)
+
+
+@functools.cache
+def _converters(cls: type) -> tuple[tuple[str, Any], ...]:
+    """Each field of record ``cls`` with the function that converts its plain value (None: kept as it is),
+    made once per class from its type hints.
+
+    Speed-up, measured (benchmarks/README.md, sixth round): a record built without asking ``typing`` about
+    every hint of every value: 0.35–0.73 → 0.17–0.21 ms of CPU per entry (~3 s at N = 10,000)."""
+    return tuple((name, _converter(hint)) for name, hint in _fields(cls))
+
+
+def _converter(hint: Any) -> Any:
+    """What :func:`_convert` does to a value of type ``hint``, as a function (None when it keeps the value)."""
+    origin = typing.get_origin(hint)
+    if origin in (types.UnionType, typing.Union):
+        inner = [a for a in typing.get_args(hint) if a is not type(None)]
+        return _converter(inner[0])
+    if origin is tuple:
+        (item, *_rest) = typing.get_args(hint)
+        each = _converter(item)
+        if each is None:
+            return tuple
+        return lambda value: tuple(None if v is None else each(v) for v in value)
+    if dataclasses.is_dataclass(hint):
+        return functools.partial(build, hint)
+    if hint is date:
+        return date.fromisoformat
+    return None
 
 
 @functools.cache
@@ -453,20 +483,3 @@ def _fields(cls: type) -> tuple[tuple[str, Any], ...]:
     Speed-up, measured (benchmarks/README.md, profiled at N = 1,000): 4.7 → 0.9 s per 1,000 datasets."""
     hints = typing.get_type_hints(cls)
     return tuple((f.name, hints[f.name]) for f in dataclasses.fields(cls))
-
-
-def _convert(hint: Any, value: Any) -> Any:
-    if value is None:
-        return None
-    origin = typing.get_origin(hint)
-    if origin in (types.UnionType, typing.Union):
-        inner = [a for a in typing.get_args(hint) if a is not type(None)]
-        return _convert(inner[0], value)
-    if origin is tuple:
-        (item, *_rest) = typing.get_args(hint)
-        return tuple(_convert(item, v) for v in value)
-    if dataclasses.is_dataclass(hint):
-        return build(hint, value)
-    if hint is date:
-        return date.fromisoformat(value)
-    return value

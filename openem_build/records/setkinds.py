@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 from .problems import ERROR, Problem
@@ -37,6 +38,7 @@ _INTEGER_TEXT = re.compile(r"\b(?:un)?signed\b|\binteger\b", re.IGNORECASE)
 MODEL_FILES = (".pdb", ".ent", ".cif", ".mmcif", ".bcif")
 REFLECTION_FILES = (".mtz", ".hkl", ".sf")
 COORDINATE_FILES = (".box", ".cbox", ".coord", ".coords", ".pick", ".spi.pick")
+_ALL_FILES = MODEL_FILES + REFLECTION_FILES + COORDINATE_FILES
 _MODEL_TEXT = re.compile(r"\b(?:pdbx|mmcif|atomic\s+models?|pdb\s+models?|refined\s+models?)\b", re.IGNORECASE)
 _REFLECTION_TEXT = re.compile(r"\b(?:mtz|map\s+coefficients|structure\s+factors)\b", re.IGNORECASE)
 _COORDINATE_TEXT = re.compile(r"(?<!stage )\b(?:coordinates|picks|picked\s+particles|particle\s+positions)\b",
@@ -52,7 +54,8 @@ _IMAGE_CATEGORIES = {"movies", "micrographs", "particles", "class-averages", "ti
 def kind(image_set: Mapping[str, Any], paths: Sequence[str] = ()) -> str | None:
     """'models', 'reflections', 'models and reflections' or 'coordinates' when the set holds such files (by
     their names, else for a set not of an image format by its name and details); None for images."""
-    names = [p.lower() for p in paths]
+    # (one test of each name against every suffix first: most names are of none of the three kinds)
+    names = [n for n in (p.lower() for p in paths) if n.endswith(_ALL_FILES)]
     models = any(n.endswith(MODEL_FILES) for n in names)
     reflections = any(n.endswith(REFLECTION_FILES) for n in names)
     coordinates = any(n.endswith(COORDINATE_FILES) for n in names)
@@ -78,14 +81,25 @@ def empiar_category(image_set: Mapping[str, Any], paths: Sequence[str]) -> tuple
 
 
 def header_dtypes(files: Iterable[Any]) -> list[str]:
-    """The data types the MRC headers of ``files`` (manifest entries) state, sorted."""
+    """The data types the MRC headers of ``files`` (manifest entries) state, sorted.
+
+    Speed-up, measured (benchmarks/README.md, sixth round): the usual mappings recognised by their type before
+    asking ``collections.abc`` (whose ``isinstance`` took most of the time), and each file name tested against
+    all suffixes of :func:`kind` at once: the set checks of an entry 0.29 → 0.19 ms of CPU (~1 s at N = 10,000)."""
     out = set()
     for f in files:
         headers = getattr(f, "headers", None)
-        mrc = headers.get("mrc") if isinstance(headers, Mapping) else None
-        if isinstance(mrc, Mapping) and isinstance(mrc.get("dtype"), str):
+        mrc = headers.get("mrc") if _is_mapping(headers) else None
+        if _is_mapping(mrc) and isinstance(mrc.get("dtype"), str):
             out.add(mrc["dtype"])
     return sorted(out)
+
+
+def _is_mapping(value: object) -> bool:
+    return type(value) in _MAPPINGS or (value is not None and isinstance(value, Mapping))
+
+
+_MAPPINGS = (dict, MappingProxyType)
 
 
 def text_contradiction(text: str, dtype: str) -> str | None:
