@@ -700,23 +700,3 @@ def test_the_compiled_schema_check_passes_only_what_jsonschema_passes():
                     assert not list(full.iter_errors(value)), (pointer, new)
                 checked += 1
     assert checked > 500 and passed > 50
-
-
-def test_the_orcid_checksum_is_idutils():
-    """validate.is_orcid answers as idutils.is_orcid for every iD of the form the check asks about."""
-    import random
-
-    import idutils
-
-    from openem_build.records.validate import is_orcid
-
-    rng = random.Random(3)
-    ids = ["0000-0002-1825-0097", "0000-0001-5109-3700", "0000-0002-1694-233X", "0000-0002-1825-0098",
-           "0009-0000-0000-000X", "9999-9999-9999-9999"]
-    for _ in range(500):  # (every check character of each: one has the right checksum)
-        first = rng.choice(["0000-000", "0009-000", f"{rng.randrange(10000):04d}-{rng.randrange(1000):03d}"])
-        rest = "".join(rng.choice("0123456789") for _ in range(8))
-        ids += [f"{first}{rest[0]}-{rest[1:5]}-{rest[5:8]}{c}" for c in "0123456789X"]
-    assert sum(map(is_orcid, ids)) > 100
-    for orcid in ids:
-        assert is_orcid(orcid) == bool(idutils.is_orcid(orcid)), orcid
