@@ -460,3 +460,48 @@ def test_the_official_invalid_example_is_refused_by_name(cat: Path, tmp_path: Pa
     assert ("EMDataset-invalid-001.yaml: not an OSC-EM document: unknown top-level keys 'authors', 'grants'" in err
             and "Traceback" not in err)
     assert not (cat / "datasets" / "invalid-oscem").exists()
+
+
+def test_the_compiled_osc_em_check_passes_only_what_the_official_schema_passes(loaded):
+    """The export's fast yes/no check (records/schemafast.py on the official schemas): True for every example's
+    document, and never True where jsonschema finds an error (each value swapped for others, a field added)."""
+    import copy
+    import random
+
+    from openem_build.data import oscem_schema
+    from openem_build.render import oscem_map
+
+    catalogue, ctx = loaded
+    docs = [(oscem_map.schema_name(d.technique), oscem.document(ctx, d)[0]) for d in catalogue.datasets]
+    assert all(oscem_schema._fast(name)(doc) for name, doc in docs)
+    swaps = [None, True, 0, -1, 1.5, "", "x", [], {}, {"a": 1}, "2024-01-01"]
+    rng = random.Random(3)
+
+    def leaves(value, pointer=()):
+        yield pointer
+        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        for key, item in items:
+            yield from leaves(item, (*pointer, key))
+
+    checked = passed = 0
+    for name, doc in docs[::3]:
+        fast, full = oscem_schema._fast(name), oscem_schema._validator(name)
+        for pointer in list(leaves(doc))[1:]:
+            for new in [*rng.sample(swaps, 2), "extra"]:
+                value = copy.deepcopy(doc)
+                parent = value
+                for part in pointer[:-1]:
+                    parent = parent[part]
+                if new == "extra":
+                    if not isinstance(parent, dict):
+                        continue
+                    parent["not_a_field"] = 1
+                else:
+                    parent[pointer[-1]] = new
+                checked += 1
+                if fast(value):
+                    passed += 1
+                    assert full.is_valid(value), (name, pointer, new)
+                else:
+                    assert oscem_schema.schema_errors(name, value) or full.is_valid(value)
+    assert checked > 500 and passed > 50
