@@ -120,3 +120,85 @@ def test_a_rebuild_runs_without_the_cyclic_collector_which_collects_its_garbage_
         assert gc.isenabled()
     finally:
         gc.enable()
+
+
+def _server(root: Path) -> object:
+    from mkdocs.livereload import LiveReloadServer
+
+    return LiveReloadServer(builder=lambda: None, host="127.0.0.1", port=_port(), root=str(root))
+
+
+def _wants_rebuild(server: object, change: Callable[[], None]) -> bool:
+    """Whether ``change`` makes the server want a rebuild within 5 s (what MkDocs' own callback records)."""
+    server._want_rebuild = False  # type: ignore[attr-defined]
+    change()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        if server._want_rebuild:  # type: ignore[attr-defined]
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_the_server_hears_edits_as_file_events_not_by_polling(tmp_path: Path) -> None:
+    """The watches MkDocs made before the plugin's on_serve and those it makes after (the catalogue) move to
+    the native observer; an edit deep in the catalogue still asks for a rebuild; stop and join end both."""
+    from watchdog.observers.polling import PollingObserver
+
+    from openem_build.site import watching
+
+    docs, datasets = tmp_path / "docs", tmp_path / "datasets" / "x"
+    docs.mkdir()
+    datasets.mkdir(parents=True)
+    server = _server(tmp_path / "site")
+    server.watch(str(docs))
+    assert watching.use_native_events(server) is server
+    server.watch(str(tmp_path / "datasets"))
+    observer = server.observer
+    assert isinstance(observer, watching.NativeFirst)
+    assert not isinstance(observer.native, PollingObserver)
+    assert set(observer._on.values()) == {observer.native} and len(observer._on) == 2
+    observer.start()
+    try:
+        assert _wants_rebuild(server, lambda: (datasets / "dataset.yaml").write_text("title: a\n"))
+        assert _wants_rebuild(server, lambda: (docs / "index.md").write_text("# x\n"))
+        server.unwatch(str(docs))
+        assert len(observer._on) == 1
+    finally:
+        observer.stop()
+        observer.join()
+    # Already serving, or not MkDocs' server: left as it is.
+    other = object()
+    assert watching.use_native_events(other) is other
+    started = _server(tmp_path / "site")
+    started.observer.start()
+    try:
+        assert watching.use_native_events(started) is started and isinstance(started.observer, PollingObserver)
+    finally:
+        started.observer.stop()
+        started.observer.join()
+
+
+def test_a_watch_the_system_refuses_is_polled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The inotify watch limit (ENOSPC from inotify_add_watch) or a file system without events: that watch is
+    polled, as MkDocs polls every watch, and an edit still asks for a rebuild."""
+    import errno
+
+    from openem_build.site import watching
+
+    server = _server(tmp_path / "site")
+    watching.use_native_events(server)
+    observer = server.observer
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "inotify watch limit reached")
+
+    monkeypatch.setattr(observer.native, "schedule", refuse)
+    server.watch(str(tmp_path))
+    assert list(observer._on.values()) == [observer.polling]
+    observer.start()
+    try:
+        assert _wants_rebuild(server, lambda: (tmp_path / "dataset.yaml").write_text("title: b\n"))
+    finally:
+        observer.stop()
+        observer.join()

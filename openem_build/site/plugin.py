@@ -39,7 +39,7 @@ from ..records.problems import ERROR
 from ..records.validate import schema
 from ..render import listing, pages, sitemap
 from ..render import outputs as A
-from . import landing, molstar, pagecache, thumbnails
+from . import landing, molstar, pagecache, thumbnails, watching
 from .dirty import ServeState
 
 log = logging.getLogger("mkdocs.plugins.openem")
@@ -231,6 +231,10 @@ class OpenEMPlugin(BasePlugin[OpenEMConfig]):
         if kind == "facilities":
             return listing.facilities_page(ctx)
         return listing.facility_page(ctx, obj)
+
+    def on_serve(self, server: Any, *, config: MkDocsConfig, builder: Any) -> Any:
+        # Edits reach the server as file events, not by walking the catalogue every half second (watching.py).
+        return watching.use_native_events(server)
 
     def on_shutdown(self) -> None:
         self.state.shutdown()
