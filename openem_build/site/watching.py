@@ -8,7 +8,7 @@ native observer (inotify on Linux, FSEvents on macOS, …), started at once so t
 limit, a file system without events) shows when the watch is made; such a watch falls back to polling.
 
 Speed-up, measured (benchmarks/README.md, "Live preview"): at N = 10,000 the time from saving a
-``dataset.yaml`` to the reloaded page, 9.5 s → SERVE_AFTER s on the AMD machine of the issue-22 run.
+``dataset.yaml`` to the reloaded page, 8.5–9.9 s → 3.4–6.9 s on the AMD machine of the issue-22 run.
 """
 
 from __future__ import annotations
