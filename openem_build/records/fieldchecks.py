@@ -148,26 +148,28 @@ def _whole(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
-def check_magnification(doc: Mapping[str, Any], files: Mapping[str, FileMetadata], rep: Reporter) -> None:
-    pointer = ("acquisition", "magnification")
+def _check_relative(doc: Mapping[str, Any], files: Mapping[str, FileMetadata], rep: Reporter, field: str,
+                    tolerance: float, message: Callable[[float, float, list[str]], str], hint: str) -> None:
+    """``acquisition[field]`` against the value the files record, within a relative tolerance."""
+    pointer = ("acquisition", field)
     declared = num(_declared(doc, *pointer))
     if declared is None:
         return
-    groups = grouped(_numbers(files, "magnification"), lambda a, b: close(a, b, MAGNIFICATION_TOLERANCE))
-    _report_groups(rep, pointer, groups, lambda v: not close(v, declared, MAGNIFICATION_TOLERANCE),
-                   lambda v, p: f"magnification {_whole(declared)} differs from the nominal {_whole(v)} recorded in "
-                   f"{and_more(p)}", "set the nominal magnification the data files record")
+    groups = grouped(_numbers(files, field), lambda a, b: close(a, b, tolerance))
+    _report_groups(rep, pointer, groups, lambda v: not close(v, declared, tolerance),
+                   lambda v, p: message(declared, v, p), hint)
+
+
+def check_magnification(doc: Mapping[str, Any], files: Mapping[str, FileMetadata], rep: Reporter) -> None:
+    _check_relative(doc, files, rep, "magnification", MAGNIFICATION_TOLERANCE,
+                    lambda declared, v, p: f"magnification {_whole(declared)} differs from the nominal {_whole(v)} "
+                    f"recorded in {and_more(p)}", "set the nominal magnification the data files record")
 
 
 def check_camera_length(doc: Mapping[str, Any], files: Mapping[str, FileMetadata], rep: Reporter) -> None:
-    pointer = ("acquisition", "camera_length_mm")
-    declared = num(_declared(doc, *pointer))
-    if declared is None:
-        return
-    groups = grouped(_numbers(files, "camera_length_mm"), lambda a, b: close(a, b, CAMERA_LENGTH_TOLERANCE))
-    _report_groups(rep, pointer, groups, lambda v: not close(v, declared, CAMERA_LENGTH_TOLERANCE),
-                   lambda v, p: f"camera length {declared:g} mm differs from the {v:g} mm recorded in "
-                   f"{and_more(p)}", "set the camera length of the diffraction patterns the data files record")
+    _check_relative(doc, files, rep, "camera_length_mm", CAMERA_LENGTH_TOLERANCE,
+                    lambda declared, v, p: f"camera length {declared:g} mm differs from the {v:g} mm recorded in "
+                    f"{and_more(p)}", "set the camera length of the diffraction patterns the data files record")
 
 
 def detector_words(name: str) -> frozenset[str]:
