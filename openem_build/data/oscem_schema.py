@@ -54,11 +54,8 @@ def schema_errors(name: str, doc: Mapping[str, Any]) -> list[str]:
     fast = _fast(name)
     if fast is not None and fast(doc):  # (the common case; jsonschema only to explain)
         return []
-    validator = _validator(name)
-    if validator.is_valid(doc):
-        return []
     out = []
-    for e in validator.iter_errors(doc):
+    for e in _validator(name).iter_errors(doc):
         where = ".".join(str(p) for p in e.absolute_path) or "(document)"
         out.append(f"{where}: {e.message}")
     return sorted(out)

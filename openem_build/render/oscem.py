@@ -167,19 +167,15 @@ class _Builder:
         pixel pitch and the wavelength. That is written, unit and all, and the report says so.
         """
         i, a = self.d.instrument, self.d.acquisition
-        needed = {"acquisition.camera_length_mm": a.camera_length_mm,
-                  "instrument.detector_pixel_size_um": i.detector_pixel_size_um,
-                  "instrument.acceleration_voltage_kV": i.acceleration_voltage_kV}
-        lacking = [field for field, value in needed.items() if value is None]
-        if lacking:
-            for field in lacking:
-                if field != "instrument.acceleration_voltage_kV":  # (reported as missing by the instrument)
+        per_pixel = diffraction.sampling_per_A(self.d)
+        if per_pixel is None:
+            for field, value in (("acquisition.camera_length_mm", a.camera_length_mm),
+                                 ("instrument.detector_pixel_size_um", i.detector_pixel_size_um)):
+                if value is None:  # (a missing voltage is reported by the instrument section)
                     self.missing(field, "a pixel size, which for diffraction patterns is the reciprocal-space "
                                  "sampling from the camera length, detector pixel size and voltage",
                                  f"add {field}")
             return
-        per_pixel = diffraction.reciprocal_pixel_per_A(i.detector_pixel_size_um, a.camera_length_mm,  # type: ignore[arg-type]
-                                                       i.acceleration_voltage_kV)  # type: ignore[arg-type]
         value = float(f"{per_pixel:.4g}")
         out["pixel_size"] = m.quantity(value, "1/Å", "1e10", "1/m")
         self.use("acquisition.camera_length_mm", "instrument.detector_pixel_size_um")
