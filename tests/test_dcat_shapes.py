@@ -154,7 +154,7 @@ def test_each_dataset_has_its_own_dcat_record(graphs) -> None:
     official = shapes(*MANDATORY)
     whole = graphs["ttl"]
     for d in result.catalogue.datasets:
-        (art,) = dcat.artefacts(ctx, d)
+        art = dcat.artefacts(ctx, d)[0]
         assert (art.path, art.media_type, art.label) == (f"datasets/{d.id}/dcat.ttl", "text/turtle",
                                                          "DCAT-AP (Turtle)")
         one = rdflib.Graph().parse(data=art.content, format="turtle")

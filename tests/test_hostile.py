@@ -366,7 +366,7 @@ def test_a_late_failure_leaves_the_last_good_site_byte_identical(catalogue: Path
     before = _tree_hash(site)
     datasets_before = _tree_hash(catalogue / "datasets")
 
-    def broken(ctx: Any) -> list:
+    def broken(ctx: Any, parts: Any = None) -> list:
         raise RuntimeError("a producer failed after the pages were written")
 
     # The last catalogue-wide producer runs in on_post_build, after every page is in the staging folder.

@@ -39,9 +39,9 @@ def _rendered(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     made: list[str] = []
     for_dataset = A.for_dataset
 
-    def counting(ctx, d):
+    def counting(ctx, d, parts=False):
         made.append(d.id)
-        return for_dataset(ctx, d)
+        return for_dataset(ctx, d, parts)
 
     monkeypatch.setattr(A, "for_dataset", counting)
     return made
@@ -82,6 +82,24 @@ def test_an_edit_renders_that_entry_and_a_theme_change_renders_all(
     main_html.write_text(main_html.read_text("utf-8") + "\n{# a theme change #}\n", "utf-8")
     build_site(catalogue, tmp_path / "three")
     assert sorted(made) == sorted(p.name for p in (catalogue / "datasets").iterdir() if p.is_dir())
+
+
+def test_a_build_from_the_cache_makes_only_the_edited_entry_s_dcat_statements(
+        catalogue: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The catalogue's DCAT files take the other entries' blocks from their kept parts (none left in the site)."""
+    from openem_build.render import dcat
+
+    first = build_site(catalogue, tmp_path / "one")
+    edited = sorted((catalogue / "datasets").glob("*/dataset.yaml"))[1]
+    edited.write_text(edited.read_text("utf-8").replace("\ntitle: ", "\ntitle: Edited ", 1), "utf-8")
+    made: list[str] = []
+    add = dcat.add_dataset
+    monkeypatch.setattr(dcat, "add_dataset", lambda g, ctx, d, cat: made.append(d.id) or add(g, ctx, d, cat))
+    site = build_site(catalogue, tmp_path / "two")
+    assert made == [edited.parent.name]
+    assert b"Edited " in (site / "dcat" / "catalog.ttl").read_bytes()
+    assert (site / "dcat" / "catalog.rdf").read_bytes() != (first / "dcat" / "catalog.rdf").read_bytes()
+    assert not any(p.name == A.PARTS.strip("/") for p in [*site.rglob("*"), *first.rglob("*")])
 
 
 def test_damaged_and_hostile_entries_are_misses(catalogue: Path, tmp_path: Path,

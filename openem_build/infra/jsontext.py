@@ -35,3 +35,12 @@ def dumps(value: Any, *, indent: int | None = None) -> str:
         raise ValueError(f"indent must be at least 1, not {indent}")
     text = _compact(value)
     return text if indent is None else msgspec.json.format(text, indent=indent)
+
+
+def loads(data: bytes | str, kind: Any = Any) -> Any:
+    """JSON text decoded (by msgspec, in C) into ``kind`` and checked against it; ``ValueError`` when it is not
+    JSON or not of that kind."""
+    try:
+        return msgspec.json.decode(data, type=kind)
+    except msgspec.DecodeError as exc:  # (a ValidationError is one too)
+        raise ValueError(str(exc)) from exc

@@ -15,7 +15,7 @@ from ..infra.context import SiteContext
 from ..records.licenses import license_url
 from ..records.model import Dataset
 from . import signposting
-from .registry import Artefact, Streamed, after_dataset, per_catalogue
+from .registry import Artefact, Parts, Streamed, after_dataset, per_catalogue
 from .registry import links as labelled
 
 API_VERSION = "1"
@@ -91,7 +91,7 @@ def artefacts(ctx: SiteContext, d: Dataset, made: Sequence[Artefact]) -> list[Ar
 
 
 @per_catalogue(20)
-def catalogue_artefacts(ctx: SiteContext) -> list[Streamed]:
+def catalogue_artefacts(ctx: SiteContext, parts: Parts | None = None) -> list[Streamed]:
     """``api/datasets.json``: every entry, in one compact document (tens of megabytes for a large catalogue),
     streamed into the site."""
     path = "api/datasets.json"

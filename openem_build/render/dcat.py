@@ -17,28 +17,26 @@ from __future__ import annotations
 
 import io
 import re
-from functools import cache
 from itertools import islice
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
-from rdflib import XSD, Graph, Literal, Namespace, URIRef
+from rdflib import XSD, Graph, Literal, URIRef
 from rdflib.namespace import DCAT, DCTERMS, FOAF, OWL, PROV, RDF, RDFS, SKOS
 
+from ..infra import jsontext
 from ..infra.context import SiteContext
 from ..infra.urls import doi_url
 from ..records.licenses import license_url
 from ..records.markdown import to_text
 from ..records.model import Dataset
 from . import dcat_terms as terms
-from . import xmltext
+from . import dcat_text as text
 from .citation import one_line, publisher
 from .datacite import XML_TYPE as DATACITE_TYPE
+from .dcat_terms import ADMS, PREFIXES, VCARD
 from .jsonld import MAX_FILES, TECHNIQUE_LABELS
-from .registry import Artefact, Streamed, per_catalogue, per_dataset
+from .registry import Artefact, Parts, Streamed, part_path, per_catalogue, per_dataset
 
-VCARD = Namespace("http://www.w3.org/2006/vcard/ns#")
-ADMS = Namespace("http://www.w3.org/ns/adms#")
-SCHEMA = Namespace("http://schema.org/")
 DCAT_VERSION = URIRef("http://www.w3.org/ns/dcat#version")  # new in DCAT 3, not in rdflib's DCAT namespace
 CC0 = "https://creativecommons.org/publicdomain/zero/1.0/"
 #: The organisation slug opendata.swiss appends to dataset identifiers (``<id>@<slug>``).
@@ -240,9 +238,6 @@ def _available(g: Graph, dist: URIRef) -> None:
     g.add((dist, terms.DCATAP.availability, terms.concept(g, terms.STABLE, URIRef(terms.EU + "planned-availability"))))
 
 
-PREFIXES = (("dcat", DCAT), ("dct", DCTERMS), ("foaf", FOAF), ("vcard", VCARD), ("adms", ADMS), ("skos", SKOS),
-            ("owl", OWL), ("rdfs", RDFS), ("xsd", XSD), ("dcatap", terms.DCATAP), ("prov", PROV))
-
 
 def _catalog(g: Graph, ctx: SiteContext) -> URIRef:
     """The catalogue's own statements; returns its node."""
@@ -276,115 +271,6 @@ def graph(ctx: SiteContext) -> Graph:
     return g
 
 
-# ------------------------------------------------------------------------------------------ serialising
-# The files are written statement by statement, one dataset at a time, instead of through one rdflib graph of
-# the whole catalogue (whose serialisers take most of a large build, and whose RDF/XML output order varied
-# between runs). Each dataset's statements are grouped by subject in the order they were made; a node shared by
-# several datasets (a person's ORCID iD, the publisher) is described where it first appears and its repeated
-# statements are left out. Both files hold exactly the triples of ``graph(ctx)``.
-
-
-class _Statements(list):
-    """Stands in for a Graph while the statements of one dataset are made: ``add`` only, in order."""
-
-    def add(self, triple: tuple) -> None:
-        self.append(triple)
-
-
-_RDF_NS = str(RDF)
-_TYPE = RDF.type
-_NAMESPACES = tuple((prefix, str(ns)) for prefix, ns in PREFIXES) + (("rdf", _RDF_NS),)
-_LOCAL = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
-_TTL_IRI = re.compile(r'[\x00-\x20<>"{}|^`\\]')
-_TTL_STRING = re.compile(r'[\\"\x00-\x1f\x7f]')
-_TTL_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}
-
-
-@cache
-def _qname(iri: str) -> tuple[str, str, str] | None:
-    """(prefix, local name, namespace) of an IRI in one of the bound namespaces, or None."""
-    for prefix, ns in _NAMESPACES:
-        if iri.startswith(ns) and _LOCAL.fullmatch(iri[len(ns):]):
-            return prefix, iri[len(ns):], ns
-    return None
-
-
-def _ttl_iri(iri: str) -> str:
-    # (without what RDF/XML cannot hold either, so that both files say the same; no UTF-8 holds a surrogate)
-    return "<" + _TTL_IRI.sub(lambda m: f"\\u{ord(m.group()):04X}", xmltext.clean(iri)) + ">"
-
-
-def _ttl_name(iri: str) -> str:
-    q = _qname(iri)
-    return f"{q[0]}:{q[1]}" if q else _ttl_iri(iri)
-
-
-def _ttl_term(term: Any) -> str:
-    if isinstance(term, Literal):
-        text = '"' + _TTL_STRING.sub(lambda m: _TTL_ESCAPES.get(m.group()) or f"\\u{ord(m.group()):04X}",
-                                     xmltext.clean(str(term))) + '"'
-        if term.language:
-            return f"{text}@{term.language}"
-        return f"{text}^^{_ttl_name(str(term.datatype))}" if term.datatype else text
-    return _ttl_iri(str(term))
-
-
-def _xml_element(iri: str) -> tuple[str, str]:
-    """The element name of a property or class, and the namespace declaration it needs (if not bound)."""
-    q = _qname(iri)
-    if q:
-        return f"{q[0]}:{q[1]}", ""
-    cut = max(iri.rfind("#"), iri.rfind("/")) + 1
-    if not _LOCAL.fullmatch(iri[cut:]):
-        raise ValueError(f"{iri} cannot be written in RDF/XML")
-    return f"ns0:{iri[cut:]}", f' xmlns:ns0="{xmltext.escape_attribute(iri[:cut])}"'
-
-
-def _blocks(statements: list, shared: set, local: str | None) -> dict[Any, list]:
-    """Statements grouped by subject (in order, without repeats); shared nodes' statements said once only."""
-    out: dict[Any, list] = {}
-    for s, p, o in statements:
-        if local is None or not s.startswith(local):
-            if (s, p, o) in shared:
-                continue
-            shared.add((s, p, o))
-        pairs = out.setdefault(s, [])
-        if (p, o) not in pairs:
-            pairs.append((p, o))
-    return out
-
-
-def _turtle(blocks: dict[Any, list]) -> str:
-    out = []
-    for s, pairs in blocks.items():
-        lines = [("a" if p == _TYPE else _ttl_name(str(p))) + " " + (
-            _ttl_name(str(o)) if p == _TYPE and not isinstance(o, Literal) else _ttl_term(o)) for p, o in pairs]
-        out.append(_ttl_term(s) + "\n    " + " ;\n    ".join(lines) + " .\n\n")
-    return "".join(out)
-
-
-def _rdfxml(blocks: dict[Any, list]) -> str:
-    out = []
-    for s, pairs in blocks.items():
-        kind = next((o for p, o in pairs if p == _TYPE and not isinstance(o, Literal) and _qname(str(o))), None)
-        name = _xml_element(str(kind))[0] if kind is not None else "rdf:Description"
-        out.append(f'  <{name} rdf:about="{xmltext.escape_attribute(str(s))}">\n')
-        for p, o in pairs:
-            if p == _TYPE and o == kind:
-                continue
-            prop, decl = _xml_element(str(p))
-            if not isinstance(o, Literal):
-                out.append(f'    <{prop}{decl} rdf:resource="{xmltext.escape_attribute(str(o))}"/>\n')
-                continue
-            if o.language:
-                decl += f' xml:lang="{xmltext.escape_attribute(o.language)}"'
-            elif o.datatype:
-                decl += f' rdf:datatype="{xmltext.escape_attribute(str(o.datatype))}"'
-            out.append(f"    <{prop}{decl}>{xmltext.escape_text(str(o))}</{prop}>\n")
-        out.append(f"  </{name}>\n")
-    return "".join(out)
-
-
 def serialise(ctx: SiteContext) -> tuple[bytes, bytes]:
     """``dcat/catalog.ttl`` and ``dcat/catalog.rdf`` (UTF-8): the triples of ``graph(ctx)``, in a stable order."""
     turtle, rdfxml = io.BytesIO(), io.BytesIO()
@@ -392,41 +278,64 @@ def serialise(ctx: SiteContext) -> tuple[bytes, bytes]:
     return turtle.getvalue(), rdfxml.getvalue()
 
 
-def write_files(ctx: SiteContext, turtle: BinaryIO, rdfxml: BinaryIO) -> None:
-    """:func:`serialise`, written into ``turtle`` and ``rdfxml`` one dataset at a time."""
-    turtle.write("".join(f"@prefix {prefix}: <{ns}> .\n" for prefix, ns in sorted(_NAMESPACES)).encode() + b"\n")
-    rdfxml.write(('<?xml version="1.0" encoding="utf-8"?>\n<rdf:RDF\n' + "".join(
-        f'  xmlns:{prefix}="{ns}"\n' for prefix, ns in sorted(_NAMESPACES)) + ">\n").encode())
-    shared: set = set()
+_PART = "dcat"
 
-    def write(statements: list, local: str | None) -> None:
-        blocks = _blocks(statements, shared, local)
-        turtle.write(_turtle(blocks).encode("utf-8"))
-        rdfxml.write(_rdfxml(blocks).encode("utf-8"))
 
-    head = _Statements()
+def write_files(ctx: SiteContext, turtle: BinaryIO, rdfxml: BinaryIO, parts: Parts | None = None) -> None:
+    """:func:`serialise`, written into ``turtle`` and ``rdfxml`` one dataset at a time; each dataset's blocks
+    taken from ``parts`` (made with its own files, see :func:`artefacts`) where it holds them."""
+    turtle.write(text.HEAD.encode())
+    rdfxml.write(text.XML_HEAD.encode())
+    # A node shared by several datasets (a person's ORCID iD, the publisher) is described where it first appears;
+    # its statements seen before are left out.
+    said: set[tuple[str, str]] = set()
+
+    def write(blocks: list[text.Block]) -> None:
+        ttl, xml = [], []
+        for s, about, own, pairs in blocks:
+            if not own:
+                pairs = [pair for pair in pairs if (s, pair[0]) not in said]
+                said.update((s, pair[0]) for pair in pairs)
+            if pairs:
+                ttl.append(text.turtle(s, pairs))
+                xml.append(text.rdfxml(about, pairs))
+        turtle.write("".join(ttl).encode("utf-8"))
+        rdfxml.write("".join(xml).encode("utf-8"))
+
+    head = text.Statements()
     catalog = _catalog(head, ctx)  # type: ignore[arg-type]
-    write(head, None)
+    write(text.blocks(head, None))
+    kept = parts if parts is not None else {}
     for d in ctx.catalogue.datasets:
-        statements = _Statements()
-        add_dataset(statements, ctx, d, catalog)  # type: ignore[arg-type]
-        write(statements, ctx.dataset_url(d))
+        blocks = text.decode(kept.get(part_path(_PART, d.id)))
+        write(blocks if blocks is not None else _dataset_blocks(ctx, d, catalog))
     rdfxml.write(b"</rdf:RDF>\n")
+
+
+def _dataset_blocks(ctx: SiteContext, d: Dataset, catalog: URIRef) -> list[text.Block]:
+    statements = text.Statements()
+    add_dataset(statements, ctx, d, catalog)  # type: ignore[arg-type]
+    return text.blocks(statements, ctx.dataset_url(d))
 
 
 def dataset_turtle(ctx: SiteContext, d: Dataset) -> str:
     """One dataset's DCAT record (``datasets/<id>/dcat.ttl``): its statements in ``catalog.ttl``, on its own."""
-    statements = _Statements()
-    catalog = URIRef(ctx.url("dcat/catalog"))
-    add_dataset(statements, ctx, d, catalog)  # type: ignore[arg-type]
-    head = "".join(f"@prefix {prefix}: <{ns}> .\n" for prefix, ns in sorted(_NAMESPACES)) + "\n"
-    return head + _turtle(_blocks([t for t in statements if t[0] != catalog], set(), None))
+    return _own_turtle(ctx, _dataset_blocks(ctx, d, URIRef(ctx.url("dcat/catalog"))))
+
+
+def _own_turtle(ctx: SiteContext, blocks: list[text.Block]) -> str:
+    catalog = text.ttl_term(URIRef(ctx.url("dcat/catalog")))
+    return text.HEAD + "".join(text.turtle(s, pairs) for s, _, _, pairs in blocks if s != catalog)
 
 
 @per_dataset(80)
 def artefacts(ctx: SiteContext, d: Dataset) -> list[Artefact]:
-    """``datasets/<id>/dcat.ttl`` (a typed link for harvesters that read one record, not the whole catalogue)."""
-    return [Artefact(ctx.dataset_path(d) + "dcat.ttl", dataset_turtle(ctx, d), "DCAT-AP (Turtle)", TURTLE_TYPE)]
+    """``datasets/<id>/dcat.ttl`` (a typed link for harvesters that read one record, not the whole catalogue),
+    and the dataset's blocks of the catalogue's files as its part of them (a build that takes the dataset from
+    its cache writes them without making them again)."""
+    blocks = _dataset_blocks(ctx, d, URIRef(ctx.url("dcat/catalog")))
+    return [Artefact(ctx.dataset_path(d) + "dcat.ttl", _own_turtle(ctx, blocks), "DCAT-AP (Turtle)", TURTLE_TYPE),
+            Artefact(part_path(_PART, d.id), jsontext.dumps(blocks))]
 
 
 def _serialise(ctx: SiteContext) -> tuple[str, str]:
@@ -435,7 +344,8 @@ def _serialise(ctx: SiteContext) -> tuple[str, str]:
 
 
 @per_catalogue(30)
-def catalogue_artefacts(ctx: SiteContext) -> list[Streamed]:
+def catalogue_artefacts(ctx: SiteContext, parts: Parts | None = None) -> list[Streamed]:
     """Both files, streamed into the site (~155 MB at 10,000 datasets, not held in memory)."""
     ttl, rdf = "dcat/catalog.ttl", "dcat/catalog.rdf"
-    return [Streamed((ttl, rdf), lambda files: write_files(ctx, files[ttl], files[rdf]), (TURTLE_TYPE, RDFXML_TYPE))]
+    return [Streamed((ttl, rdf), lambda files: write_files(ctx, files[ttl], files[rdf], parts),
+                     (TURTLE_TYPE, RDFXML_TYPE))]

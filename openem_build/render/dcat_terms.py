@@ -10,7 +10,7 @@ official shapes without network).
 from __future__ import annotations
 
 from rdflib import Literal, Namespace, URIRef
-from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, RDFS, SKOS
+from rdflib.namespace import DCAT, DCTERMS, FOAF, OWL, PROV, RDF, RDFS, SKOS, XSD
 
 from ..records.manifest import MEDIA_TYPES
 from .datacite import XML_TYPE as DATACITE_TYPE
@@ -18,6 +18,12 @@ from .datacite import XML_TYPE as DATACITE_TYPE
 EU = "http://publications.europa.eu/resource/authority/"
 IANA = "https://www.iana.org/assignments/media-types/"
 DCATAP = Namespace("http://data.europa.eu/r5r/")
+VCARD = Namespace("http://www.w3.org/2006/vcard/ns#")
+ADMS = Namespace("http://www.w3.org/ns/adms#")
+SCHEMA = Namespace("http://schema.org/")
+#: The namespaces the files bind (their prefixes).
+PREFIXES = (("dcat", DCAT), ("dct", DCTERMS), ("foaf", FOAF), ("vcard", VCARD), ("adms", ADMS), ("skos", SKOS),
+            ("owl", OWL), ("rdfs", RDFS), ("xsd", XSD), ("dcatap", DCATAP), ("prov", PROV))
 PUBLISHER_TYPES = URIRef("http://purl.org/adms/publishertype/1.0")
 LICENCE_TYPES = URIRef("http://purl.org/adms/licencetype/1.0")
 #: ADMS publisher types: every organisation publishing or making OpenEM data is a research one; people are people.

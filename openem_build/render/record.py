@@ -9,7 +9,7 @@ from ..infra.context import SiteContext
 from ..records.history import Version
 from ..records.manifest import dumps
 from ..records.model import Dataset
-from .registry import Artefact, per_catalogue, per_dataset
+from .registry import Artefact, Parts, per_catalogue, per_dataset
 
 
 def record_json(ctx: SiteContext, d: Dataset) -> str:
@@ -49,5 +49,5 @@ def artefacts(ctx: SiteContext, d: Dataset) -> list[Artefact]:
 
 
 @per_catalogue(10)
-def catalogue_artefacts(ctx: SiteContext) -> list[Artefact]:
+def catalogue_artefacts(ctx: SiteContext, parts: Parts | None = None) -> list[Artefact]:
     return []

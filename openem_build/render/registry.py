@@ -44,8 +44,27 @@ class Streamed:
                 for path, media in zip(self.paths, self.media_types, strict=True)]
 
 
+#: Site paths under this folder are parts, not files of the site: a dataset's share of a catalogue-wide file
+#: (its blocks of ``dcat/catalog.ttl``, say), made by a per-dataset producer with the dataset's files and cached
+#: with them, so that a build taking the dataset from the page cache does not make that share again. The build
+#: hands them to the catalogue producers (as ``parts``, by path) and removes them; they are never published.
+PARTS = ".parts/"
+#: What the build kept of the parts, by path (a producer makes any part missing here itself).
+Parts = Mapping[str, bytes]
+
+
+def part_path(kind: str, dataset_id: str) -> str:
+    """The path of the part ``kind`` of a dataset."""
+    return f"{PARTS}{kind}/{dataset_id}.json"
+
+
+def is_part(path: str) -> bool:
+    return path.startswith(PARTS)
+
+
 DatasetProducer = Callable[[SiteContext, Dataset], Iterable[Artefact]]
-CatalogueProducer = Callable[[SiteContext], Iterable["Artefact | Streamed"]]
+#: Called as ``producer(ctx, parts)``.
+CatalogueProducer = Callable[[SiteContext, "Parts | None"], Iterable["Artefact | Streamed"]]
 #: Made after a dataset's producers, from what they made (e.g. the linkset listing its metadata files).
 DatasetFinisher = Callable[[SiteContext, Dataset, Sequence[Artefact]], Iterable[Artefact]]
 
@@ -93,12 +112,13 @@ def _dataset_finishers() -> list[DatasetFinisher]:
     return [finisher for _, finisher in _FINISHERS]
 
 
-def for_dataset(ctx: SiteContext, dataset: Dataset) -> list[Artefact]:
-    """Every file produced for one dataset, in a stable order."""
+def for_dataset(ctx: SiteContext, dataset: Dataset, parts: bool = False) -> list[Artefact]:
+    """Every file produced for one dataset, in a stable order; with ``parts``, its parts of catalogue-wide files
+    too (see :data:`PARTS`)."""
     out: list[Artefact] = []
     for producer in _dataset_producers():
-        out.extend(producer(ctx, dataset))
-    made = tuple(out)
+        out.extend(a for a in producer(ctx, dataset) if parts or not is_part(a.path))
+    made = tuple(a for a in out if not is_part(a.path))
     for finisher in _dataset_finishers():
         out.extend(finisher(ctx, dataset, made))
     return out
@@ -140,6 +160,6 @@ def for_catalogue(ctx: SiteContext) -> list[Artefact]:
     """Every catalogue-wide file (API lists, sitemaps, feeds …)."""
     out: list[Artefact] = []
     for producer in catalogue_producers():
-        for made in producer(ctx):
+        for made in producer(ctx, None):
             out.extend(made.artefacts() if isinstance(made, Streamed) else [made])
     return out

@@ -16,7 +16,7 @@ from pathlib import Path
 from ..infra.context import SiteContext
 from ..records.model import Catalogue
 from . import xmltext
-from .registry import Artefact, Streamed, per_catalogue
+from .registry import Artefact, Parts, Streamed, per_catalogue
 
 SITEMAP_NS = "http://www.sitemaps.org/schemas/sitemap/0.9"
 
@@ -136,7 +136,7 @@ def artefacts(ctx: SiteContext, pages: Iterable[tuple[str, str | None]], files: 
 
 
 @per_catalogue(40)
-def catalogue_artefacts(ctx: SiteContext) -> list[Artefact]:
+def catalogue_artefacts(ctx: SiteContext, parts: Parts | None = None) -> list[Artefact]:
     """``robots.txt`` pointing at the sitemap."""
     return [Artefact("robots.txt", robots_txt(ctx), media_type="text/plain")]
 

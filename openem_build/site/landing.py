@@ -14,7 +14,8 @@ import contextlib
 import functools
 import html
 import logging
-from collections.abc import Callable, Sequence
+import shutil
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -152,8 +153,8 @@ def render_one(job: Job, d: Dataset) -> Done:
         if hit is not None and not any(path in job.taken for path, _ in hit.files):
             for path, data in hit.files:
                 write(job.site, A.Artefact(path, data))
-            return Done(d.id, hit.labelled, [], cached=True, bytes=sum(len(data) for _, data in hit.files))
-    made = A.for_dataset(ctx, d)
+            return Done(d.id, hit.labelled, [], cached=True, bytes=_published(hit.files))
+    made = A.for_dataset(ctx, d, parts=True)
     deferred = []
     written: list[tuple[str, bytes]] = []
     for art in made:
@@ -182,7 +183,39 @@ def render_one(job: Job, d: Dataset) -> Done:
     written.append((file.dest_uri, write(job.site, A.Artefact(file.dest_uri, output))))
     if key is not None and store is not None and not deferred:
         store.put(key, pagecache.Entry(labelled, written))
-    return Done(d.id, labelled, deferred, bytes=sum(len(data) for _, data in written))
+    return Done(d.id, labelled, deferred, bytes=_published(written))
+
+
+def _published(files: list[tuple[str, bytes]]) -> int:
+    """The bytes of ``files`` that are the site's (not parts of catalogue-wide files)."""
+    return sum(len(data) for path, data in files if not A.is_part(path))
+
+
+class KeptParts(Mapping[str, bytes]):
+    """The parts of catalogue-wide files the datasets' producers wrote into the site folder (``A.PARTS``), read
+    when asked for: a catalogue producer takes one dataset's at a time."""
+
+    def __init__(self, site: Path) -> None:
+        self.folder = site / A.PARTS
+
+    def __getitem__(self, path: str) -> bytes:
+        if not A.is_part(path) or ".." in path.split("/"):
+            raise KeyError(path)
+        try:
+            return (self.folder.parent / path).read_bytes()
+        except OSError:
+            raise KeyError(path) from None
+
+    def __iter__(self) -> Iterator[str]:
+        base = self.folder.parent
+        return (p.relative_to(base).as_posix() for p in sorted(self.folder.rglob("*")) if p.is_file())
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def remove(self) -> None:
+        """Remove the parts from the site folder."""
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def _meta(title: str, head: str) -> dict[str, Any]:

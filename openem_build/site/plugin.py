@@ -248,17 +248,21 @@ class OpenEMPlugin(BasePlugin[OpenEMConfig]):
         # (Each dataset's own files were written in on_files, apart from these.)
         for art in self._deferred:
             landing.write(site, art)
-        if self.state.rebuild:
-            log.info("catalogue-wide files (API, DCAT, sitemap, OAI-PMH) are kept from the first build "
-                     "of this `mkdocs serve --dirty`; `openem build` makes them all")
-        else:
-            ctx, pages_ = self.ctx, self._sitemap_pages
-            makers = [functools.partial(producer, ctx) for producer in A.catalogue_producers()]
-            # Sitemap (replacing MkDocs' own sitemap.xml and .gz) and OAI-PMH: dated from git, so built here.
-            makers.append(functools.partial(sitemap.dated_artefacts, ctx, pages_))
-            start = time.perf_counter()
-            landing.write_catalogue_files(site, makers)
-            log.info(f"openem: catalogue-wide files written in {time.perf_counter() - start:.1f} s")
+        parts = landing.KeptParts(site)
+        try:
+            if self.state.rebuild:
+                log.info("catalogue-wide files (API, DCAT, sitemap, OAI-PMH) are kept from the first build "
+                         "of this `mkdocs serve --dirty`; `openem build` makes them all")
+            else:
+                ctx, pages_ = self.ctx, self._sitemap_pages
+                makers = [functools.partial(producer, ctx, parts) for producer in A.catalogue_producers()]
+                # Sitemap (replacing MkDocs' own sitemap.xml and .gz) and OAI-PMH: dated from git, so built here.
+                makers.append(functools.partial(sitemap.dated_artefacts, ctx, pages_))
+                start = time.perf_counter()
+                landing.write_catalogue_files(site, makers)
+                log.info(f"openem: catalogue-wide files written in {time.perf_counter() - start:.1f} s")
+        finally:
+            parts.remove()
         self._deferred = []
         A.forget()
         # Preview PNGs: copied file by file from datasets/<id>/previews/ (never all held in memory).
