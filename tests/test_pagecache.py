@@ -102,6 +102,40 @@ def test_a_build_from_the_cache_makes_only_the_edited_entry_s_dcat_statements(
     assert not any(p.name == A.PARTS.strip("/") for p in [*site.rglob("*"), *first.rglob("*")])
 
 
+def test_a_rebuild_links_the_unchanged_files_of_the_site_it_replaces(
+        catalogue: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files that hold the same bytes in the replaced site are hard links to them; an edited entry's changed
+    files, and a file of the old site that no longer holds what the build makes, are written anew."""
+    site = build_site(catalogue, tmp_path / "site")
+    inode = {p.relative_to(site).as_posix(): p.stat().st_ino for p in site.rglob("*") if p.is_file()}
+    folders = sorted(p.name for p in (catalogue / "datasets").iterdir() if p.is_dir())
+    edited, kept = folders[0], folders[1]
+    tampered = site / "datasets" / kept / "citation.bib"
+    good = tampered.read_bytes()
+    tampered.write_bytes(good.replace(b"@", b"!", 1))  # (the same size, other bytes, the same file)
+    path = catalogue / "datasets" / edited / "dataset.yaml"
+    path.write_text(path.read_text("utf-8").replace("\ntitle: ", "\ntitle: Edited ", 1), "utf-8")
+    again = build_site(catalogue, tmp_path / "site")
+    now = {p.relative_to(again).as_posix(): p.stat().st_ino for p in again.rglob("*") if p.is_file()}
+    linked = {path for path in now if inode.get(path) == now[path]}
+    assert f"datasets/{kept}/index.html" in linked and f"datasets/{kept}/metadata.jsonld" in linked
+    assert f"datasets/{edited}/index.html" not in linked and f"datasets/{edited}/metadata.jsonld" not in linked
+    assert f"datasets/{kept}/citation.bib" not in linked and tampered.read_bytes() == good
+    monkeypatch.setenv(cache.ENV_SWITCH, "off")
+    assert _tree(again) == _tree(build_site(catalogue, tmp_path / "fresh"))
+
+
+def test_only_a_staging_folder_of_openem_build_names_a_replaced_site(tmp_path: Path) -> None:
+    from openem_build.site.build import replaced_site
+
+    (tmp_path / "site").mkdir()
+    (tmp_path / "public").symlink_to(tmp_path / "site")
+    assert replaced_site(tmp_path / ".site.building-k2j4") == tmp_path / "site"
+    assert replaced_site(tmp_path / ".public.building-k2j4") is None  # (a link: not followed)
+    assert replaced_site(tmp_path / ".other.building-k2j4") is None
+    assert replaced_site(tmp_path / "site") is None and replaced_site(tmp_path / ".building-x") is None
+
+
 def test_damaged_and_hostile_entries_are_misses(catalogue: Path, tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     good = _tree(build_site(catalogue, tmp_path / "one"))

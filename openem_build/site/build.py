@@ -63,7 +63,7 @@ def build_site(root: Path, site_dir: Path | None = None, config: str = "mkdocs.y
         target.parent.mkdir(parents=True, exist_ok=True)
         with _lock(target):
             _recover(target)
-            staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.building-", dir=target.parent))
+            staging = Path(tempfile.mkdtemp(prefix=f".{target.name}{_BUILDING}", dir=target.parent))
             try:
                 _readable(staging)
                 _build_into(root, config_file, staging, site_url)
@@ -75,6 +75,20 @@ def build_site(root: Path, site_dir: Path | None = None, config: str = "mkdocs.y
         raise BuildError(f"build failed: {_where(exc)}; {target} is as it was") from None
     log.info("site written to %s", target)
     return target
+
+
+_BUILDING = ".building-"
+
+
+def replaced_site(staging: Path) -> Path | None:
+    """The site a build into ``staging`` will replace, when ``staging`` is a staging folder of
+    :func:`build_site` and that site exists (while the build holds its lock, nothing else changes it)."""
+    name = staging.name
+    cut = name.rfind(_BUILDING)
+    if not name.startswith(".") or cut < 2:
+        return None
+    target = staging.parent / name[1:cut]
+    return target if target.is_dir() and not target.is_symlink() else None
 
 
 def _build_into(root: Path, config_file: Path, staging: Path, site_url: str | None) -> None:

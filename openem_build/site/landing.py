@@ -14,7 +14,9 @@ import contextlib
 import functools
 import html
 import logging
+import os
 import shutil
+import stat
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,6 +64,9 @@ class Job:
     unproven: bool = False
     #: Whether the site holds the Mol* viewer (molstar.py): landing pages then show maps in 3D.
     viewer: bool = False
+    #: The site this build replaces (``openem build``): its files that hold the same bytes are linked, not
+    #: written again (see :func:`place`).
+    previous: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -152,7 +157,7 @@ def render_one(job: Job, d: Dataset) -> Done:
         hit = store.get(key)
         if hit is not None and not any(path in job.taken for path, _ in hit.files):
             for path, data in hit.files:
-                write(job.site, A.Artefact(path, data))
+                place(job, path, data)
             return Done(d.id, hit.labelled, [], cached=True, bytes=_published(hit.files))
     made = A.for_dataset(ctx, d, parts=True)
     deferred = []
@@ -161,7 +166,9 @@ def render_one(job: Job, d: Dataset) -> Done:
         if art.path in job.taken:
             deferred.append(art)
         else:
-            written.append((art.path, write(job.site, art)))
+            data = art.content.encode("utf-8") if isinstance(art.content, str) else art.content
+            place(job, art.path, data)
+            written.append((art.path, data))
     labelled = [A.Artefact(a.path, "", a.label, a.media_type) for a in made if a.label]
     del made
     # MkDocs' theme prints page titles without escaping: hand it escaped text.
@@ -180,7 +187,8 @@ def render_one(job: Job, d: Dataset) -> Done:
                          "content than the parts filled in)")
                 job.shell, themed = None, full
     output = themed.encode("utf-8", errors="xmlcharrefreplace")
-    written.append((file.dest_uri, write(job.site, A.Artefact(file.dest_uri, output))))
+    place(job, file.dest_uri, output)
+    written.append((file.dest_uri, output))
     if key is not None and store is not None and not deferred:
         store.put(key, pagecache.Entry(labelled, written))
     return Done(d.id, labelled, deferred, bytes=_published(written))
@@ -267,6 +275,26 @@ def theme_page(job: Job, file: File, meta: dict[str, Any], content: str) -> str:
     finally:
         page.active = False
         config._current_page = None
+
+
+def place(job: Job, path: str, data: bytes) -> None:
+    """Put ``data`` at ``path`` in the site: a hard link to the replaced site's file when that is a regular file
+    of the same bytes (a warm build then copies no byte of its unchanged datasets' files: at N = 10,000, 250,000
+    files, ~25 µs a link against ~100–400 µs a new file here), else a new file. The replaced site keeps its
+    files untouched until the swap (no file of the site is written twice, so no write goes through a link)."""
+    target = job.site / path
+    if job.previous is not None:
+        old = job.previous / path
+        try:
+            if (stat.S_ISREG((info := os.lstat(old)).st_mode) and info.st_size == len(data)
+                    and old.read_bytes() == data):
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.link(old, target, follow_symlinks=False)
+                return
+        except OSError:  # (no such file, another file system, a race: written as new)
+            pass
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_bytes(target, data)
 
 
 def write(site: Path, art: A.Artefact) -> bytes:

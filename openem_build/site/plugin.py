@@ -40,6 +40,7 @@ from ..records.validate import schema
 from ..render import listing, pages, sitemap
 from ..render import outputs as A
 from . import landing, molstar, pagecache, thumbnails, watching
+from .build import replaced_site
 from .dirty import ServeState
 
 log = logging.getLogger("mkdocs.plugins.openem")
@@ -171,7 +172,7 @@ class OpenEMPlugin(BasePlugin[OpenEMConfig]):
                                      config.docs_dir, (ctx.site_url, ctx.publisher, ctx.publisher_ror, ctx.site_name,
                                                        ctx.canonical_url, ctx.store_url, viewer))
         job = landing.Job(ctx, config, self._nav, env, files, Path(config.site_dir), taken, store,
-                          viewer=self._molstar is not None)
+                          viewer=self._molstar is not None, previous=replaced_site(Path(config.site_dir)))
         todo = self.state.todo(ctx)
         try:
             start = time.perf_counter()
