@@ -332,7 +332,8 @@ def _own_turtle(ctx: SiteContext, blocks: list[text.Block]) -> str:
 def artefacts(ctx: SiteContext, d: Dataset) -> list[Artefact]:
     """``datasets/<id>/dcat.ttl`` (a typed link for harvesters that read one record, not the whole catalogue),
     and the dataset's blocks of the catalogue's files as its part of them (a build that takes the dataset from
-    its cache writes them without making them again)."""
+    its cache writes them without making them again). Measured at N = 10,000 (benchmarks/README.md): the
+    catalogue-wide files 37.6 → 4.0 s, cold and warm, for ~0.7 ms of CPU more per dataset made."""
     blocks = _dataset_blocks(ctx, d, URIRef(ctx.url("dcat/catalog")))
     return [Artefact(ctx.dataset_path(d) + "dcat.ttl", _own_turtle(ctx, blocks), "DCAT-AP (Turtle)", TURTLE_TYPE),
             Artefact(part_path(_PART, d.id), jsontext.dumps(blocks))]
