@@ -131,7 +131,7 @@ def rdfxml(about: str, pairs: list[tuple[str, str, str]]) -> str:
     return f'  <{name} rdf:about="{about}">\n{lines}  </{name}>\n'
 
 
-_Kept = list[tuple[str, str, bool, list[tuple[str, str, str]]]]
+_Kept = list[Block]
 
 
 def decode(data: bytes | None) -> list[Block] | None:

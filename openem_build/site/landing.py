@@ -166,7 +166,7 @@ def render_one(job: Job, d: Dataset) -> Done:
         if art.path in job.taken:
             deferred.append(art)
         else:
-            data = art.content.encode("utf-8") if isinstance(art.content, str) else art.content
+            data = _bytes(art)
             place(job, art.path, data)
             written.append((art.path, data))
     labelled = [A.Artefact(a.path, "", a.label, a.media_type) for a in made if a.label]
@@ -303,6 +303,10 @@ def write(site: Path, art: A.Artefact) -> bytes:
     """Write ``art`` into the site folder; returns the bytes written."""
     target = site / art.path
     target.parent.mkdir(parents=True, exist_ok=True)
-    data = art.content.encode("utf-8") if isinstance(art.content, str) else art.content
+    data = _bytes(art)
     write_bytes(target, data)
     return data
+
+
+def _bytes(art: A.Artefact) -> bytes:
+    return art.content.encode("utf-8") if isinstance(art.content, str) else art.content
